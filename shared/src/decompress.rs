@@ -1,0 +1,528 @@
+//! Streaming decompression, sans-IO: compressed bytes in, decompressed bytes out to a callback.
+//!
+//! The compression is told by the first bytes (magic numbers), never by the key's extension.
+//! gzip may hold several members and zstd several frames, one after the other, as `cat`
+//! makes them. A stream that stops inside a member or frame is truncated: an error, never a
+//! silently short result.
+
+use flate2::{Crc, Decompress, FlushDecompress, Status};
+use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+
+use crate::error::{Error, ErrorKind};
+
+/// A compression format, as detected from the first bytes of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// No compression.
+    None,
+    /// gzip (RFC 1952), one or more members.
+    Gzip,
+    /// Zstandard (RFC 8878), one or more frames.
+    Zstd,
+}
+
+impl Compression {
+    /// The lowercase name used in reports and messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// How many leading bytes [`Compression::detect`] needs to decide.
+    pub const MAGIC_LEN: usize = 4;
+
+    /// The compression whose magic number starts `head` (at least [`Self::MAGIC_LEN`] bytes,
+    /// or the whole input when it is shorter).
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&GZIP_MAGIC) {
+            Compression::Gzip
+        } else if head.starts_with(&ZSTD_MAGIC) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const OUTPUT_BUFFER: usize = 128 * 1024;
+/// A gzip header longer than this (file name and comment fields) is taken for corruption.
+const MAX_GZIP_HEADER: usize = 64 * 1024;
+
+/// A streaming decoder for one [`Compression`].
+#[derive(Debug)]
+pub(crate) enum Decoder {
+    Plain,
+    Gzip(Box<GzipDecoder>),
+    Zstd(Box<ZstdDecoder>),
+}
+
+impl Decoder {
+    pub(crate) fn new(compression: Compression) -> Result<Decoder, Error> {
+        Ok(match compression {
+            Compression::None => Decoder::Plain,
+            Compression::Gzip => Decoder::Gzip(Box::new(GzipDecoder::new())),
+            Compression::Zstd => Decoder::Zstd(Box::new(ZstdDecoder::new()?)),
+        })
+    }
+
+    /// Decodes `input`, handing every piece of output to `sink`.
+    pub(crate) fn decode(
+        &mut self,
+        input: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match self {
+            Decoder::Plain => sink(input),
+            Decoder::Gzip(gzip) => gzip.decode(input, sink),
+            Decoder::Zstd(zstd) => zstd.decode(input, sink),
+        }
+    }
+
+    /// Checks that the input ended at a member or frame boundary.
+    pub(crate) fn finish(&self) -> Result<(), Error> {
+        match self {
+            Decoder::Plain => Ok(()),
+            Decoder::Gzip(gzip) => gzip.finish(),
+            Decoder::Zstd(zstd) => zstd.finish(),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum GzipState {
+    /// Collecting a member header (10 bytes and the optional fields).
+    Header,
+    /// Inflating a member's deflate stream.
+    Body,
+    /// Collecting the 8-byte trailer (CRC-32, size modulo 2^32).
+    Trailer,
+    /// Between members: a new member or the end of the input may follow.
+    Between,
+}
+
+#[derive(Debug)]
+pub(crate) struct GzipDecoder {
+    state: GzipState,
+    /// Header or trailer bytes collected so far.
+    pending: Vec<u8>,
+    inflate: Decompress,
+    crc: Crc,
+    /// Compressed bytes consumed so far, for error offsets.
+    consumed: u64,
+    out: Vec<u8>,
+}
+
+impl GzipDecoder {
+    fn new() -> GzipDecoder {
+        GzipDecoder {
+            state: GzipState::Header,
+            pending: Vec::new(),
+            inflate: Decompress::new(false),
+            crc: Crc::new(),
+            consumed: 0,
+            out: vec![0; OUTPUT_BUFFER],
+        }
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> Error {
+        ErrorKind::CorruptCompression {
+            compression: Compression::Gzip,
+            offset: self.consumed,
+            detail: detail.into(),
+        }
+        .into()
+    }
+
+    fn decode(
+        &mut self,
+        mut input: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        while !input.is_empty() {
+            match self.state {
+                GzipState::Between => {
+                    self.state = GzipState::Header;
+                }
+                GzipState::Header => {
+                    let before = self.pending.len();
+                    self.pending.extend_from_slice(input);
+                    match gzip_header_len(&self.pending) {
+                        HeaderParse::Incomplete => {
+                            if self.pending.len() > MAX_GZIP_HEADER {
+                                return Err(self.corrupt("gzip header longer than 64 KiB"));
+                            }
+                            self.consumed += input.len() as u64;
+                            input = &[];
+                        }
+                        HeaderParse::Invalid(why) => return Err(self.corrupt(why)),
+                        HeaderParse::Complete(len) => {
+                            let used = len - before;
+                            self.consumed += used as u64;
+                            input = &input[used..];
+                            self.pending.clear();
+                            self.inflate.reset(false);
+                            self.crc.reset();
+                            self.state = GzipState::Body;
+                        }
+                    }
+                }
+                GzipState::Body => {
+                    let in_before = self.inflate.total_in();
+                    let out_before = self.inflate.total_out();
+                    let status = self
+                        .inflate
+                        .decompress(input, &mut self.out, FlushDecompress::None)
+                        .map_err(|e| self.corrupt(e.to_string()))?;
+                    let used = usize::try_from(self.inflate.total_in() - in_before)
+                        .map_err(|_| self.corrupt("decoder overran its input"))?;
+                    let produced = usize::try_from(self.inflate.total_out() - out_before)
+                        .map_err(|_| self.corrupt("decoder overran its output"))?;
+                    self.consumed += used as u64;
+                    input = &input[used..];
+                    if produced > 0 {
+                        self.crc.update(&self.out[..produced]);
+                        sink(&self.out[..produced])?;
+                    }
+                    match status {
+                        Status::StreamEnd => self.state = GzipState::Trailer,
+                        Status::Ok => {}
+                        Status::BufError => {
+                            if used == 0 && produced == 0 {
+                                return Err(self.corrupt("deflate stream made no progress"));
+                            }
+                        }
+                    }
+                }
+                GzipState::Trailer => {
+                    let take = (8 - self.pending.len()).min(input.len());
+                    self.pending.extend_from_slice(&input[..take]);
+                    self.consumed += take as u64;
+                    input = &input[take..];
+                    if self.pending.len() == 8 {
+                        let crc = u32::from_le_bytes([
+                            self.pending[0],
+                            self.pending[1],
+                            self.pending[2],
+                            self.pending[3],
+                        ]);
+                        let size = u32::from_le_bytes([
+                            self.pending[4],
+                            self.pending[5],
+                            self.pending[6],
+                            self.pending[7],
+                        ]);
+                        if crc != self.crc.sum() {
+                            return Err(self.corrupt("CRC-32 of the member does not match"));
+                        }
+                        if size != self.crc.amount() {
+                            return Err(self.corrupt("size of the member does not match"));
+                        }
+                        self.pending.clear();
+                        self.state = GzipState::Between;
+                    }
+                }
+            }
+        }
+        // Output can still be pending inside the inflater when the input ran out exactly.
+        if matches!(self.state, GzipState::Body) {
+            self.drain(sink)?;
+        }
+        Ok(())
+    }
+
+    /// Pulls output the inflater holds without more input.
+    fn drain(&mut self, sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>) -> Result<(), Error> {
+        loop {
+            let out_before = self.inflate.total_out();
+            let status = self
+                .inflate
+                .decompress(&[], &mut self.out, FlushDecompress::None)
+                .map_err(|e| self.corrupt(e.to_string()))?;
+            let produced = usize::try_from(self.inflate.total_out() - out_before)
+                .map_err(|_| self.corrupt("decoder overran its output"))?;
+            if produced > 0 {
+                self.crc.update(&self.out[..produced]);
+                sink(&self.out[..produced])?;
+            }
+            if status == Status::StreamEnd {
+                self.state = GzipState::Trailer;
+                return Ok(());
+            }
+            if produced == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn finish(&self) -> Result<(), Error> {
+        match self.state {
+            GzipState::Between => Ok(()),
+            GzipState::Header | GzipState::Body | GzipState::Trailer => {
+                Err(ErrorKind::TruncatedCompression {
+                    compression: Compression::Gzip,
+                    offset: self.consumed,
+                    unit: "member",
+                }
+                .into())
+            }
+        }
+    }
+}
+
+enum HeaderParse {
+    Incomplete,
+    Invalid(&'static str),
+    Complete(usize),
+}
+
+/// Length of the gzip member header at the start of `bytes` (RFC 1952, section 2.3).
+fn gzip_header_len(bytes: &[u8]) -> HeaderParse {
+    const FHCRC: u8 = 0x02;
+    const FEXTRA: u8 = 0x04;
+    const FNAME: u8 = 0x08;
+    const FCOMMENT: u8 = 0x10;
+    const RESERVED: u8 = 0xe0;
+    if bytes.len() >= 2 && bytes[..2] != GZIP_MAGIC {
+        return HeaderParse::Invalid("data after a gzip member is not another gzip member");
+    }
+    if bytes.len() < 10 {
+        return HeaderParse::Incomplete;
+    }
+    if bytes[2] != 8 {
+        return HeaderParse::Invalid("gzip compression method is not deflate");
+    }
+    let flags = bytes[3];
+    if flags & RESERVED != 0 {
+        return HeaderParse::Invalid("reserved gzip header flags are set");
+    }
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let Some(len) = bytes.get(at..at + 2) else {
+            return HeaderParse::Incomplete;
+        };
+        at += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            let Some(rest) = bytes.get(at..) else {
+                return HeaderParse::Incomplete;
+            };
+            match memchr::memchr(0, rest) {
+                Some(nul) => at += nul + 1,
+                None => return HeaderParse::Incomplete,
+            }
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    if bytes.len() < at {
+        HeaderParse::Incomplete
+    } else {
+        HeaderParse::Complete(at)
+    }
+}
+
+pub(crate) struct ZstdDecoder {
+    context: zstd::stream::raw::Decoder<'static>,
+    /// The decoder's last hint: 0 when the last frame is complete and flushed.
+    hint: usize,
+    consumed: u64,
+    out: Vec<u8>,
+}
+
+impl std::fmt::Debug for ZstdDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZstdDecoder")
+            .field("hint", &self.hint)
+            .field("consumed", &self.consumed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZstdDecoder {
+    fn new() -> Result<ZstdDecoder, Error> {
+        let context = zstd::stream::raw::Decoder::new()
+            .map_err(|e| ErrorKind::Internal(format!("cannot create a zstd decoder: {e}")))?;
+        Ok(ZstdDecoder {
+            context,
+            hint: 0,
+            consumed: 0,
+            out: vec![0; OUTPUT_BUFFER],
+        })
+    }
+
+    fn decode(
+        &mut self,
+        input: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut source = InBuffer::around(input);
+        loop {
+            let before = source.pos();
+            let mut target = OutBuffer::around(&mut self.out[..]);
+            let result = self.context.run(&mut source, &mut target);
+            let produced = target.pos();
+            self.consumed += (source.pos() - before) as u64;
+            match result {
+                Ok(hint) => self.hint = hint,
+                Err(e) => {
+                    return Err(ErrorKind::CorruptCompression {
+                        compression: Compression::Zstd,
+                        offset: self.consumed,
+                        detail: e.to_string(),
+                    }
+                    .into());
+                }
+            }
+            if produced > 0 {
+                sink(&self.out[..produced])?;
+            }
+            // Done when all input is used and the output buffer was not filled up (a full
+            // buffer means the decoder may hold more).
+            if source.pos() == input.len() && produced < self.out.len() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn finish(&self) -> Result<(), Error> {
+        if self.hint == 0 {
+            Ok(())
+        } else {
+            Err(ErrorKind::TruncatedCompression {
+                compression: Compression::Zstd,
+                offset: self.consumed,
+                unit: "frame",
+            }
+            .into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn decode_in_chunks(compressed: &[u8], chunk: usize) -> Result<Vec<u8>, Error> {
+        let mut decoder = Decoder::new(Compression::detect(compressed))?;
+        let mut out = Vec::new();
+        for piece in compressed.chunks(chunk.max(1)) {
+            decoder.decode(piece, &mut |bytes| {
+                out.extend_from_slice(bytes);
+                Ok(())
+            })?;
+        }
+        decoder.finish()?;
+        Ok(out)
+    }
+
+    fn sample() -> Vec<u8> {
+        (0..200_000u32)
+            .flat_map(|i| format!("{i},{}\n", i % 7).into_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn gzip_members_decode_whatever_the_chunking() {
+        let data = sample();
+        let mut two_members = gzip(&data[..1000]);
+        two_members.extend(gzip(&data[1000..]));
+        for chunk in [1, 7, 4096, usize::MAX] {
+            assert_eq!(decode_in_chunks(&two_members, chunk).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn gzip_header_with_name_and_comment_fields() {
+        let mut encoder = flate2::GzBuilder::new()
+            .filename("data.csv")
+            .comment("a comment")
+            .extra(vec![1, 2, 3])
+            .write(Vec::new(), flate2::Compression::default());
+        encoder.write_all(b"a,b\n1,2\n").unwrap();
+        let compressed = encoder.finish().unwrap();
+        for chunk in [1, 3, 1000] {
+            assert_eq!(decode_in_chunks(&compressed, chunk).unwrap(), b"a,b\n1,2\n");
+        }
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error_at_every_cut() {
+        let compressed = gzip(b"a,b\n1,2\n3,4\n");
+        for cut in 2..compressed.len() {
+            let err = decode_in_chunks(&compressed[..cut], 5).unwrap_err();
+            assert!(
+                matches!(
+                    err.kind(),
+                    ErrorKind::TruncatedCompression { .. } | ErrorKind::CorruptCompression { .. }
+                ),
+                "cut at {cut}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn gzip_with_a_wrong_crc_is_corrupt() {
+        let mut compressed = gzip(b"hello,world\n");
+        let crc_at = compressed.len() - 8;
+        compressed[crc_at] ^= 0xff;
+        let err = decode_in_chunks(&compressed, 3).unwrap_err();
+        assert!(err.to_string().contains("CRC-32"), "{err}");
+    }
+
+    #[test]
+    fn trailing_garbage_after_gzip_is_corrupt() {
+        let mut compressed = gzip(b"a\n");
+        compressed.extend_from_slice(b"garbage");
+        let err = decode_in_chunks(&compressed, 4).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::CorruptCompression { .. }));
+    }
+
+    #[test]
+    fn zstd_frames_decode_whatever_the_chunking() {
+        let data = sample();
+        let mut frames = zstd::encode_all(&data[..5000], 3).unwrap();
+        frames.extend(zstd::encode_all(&data[5000..], 3).unwrap());
+        for chunk in [1, 13, 65536, usize::MAX] {
+            assert_eq!(decode_in_chunks(&frames, chunk).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn zstd_truncated_or_garbage_is_an_error() {
+        let frame = zstd::encode_all(&sample()[..100_000], 3).unwrap();
+        let err = decode_in_chunks(&frame[..frame.len() / 2], 4096).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::TruncatedCompression { .. }),
+            "{err}"
+        );
+        let mut garbage = ZSTD_MAGIC.to_vec();
+        garbage.extend((0..1000u32).map(|i| (i * 31 % 251) as u8));
+        let err = decode_in_chunks(&garbage, 100).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::CorruptCompression { .. }),
+            "{err}"
+        );
+    }
+}

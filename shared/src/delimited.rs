@@ -1,0 +1,591 @@
+//! Delimited text (CSV, TSV, `;` and `|` separated): a push tokenizer and the profiler of
+//! its rows.
+//!
+//! The tokenizer follows RFC 4180 and is strict about it: a field that contains the
+//! delimiter, a quote or a line break must be quoted, and quotes inside it are doubled. It is
+//! sans-IO: [`Tokenizer::feed`] takes chunks of any size, [`Tokenizer::finish`] ends the
+//! input, and every complete row goes to a [`RecordSink`]. Rows end at `\n`, `\r\n` or a lone
+//! `\r`; blank lines are skipped. Rows that break the rules are still delivered, with the
+//! [`MalformedKind`] of their first problem, so the caller can count them and go on.
+
+use crate::error::Error;
+use crate::malformed::{MalformedKind, MalformedLog, Position};
+use crate::profile::Columns;
+
+/// One row, as the tokenizer delivers it.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// The unescaped fields, one after the other; empty when the row is not UTF-8.
+    text: &'a str,
+    /// End offset of each field in `text`.
+    ends: &'a [u32],
+    /// Line on which the row starts, from 1.
+    pub line: u64,
+    /// Byte offset of the row's start in the input given to the tokenizer.
+    pub byte_offset: u64,
+    /// The row's first problem, if it broke a rule.
+    pub problem: Option<MalformedKind>,
+}
+
+impl<'a> Record<'a> {
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the row has no field (never true for a delivered row).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Field `index`, unescaped; empty for a row that is not UTF-8.
+    pub fn field(&self, index: usize) -> &'a str {
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1] as usize
+        };
+        self.text
+            .get(start..self.ends[index] as usize)
+            .unwrap_or("")
+    }
+
+    /// The fields in order.
+    pub fn fields(&self) -> impl Iterator<Item = &'a str> + '_ {
+        (0..self.len()).map(|i| self.field(i))
+    }
+}
+
+/// Receives the rows of a [`Tokenizer`].
+pub trait RecordSink {
+    /// Takes one row; an error stops the tokenizer and is returned by `feed` or `finish`.
+    fn record(&mut self, record: &Record<'_>) -> Result<(), Error>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between rows: line breaks here are blank lines.
+    RecordStart,
+    /// At the start of a field.
+    FieldStart,
+    /// Inside a field that does not start with a quote.
+    Unquoted,
+    /// Inside a quoted field.
+    Quoted,
+    /// Just after a quote inside a quoted field: closing or the first of a doubled pair.
+    QuoteInQuoted,
+}
+
+const PLAIN: u8 = 0;
+const DELIMITER: u8 = 1;
+const QUOTE: u8 = 2;
+const LF: u8 = 3;
+const CR: u8 = 4;
+const NUL: u8 = 5;
+
+/// A streaming RFC 4180 tokenizer.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    /// Byte classes outside quotes.
+    unquoted: [u8; 256],
+    /// Byte classes inside quotes (the delimiter is plain there).
+    quoted: [u8; 256],
+    state: State,
+    buf: Vec<u8>,
+    ends: Vec<u32>,
+    /// Offset of the next chunk's first byte.
+    offset: u64,
+    /// The current line, from 1.
+    line: u64,
+    /// The last byte was a CR, so an LF right after it ends no new line.
+    prev_cr: bool,
+    record_offset: u64,
+    record_line: u64,
+    problem: Option<MalformedKind>,
+    oversized: bool,
+    max_record_bytes: usize,
+}
+
+impl Tokenizer {
+    /// A tokenizer for `delimiter`, keeping rows of at most `max_record_bytes` (a longer one
+    /// is delivered as [`MalformedKind::RecordTooLarge`] without its fields), counting byte
+    /// offsets from `start_offset`.
+    pub fn new(delimiter: u8, max_record_bytes: usize, start_offset: u64) -> Tokenizer {
+        let mut unquoted = [PLAIN; 256];
+        let mut quoted = [PLAIN; 256];
+        for table in [&mut unquoted, &mut quoted] {
+            table[usize::from(b'"')] = QUOTE;
+            table[usize::from(b'\n')] = LF;
+            table[usize::from(b'\r')] = CR;
+            table[0] = NUL;
+        }
+        unquoted[usize::from(delimiter)] = DELIMITER;
+        Tokenizer {
+            unquoted,
+            quoted,
+            state: State::RecordStart,
+            buf: Vec::new(),
+            ends: Vec::new(),
+            offset: start_offset,
+            line: 1,
+            prev_cr: false,
+            record_offset: start_offset,
+            record_line: 1,
+            problem: None,
+            oversized: false,
+            max_record_bytes: max_record_bytes.min(u32::MAX as usize),
+        }
+    }
+
+    /// Tokenizes `chunk`, delivering every row it completes.
+    // One state machine reads best in one place.
+    #[allow(clippy::too_many_lines)]
+    pub fn feed<S: RecordSink>(&mut self, chunk: &[u8], sink: &mut S) -> Result<(), Error> {
+        let n = chunk.len();
+        let mut i = 0;
+        while i < n {
+            match self.state {
+                State::RecordStart => match chunk[i] {
+                    b'\n' => {
+                        if !self.prev_cr {
+                            self.line += 1;
+                        }
+                        self.prev_cr = false;
+                        i += 1;
+                    }
+                    b'\r' => {
+                        self.line += 1;
+                        self.prev_cr = true;
+                        i += 1;
+                    }
+                    _ => {
+                        self.record_offset = self.offset + i as u64;
+                        self.record_line = self.line;
+                        self.prev_cr = false;
+                        self.state = State::FieldStart;
+                    }
+                },
+                State::FieldStart => match self.unquoted[usize::from(chunk[i])] {
+                    QUOTE => {
+                        self.state = State::Quoted;
+                        i += 1;
+                    }
+                    DELIMITER => {
+                        self.end_field();
+                        i += 1;
+                    }
+                    LF | CR => {
+                        self.end_row(chunk[i], sink)?;
+                        i += 1;
+                    }
+                    _ => self.state = State::Unquoted,
+                },
+                State::Unquoted => {
+                    let start = i;
+                    while i < n && self.unquoted[usize::from(chunk[i])] == PLAIN {
+                        i += 1;
+                    }
+                    self.append(&chunk[start..i]);
+                    if i == n {
+                        break;
+                    }
+                    let byte = chunk[i];
+                    i += 1;
+                    match self.unquoted[usize::from(byte)] {
+                        DELIMITER => {
+                            self.end_field();
+                            self.state = State::FieldStart;
+                        }
+                        LF | CR => self.end_row(byte, sink)?,
+                        QUOTE => {
+                            self.problem
+                                .get_or_insert(MalformedKind::QuoteInUnquotedField);
+                            self.append(&[byte]);
+                        }
+                        _ => {
+                            self.problem.get_or_insert(MalformedKind::NulByte);
+                            self.append(&[byte]);
+                        }
+                    }
+                }
+                State::Quoted => {
+                    let start = i;
+                    while i < n && self.quoted[usize::from(chunk[i])] == PLAIN {
+                        i += 1;
+                    }
+                    if i > start {
+                        self.prev_cr = false;
+                        self.append(&chunk[start..i]);
+                    }
+                    if i == n {
+                        break;
+                    }
+                    let byte = chunk[i];
+                    i += 1;
+                    match self.quoted[usize::from(byte)] {
+                        QUOTE => self.state = State::QuoteInQuoted,
+                        LF => {
+                            if !self.prev_cr {
+                                self.line += 1;
+                            }
+                            self.prev_cr = false;
+                            self.append(&[byte]);
+                        }
+                        CR => {
+                            self.line += 1;
+                            self.prev_cr = true;
+                            self.append(&[byte]);
+                        }
+                        _ => {
+                            self.problem.get_or_insert(MalformedKind::NulByte);
+                            self.prev_cr = false;
+                            self.append(&[byte]);
+                        }
+                    }
+                }
+                State::QuoteInQuoted => {
+                    let byte = chunk[i];
+                    match self.unquoted[usize::from(byte)] {
+                        QUOTE => {
+                            self.append(b"\"");
+                            self.state = State::Quoted;
+                            i += 1;
+                        }
+                        DELIMITER => {
+                            self.end_field();
+                            self.state = State::FieldStart;
+                            i += 1;
+                        }
+                        LF | CR => {
+                            self.end_row(byte, sink)?;
+                            i += 1;
+                        }
+                        _ => {
+                            self.problem
+                                .get_or_insert(MalformedKind::TextAfterClosingQuote);
+                            self.state = State::Unquoted;
+                        }
+                    }
+                }
+            }
+        }
+        self.offset += n as u64;
+        Ok(())
+    }
+
+    /// Ends the input: delivers the last row if it has no line break after it.
+    pub fn finish<S: RecordSink>(&mut self, sink: &mut S) -> Result<(), Error> {
+        match self.state {
+            State::RecordStart => Ok(()),
+            State::Quoted => {
+                self.problem = Some(MalformedKind::UnterminatedQuote);
+                self.end_field();
+                self.deliver(sink)
+            }
+            State::FieldStart | State::Unquoted | State::QuoteInQuoted => {
+                self.end_field();
+                self.deliver(sink)
+            }
+        }
+    }
+
+    #[inline]
+    fn append(&mut self, bytes: &[u8]) {
+        if self.oversized {
+            return;
+        }
+        if self.buf.len() + bytes.len() + 4 * self.ends.len() > self.max_record_bytes {
+            self.oversized = true;
+            self.buf = Vec::new();
+            self.ends = Vec::new();
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    #[inline]
+    fn end_field(&mut self) {
+        if self.oversized {
+            return;
+        }
+        if self.buf.len() + 4 * (self.ends.len() + 1) > self.max_record_bytes {
+            self.oversized = true;
+            self.buf = Vec::new();
+            self.ends = Vec::new();
+            return;
+        }
+        // The size check above keeps every offset below u32::MAX.
+        #[allow(clippy::cast_possible_truncation)]
+        self.ends.push(self.buf.len() as u32);
+    }
+
+    /// Ends a field and the row at the line break `byte` (LF or CR).
+    fn end_row<S: RecordSink>(&mut self, byte: u8, sink: &mut S) -> Result<(), Error> {
+        self.end_field();
+        self.line += 1;
+        self.prev_cr = byte == b'\r';
+        self.state = State::RecordStart;
+        self.deliver(sink)
+    }
+
+    fn deliver<S: RecordSink>(&mut self, sink: &mut S) -> Result<(), Error> {
+        let mut problem = self.problem.take();
+        if self.oversized && problem != Some(MalformedKind::UnterminatedQuote) {
+            problem = Some(MalformedKind::RecordTooLarge);
+        }
+        let text = match std::str::from_utf8(&self.buf) {
+            Ok(text) => text,
+            Err(_) => {
+                problem.get_or_insert(MalformedKind::InvalidUtf8);
+                ""
+            }
+        };
+        let ends: &[u32] = if text.len() == self.buf.len() {
+            &self.ends
+        } else {
+            &[]
+        };
+        let record = Record {
+            text,
+            ends,
+            line: self.record_line,
+            byte_offset: self.record_offset,
+            problem,
+        };
+        let result = sink.record(&record);
+        self.buf.clear();
+        self.ends.clear();
+        self.oversized = false;
+        result
+    }
+}
+
+/// Turns rows into column profiles: the header, the field count, the malformed rows.
+#[derive(Debug)]
+pub(crate) struct RowProfiler {
+    /// The next row is the header.
+    expect_header: bool,
+    /// Fields every row must have: from the header or the first row.
+    width: Option<usize>,
+    pub(crate) columns: Columns,
+    pub(crate) malformed: MalformedLog,
+    /// Rows after the header, malformed included.
+    pub(crate) total: u64,
+    pub(crate) valid: u64,
+}
+
+impl RowProfiler {
+    pub(crate) fn new(header: bool, columns: Columns, malformed: MalformedLog) -> RowProfiler {
+        RowProfiler {
+            expect_header: header,
+            width: None,
+            columns,
+            malformed,
+            total: 0,
+            valid: 0,
+        }
+    }
+
+    fn set_columns(&mut self, names: Vec<String>) {
+        self.width = Some(names.len());
+        self.columns.set_positional(names);
+    }
+}
+
+impl RecordSink for RowProfiler {
+    fn record(&mut self, record: &Record<'_>) -> Result<(), Error> {
+        if self.expect_header {
+            self.expect_header = false;
+            if record.problem.is_none() {
+                self.set_columns(header_names(record));
+                return Ok(());
+            }
+            // A broken header is reported as record 0; the first good row sets the width.
+            let at = Position {
+                record: 0,
+                line: record.line,
+                byte_offset: record.byte_offset,
+            };
+            let kind = record.problem.unwrap_or(MalformedKind::InvalidUtf8);
+            return self
+                .malformed
+                .push(at, kind, || format!("header row: {}", describe(kind)));
+        }
+        self.total += 1;
+        let at = Position {
+            record: self.total,
+            line: record.line,
+            byte_offset: record.byte_offset,
+        };
+        if let Some(kind) = record.problem {
+            return self.malformed.push(at, kind, || describe(kind).to_owned());
+        }
+        let width = match self.width {
+            Some(width) => width,
+            None => {
+                self.set_columns((1..=record.len()).map(|i| format!("column_{i}")).collect());
+                record.len()
+            }
+        };
+        if record.len() != width {
+            return self.malformed.push(at, MalformedKind::RaggedRow, || {
+                format!("expected {width} fields, found {}", record.len())
+            });
+        }
+        self.valid += 1;
+        for index in 0..self.columns.profiled_len() {
+            let field = record.field(index);
+            if !field.is_empty() {
+                self.columns.positional(index).observe_text(field);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Column names from a header row: empty names become `column_N`, repeated ones get `_2`,
+/// `_3`… so every name is unique.
+fn header_names(record: &Record<'_>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut names = Vec::with_capacity(record.len());
+    for (index, field) in record.fields().enumerate() {
+        let base = if field.is_empty() {
+            format!("column_{}", index + 1)
+        } else {
+            field.to_owned()
+        };
+        let mut name = base.clone();
+        let mut suffix = 2;
+        while !seen.insert(name.clone()) {
+            name = format!("{base}_{suffix}");
+            suffix += 1;
+        }
+        names.push(name);
+    }
+    names
+}
+
+/// The sentence the report gives for a row's problem.
+pub(crate) fn describe(kind: MalformedKind) -> &'static str {
+    match kind {
+        MalformedKind::RaggedRow => "the row has another number of fields than the header",
+        MalformedKind::UnterminatedQuote => {
+            "a quoted field is not closed before the end of the input"
+        }
+        MalformedKind::QuoteInUnquotedField => {
+            "a quote inside a field that is not quoted (quote the field and double the quote)"
+        }
+        MalformedKind::TextAfterClosingQuote => {
+            "characters after a closing quote, before the next delimiter"
+        }
+        MalformedKind::InvalidUtf8 => "the row is not valid UTF-8",
+        MalformedKind::NulByte => "the row holds a NUL byte",
+        MalformedKind::RecordTooLarge => "the record is longer than the configured maximum",
+        MalformedKind::InvalidJson => "the line is not one JSON value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects rows as owned fields with their problems and positions.
+    #[derive(Default)]
+    struct Rows(Vec<(Vec<String>, Option<MalformedKind>, u64, u64)>);
+
+    impl RecordSink for Rows {
+        fn record(&mut self, r: &Record<'_>) -> Result<(), Error> {
+            self.0.push((
+                r.fields().map(str::to_owned).collect(),
+                r.problem,
+                r.line,
+                r.byte_offset,
+            ));
+            Ok(())
+        }
+    }
+
+    fn rows_in_chunks(input: &[u8], chunk: usize) -> Rows {
+        let mut tokenizer = Tokenizer::new(b',', 1 << 20, 0);
+        let mut rows = Rows::default();
+        for piece in input.chunks(chunk.max(1)) {
+            tokenizer.feed(piece, &mut rows).unwrap();
+        }
+        tokenizer.finish(&mut rows).unwrap();
+        rows
+    }
+
+    fn rows(input: &[u8]) -> Vec<(Vec<String>, Option<MalformedKind>, u64, u64)> {
+        let whole = rows_in_chunks(input, usize::MAX).0;
+        for chunk in 1..=4 {
+            assert_eq!(rows_in_chunks(input, chunk).0, whole, "chunk size {chunk}");
+        }
+        whole
+    }
+
+    fn fields(input: &str) -> Vec<Vec<String>> {
+        rows(input.as_bytes()).into_iter().map(|r| r.0).collect()
+    }
+
+    #[test]
+    fn quoting_rules() {
+        assert_eq!(
+            fields("a,\"b,c\",\"d\"\"e\"\n\"x\ny\",,\"\"\n"),
+            [vec!["a", "b,c", "d\"e"], vec!["x\ny", "", ""]]
+        );
+    }
+
+    #[test]
+    fn line_endings_lf_crlf_and_lone_cr_and_blank_lines() {
+        let r = rows(b"a\r\nb\rc\n\n\r\nd");
+        let summary: Vec<_> = r.iter().map(|r| (r.0[0].as_str(), r.2, r.3)).collect();
+        assert_eq!(
+            summary,
+            [("a", 1, 0), ("b", 2, 3), ("c", 3, 5), ("d", 6, 10)]
+        );
+    }
+
+    #[test]
+    fn trailing_delimiter_gives_an_empty_last_field() {
+        assert_eq!(fields("a,b,\n"), [vec!["a", "b", ""]]);
+        assert_eq!(fields("a,b,"), [vec!["a", "b", ""]]);
+    }
+
+    #[test]
+    fn problems_are_named() {
+        let kinds: Vec<_> = rows(b"a\"b,c\n\"a\"b,c\nx\0y\n\xff,z\n\"open,end")
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(MalformedKind::QuoteInUnquotedField),
+                Some(MalformedKind::TextAfterClosingQuote),
+                Some(MalformedKind::NulByte),
+                Some(MalformedKind::InvalidUtf8),
+                Some(MalformedKind::UnterminatedQuote),
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_line_breaks_count_lines() {
+        let r = rows(b"\"a\r\nb\",1\nc,2\n");
+        assert_eq!((r[1].2, r[1].3), (3, 9));
+    }
+
+    #[test]
+    fn oversized_rows_are_malformed_and_skipped_whole() {
+        let mut input = b"a,b\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 100));
+        input.extend_from_slice(b",y\nc,d\n");
+        let mut tokenizer = Tokenizer::new(b',', 50, 0);
+        let mut rows = Rows::default();
+        tokenizer.feed(&input, &mut rows).unwrap();
+        tokenizer.finish(&mut rows).unwrap();
+        let kinds: Vec<_> = rows.0.iter().map(|r| r.1).collect();
+        assert_eq!(kinds, [None, Some(MalformedKind::RecordTooLarge), None]);
+        assert_eq!(rows.0[2].0, ["c", "d"]);
+    }
+}

@@ -1,0 +1,112 @@
+//! Approximate distinct counts: a HyperLogLog sketch.
+//!
+//! Precision 11: 2,048 one-byte registers (2 KiB per column). The relative standard error is
+//! 1.04 / √2048 ≈ 2.3 %; below about 5,000 distinct values linear counting takes over and the
+//! estimate is within a few values of the truth (exact for tiny cardinalities in practice).
+//! Values are hashed with XXH3-64 and a finalizer, fixed functions: the same values always give the same
+//! estimate, whatever the order or the machine.
+
+const PRECISION: u32 = 11;
+const REGISTERS: usize = 1 << PRECISION;
+
+/// A HyperLogLog sketch of a set of byte strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DistinctSketch {
+    /// Empty until the first value, so an all-null column costs nothing.
+    registers: Vec<u8>,
+}
+
+impl DistinctSketch {
+    pub(crate) fn new() -> DistinctSketch {
+        DistinctSketch {
+            registers: Vec::new(),
+        }
+    }
+
+    pub(crate) fn insert(&mut self, value: &[u8]) {
+        // XXH3's top bits vary little between short inputs that differ in one byte; the
+        // MurmurHash3 finalizer spreads every bit over the whole word.
+        let mut hash = xxhash_rust::xxh3::xxh3_64(value);
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        hash ^= hash >> 33;
+        if self.registers.is_empty() {
+            self.registers = vec![0; REGISTERS];
+        }
+        let index = usize::try_from(hash >> (64 - PRECISION)).unwrap_or(0);
+        // The remaining 53 bits; the sentinel bit bounds the rank at 54.
+        let rest = (hash << PRECISION) | (1 << (PRECISION - 1));
+        let rank = u8::try_from(rest.leading_zeros() + 1).unwrap_or(u8::MAX);
+        if rank > self.registers[index] {
+            self.registers[index] = rank;
+        }
+    }
+
+    /// The estimated number of distinct values inserted.
+    pub(crate) fn estimate(&self) -> u64 {
+        if self.registers.is_empty() {
+            return 0;
+        }
+        let m = REGISTERS as f64;
+        let mut sum = 0.0;
+        let mut zeros = 0u32;
+        for &register in &self.registers {
+            sum += 1.0 / f64::from(1u32 << register.min(31));
+            if register == 0 {
+                zeros += 1;
+            }
+        }
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
+        let raw = alpha * m * m / sum;
+        let estimate = if raw <= 2.5 * m && zeros > 0 {
+            m * (m / f64::from(zeros)).ln()
+        } else {
+            raw
+        };
+        // Rounded, non-negative and far below 2^53: the cast is exact.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rounded = estimate.round().max(1.0) as u64;
+        rounded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate_of(n: u64) -> u64 {
+        let mut sketch = DistinctSketch::new();
+        for i in 0..n {
+            sketch.insert(format!("value-{i}").as_bytes());
+            // Repeats do not count.
+            sketch.insert(format!("value-{}", i / 2).as_bytes());
+        }
+        sketch.estimate()
+    }
+
+    #[test]
+    fn small_cardinalities_are_exact_or_within_one() {
+        assert_eq!(DistinctSketch::new().estimate(), 0);
+        for n in [1, 2, 3, 10] {
+            assert_eq!(estimate_of(n), n);
+        }
+        for n in [50, 100, 200] {
+            assert!(estimate_of(n).abs_diff(n) <= 1 + n / 50, "n={n}");
+        }
+    }
+
+    #[test]
+    fn large_cardinalities_are_within_the_documented_error() {
+        for n in [1_000u64, 20_000, 300_000] {
+            let estimate = estimate_of(n) as f64;
+            let error = (estimate - n as f64).abs() / n as f64;
+            // Three standard errors.
+            assert!(
+                error < 3.0 * 0.023,
+                "n={n} estimate={estimate} error={error}"
+            );
+        }
+    }
+}

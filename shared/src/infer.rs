@@ -1,0 +1,379 @@
+//! Type inference for one value: what a text field or a JSON value is.
+//!
+//! A column's type is the join of its values' types on a small lattice: `boolean`,
+//! `integer`, `float`, `date`, `timestamp`, `string`. An integer column that meets a float
+//! becomes `float`; a date column that meets a timestamp becomes `timestamp`; any other mix
+//! becomes `string`. Empty fields are nulls and have no type.
+
+/// The inferred type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    /// `true` or `false`, in any letter case.
+    Boolean,
+    /// A decimal integer that fits in 64 bits.
+    Integer,
+    /// A finite decimal number with a fraction or an exponent (or an integer too big for 64
+    /// bits).
+    Float,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A date and time of day, `YYYY-MM-DD[T| ]HH:MM[:SS[.fraction]]`, with an optional zone
+    /// (`Z`, `±HH`, `±HHMM` or `±HH:MM`).
+    Timestamp,
+    /// Anything else.
+    String,
+}
+
+impl ValueType {
+    /// The type of a column holding values of both types.
+    #[must_use]
+    pub fn join(self, other: ValueType) -> ValueType {
+        use ValueType::{Date, Float, Integer, Timestamp};
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Integer, Float) | (Float, Integer) => Float,
+            (Date, Timestamp) | (Timestamp, Date) => Timestamp,
+            _ => ValueType::String,
+        }
+    }
+}
+
+/// One value, parsed as far as its type needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value {
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    /// Days since 1970-01-01.
+    Date(i64),
+    /// Microseconds since 1970-01-01T00:00:00Z (a timestamp without zone is read as UTC).
+    Timestamp(i64),
+    String,
+}
+
+impl Value {
+    pub(crate) fn value_type(self) -> ValueType {
+        match self {
+            Value::Boolean(_) => ValueType::Boolean,
+            Value::Integer(_) => ValueType::Integer,
+            Value::Float(_) => ValueType::Float,
+            Value::Date(_) => ValueType::Date,
+            Value::Timestamp(_) => ValueType::Timestamp,
+            Value::String => ValueType::String,
+        }
+    }
+}
+
+/// Infers the type of a text field (CSV): numbers, booleans, dates, timestamps or string.
+pub(crate) fn infer_text(text: &str) -> Value {
+    let bytes = text.as_bytes();
+    match bytes.first() {
+        Some(b'0'..=b'9') => {
+            if let Some(v) = parse_integer(bytes) {
+                return Value::Integer(v);
+            }
+            if bytes.len() >= 10 && bytes[4] == b'-' {
+                return infer_temporal(bytes);
+            }
+            parse_float(text).map_or(Value::String, Value::Float)
+        }
+        Some(b'-' | b'+' | b'.') => parse_integer(bytes)
+            .map(Value::Integer)
+            .or_else(|| parse_float(text).map(Value::Float))
+            .unwrap_or(Value::String),
+        Some(b't' | b'T') if text.eq_ignore_ascii_case("true") => Value::Boolean(true),
+        Some(b'f' | b'F') if text.eq_ignore_ascii_case("false") => Value::Boolean(false),
+        _ => Value::String,
+    }
+}
+
+/// Infers the type of a JSON string's content: a date, a timestamp, or a string.
+pub(crate) fn infer_json_string(text: &str) -> Value {
+    let bytes = text.as_bytes();
+    if bytes.len() >= 10 && bytes[0].is_ascii_digit() && bytes[4] == b'-' {
+        infer_temporal(bytes)
+    } else {
+        Value::String
+    }
+}
+
+/// Infers the type of a JSON number's text (already valid JSON number syntax).
+pub(crate) fn infer_json_number(text: &str) -> Value {
+    parse_integer(text.as_bytes())
+        .map(Value::Integer)
+        .or_else(|| parse_float(text).map(Value::Float))
+        .unwrap_or(Value::String)
+}
+
+/// `[+-]?[0-9]+` fitting in an `i64`.
+fn parse_integer(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut magnitude: u64 = 0;
+    for &b in digits {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        magnitude = magnitude * 10 + u64::from(digit);
+    }
+    if negative {
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+/// `[+-]?(digits[.digits?]|.digits)([eE][+-]?digits)?` with a finite value.
+fn parse_float(text: &str) -> Option<f64> {
+    let bytes = text.as_bytes();
+    let mut at = usize::from(matches!(bytes.first(), Some(b'-' | b'+')));
+    let int_digits = count_digits(&bytes[at..]);
+    at += int_digits;
+    let mut frac_digits = 0;
+    if bytes.get(at) == Some(&b'.') {
+        at += 1;
+        frac_digits = count_digits(&bytes[at..]);
+        at += frac_digits;
+    }
+    if int_digits + frac_digits == 0 {
+        return None;
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        at += usize::from(matches!(bytes.get(at), Some(b'-' | b'+')));
+        let exp_digits = count_digits(&bytes[at..]);
+        if exp_digits == 0 {
+            return None;
+        }
+        at += exp_digits;
+    }
+    if at != bytes.len() {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn count_digits(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| b.is_ascii_digit()).count()
+}
+
+/// A date or a timestamp, or a string when the text is neither.
+fn infer_temporal(bytes: &[u8]) -> Value {
+    let Some(days) = parse_date(bytes) else {
+        return Value::String;
+    };
+    if bytes.len() == 10 {
+        return Value::Date(days);
+    }
+    parse_time_and_zone(&bytes[10..]).map_or(Value::String, |micros| {
+        Value::Timestamp(days * 86_400_000_000 + micros)
+    })
+}
+
+fn digits_value(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        bytes
+            .iter()
+            .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0')),
+    )
+}
+
+/// `YYYY-MM-DD` at the start of `bytes`, as days since 1970-01-01.
+fn parse_date(bytes: &[u8]) -> Option<i64> {
+    if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let year = digits_value(&bytes[0..4])?;
+    let month = digits_value(&bytes[5..7])?;
+    let day = digits_value(&bytes[8..10])?;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(i64::from(year), month, day))
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// `[T| ]HH:MM[:SS[.fraction]][zone]` as microseconds since midnight UTC.
+fn parse_time_and_zone(bytes: &[u8]) -> Option<i64> {
+    if bytes.len() < 6 || !matches!(bytes[0], b'T' | b't' | b' ') || bytes[3] != b':' {
+        return None;
+    }
+    let hour = digits_value(&bytes[1..3])?;
+    let minute = digits_value(&bytes[4..6])?;
+    let mut at = 6;
+    let mut second = 0;
+    let mut micros = 0u32;
+    if bytes.get(at) == Some(&b':') {
+        second = digits_value(bytes.get(at + 1..at + 3)?)?;
+        at += 3;
+        if bytes.get(at) == Some(&b'.') {
+            let fraction = count_digits(&bytes[at + 1..]);
+            if fraction == 0 || fraction > 9 {
+                return None;
+            }
+            let kept = &bytes[at + 1..at + 1 + fraction.min(6)];
+            micros = digits_value(kept)? * 10u32.pow(u32::try_from(6 - kept.len()).ok()?);
+            at += 1 + fraction;
+        }
+    }
+    // 60 admits a leap second.
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let offset_minutes = parse_zone(&bytes[at..])?;
+    let seconds = i64::from(hour * 3600 + minute * 60 + second) - offset_minutes * 60;
+    Some(seconds * 1_000_000 + i64::from(micros))
+}
+
+/// ``, `Z`, `±HH`, `±HHMM` or `±HH:MM`, as minutes east of UTC.
+fn parse_zone(bytes: &[u8]) -> Option<i64> {
+    let sign = match bytes.first() {
+        None => return Some(0),
+        Some(b'Z' | b'z') if bytes.len() == 1 => return Some(0),
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        Some(_) => return None,
+    };
+    let (hours, minutes) = match &bytes[1..] {
+        [h1, h2] => (digits_value(&[*h1, *h2])?, 0),
+        [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => {
+            (digits_value(&[*h1, *h2])?, digits_value(&[*m1, *m2])?)
+        }
+        _ => return None,
+    };
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    Some(sign * i64::from(hours * 60 + minutes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(infer_text("0"), Value::Integer(0));
+        assert_eq!(infer_text("-42"), Value::Integer(-42));
+        assert_eq!(infer_text("+7"), Value::Integer(7));
+        assert_eq!(infer_text("9223372036854775807"), Value::Integer(i64::MAX));
+        assert_eq!(infer_text("-9223372036854775808"), Value::Integer(i64::MIN));
+        assert_eq!(
+            infer_text("9223372036854775808"),
+            Value::Float(9_223_372_036_854_775_808.0)
+        );
+        assert_eq!(infer_text("1.5"), Value::Float(1.5));
+        assert_eq!(infer_text(".5"), Value::Float(0.5));
+        assert_eq!(infer_text("5."), Value::Float(5.0));
+        assert_eq!(infer_text("-1e3"), Value::Float(-1000.0));
+        for text in [
+            "1e", "1.2.3", "-", "+", ".", "1,000", "inf", "NaN", "1e999", "0x10", " 1",
+        ] {
+            assert_eq!(infer_text(text), Value::String, "{text}");
+        }
+    }
+
+    #[test]
+    fn booleans() {
+        assert_eq!(infer_text("true"), Value::Boolean(true));
+        assert_eq!(infer_text("FALSE"), Value::Boolean(false));
+        assert_eq!(infer_text("True"), Value::Boolean(true));
+        assert_eq!(infer_text("yes"), Value::String);
+        assert_eq!(infer_text("truex"), Value::String);
+    }
+
+    #[test]
+    fn dates_and_timestamps() {
+        assert_eq!(infer_text("1970-01-01"), Value::Date(0));
+        assert_eq!(infer_text("2000-03-01"), Value::Date(11_017));
+        assert_eq!(infer_text("2024-02-29"), Value::Date(19_782));
+        assert_eq!(infer_text("2023-02-29"), Value::String);
+        assert_eq!(infer_text("2023-13-01"), Value::String);
+        assert_eq!(
+            infer_text("1970-01-01T00:00:01Z"),
+            Value::Timestamp(1_000_000)
+        );
+        assert_eq!(infer_text("1970-01-01 00:01"), Value::Timestamp(60_000_000));
+        assert_eq!(
+            infer_text("1970-01-01T01:00:00+01:00"),
+            Value::Timestamp(0),
+            "offsets are normalised to UTC"
+        );
+        assert_eq!(
+            infer_text("1970-01-01T00:00:00.25-0030"),
+            Value::Timestamp(1_800_250_000)
+        );
+        assert_eq!(
+            infer_text("1970-01-01T00:00:00.123456789"),
+            Value::Timestamp(123_456)
+        );
+        for text in [
+            "2024-01-01T24:00",
+            "2024-01-01T",
+            "2024-01-01X10:00",
+            "2024-01-01T10:00+25",
+        ] {
+            assert_eq!(infer_text(text), Value::String, "{text}");
+        }
+    }
+
+    #[test]
+    fn json_strings_are_dates_or_strings_only() {
+        assert_eq!(infer_json_string("2024-05-06"), Value::Date(19_849));
+        assert_eq!(infer_json_string("123"), Value::String);
+        assert_eq!(infer_json_string("true"), Value::String);
+        assert_eq!(infer_json_number("12"), Value::Integer(12));
+        assert_eq!(infer_json_number("1.0e2"), Value::Float(100.0));
+        assert_eq!(infer_json_number("1e400"), Value::String);
+    }
+
+    #[test]
+    fn type_join_is_a_lattice() {
+        use ValueType::*;
+        let all = [Boolean, Integer, Float, Date, Timestamp, String];
+        for a in all {
+            assert_eq!(a.join(a), a);
+            assert_eq!(a.join(String), String);
+            for b in all {
+                assert_eq!(a.join(b), b.join(a));
+                for c in all {
+                    assert_eq!(a.join(b).join(c), a.join(b.join(c)));
+                }
+            }
+        }
+        assert_eq!(Integer.join(Float), Float);
+        assert_eq!(Date.join(Timestamp), Timestamp);
+        assert_eq!(Boolean.join(Integer), String);
+    }
+}

@@ -1,0 +1,276 @@
+//! JSON Lines: one JSON value per line, profiled by top-level key.
+//!
+//! Lines end at `\n` (a `\r` before it is whitespace); blank lines are skipped. Each line must
+//! be exactly one JSON value (RFC 8259), else the record is malformed. An object's top-level
+//! keys are the columns; when a key repeats inside one object the last value counts, as in
+//! most JSON parsers. A nested object or array is profiled as a string holding its JSON text.
+//! A line holding a value other than an object is profiled as the column `$`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::error::Error;
+use crate::infer::{Value, infer_json_number, infer_json_string};
+use crate::malformed::{MalformedKind, MalformedLog, Position};
+use crate::profile::Columns;
+
+/// The column that holds lines whose value is not an object.
+pub const VALUE_COLUMN: &str = "$";
+
+/// Splits JSON Lines into records and profiles them.
+#[derive(Debug)]
+pub(crate) struct JsonLinesProfiler {
+    /// The start of a line that continues in the next chunk.
+    pending: Vec<u8>,
+    /// The pending line passed the size limit: its bytes are dropped.
+    pending_oversized: bool,
+    pending_offset: u64,
+    /// Offset of the next chunk's first byte.
+    offset: u64,
+    /// Line number of the next line to complete, from 1.
+    line: u64,
+    max_record_bytes: usize,
+    pub(crate) columns: Columns,
+    pub(crate) malformed: MalformedLog,
+    /// For each column, the last record that gave it a value (so a repeated key counts once).
+    last_record: Vec<u64>,
+    pub(crate) total: u64,
+    pub(crate) valid: u64,
+}
+
+impl JsonLinesProfiler {
+    pub(crate) fn new(
+        columns: Columns,
+        malformed: MalformedLog,
+        max_record_bytes: usize,
+        start_offset: u64,
+    ) -> JsonLinesProfiler {
+        JsonLinesProfiler {
+            pending: Vec::new(),
+            pending_oversized: false,
+            pending_offset: start_offset,
+            offset: start_offset,
+            line: 1,
+            max_record_bytes,
+            columns,
+            malformed,
+            last_record: Vec::new(),
+            total: 0,
+            valid: 0,
+        }
+    }
+
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let mut rest = chunk;
+        let mut base = self.offset;
+        while let Some(newline) = memchr::memchr(b'\n', rest) {
+            if self.pending.is_empty() && !self.pending_oversized {
+                let line = &rest[..newline];
+                self.line_done(line, line.len() > self.max_record_bytes, base)?;
+            } else {
+                self.buffer(&rest[..newline]);
+                let line = std::mem::take(&mut self.pending);
+                let oversized = std::mem::take(&mut self.pending_oversized);
+                let result = self.line_done(&line, oversized, self.pending_offset);
+                // Keep the allocation for the next line that spans chunks.
+                self.pending = line;
+                self.pending.clear();
+                result?;
+            }
+            base += newline as u64 + 1;
+            rest = &rest[newline + 1..];
+        }
+        if !rest.is_empty() {
+            if self.pending.is_empty() && !self.pending_oversized {
+                self.pending_offset = base;
+            }
+            self.buffer(rest);
+        }
+        self.offset += chunk.len() as u64;
+        Ok(())
+    }
+
+    pub(crate) fn finish(&mut self) -> Result<(), Error> {
+        if self.pending.is_empty() && !self.pending_oversized {
+            return Ok(());
+        }
+        let line = std::mem::take(&mut self.pending);
+        let oversized = std::mem::take(&mut self.pending_oversized);
+        self.line_done(&line, oversized, self.pending_offset)
+    }
+
+    fn buffer(&mut self, bytes: &[u8]) {
+        if self.pending_oversized {
+            return;
+        }
+        if self.pending.len() + bytes.len() > self.max_record_bytes {
+            self.pending_oversized = true;
+            self.pending = Vec::new();
+        } else {
+            self.pending.extend_from_slice(bytes);
+        }
+    }
+
+    /// Handles one complete line (without its `\n`).
+    fn line_done(&mut self, line: &[u8], oversized: bool, start: u64) -> Result<(), Error> {
+        let number = self.line;
+        self.line += 1;
+        if !oversized && line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+            return Ok(());
+        }
+        self.total += 1;
+        let at = Position {
+            record: self.total,
+            line: number,
+            byte_offset: start,
+        };
+        if oversized {
+            return self.malformed.push(at, MalformedKind::RecordTooLarge, || {
+                format!(
+                    "the line is longer than the maximum of {} bytes",
+                    self.max_record_bytes
+                )
+            });
+        }
+        match parse_line(line) {
+            Ok(record) => {
+                self.valid += 1;
+                self.profile(record);
+                Ok(())
+            }
+            Err(error) => {
+                let kind = if std::str::from_utf8(line).is_err() {
+                    MalformedKind::InvalidUtf8
+                } else {
+                    MalformedKind::InvalidJson
+                };
+                self.malformed.push(at, kind, || match kind {
+                    MalformedKind::InvalidUtf8 => {
+                        format!("the line is not valid UTF-8: {error}")
+                    }
+                    _ => format!("the line is not one JSON value: {error}"),
+                })
+            }
+        }
+    }
+
+    fn profile(&mut self, record: Line<'_>) {
+        let stamp = self.total;
+        match record {
+            Line::Object(entries) => {
+                // Last value wins for a repeated key: walk backwards, skip columns seen.
+                for (key, raw) in entries.iter().rev() {
+                    let Some(index) = self.columns.named(key) else {
+                        continue;
+                    };
+                    if index >= self.last_record.len() {
+                        self.last_record.resize(index + 1, 0);
+                    }
+                    if self.last_record[index] == stamp {
+                        continue;
+                    }
+                    self.last_record[index] = stamp;
+                    observe(&mut self.columns, index, raw);
+                }
+            }
+            Line::Other(raw) => {
+                if let Some(index) = self.columns.named(VALUE_COLUMN) {
+                    observe(&mut self.columns, index, raw);
+                }
+            }
+        }
+    }
+}
+
+/// Profiles one JSON value into column `index`; `null` is not observed (it counts as null).
+fn observe(columns: &mut Columns, index: usize, raw: &RawValue) {
+    let text = raw.get();
+    let column = columns.get_mut(index);
+    match text.as_bytes().first() {
+        Some(b'n') | None => {}
+        Some(b't') => column.observe(text, Value::Boolean(true)),
+        Some(b'f') => column.observe(text, Value::Boolean(false)),
+        Some(b'"') => {
+            // The raw text was validated as a JSON string: decoding it cannot fail.
+            if let Ok(Text(content)) = serde_json::from_str::<Text<'_>>(text) {
+                column.observe(&content, infer_json_string(&content));
+            }
+        }
+        Some(b'{' | b'[') => column.observe(text, Value::String),
+        Some(_) => column.observe(text, infer_json_number(text)),
+    }
+}
+
+/// One parsed line.
+enum Line<'a> {
+    Object(Vec<(Cow<'a, str>, &'a RawValue)>),
+    Other(&'a RawValue),
+}
+
+fn parse_line(line: &[u8]) -> Result<Line<'_>, serde_json::Error> {
+    let first = line
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+    if first == Some(&b'{') {
+        let Object(entries) = serde_json::from_slice(line)?;
+        Ok(Line::Object(entries))
+    } else {
+        Ok(Line::Other(serde_json::from_slice(line)?))
+    }
+}
+
+/// A JSON object's entries, keys borrowed when they hold no escape.
+struct Object<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> de::Deserialize<'de> for Object<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = Object<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                    entries.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Object(entries))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// A JSON string, borrowed when it holds no escape.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// Whether `line` is exactly one JSON value: the format sniffer's test.
+pub(crate) fn is_json_value(line: &[u8]) -> bool {
+    serde_json::from_slice::<de::IgnoredAny>(line).is_ok()
+}

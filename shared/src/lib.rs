@@ -1,0 +1,44 @@
+//! The parsing core of the S3 upload pipeline.
+//!
+//! Sans-IO and streaming: a [`Processor`] is fed the bytes of an object in chunks of any size
+//! and finished; it detects the compression (gzip, zstd) and the format (CSV/TSV with a
+//! sniffed delimiter and header, JSON Lines), profiles every column (type, nulls, min/max,
+//! distinct estimate), counts and lists malformed records, and returns an [`Analysis`]. A
+//! [`Report`] turns it into the JSON document the pipeline writes. Memory is bounded by the
+//! [`Config`], never by the input's size.
+//!
+//! No AWS, no async runtime: the processors adapt their I/O to this crate.
+//!
+//! ```
+//! use shared::{Config, Processor};
+//!
+//! let mut processor = Processor::new(Config::default(), Some("people.csv"));
+//! processor.feed(b"name,age\nAda,36\nAlan,4").unwrap();
+//! processor.feed(b"1\n").unwrap();
+//! let analysis = processor.finish().unwrap();
+//! assert_eq!(analysis.records.valid, 2);
+//! assert_eq!(analysis.columns[1].max, serde_json::json!(41));
+//! ```
+
+pub mod config;
+pub mod decompress;
+pub mod delimited;
+pub mod detect;
+mod distinct;
+pub mod error;
+pub mod infer;
+pub mod json_lines;
+pub mod malformed;
+pub mod processor;
+pub mod profile;
+pub mod report;
+
+pub use config::{Config, Format, MalformedLimits};
+pub use decompress::Compression;
+pub use detect::{FormatHint, Layout};
+pub use error::{Error, ErrorKind, ErrorName};
+pub use infer::ValueType;
+pub use malformed::{MalformedKind, MalformedRecord};
+pub use processor::{Analysis, Processor, RecordCounts, process_reader};
+pub use profile::ColumnSummary;
+pub use report::{Processing, Report, SCHEMA_VERSION, Source};

@@ -1,0 +1,308 @@
+//! The sans-IO processor: feed it the object's bytes in chunks of any size, then finish it.
+//!
+//! ```text
+//! bytes ─▶ compression (magic bytes) ─▶ decoder ─▶ sniff buffer ─▶ format ─▶ parser ─▶ profile
+//! ```
+//!
+//! Nothing depends on where the chunks are cut: the compression is decided on the first four
+//! bytes, the format on exactly the first [`Config::sniff_bytes`] decompressed bytes, and the
+//! parsers carry partial records over.
+
+use std::io::Read;
+
+use crate::config::{Config, Format};
+use crate::decompress::{Compression, Decoder};
+use crate::delimited::{RowProfiler, Tokenizer};
+use crate::detect::{FormatHint, Layout, detect};
+use crate::error::{Error, ErrorKind};
+use crate::json_lines::JsonLinesProfiler;
+use crate::malformed::{MalformedLog, MalformedRecord};
+use crate::profile::{ColumnSummary, Columns};
+
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// Record counts of an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RecordCounts {
+    /// Every record, malformed ones included; a CSV header is not a record.
+    pub total: u64,
+    /// Records that were profiled.
+    pub valid: u64,
+    /// Records that were not: see the malformed list.
+    pub malformed: u64,
+}
+
+/// Everything the core learnt about one input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// The compression found by magic bytes.
+    pub compression: Compression,
+    /// How the text is laid out.
+    pub layout: Layout,
+    /// Whether the text started with a UTF-8 byte-order mark.
+    pub bom: bool,
+    /// Bytes fed in (compressed size).
+    pub bytes_in: u64,
+    /// Bytes after decompression.
+    pub bytes_decoded: u64,
+    /// Record counts.
+    pub records: RecordCounts,
+    /// Profiled columns, in header order (CSV) or order of first appearance (JSON Lines).
+    pub columns: Vec<ColumnSummary>,
+    /// Columns past [`Config::max_columns`]: counted, not profiled.
+    pub columns_not_profiled: u64,
+    /// The first malformed records (up to [`Config::malformed_examples`]).
+    pub malformed: Vec<MalformedRecord>,
+}
+
+/// The streaming processor. See the [module docs](self).
+#[derive(Debug)]
+pub struct Processor {
+    config: Config,
+    hint: FormatHint,
+    bytes_in: u64,
+    stage: Stage,
+    /// Set by an error: the processor must not be used any more.
+    failed: bool,
+}
+
+#[derive(Debug)]
+enum Stage {
+    /// Collecting the first bytes to tell the compression.
+    Head(Vec<u8>),
+    Body {
+        compression: Compression,
+        decoder: Decoder,
+        text: Box<TextStage>,
+    },
+}
+
+impl Processor {
+    /// A processor for the object stored under `key` (its extension is a format hint only).
+    pub fn new(config: Config, key: Option<&str>) -> Processor {
+        Processor {
+            hint: key.map(FormatHint::from_key).unwrap_or_default(),
+            config,
+            bytes_in: 0,
+            stage: Stage::Head(Vec::with_capacity(Compression::MAGIC_LEN)),
+            failed: false,
+        }
+    }
+
+    /// Processes the next chunk of the input.
+    ///
+    /// After an error the input is abandoned: later calls fail with an internal error.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        if self.failed {
+            return Err(ErrorKind::Internal("processor used after an error".into()).into());
+        }
+        let result = self.feed_inner(chunk);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn feed_inner(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.bytes_in += chunk.len() as u64;
+        match &mut self.stage {
+            Stage::Head(head) => {
+                head.extend_from_slice(chunk);
+                if head.len() >= Compression::MAGIC_LEN {
+                    let head = std::mem::take(head);
+                    self.start_body(&head)?;
+                }
+                Ok(())
+            }
+            Stage::Body { decoder, text, .. } => decoder.decode(chunk, &mut |b| text.feed(b)),
+        }
+    }
+
+    fn start_body(&mut self, head: &[u8]) -> Result<(), Error> {
+        let compression = Compression::detect(head);
+        let mut decoder = Decoder::new(compression)?;
+        let mut text = Box::new(TextStage::new(self.config.clone(), self.hint));
+        decoder.decode(head, &mut |b| text.feed(b))?;
+        self.stage = Stage::Body {
+            compression,
+            decoder,
+            text,
+        };
+        Ok(())
+    }
+
+    /// Ends the input and returns what was learnt, or the error that makes it unusable.
+    pub fn finish(mut self) -> Result<Analysis, Error> {
+        if self.failed {
+            return Err(ErrorKind::Internal("processor used after an error".into()).into());
+        }
+        if let Stage::Head(head) = &mut self.stage {
+            let head = std::mem::take(head);
+            self.start_body(&head)?;
+        }
+        let Stage::Body {
+            compression,
+            decoder,
+            text,
+        } = self.stage
+        else {
+            return Err(ErrorKind::Internal("no body stage after the head".into()).into());
+        };
+        decoder.finish()?;
+        text.finish(compression, self.bytes_in)
+    }
+}
+
+/// Reads `reader` to its end through a [`Processor`], in chunks of `chunk_size` bytes.
+pub fn process_reader<R: Read>(
+    mut reader: R,
+    config: Config,
+    key: Option<&str>,
+    chunk_size: usize,
+) -> Result<Analysis, Error> {
+    let mut processor = Processor::new(config, key);
+    let mut buffer = vec![0; chunk_size.max(1)];
+    loop {
+        let read = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ErrorKind::Read(e).into()),
+        };
+        processor.feed(&buffer[..read])?;
+    }
+    processor.finish()
+}
+
+/// Decompressed text: sniffed, then parsed.
+#[derive(Debug)]
+struct TextStage {
+    config: Config,
+    hint: FormatHint,
+    decoded: u64,
+    /// The first bytes, kept until the layout is decided.
+    sniff: Vec<u8>,
+    /// Set once the layout is decided.
+    parser: Option<(Layout, bool, Parser)>,
+}
+
+#[derive(Debug)]
+enum Parser {
+    Delimited {
+        tokenizer: Box<Tokenizer>,
+        rows: RowProfiler,
+    },
+    JsonLines(JsonLinesProfiler),
+}
+
+impl TextStage {
+    fn new(config: Config, hint: FormatHint) -> TextStage {
+        TextStage {
+            config,
+            hint,
+            decoded: 0,
+            sniff: Vec::new(),
+            parser: None,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.decoded += bytes.len() as u64;
+        match &mut self.parser {
+            Some((_, _, parser)) => parser.feed(bytes),
+            None => {
+                self.sniff.extend_from_slice(bytes);
+                // Enough for a full sample after a byte-order mark, if there is one.
+                if self.sniff.len() >= self.config.sniff_bytes.max(1) + BOM.len() {
+                    self.decide(false)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Decides the layout on the sample and starts the parser with the bytes kept so far.
+    fn decide(&mut self, at_end: bool) -> Result<(), Error> {
+        let sniff = std::mem::take(&mut self.sniff);
+        let bom = sniff.starts_with(BOM);
+        let body = if bom { &sniff[BOM.len()..] } else { &sniff[..] };
+        let sample = &body[..body.len().min(self.config.sniff_bytes.max(1))];
+        let base = if bom { BOM.len() as u64 } else { 0 };
+        let layout = detect(
+            sample,
+            at_end && sample.len() == body.len(),
+            base,
+            self.hint,
+            &self.config,
+        )?;
+        let columns = Columns::new(self.config.max_columns);
+        let malformed =
+            MalformedLog::new(self.config.malformed_examples, self.config.malformed_limits);
+        let mut parser = match (layout.format, layout.delimiter) {
+            (Format::Csv, Some(delimiter)) => Parser::Delimited {
+                tokenizer: Box::new(Tokenizer::new(
+                    delimiter,
+                    self.config.max_record_bytes,
+                    base,
+                )),
+                rows: RowProfiler::new(layout.header.unwrap_or(false), columns, malformed),
+            },
+            (Format::Csv, None) => {
+                return Err(
+                    ErrorKind::Internal("delimited layout without delimiter".into()).into(),
+                );
+            }
+            (Format::JsonLines, _) => Parser::JsonLines(JsonLinesProfiler::new(
+                columns,
+                malformed,
+                self.config.max_record_bytes,
+                base,
+            )),
+        };
+        parser.feed(body)?;
+        self.parser = Some((layout, bom, parser));
+        Ok(())
+    }
+
+    fn finish(mut self, compression: Compression, bytes_in: u64) -> Result<Analysis, Error> {
+        if self.parser.is_none() {
+            self.decide(true)?;
+        }
+        let Some((layout, bom, mut parser)) = self.parser else {
+            return Err(ErrorKind::Internal("no parser after deciding".into()).into());
+        };
+        let (total, valid, columns, malformed) = match &mut parser {
+            Parser::Delimited { tokenizer, rows } => {
+                tokenizer.finish(rows)?;
+                (rows.total, rows.valid, &rows.columns, &rows.malformed)
+            }
+            Parser::JsonLines(lines) => {
+                lines.finish()?;
+                (lines.total, lines.valid, &lines.columns, &lines.malformed)
+            }
+        };
+        malformed.check_share(total)?;
+        Ok(Analysis {
+            compression,
+            layout,
+            bom,
+            bytes_in,
+            bytes_decoded: self.decoded,
+            records: RecordCounts {
+                total,
+                valid,
+                malformed: malformed.count(),
+            },
+            columns: columns.summaries(valid),
+            columns_not_profiled: columns.not_profiled(),
+            malformed: malformed.examples().to_vec(),
+        })
+    }
+}
+
+impl Parser {
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        match self {
+            Parser::Delimited { tokenizer, rows } => tokenizer.feed(bytes, rows),
+            Parser::JsonLines(lines) => lines.feed(bytes),
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Column profiles: type, nulls, min and max, distinct estimate, updated one value at a time.
+
+use std::collections::HashMap;
+
+use crate::distinct::DistinctSketch;
+use crate::infer::{Value, ValueType, infer_text};
+
+/// Strings are compared and kept as min/max on their first this many bytes (cut at a
+/// character boundary), so a column's memory does not grow with its values' length.
+pub const STRING_EXTREME_BYTES: usize = 256;
+
+/// The profile of one column, as the report shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ColumnSummary {
+    /// The column's name: the header field, the JSON key, or `column_N` (1-based).
+    pub name: String,
+    /// The inferred type; `null` when the column holds no value at all.
+    #[serde(rename = "type")]
+    pub value_type: Option<ValueType>,
+    /// Values that are not null.
+    pub count: u64,
+    /// Nulls: empty CSV fields; JSON `null` or a missing key.
+    pub nulls: u64,
+    /// The smallest value, in the column's type (strings compare bytewise).
+    pub min: serde_json::Value,
+    /// The largest value, in the column's type.
+    pub max: serde_json::Value,
+    /// Approximate number of distinct non-null values (by text; see the report docs).
+    pub distinct_estimate: u64,
+}
+
+/// Running extremes of a temporal kind: the sort key and the original text.
+#[derive(Debug, Clone, Default)]
+struct TemporalExtremes {
+    min: Option<(i64, String)>,
+    max: Option<(i64, String)>,
+}
+
+impl TemporalExtremes {
+    fn update(&mut self, key: i64, text: &str) {
+        if self.min.as_ref().is_none_or(|(k, _)| key < *k) {
+            self.min = Some((key, text.to_owned()));
+        }
+        if self.max.as_ref().is_none_or(|(k, _)| key > *k) {
+            self.max = Some((key, text.to_owned()));
+        }
+    }
+}
+
+/// The running profile of one column.
+#[derive(Debug, Clone)]
+pub(crate) struct ColumnProfile {
+    name: String,
+    value_type: Option<ValueType>,
+    count: u64,
+    seen_false: bool,
+    seen_true: bool,
+    integer_range: Option<(i64, i64)>,
+    float_range: Option<(f64, f64)>,
+    /// Dates, keyed by days since the epoch.
+    dates: TemporalExtremes,
+    /// Timestamps, keyed by microseconds since the epoch.
+    timestamps: TemporalExtremes,
+    /// Bytewise extremes of every value's text, for when the column ends up a string.
+    text_min: Option<String>,
+    text_max: Option<String>,
+    distinct: DistinctSketch,
+}
+
+impl ColumnProfile {
+    pub(crate) fn new(name: String) -> ColumnProfile {
+        ColumnProfile {
+            name,
+            value_type: None,
+            count: 0,
+            seen_false: false,
+            seen_true: false,
+            integer_range: None,
+            float_range: None,
+            dates: TemporalExtremes::default(),
+            timestamps: TemporalExtremes::default(),
+            text_min: None,
+            text_max: None,
+            distinct: DistinctSketch::new(),
+        }
+    }
+
+    /// Observes a non-empty text field, inferring its type (CSV).
+    #[inline]
+    pub(crate) fn observe_text(&mut self, text: &str) {
+        let value = if self.value_type == Some(ValueType::String) {
+            // Nothing widens a string: skip inference.
+            Value::String
+        } else {
+            infer_text(text)
+        };
+        self.observe(text, value);
+    }
+
+    /// Observes a non-null value whose type is already known.
+    pub(crate) fn observe(&mut self, text: &str, value: Value) {
+        self.count += 1;
+        let value_type = value.value_type();
+        self.value_type = Some(match self.value_type {
+            None => value_type,
+            Some(current) => current.join(value_type),
+        });
+        match value {
+            Value::Boolean(false) => self.seen_false = true,
+            Value::Boolean(true) => self.seen_true = true,
+            Value::Integer(v) => {
+                self.integer_range = Some(match self.integer_range {
+                    None => (v, v),
+                    Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                });
+            }
+            Value::Float(v) => {
+                self.float_range = Some(match self.float_range {
+                    None => (v, v),
+                    Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                });
+            }
+            Value::Date(days) => self.dates.update(days, text),
+            Value::Timestamp(micros) => self.timestamps.update(micros, text),
+            Value::String => {}
+        }
+        self.update_text_extremes(text);
+        self.distinct.insert(text.as_bytes());
+    }
+
+    fn update_text_extremes(&mut self, text: &str) {
+        let text = truncate_at_char_boundary(text, STRING_EXTREME_BYTES);
+        match &mut self.text_min {
+            Some(min) if text >= min.as_str() => {}
+            Some(min) => text.clone_into(min),
+            None => self.text_min = Some(text.to_owned()),
+        }
+        match &mut self.text_max {
+            Some(max) if text <= max.as_str() => {}
+            Some(max) => text.clone_into(max),
+            None => self.text_max = Some(text.to_owned()),
+        }
+    }
+
+    /// The summary of this column after `records` valid records.
+    pub(crate) fn summary(&self, records: u64) -> ColumnSummary {
+        use serde_json::Value as Json;
+        let (min, max) = match self.value_type {
+            None => (Json::Null, Json::Null),
+            Some(ValueType::Boolean) => (Json::Bool(!self.seen_false), Json::Bool(self.seen_true)),
+            Some(ValueType::Integer) => self
+                .integer_range
+                .map_or((Json::Null, Json::Null), |(lo, hi)| (lo.into(), hi.into())),
+            Some(ValueType::Float) => {
+                let ints = self.integer_range.map(|(lo, hi)| (lo as f64, hi as f64));
+                let range = match (ints, self.float_range) {
+                    (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                    (one, other) => one.or(other),
+                };
+                range.map_or((Json::Null, Json::Null), |(lo, hi)| (lo.into(), hi.into()))
+            }
+            Some(ValueType::Date) => (
+                temporal_json(self.dates.min.as_ref()),
+                temporal_json(self.dates.max.as_ref()),
+            ),
+            Some(ValueType::Timestamp) => {
+                // Dates count as midnight UTC among the timestamps.
+                const DAY: i64 = 86_400_000_000;
+                let mut merged = self.timestamps.clone();
+                for (days, text) in [&self.dates.min, &self.dates.max].into_iter().flatten() {
+                    merged.update(days * DAY, text);
+                }
+                (
+                    temporal_json(merged.min.as_ref()),
+                    temporal_json(merged.max.as_ref()),
+                )
+            }
+            Some(ValueType::String) => (
+                self.text_min.clone().map_or(Json::Null, Json::String),
+                self.text_max.clone().map_or(Json::Null, Json::String),
+            ),
+        };
+        ColumnSummary {
+            name: self.name.clone(),
+            value_type: self.value_type,
+            count: self.count,
+            nulls: records.saturating_sub(self.count),
+            min,
+            max,
+            distinct_estimate: self.distinct.estimate(),
+        }
+    }
+}
+
+fn temporal_json(extreme: Option<&(i64, String)>) -> serde_json::Value {
+    extreme.map_or(serde_json::Value::Null, |(_, text)| {
+        serde_json::Value::String(text.clone())
+    })
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn truncate_at_char_boundary(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The columns of an input: profiled up to a limit, the rest only counted.
+#[derive(Debug)]
+pub(crate) struct Columns {
+    profiles: Vec<ColumnProfile>,
+    /// Column index by name, for inputs whose records name their fields (JSON Lines).
+    by_name: HashMap<String, usize>,
+    limit: usize,
+    /// Columns beyond `limit`: exact for CSV, a distinct estimate for JSON Lines.
+    not_profiled: DistinctSketch,
+    not_profiled_exact: u64,
+}
+
+impl Columns {
+    pub(crate) fn new(max_columns: usize) -> Columns {
+        Columns {
+            profiles: Vec::new(),
+            by_name: HashMap::new(),
+            limit: max_columns,
+            not_profiled: DistinctSketch::new(),
+            not_profiled_exact: 0,
+        }
+    }
+
+    /// Sets fixed, positional columns (CSV): those past the limit are counted, not profiled.
+    pub(crate) fn set_positional(&mut self, names: Vec<String>) {
+        let total = names.len();
+        self.profiles = names
+            .into_iter()
+            .take(self.limit)
+            .map(ColumnProfile::new)
+            .collect();
+        self.not_profiled_exact = (total - self.profiles.len()) as u64;
+    }
+
+    /// How many positional columns are profiled.
+    pub(crate) fn profiled_len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    pub(crate) fn positional(&mut self, index: usize) -> &mut ColumnProfile {
+        &mut self.profiles[index]
+    }
+
+    /// The column named `name`, created on first sight; `None` past the limit.
+    pub(crate) fn named(&mut self, name: &str) -> Option<usize> {
+        if let Some(&index) = self.by_name.get(name) {
+            return Some(index);
+        }
+        if self.profiles.len() >= self.limit {
+            self.not_profiled.insert(name.as_bytes());
+            return None;
+        }
+        let index = self.profiles.len();
+        self.profiles.push(ColumnProfile::new(name.to_owned()));
+        self.by_name.insert(name.to_owned(), index);
+        Some(index)
+    }
+
+    pub(crate) fn get_mut(&mut self, index: usize) -> &mut ColumnProfile {
+        &mut self.profiles[index]
+    }
+
+    pub(crate) fn not_profiled(&self) -> u64 {
+        self.not_profiled_exact + self.not_profiled.estimate()
+    }
+
+    pub(crate) fn summaries(&self, records: u64) -> Vec<ColumnSummary> {
+        self.profiles.iter().map(|p| p.summary(records)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(values: &[&str]) -> ColumnSummary {
+        let mut column = ColumnProfile::new("c".into());
+        let mut records = 0;
+        for value in values {
+            records += 1;
+            if !value.is_empty() {
+                column.observe_text(value);
+            }
+        }
+        column.summary(records)
+    }
+
+    #[test]
+    fn integers_widen_to_floats_and_keep_their_range() {
+        let s = profile(&["5", "", "-3", "2.5", "10"]);
+        assert_eq!(s.value_type, Some(ValueType::Float));
+        assert_eq!((s.count, s.nulls), (4, 1));
+        assert_eq!(s.min, serde_json::json!(-3.0));
+        assert_eq!(s.max, serde_json::json!(10.0));
+        assert_eq!(s.distinct_estimate, 4);
+    }
+
+    #[test]
+    fn mixed_types_become_strings_with_bytewise_extremes() {
+        let s = profile(&["10", "9", "apple"]);
+        assert_eq!(s.value_type, Some(ValueType::String));
+        assert_eq!(s.min, serde_json::json!("10"));
+        assert_eq!(s.max, serde_json::json!("apple"));
+    }
+
+    #[test]
+    fn dates_widen_to_timestamps() {
+        let s = profile(&[
+            "2024-01-02",
+            "2024-01-01T12:00:00Z",
+            "2023-12-31T23:00:00-02:00",
+        ]);
+        assert_eq!(s.value_type, Some(ValueType::Timestamp));
+        assert_eq!(s.min, serde_json::json!("2023-12-31T23:00:00-02:00"));
+        assert_eq!(s.max, serde_json::json!("2024-01-02"));
+    }
+
+    #[test]
+    fn booleans_and_all_null_columns() {
+        let s = profile(&["true", "TRUE"]);
+        assert_eq!(s.value_type, Some(ValueType::Boolean));
+        assert_eq!(
+            (s.min.clone(), s.max.clone()),
+            (serde_json::json!(true), serde_json::json!(true))
+        );
+        let s = profile(&["", ""]);
+        assert_eq!(s.value_type, None);
+        assert_eq!((s.count, s.nulls, s.distinct_estimate), (0, 2, 0));
+        assert_eq!(s.min, serde_json::Value::Null);
+    }
+
+    #[test]
+    fn long_strings_are_compared_on_a_bounded_prefix() {
+        let long = "é".repeat(400);
+        let s = profile(&[&long, "a"]);
+        let max = s.max.as_str().unwrap();
+        assert!(max.len() <= STRING_EXTREME_BYTES && max.starts_with('é'));
+    }
+}
