@@ -369,6 +369,9 @@ impl ZstdDecoder {
         input: &[u8],
         sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        if input.is_empty() {
+            return Ok(());
+        }
         let mut source = InBuffer::around(input);
         loop {
             let before = source.pos();
@@ -377,7 +380,10 @@ impl ZstdDecoder {
             let produced = target.pos();
             self.consumed += (source.pos() - before) as u64;
             match result {
-                Ok(hint) => self.hint = hint,
+                // A call that moves nothing only hints at the next frame's header: it says
+                // nothing about whether the last frame is complete.
+                Ok(hint) if produced > 0 || source.pos() > before => self.hint = hint,
+                Ok(_) => {}
                 Err(e) => {
                     return Err(ErrorKind::CorruptCompression {
                         compression: Compression::Zstd,

@@ -1,8 +1,10 @@
 //! Delimited text (CSV, TSV, `;` and `|` separated): a push tokenizer and the profiler of
 //! its rows.
 //!
-//! The tokenizer follows RFC 4180 and is strict about it: a field that contains the
-//! delimiter, a quote or a line break must be quoted, and quotes inside it are doubled. It is
+//! The tokenizer follows RFC 4180: a field that contains the delimiter, a quote or a line
+//! break is quoted, and quotes inside it are doubled. A quote inside a field that does not
+//! start with one is kept as a character, as Python's `csv`, Excel and the csv-spectrum
+//! corpus read it; characters after a closing quote make the row malformed. It is
 //! sans-IO: [`Tokenizer::feed`] takes chunks of any size, [`Tokenizer::finish`] ends the
 //! input, and every complete row goes to a [`RecordSink`]. Rows end at `\n`, `\r\n` or a lone
 //! `\r`; blank lines are skipped. Rows that break the rules are still delivered, with the
@@ -114,12 +116,13 @@ impl Tokenizer {
         let mut unquoted = [PLAIN; 256];
         let mut quoted = [PLAIN; 256];
         for table in [&mut unquoted, &mut quoted] {
-            table[usize::from(b'"')] = QUOTE;
             table[usize::from(b'\n')] = LF;
             table[usize::from(b'\r')] = CR;
             table[0] = NUL;
         }
+        // Outside quotes, a quote matters only at the start of a field.
         unquoted[usize::from(delimiter)] = DELIMITER;
+        quoted[usize::from(b'"')] = QUOTE;
         Tokenizer {
             unquoted,
             quoted,
@@ -166,7 +169,7 @@ impl Tokenizer {
                     }
                 },
                 State::FieldStart => match self.unquoted[usize::from(chunk[i])] {
-                    QUOTE => {
+                    _ if chunk[i] == b'"' => {
                         self.state = State::Quoted;
                         i += 1;
                     }
@@ -197,11 +200,6 @@ impl Tokenizer {
                             self.state = State::FieldStart;
                         }
                         LF | CR => self.end_row(byte, sink)?,
-                        QUOTE => {
-                            self.problem
-                                .get_or_insert(MalformedKind::QuoteInUnquotedField);
-                            self.append(&[byte]);
-                        }
                         _ => {
                             self.problem.get_or_insert(MalformedKind::NulByte);
                             self.append(&[byte]);
@@ -246,7 +244,7 @@ impl Tokenizer {
                 State::QuoteInQuoted => {
                     let byte = chunk[i];
                     match self.unquoted[usize::from(byte)] {
-                        QUOTE => {
+                        _ if byte == b'"' => {
                             self.append(b"\"");
                             self.state = State::Quoted;
                             i += 1;
@@ -472,9 +470,6 @@ pub(crate) fn describe(kind: MalformedKind) -> &'static str {
         MalformedKind::UnterminatedQuote => {
             "a quoted field is not closed before the end of the input"
         }
-        MalformedKind::QuoteInUnquotedField => {
-            "a quote inside a field that is not quoted (quote the field and double the quote)"
-        }
         MalformedKind::TextAfterClosingQuote => {
             "characters after a closing quote, before the next delimiter"
         }
@@ -530,6 +525,10 @@ mod tests {
     #[test]
     fn quoting_rules() {
         assert_eq!(
+            fields("5\" screen,a\"\"b\n"),
+            [vec!["5\" screen", "a\"\"b"]]
+        );
+        assert_eq!(
             fields("a,\"b,c\",\"d\"\"e\"\n\"x\ny\",,\"\"\n"),
             [vec!["a", "b,c", "d\"e"], vec!["x\ny", "", ""]]
         );
@@ -560,7 +559,7 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                Some(MalformedKind::QuoteInUnquotedField),
+                None,
                 Some(MalformedKind::TextAfterClosingQuote),
                 Some(MalformedKind::NulByte),
                 Some(MalformedKind::InvalidUtf8),

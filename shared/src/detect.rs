@@ -187,8 +187,14 @@ fn rows(sample: &[u8], complete: bool, delimiter: u8) -> Vec<Vec<String>> {
     let mut tokenizer = Tokenizer::new(delimiter, sample.len().max(1) * 2, 0);
     // Collect never fails.
     let _ = tokenizer.feed(sample, &mut collect);
-    if complete || collect.0.is_empty() {
+    if complete {
         let _ = tokenizer.finish(&mut collect);
+    } else if collect.0.is_empty() {
+        // One row longer than the sample: its last field may be cut anywhere.
+        let _ = tokenizer.finish(&mut collect);
+        if let Some(row) = collect.0.first_mut() {
+            row.pop();
+        }
     }
     collect.0
 }

@@ -11,8 +11,6 @@ pub enum MalformedKind {
     RaggedRow,
     /// A quoted CSV field still open at the end of the input.
     UnterminatedQuote,
-    /// A `"` inside a field that does not start with one.
-    QuoteInUnquotedField,
     /// Characters between a closing quote and the next delimiter.
     TextAfterClosingQuote,
     /// Bytes that are not UTF-8.

@@ -1,0 +1,103 @@
+//! What the test modules share: running the processor in chunks, comparing outcomes.
+
+use std::path::PathBuf;
+
+use shared::{Analysis, Config, Error, ErrorKind, Processor};
+
+/// `../shared/corpora` beside the repository root (CI has it there too).
+pub fn corpora() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let corpora = root
+        .parent()
+        .and_then(|repo| repo.parent())
+        .map(|outside| outside.join("shared").join("corpora"))
+        .expect("the repository has a parent folder");
+    assert!(
+        corpora.is_dir(),
+        "third-party corpora missing at {}: ../shared must sit beside the repository",
+        corpora.display()
+    );
+    corpora
+}
+
+/// Processes `input` fed as the given pieces.
+pub fn analyze_pieces(
+    pieces: &[&[u8]],
+    config: &Config,
+    key: Option<&str>,
+) -> Result<Analysis, Error> {
+    let mut processor = Processor::new(config.clone(), key);
+    for piece in pieces {
+        processor.feed(piece)?;
+    }
+    processor.finish()
+}
+
+/// Processes `input` in one piece.
+pub fn analyze(input: &[u8], config: &Config, key: Option<&str>) -> Result<Analysis, Error> {
+    analyze_pieces(&[input], config, key)
+}
+
+/// Processes `input` cut at `cuts` (sorted offsets).
+pub fn analyze_cut(
+    input: &[u8],
+    cuts: &[usize],
+    config: &Config,
+    key: Option<&str>,
+) -> Result<Analysis, Error> {
+    let mut pieces = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for &cut in cuts {
+        let cut = cut.clamp(start, input.len());
+        pieces.push(&input[start..cut]);
+        start = cut;
+    }
+    pieces.push(&input[start..]);
+    analyze_pieces(&pieces, config, key)
+}
+
+/// A comparable rendering of an outcome. Errors compare by name and kind; their message too,
+/// except for corrupt compressed data, where the decoder's stopping point may depend on how
+/// much input it was given at once.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Analysis(Box<Analysis>),
+    Error(&'static str, String),
+}
+
+pub fn outcome(result: Result<Analysis, Error>) -> Outcome {
+    match result {
+        Ok(analysis) => Outcome::Analysis(Box::new(analysis)),
+        Err(error) => {
+            let detail = match error.kind() {
+                ErrorKind::CorruptCompression { compression, .. } => {
+                    format!("corrupt {compression}")
+                }
+                _ => error.to_string(),
+            };
+            Outcome::Error(error.name().as_str(), detail)
+        }
+    }
+}
+
+/// A configuration that never fails on malformed records.
+pub fn lenient() -> Config {
+    Config {
+        malformed_limits: shared::MalformedLimits {
+            max_count: None,
+            max_share: None,
+        },
+        ..Config::default()
+    }
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).unwrap()
+}
