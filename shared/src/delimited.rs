@@ -17,9 +17,10 @@ use crate::profile::Columns;
 /// One row, as the tokenizer delivers it.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
-    /// The unescaped fields, one after the other; empty when the row is not UTF-8.
+    /// The unescaped fields, each followed by one separator byte (the last one may not be);
+    /// empty when the row is not UTF-8.
     text: &'a str,
-    /// End offset of each field in `text`.
+    /// End offset of each field in `text`; the next field starts one byte later.
     ends: &'a [u32],
     /// Line on which the row starts, from 1.
     pub line: u64,
@@ -41,11 +42,12 @@ impl<'a> Record<'a> {
     }
 
     /// Field `index`, unescaped; empty for a row that is not UTF-8.
+    #[inline]
     pub fn field(&self, index: usize) -> &'a str {
         let start = if index == 0 {
             0
         } else {
-            self.ends[index - 1] as usize
+            self.ends[index - 1] as usize + 1
         };
         self.text
             .get(start..self.ends[index] as usize)
@@ -54,7 +56,13 @@ impl<'a> Record<'a> {
 
     /// The fields in order.
     pub fn fields(&self) -> impl Iterator<Item = &'a str> + '_ {
-        (0..self.len()).map(|i| self.field(i))
+        let text = self.text;
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let field = text.get(start..end as usize).unwrap_or("");
+            start = end as usize + 1;
+            field
+        })
     }
 }
 
@@ -86,8 +94,14 @@ const CR: u8 = 4;
 const NUL: u8 = 5;
 
 /// A streaming RFC 4180 tokenizer.
+///
+/// Most rows hold no quote and end inside the chunk that starts them: those are delivered
+/// straight from the chunk, their fields found with SIMD searches, nothing copied. Every
+/// other row goes through the byte-at-a-time state machine, which copies its unescaped
+/// fields into a buffer of its own.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
+    delimiter: u8,
     /// Byte classes outside quotes.
     unquoted: [u8; 256],
     /// Byte classes inside quotes (the delimiter is plain there).
@@ -124,6 +138,7 @@ impl Tokenizer {
         unquoted[usize::from(delimiter)] = DELIMITER;
         quoted[usize::from(b'"')] = QUOTE;
         Tokenizer {
+            delimiter,
             unquoted,
             quoted,
             state: State::RecordStart,
@@ -162,10 +177,15 @@ impl Tokenizer {
                         i += 1;
                     }
                     _ => {
-                        self.record_offset = self.offset + i as u64;
-                        self.record_line = self.line;
                         self.prev_cr = false;
-                        self.state = State::FieldStart;
+                        let offset = self.offset + i as u64;
+                        if let Some(used) = self.plain_row(&chunk[i..], offset, sink)? {
+                            i += used;
+                        } else {
+                            self.record_offset = offset;
+                            self.record_line = self.line;
+                            self.state = State::FieldStart;
+                        }
                     }
                 },
                 State::FieldStart => match self.unquoted[usize::from(chunk[i])] {
@@ -287,6 +307,55 @@ impl Tokenizer {
         }
     }
 
+    /// The fast path: delivers the row at the start of `rest` when it ends inside `rest`
+    /// with `\n` and holds no quote, CR or NUL and only UTF-8; returns the bytes it used.
+    #[inline]
+    fn plain_row<S: RecordSink>(
+        &mut self,
+        rest: &[u8],
+        offset: u64,
+        sink: &mut S,
+    ) -> Result<Option<usize>, Error> {
+        let Some(end) = memchr::memchr(b'\n', rest) else {
+            return Ok(None);
+        };
+        let line = &rest[..end];
+        if end > self.max_record_bytes || memchr::memchr3(b'"', b'\r', 0, line).is_some() {
+            return Ok(None);
+        }
+        let Ok(text) = simdutf8::basic::from_utf8(line) else {
+            return Ok(None);
+        };
+        self.ends.clear();
+        // Offsets are below `max_record_bytes`, itself at most u32::MAX.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            let delimiter = self.delimiter;
+            self.ends.extend(
+                line.iter()
+                    .enumerate()
+                    .filter(|&(_, &b)| b == delimiter)
+                    .map(|(at, _)| at as u32),
+            );
+            self.ends.push(end as u32);
+        }
+        if end + 4 * self.ends.len() > self.max_record_bytes {
+            self.ends.clear();
+            return Ok(None);
+        }
+        let record = Record {
+            text,
+            ends: &self.ends,
+            line: self.line,
+            byte_offset: offset,
+            problem: None,
+        };
+        self.line += 1;
+        let result = sink.record(&record);
+        self.ends.clear();
+        result.map(|()| Some(end + 1))
+    }
+
     #[inline]
     fn append(&mut self, bytes: &[u8]) {
         if self.oversized {
@@ -306,7 +375,7 @@ impl Tokenizer {
         if self.oversized {
             return;
         }
-        if self.buf.len() + 4 * (self.ends.len() + 1) > self.max_record_bytes {
+        if self.buf.len() + 1 + 4 * (self.ends.len() + 1) > self.max_record_bytes {
             self.oversized = true;
             self.buf = Vec::new();
             self.ends = Vec::new();
@@ -315,6 +384,7 @@ impl Tokenizer {
         // The size check above keeps every offset below u32::MAX.
         #[allow(clippy::cast_possible_truncation)]
         self.ends.push(self.buf.len() as u32);
+        self.buf.push(self.delimiter);
     }
 
     /// Ends a field and the row at the line break `byte` (LF or CR).
@@ -331,7 +401,7 @@ impl Tokenizer {
         if self.oversized && problem != Some(MalformedKind::UnterminatedQuote) {
             problem = Some(MalformedKind::RecordTooLarge);
         }
-        let text = match std::str::from_utf8(&self.buf) {
+        let text = match simdutf8::basic::from_utf8(&self.buf) {
             Ok(text) => text,
             Err(_) => {
                 problem.get_or_insert(MalformedKind::InvalidUtf8);
@@ -431,10 +501,9 @@ impl RecordSink for RowProfiler {
             });
         }
         self.valid += 1;
-        for index in 0..self.columns.profiled_len() {
-            let field = record.field(index);
+        for (field, column) in record.fields().zip(self.columns.profiles_mut()) {
             if !field.is_empty() {
-                self.columns.positional(index).observe_text(field);
+                column.observe_text(field);
             }
         }
         Ok(())

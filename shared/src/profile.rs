@@ -29,6 +29,41 @@ pub struct ColumnSummary {
     pub distinct_estimate: u64,
 }
 
+/// A string kept as a minimum or maximum, with its first eight bytes as a big-endian word:
+/// when two words differ, so do the strings, in the same order, and no byte comparison is
+/// needed. That settles almost every comparison with two integer compares.
+#[derive(Debug, Clone)]
+struct TextExtreme {
+    prefix: u64,
+    text: String,
+}
+
+impl TextExtreme {
+    fn new(text: &str, prefix: u64) -> TextExtreme {
+        TextExtreme {
+            prefix,
+            text: text.to_owned(),
+        }
+    }
+
+    fn set(&mut self, text: &str, prefix: u64) {
+        self.prefix = prefix;
+        text.clone_into(&mut self.text);
+    }
+}
+
+/// The first eight bytes of `bytes`, zero-padded, as a big-endian word.
+#[inline]
+fn prefix_word(bytes: &[u8]) -> u64 {
+    match bytes.first_chunk::<8>() {
+        Some(first) => u64::from_be_bytes(*first),
+        None => bytes
+            .iter()
+            .enumerate()
+            .fold(0, |word, (i, &b)| word | u64::from(b) << (56 - 8 * i)),
+    }
+}
+
 /// Running extremes of a temporal kind: the sort key and the original text.
 #[derive(Debug, Clone, Default)]
 struct TemporalExtremes {
@@ -62,8 +97,8 @@ pub(crate) struct ColumnProfile {
     /// Timestamps, keyed by microseconds since the epoch.
     timestamps: TemporalExtremes,
     /// Bytewise extremes of every value's text, for when the column ends up a string.
-    text_min: Option<String>,
-    text_max: Option<String>,
+    text_min: Option<TextExtreme>,
+    text_max: Option<TextExtreme>,
     distinct: DistinctSketch,
 }
 
@@ -115,9 +150,13 @@ impl ColumnProfile {
                 });
             }
             Value::Float(v) => {
+                // Total order, so -0.0 < 0.0 whatever order they come in.
                 self.float_range = Some(match self.float_range {
                     None => (v, v),
-                    Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                    Some((lo, hi)) => (
+                        if v.total_cmp(&lo).is_lt() { v } else { lo },
+                        if v.total_cmp(&hi).is_gt() { v } else { hi },
+                    ),
                 });
             }
             Value::Date(days) => self.dates.update(days, text),
@@ -128,17 +167,21 @@ impl ColumnProfile {
         self.distinct.insert(text.as_bytes());
     }
 
+    #[inline]
     fn update_text_extremes(&mut self, text: &str) {
         let text = truncate_at_char_boundary(text, STRING_EXTREME_BYTES);
+        let prefix = prefix_word(text.as_bytes());
         match &mut self.text_min {
-            Some(min) if text >= min.as_str() => {}
-            Some(min) => text.clone_into(min),
-            None => self.text_min = Some(text.to_owned()),
+            Some(min)
+                if prefix > min.prefix || (prefix == min.prefix && text >= min.text.as_str()) => {}
+            Some(min) => min.set(text, prefix),
+            None => self.text_min = Some(TextExtreme::new(text, prefix)),
         }
         match &mut self.text_max {
-            Some(max) if text <= max.as_str() => {}
-            Some(max) => text.clone_into(max),
-            None => self.text_max = Some(text.to_owned()),
+            Some(max)
+                if prefix < max.prefix || (prefix == max.prefix && text <= max.text.as_str()) => {}
+            Some(max) => max.set(text, prefix),
+            None => self.text_max = Some(TextExtreme::new(text, prefix)),
         }
     }
 
@@ -154,7 +197,10 @@ impl ColumnProfile {
             Some(ValueType::Float) => {
                 let ints = self.integer_range.map(|(lo, hi)| (lo as f64, hi as f64));
                 let range = match (ints, self.float_range) {
-                    (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                    // Integers are never -0.0: plain min/max keep the total order here.
+                    (Some((a, b)), Some((c, d))) => {
+                        Some((if a < c { a } else { c }, if b > d { b } else { d }))
+                    }
                     (one, other) => one.or(other),
                 };
                 range.map_or((Json::Null, Json::Null), |(lo, hi)| (lo.into(), hi.into()))
@@ -176,8 +222,12 @@ impl ColumnProfile {
                 )
             }
             Some(ValueType::String) => (
-                self.text_min.clone().map_or(Json::Null, Json::String),
-                self.text_max.clone().map_or(Json::Null, Json::String),
+                self.text_min
+                    .as_ref()
+                    .map_or(Json::Null, |e| Json::String(e.text.clone())),
+                self.text_max
+                    .as_ref()
+                    .map_or(Json::Null, |e| Json::String(e.text.clone())),
             ),
         };
         ColumnSummary {
@@ -244,13 +294,9 @@ impl Columns {
         self.not_profiled_exact = (total - self.profiles.len()) as u64;
     }
 
-    /// How many positional columns are profiled.
-    pub(crate) fn profiled_len(&self) -> usize {
-        self.profiles.len()
-    }
-
-    pub(crate) fn positional(&mut self, index: usize) -> &mut ColumnProfile {
-        &mut self.profiles[index]
+    /// The profiles in column order.
+    pub(crate) fn profiles_mut(&mut self) -> &mut [ColumnProfile] {
+        &mut self.profiles
     }
 
     /// The column named `name`, created on first sight; `None` past the limit.
@@ -305,6 +351,41 @@ mod tests {
         assert_eq!(s.min, serde_json::json!(-3.0));
         assert_eq!(s.max, serde_json::json!(10.0));
         assert_eq!(s.distinct_estimate, 4);
+    }
+
+    #[test]
+    fn signed_zeros_order_the_same_whatever_comes_first() {
+        for values in [["-0.0", "0.0"], ["0.0", "-0.0"]] {
+            let s = profile(&values);
+            assert_eq!((s.min.as_f64(), s.max.as_f64()), (Some(-0.0), Some(0.0)));
+            assert!(s.min.as_f64().unwrap().is_sign_negative());
+        }
+    }
+
+    #[test]
+    fn string_extremes_agree_with_bytewise_order_around_the_prefix_word() {
+        let values = [
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefg",
+            "abcdefgh\u{0}",
+            "b",
+            "",
+            "a\u{0}",
+            "a",
+        ];
+        let non_empty: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
+        let s = profile(&[&["x"][..], &non_empty[..]].concat());
+        let mut sorted = non_empty.clone();
+        sorted.push("x");
+        sorted.sort_unstable();
+        assert_eq!(s.min, serde_json::json!(sorted[0]));
+        assert_eq!(s.max, serde_json::json!(sorted[sorted.len() - 1]));
+        let s = profile(&non_empty);
+        let mut sorted = non_empty.clone();
+        sorted.sort_unstable();
+        assert_eq!(s.min, serde_json::json!(sorted[0]));
+        assert_eq!(s.max, serde_json::json!(sorted[sorted.len() - 1]));
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! chunking invariance, and DuckDB as an independent oracle.
 
 // Tables of cases read best long; test data needs no portability casts.
-#![allow(clippy::too_many_lines, clippy::similar_names, clippy::cast_possible_truncation)]
+#![allow(
+    clippy::too_many_lines,
+    clippy::similar_names,
+    clippy::cast_possible_truncation
+)]
 
 mod chunking;
 mod corpora;
