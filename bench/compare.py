@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""Throughput and memory of our `profile` example against DuckDB and Polars, single-threaded.
+
+Run by `make bench` with the venv of scripts/setup-tools:
+
+    .tools/venv/bin/python bench/compare.py [--runs N] [--profile PATH] DATA_DIR
+
+For each file of DATA_DIR (rows.csv, rows.jsonl, rows.csv.gz from the bench_data example):
+
+- ours: the `profile` program on the file, report on stdout; wall time and CPU time of the
+  whole process, peak RSS of the process (os.wait4).
+- DuckDB: `SUMMARIZE SELECT * FROM read_csv(FILE)` (read_json for JSON Lines) with
+  `SET threads=1`, in a fresh connection.
+- Polars: a lazy scan of the file reduced to the same per-column summary our report has (row
+  count, null count, min, max, approximate distinct count), with POLARS_MAX_THREADS=1.
+
+DuckDB and Polars run in a child Python process each (this script with `--worker`), so that
+their peak RSS is measured like ours; their time is measured inside the child around the query
+only (interpreter start and imports excluded, which favours them). Peak RSS of a child includes
+the Python interpreter and the library (about 40-90 MiB before any data).
+
+Each measurement is the best (lowest wall time) of N runs, after one read of the file to put it
+in the page cache; peak RSS is the highest of the N runs. MB = 10^6 bytes of the file as
+stored (compressed size for .gz), MiB = 2^20 bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FILES = ["rows.csv", "rows.jsonl", "rows.csv.gz"]
+ENGINES = ["ours", "duckdb", "polars"]
+
+# What the project aims at (printed beside the results; --check makes them fail the run).
+TARGET_CSV_MBPS = 400.0
+TARGET_DUCKDB_RATIO = 3.0
+TARGET_RSS_MIB = 64.0
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    rss_kib: int
+
+
+@dataclass
+class Result:
+    runs: list[Run] = field(default_factory=list)
+    error: str | None = None
+    note: str = ""
+
+    @property
+    def best(self) -> Run | None:
+        return min(self.runs, key=lambda r: r.wall) if self.runs else None
+
+    @property
+    def peak_rss_mib(self) -> float | None:
+        return max(r.rss_kib for r in self.runs) / 1024 if self.runs else None
+
+
+def is_json_lines(path: Path) -> bool:
+    return ".jsonl" in path.name or ".ndjson" in path.name
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def worker(engine: str, path: Path) -> None:
+    """Run one engine on one file in this process; print {"wall", "cpu", "detail"} as JSON."""
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    if engine == "duckdb":
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET threads=1")
+        reader = "read_json" if is_json_lines(path) else "read_csv"
+        options = ", format='newline_delimited'" if is_json_lines(path) else ""
+        query = f"SUMMARIZE SELECT * FROM {reader}({sql_string(str(path))}{options})"
+        wall0, cpu0 = time.perf_counter(), cpu()
+        cursor = con.execute(query)
+        rows = cursor.fetchall()
+        wall, used = time.perf_counter() - wall0, cpu() - cpu0
+        count = [d[0] for d in cursor.description].index("count")
+        detail = {"columns": len(rows), "records": int(rows[0][count]) if rows else 0}
+    elif engine == "polars":
+        os.environ["POLARS_MAX_THREADS"] = "1"  # before the import: read once, at start
+        import polars as pl
+
+        assert pl.thread_pool_size() == 1, "POLARS_MAX_THREADS=1 was not honoured"
+        scan = pl.scan_ndjson(path) if is_json_lines(path) else pl.scan_csv(path)
+        summary = scan.select(
+            pl.len().alias("records"),
+            pl.all().null_count().name.suffix(":nulls"),
+            pl.all().min().name.suffix(":min"),
+            pl.all().max().name.suffix(":max"),
+            pl.all().approx_n_unique().name.suffix(":distinct"),
+        )
+        wall0, cpu0 = time.perf_counter(), cpu()
+        frame = summary.collect()
+        wall, used = time.perf_counter() - wall0, cpu() - cpu0
+        detail = {"columns": (frame.width - 1) // 4, "records": int(frame["records"][0])}
+    else:
+        raise SystemExit(f"unknown engine {engine}")
+    print(json.dumps({"wall": wall, "cpu": used, "detail": detail}))
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def gnu_time() -> str | None:
+    """GNU time, if installed: it reports its child's own peak RSS (see `measured`)."""
+    path = shutil.which("time")
+    if path is None:
+        return None
+    probe = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+    return path if "GNU" in probe.stdout + probe.stderr else None
+
+
+GNU_TIME = gnu_time()
+
+
+def measured(argv: list[str], stdout, env: dict[str, str] | None = None):
+    """Run argv to completion; return (exit code, wall s, CPU s, peak RSS KiB, stderr text).
+
+    Linux reports a child's peak RSS as at least the RSS of the process that spawned it (the
+    child starts from a copy of its parent's pages). This Python process holds about 15 MiB, so
+    when GNU time is installed it sits in between (about 1 MiB) and reports its child's figures;
+    otherwise os.wait4 does, with the higher floor that `rss_floor` prints.
+    """
+    with tempfile.TemporaryFile() as stderr, tempfile.NamedTemporaryFile("r") as report:
+        wrapped = [GNU_TIME, "-f", "%M %U %S", "-o", report.name, *argv] if GNU_TIME else argv
+        start = time.perf_counter()
+        proc = subprocess.Popen(wrapped, stdout=stdout, stderr=stderr, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        stderr.seek(0)
+        errors = stderr.read().decode("utf-8", "replace")
+        if GNU_TIME:
+            # The last line is ours; GNU time may put "Command exited with ..." before it.
+            rss, user, system = report.read().split("\n")[-2].split()
+            return code, wall, float(user) + float(system), int(rss), errors
+        return code, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, errors
+
+
+def measure_ours(profile: Path, path: Path, runs: int, report_path: Path) -> Result:
+    result = Result()
+    if not profile.exists():
+        result.error = f"{profile} not found (build it: cargo build --release -p shared --example profile)"
+        return result
+    for _ in range(runs):
+        with open(report_path, "wb") as out:
+            code, wall, cpu, rss, stderr = measured([str(profile), str(path)], out)
+        if code != 0:
+            result.error = f"exit {code}: {stderr.strip()[:300]}"
+            return result
+        result.runs.append(Run(wall, cpu, rss))
+    try:
+        report = json.loads(report_path.read_text())
+        records = report.get("records", {}) if isinstance(report, dict) else {}
+        total = records.get("total") if isinstance(records, dict) else None
+        if total is not None:
+            result.note = f"{total} records"
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        result.note = f"stdout is not JSON ({error})"
+    return result
+
+
+def measure_engine(engine: str, path: Path, runs: int) -> Result:
+    result = Result()
+    env = dict(os.environ, POLARS_MAX_THREADS="1")
+    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, str(path)]
+    for _ in range(runs):
+        with tempfile.TemporaryFile() as out:
+            code, _, _, rss, stderr = measured(argv, out, env)
+            out.seek(0)
+            text = out.read().decode()
+        if code != 0:
+            result.error = f"exit {code}: {stderr.strip().splitlines()[-1:] or ''}"
+            return result
+        answer = json.loads(text)
+        result.runs.append(Run(answer["wall"], answer["cpu"], rss))
+        result.note = f"{answer['detail']['records']} records"
+    return result
+
+
+def warm(path: Path) -> None:
+    """Read the file once so that every engine finds it in the page cache.
+
+    A small buffer on purpose: a child's peak RSS is never below this process's RSS at spawn
+    time (Linux counts the parent's pages the child starts from), so this process stays small.
+    """
+    buffer = bytearray(1 << 16)
+    with open(path, "rb", buffering=0) as f:
+        while f.readinto(buffer):
+            pass
+
+
+def rss_floor() -> float:
+    """The peak RSS (MiB) os.wait4 reports for a child that does nothing: the measurement floor."""
+    _, _, _, rss, _ = measured(["true"], subprocess.DEVNULL)
+    return rss / 1024
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, nargs="?", default=Path("target/bench-data"))
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement; best counts")
+    parser.add_argument("--profile", type=Path, default=Path("target/release/examples/profile"))
+    parser.add_argument("--files", default=",".join(FILES), help="comma-separated names in DATA_DIR")
+    parser.add_argument("--engines", default=",".join(ENGINES), help="subset of ours,duckdb,polars")
+    parser.add_argument("--json", type=Path, help="also write the measurements here as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
+
+    if args.worker:
+        worker(args.worker[0], Path(args.worker[1]))
+        return 0
+
+    engines = [e for e in args.engines.split(",") if e]
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
+    versions = {}
+    for name in ("duckdb", "polars"):
+        if name in engines:
+            probe = subprocess.run(
+                [sys.executable, "-c", f"import {name}; print({name}.__version__)"],
+                capture_output=True, text=True, check=False,
+            )
+            versions[name] = probe.stdout.strip() or "not importable"
+
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); every engine single-threaded")
+    print(f"profile: {args.profile}; " + "; ".join(f"{k} {v}" for k, v in versions.items()))
+    print(f"best of {args.runs} runs; MB = 10^6 bytes of the file as stored; MiB = 2^20 bytes\n")
+
+    results: dict[str, dict[str, Result]] = {}
+    sizes: dict[str, int] = {}
+    reports = Path(tempfile.mkdtemp(prefix="bench-reports-"))
+    for name in [f for f in args.files.split(",") if f]:
+        path = (args.data_dir / name).resolve()
+        if not path.exists():
+            print(f"{name}: missing in {args.data_dir} (run the bench_data example)", file=sys.stderr)
+            return 2
+        sizes[name] = path.stat().st_size
+        warm(path)
+        results[name] = {}
+        for engine in engines:
+            print(f"  measuring {engine:<6} on {name} ...", file=sys.stderr, flush=True)
+            if engine == "ours":
+                result = measure_ours(args.profile, path, args.runs, reports / f"{name}.report.json")
+            else:
+                result = measure_engine(engine, path, args.runs)
+            results[name][engine] = result
+
+    def mbps(name: str, engine: str) -> float | None:
+        result = results[name].get(engine)
+        best = result.best if result else None
+        return sizes[name] / 1e6 / best.wall if best else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a and b else None
+
+    header = ["file", "size MB", "ours MB/s", "DuckDB MB/s", "Polars MB/s",
+              "ours/DuckDB", "ours/Polars", "ours RSS MiB"]
+    rows = []
+    for name in results:
+        ours, duck, polars = mbps(name, "ours"), mbps(name, "duckdb"), mbps(name, "polars")
+        rss = results[name]["ours"].peak_rss_mib if "ours" in results[name] else None
+        rows.append([name, fmt(sizes[name] / 1e6, ".1f"), fmt(ours, ".0f"), fmt(duck, ".0f"),
+                     fmt(polars, ".0f"), fmt(ratio(ours, duck), ".2f"),
+                     fmt(ratio(ours, polars), ".2f"), fmt(rss, ".1f")])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "  ".join(  # noqa: E731
+        str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+    )
+    print(line(header))
+    print(line(["-" * w for w in widths]))
+    for row in rows:
+        print(line(row))
+
+    print("\ndetail (best run: wall s, CPU s of the process, peak RSS MiB over the runs):")
+    for name, by_engine in results.items():
+        for engine, result in by_engine.items():
+            best = result.best
+            if best is None:
+                print(f"  {name:<12} {engine:<6} FAILED: {result.error}")
+                continue
+            print(f"  {name:<12} {engine:<6} wall {best.wall:7.3f}  cpu {best.cpu:7.3f}"
+                  f"  rss {result.peak_rss_mib:7.1f}  {result.note}")
+
+    missed = []
+    print("\ntargets:")
+    if "ours" in engines and "rows.csv" in results:
+        csv = mbps("rows.csv", "ours")
+        ok = csv is not None and csv >= TARGET_CSV_MBPS
+        missed += [] if ok else ["throughput"]
+        print(f"  ours >= {TARGET_CSV_MBPS:.0f} MB/s on rows.csv: {fmt(csv, '.0f')} MB/s  {'ok' if ok else 'MISSED'}")
+        if "duckdb" in engines:
+            r = ratio(csv, mbps("rows.csv", "duckdb"))
+            ok = r is not None and r >= TARGET_DUCKDB_RATIO
+            missed += [] if ok else ["duckdb ratio"]
+            print(f"  ours >= {TARGET_DUCKDB_RATIO:.0f}x DuckDB on rows.csv: {fmt(r, '.2f')}x  {'ok' if ok else 'MISSED'}")
+    if "ours" in engines:
+        peaks = [by["ours"].peak_rss_mib for by in results.values() if by["ours"].runs]
+        worst = max(peaks) if len(peaks) == len(results) else None
+        ok = worst is not None and worst < TARGET_RSS_MIB
+        missed += [] if ok else ["rss"]
+        print(f"  ours peak RSS < {TARGET_RSS_MIB:.0f} MiB on every file: {fmt(worst, '.1f')} MiB  {'ok' if ok else 'MISSED'}")
+    how = "GNU time" if GNU_TIME else "os.wait4 (install GNU time for a lower floor)"
+    print(f"  (peak RSS by {how}; floor {rss_floor():.1f} MiB: a figure at the floor may be lower)")
+    print(f"  (our last reports: {reports})")
+
+    if args.json:
+        args.json.write_text(json.dumps({
+            "cpu": cpu_model(), "runs": args.runs, "versions": versions, "sizes": sizes,
+            "results": {n: {e: {"runs": [r.__dict__ for r in res.runs], "error": res.error,
+                                "note": res.note} for e, res in by.items()}
+                        for n, by in results.items()},
+        }, indent=2) + "\n")
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
