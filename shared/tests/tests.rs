@@ -9,6 +9,7 @@
 )]
 
 mod chunking;
+mod cli;
 mod corpora;
 mod edge_cases;
 mod oracle;
