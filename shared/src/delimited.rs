@@ -161,6 +161,7 @@ impl Tokenizer {
     pub fn feed<S: RecordSink>(&mut self, chunk: &[u8], sink: &mut S) -> Result<(), Error> {
         let n = chunk.len();
         let mut i = 0;
+        let mut scan = ChunkScan::default();
         while i < n {
             match self.state {
                 State::RecordStart => match chunk[i] {
@@ -178,11 +179,10 @@ impl Tokenizer {
                     }
                     _ => {
                         self.prev_cr = false;
-                        let offset = self.offset + i as u64;
-                        if let Some(used) = self.plain_row(&chunk[i..], offset, sink)? {
+                        if let Some(used) = self.plain_row(chunk, i, &mut scan, sink)? {
                             i += used;
                         } else {
-                            self.record_offset = offset;
+                            self.record_offset = self.offset + i as u64;
                             self.record_line = self.line;
                             self.state = State::FieldStart;
                         }
@@ -307,53 +307,108 @@ impl Tokenizer {
         }
     }
 
-    /// The fast path: delivers the row at the start of `rest` when it ends inside `rest`
-    /// with `\n` and holds no quote, CR or NUL and only UTF-8; returns the bytes it used.
+    /// The fast path: delivers the row starting at `chunk[start]` when it ends inside the
+    /// chunk with `\n`, holds no quote, CR or NUL, and is UTF-8; returns the bytes it used.
     #[inline]
-    fn plain_row<S: RecordSink>(
+    fn plain_row<'c, S: RecordSink>(
         &mut self,
-        rest: &[u8],
-        offset: u64,
+        chunk: &'c [u8],
+        start: usize,
+        scan: &mut ChunkScan<'c>,
         sink: &mut S,
     ) -> Result<Option<usize>, Error> {
-        let Some(end) = memchr::memchr(b'\n', rest) else {
-            return Ok(None);
-        };
-        let line = &rest[..end];
-        if end > self.max_record_bytes || memchr::memchr3(b'"', b'\r', 0, line).is_some() {
-            return Ok(None);
+        if scan.special.is_none_or(|special| special < start) {
+            let rest = &chunk[start..];
+            scan.special =
+                Some(start + memchr::memchr3(b'"', b'\r', 0, rest).unwrap_or(rest.len()));
         }
-        let Ok(text) = simdutf8::basic::from_utf8(line) else {
-            return Ok(None);
-        };
+        if start >= scan.text_start + scan.text.len() {
+            if scan.exhausted {
+                return Ok(None);
+            }
+            // Validate the rest of the chunk at once; rows start on character boundaries.
+            let rest = &chunk[start..];
+            scan.text_start = start;
+            scan.text = match simdutf8::compat::from_utf8(rest) {
+                Ok(text) => text,
+                Err(error) => {
+                    // Rows past the first invalid byte take the slow path, which names them.
+                    scan.exhausted = true;
+                    std::str::from_utf8(&rest[..error.valid_up_to()]).unwrap_or("")
+                }
+            };
+        }
         self.ends.clear();
-        // Offsets are below `max_record_bytes`, itself at most u32::MAX.
-        #[allow(clippy::cast_possible_truncation)]
-        {
-            let delimiter = self.delimiter;
-            self.ends.extend(
-                line.iter()
-                    .enumerate()
-                    .filter(|&(_, &b)| b == delimiter)
-                    .map(|(at, _)| at as u32),
-            );
-            self.ends.push(end as u32);
-        }
-        if end + 4 * self.ends.len() > self.max_record_bytes {
+        let Some(end) = self.scan_fields(chunk, start) else {
+            self.ends.clear();
+            return Ok(None);
+        };
+        let clean = scan.special.is_some_and(|special| end < special);
+        let valid = end <= scan.text_start + scan.text.len();
+        let length = end - start;
+        if !clean || !valid || length + 4 * self.ends.len() > self.max_record_bytes {
             self.ends.clear();
             return Ok(None);
         }
+        let text = &scan.text[start - scan.text_start..end - scan.text_start];
         let record = Record {
             text,
             ends: &self.ends,
             line: self.line,
-            byte_offset: offset,
+            byte_offset: self.offset + start as u64,
             problem: None,
         };
         self.line += 1;
         let result = sink.record(&record);
         self.ends.clear();
-        result.map(|()| Some(end + 1))
+        result.map(|()| Some(length + 1))
+    }
+
+    /// Finds the delimiters of the row starting at `chunk[start]`, eight bytes at a time,
+    /// pushing each field's end (relative to `start`) into `self.ends`; returns the index of
+    /// the row's `\n`, or `None` when the chunk ends first or the row is too long.
+    #[inline]
+    fn scan_fields(&mut self, chunk: &[u8], start: usize) -> Option<usize> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        let delimiters = ONES * u64::from(self.delimiter);
+        let newlines = ONES * u64::from(b'\n');
+        let limit = chunk.len().min(start + self.max_record_bytes + 1);
+        let mut at = start;
+        // Offsets stay below `max_record_bytes`, itself at most u32::MAX.
+        #[allow(clippy::cast_possible_truncation)]
+        while let Some(bytes) = chunk.get(at..at + 8).filter(|_| at + 8 <= limit) {
+            let word = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
+            let newline = zero_bytes(word ^ newlines);
+            // Only the delimiters before the first newline of the word belong to this row.
+            let before_newline = if newline == 0 {
+                u64::MAX
+            } else {
+                (newline & newline.wrapping_neg()).wrapping_sub(1)
+            };
+            let mut found = zero_bytes(word ^ delimiters) & before_newline;
+            while found != 0 {
+                let index = at + (found.trailing_zeros() / 8) as usize;
+                self.ends.push((index - start) as u32);
+                found &= found - 1;
+            }
+            if newline != 0 {
+                let end = at + (newline.trailing_zeros() / 8) as usize;
+                self.ends.push((end - start) as u32);
+                return Some(end);
+            }
+            at += 8;
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        for (index, &byte) in chunk[..limit].iter().enumerate().skip(at) {
+            if byte == b'\n' {
+                self.ends.push((index - start) as u32);
+                return Some(index);
+            }
+            if byte == self.delimiter {
+                self.ends.push((index - start) as u32);
+            }
+        }
+        None
     }
 
     #[inline]
@@ -426,6 +481,27 @@ impl Tokenizer {
         self.oversized = false;
         result
     }
+}
+
+/// What the fast path knows about the chunk being tokenized, computed once per chunk (or
+/// once per quoted row) instead of once per row.
+#[derive(Debug, Default)]
+struct ChunkScan<'c> {
+    /// Index of the next quote, CR or NUL at or after the last position looked from.
+    special: Option<usize>,
+    /// `text` is `chunk[text_start..]` up to the first invalid UTF-8 byte.
+    text_start: usize,
+    text: &'c str,
+    /// Past an invalid (or cut) character, the rest of the chunk takes the slow path.
+    exhausted: bool,
+}
+
+/// Each byte of `x` that is zero gets its high bit set, and no other bit is set (no carry
+/// crosses bytes: the sum of two 7-bit halves fits in a byte).
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
 }
 
 /// Turns rows into column profiles: the header, the field count, the malformed rows.

@@ -202,6 +202,13 @@ fn infer_temporal(bytes: &[u8]) -> Value {
     })
 }
 
+/// Two ASCII digits as a number.
+#[inline]
+fn two_digits(tens: u8, units: u8) -> Option<u32> {
+    let (tens, units) = (tens.wrapping_sub(b'0'), units.wrapping_sub(b'0'));
+    (tens <= 9 && units <= 9).then(|| u32::from(tens) * 10 + u32::from(units))
+}
+
 fn digits_value(bytes: &[u8]) -> Option<u32> {
     if bytes.is_empty() {
         return None;
@@ -214,12 +221,12 @@ fn digits_value(bytes: &[u8]) -> Option<u32> {
 
 /// `YYYY-MM-DD` at the start of `bytes`, as days since 1970-01-01.
 fn parse_date(bytes: &[u8]) -> Option<i64> {
-    if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+    let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2, ..] = *bytes else {
         return None;
-    }
-    let year = digits_value(&bytes[0..4])?;
-    let month = digits_value(&bytes[5..7])?;
-    let day = digits_value(&bytes[8..10])?;
+    };
+    let year = two_digits(y1, y2)? * 100 + two_digits(y3, y4)?;
+    let month = two_digits(m1, m2)?;
+    let day = two_digits(d1, d2)?;
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
@@ -256,16 +263,16 @@ const fn is_leap(year: u32) -> bool {
 
 /// `[T| ]HH:MM[:SS[.fraction]][zone]` as microseconds since midnight UTC.
 fn parse_time_and_zone(bytes: &[u8]) -> Option<i64> {
-    if bytes.len() < 6 || !matches!(bytes[0], b'T' | b't' | b' ') || bytes[3] != b':' {
+    let [b'T' | b't' | b' ', h1, h2, b':', m1, m2, ..] = *bytes else {
         return None;
-    }
-    let hour = digits_value(&bytes[1..3])?;
-    let minute = digits_value(&bytes[4..6])?;
+    };
+    let hour = two_digits(h1, h2)?;
+    let minute = two_digits(m1, m2)?;
     let mut at = 6;
     let mut second = 0;
     let mut micros = 0u32;
-    if bytes.get(at) == Some(&b':') {
-        second = digits_value(bytes.get(at + 1..at + 3)?)?;
+    if let [b':', s1, s2, ..] = bytes[at..] {
+        second = two_digits(s1, s2)?;
         at += 3;
         if bytes.get(at) == Some(&b'.') {
             let fraction = count_digits(&bytes[at + 1..]);
@@ -295,11 +302,9 @@ fn parse_zone(bytes: &[u8]) -> Option<i64> {
         Some(b'-') => -1,
         Some(_) => return None,
     };
-    let (hours, minutes) = match &bytes[1..] {
-        [h1, h2] => (digits_value(&[*h1, *h2])?, 0),
-        [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => {
-            (digits_value(&[*h1, *h2])?, digits_value(&[*m1, *m2])?)
-        }
+    let (hours, minutes) = match bytes[1..] {
+        [h1, h2] => (two_digits(h1, h2)?, 0),
+        [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => (two_digits(h1, h2)?, two_digits(m1, m2)?),
         _ => return None,
     };
     if hours > 23 || minutes > 59 {

@@ -31,11 +31,24 @@ pub struct ColumnSummary {
 
 /// A string kept as a minimum or maximum, with its first eight bytes as a big-endian word:
 /// when two words differ, so do the strings, in the same order, and no byte comparison is
-/// needed. That settles almost every comparison with two integer compares.
+/// needed. When they are equal and both strings fit in the word, the shorter one is smaller
+/// (it is a prefix of the other, padded with zeros). Only longer ties compare bytes.
 #[derive(Debug, Clone)]
 struct TextExtreme {
     prefix: u64,
     text: String,
+}
+
+/// Bytewise order of `text` (whose prefix word is `prefix`) against `extreme`.
+#[inline]
+fn compare_text(text: &str, prefix: u64, extreme: &TextExtreme) -> std::cmp::Ordering {
+    match prefix.cmp(&extreme.prefix) {
+        std::cmp::Ordering::Equal if text.len() <= 8 && extreme.text.len() <= 8 => {
+            text.len().cmp(&extreme.text.len())
+        }
+        std::cmp::Ordering::Equal => text.cmp(extreme.text.as_str()),
+        order => order,
+    }
 }
 
 impl TextExtreme {
@@ -55,9 +68,19 @@ impl TextExtreme {
 /// The first eight bytes of `bytes`, zero-padded, as a big-endian word.
 #[inline]
 fn prefix_word(bytes: &[u8]) -> u64 {
-    match bytes.first_chunk::<8>() {
-        Some(first) => u64::from_be_bytes(*first),
-        None => bytes
+    let len = bytes.len();
+    match (
+        bytes.first_chunk::<8>(),
+        bytes.first_chunk::<4>(),
+        bytes.last_chunk::<4>(),
+    ) {
+        (Some(first), _, _) => u64::from_be_bytes(*first),
+        // 4 to 7 bytes: two overlapping reads, the second shifted into place.
+        (None, Some(first), Some(last)) => {
+            let tail = u64::from(u32::from_be_bytes(*last)) << (8 * (8 - len));
+            u64::from(u32::from_be_bytes(*first)) << 32 | (tail & 0xffff_ffff)
+        }
+        _ => bytes
             .iter()
             .enumerate()
             .fold(0, |word, (i, &b)| word | u64::from(b) << (56 - 8 * i)),
@@ -172,14 +195,12 @@ impl ColumnProfile {
         let text = truncate_at_char_boundary(text, STRING_EXTREME_BYTES);
         let prefix = prefix_word(text.as_bytes());
         match &mut self.text_min {
-            Some(min)
-                if prefix > min.prefix || (prefix == min.prefix && text >= min.text.as_str()) => {}
+            Some(min) if compare_text(text, prefix, min).is_ge() => {}
             Some(min) => min.set(text, prefix),
             None => self.text_min = Some(TextExtreme::new(text, prefix)),
         }
         match &mut self.text_max {
-            Some(max)
-                if prefix < max.prefix || (prefix == max.prefix && text <= max.text.as_str()) => {}
+            Some(max) if compare_text(text, prefix, max).is_le() => {}
             Some(max) => max.set(text, prefix),
             None => self.text_max = Some(TextExtreme::new(text, prefix)),
         }
@@ -351,6 +372,31 @@ mod tests {
         assert_eq!(s.min, serde_json::json!(-3.0));
         assert_eq!(s.max, serde_json::json!(10.0));
         assert_eq!(s.distinct_estimate, 4);
+    }
+
+    #[test]
+    fn prefix_words_are_the_first_eight_bytes_zero_padded() {
+        for text in [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "abcdef",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghij",
+        ] {
+            let mut padded = [0u8; 8];
+            let n = text.len().min(8);
+            padded[..n].copy_from_slice(&text.as_bytes()[..n]);
+            assert_eq!(
+                prefix_word(text.as_bytes()),
+                u64::from_be_bytes(padded),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
