@@ -1,0 +1,1 @@
+//! An S3 endpoint on loopback, backed by a folder.
