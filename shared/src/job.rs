@@ -1,0 +1,323 @@
+//! The pipeline's contracts: the job document a processor receives, object keys as S3 event
+//! notifications spell them, and where outputs go.
+//!
+//! One source of truth, shared by the processors, the infra generator and the tests. No AWS
+//! here: plain data and pure functions.
+
+use std::fmt;
+
+/// Objects up to this size (inclusive) go to the Lambda function, larger ones to Fargate: the
+/// largest payload a synchronous Lambda invocation may return is 6 MiB, and a Lambda that
+/// reads more than that in one request gains nothing over a container.
+pub const DEFAULT_THRESHOLD_BYTES: u64 = 6 * 1024 * 1024;
+
+/// Uploads under this prefix start the pipeline.
+pub const DEFAULT_INPUT_PREFIX: &str = "incoming/";
+
+/// Outputs go under this prefix, which never starts the pipeline.
+pub const DEFAULT_OUTPUT_PREFIX: &str = "processed/";
+
+/// Suffix of a report's key.
+pub const REPORT_SUFFIX: &str = ".report.json";
+
+/// The job document: what a processor needs to know about one uploaded object.
+///
+/// Its shape is the `detail` of the S3 `Object Created` event (EventBridge), minus what a
+/// processor does not need, so the state machine builds it from two paths, and so a
+/// processor can also be handed an event's `detail` as it is. Small by design: ECS container
+/// overrides are capped at 8 KiB.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Job {
+    /// The bucket.
+    pub bucket: String,
+    /// The object, as the event describes it.
+    pub object: JobObject,
+}
+
+/// The object of a [`Job`], with the event's field names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobObject {
+    /// The key as the event spells it: form-URL-encoded (see [`decode_event_key`]).
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Entity tag, without quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Version id, in a versioned bucket.
+    #[serde(
+        default,
+        rename = "version-id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub version_id: Option<String>,
+    /// The event's sequencer: orders events for the same key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<String>,
+}
+
+impl Job {
+    /// The object key, decoded from the event's form-URL-encoding.
+    pub fn key(&self) -> Result<String, KeyError> {
+        decode_event_key(&self.object.key)
+    }
+}
+
+/// A key that cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// A `%` not followed by two hexadecimal digits.
+    #[error("bad escape at byte {at} of the key {key:?}: '%' must be followed by two hex digits")]
+    BadEscape {
+        /// The key as given.
+        key: String,
+        /// Byte offset of the `%`.
+        at: usize,
+    },
+    /// The decoded bytes are not UTF-8.
+    #[error("the key {key:?} does not decode to UTF-8")]
+    NotUtf8 {
+        /// The key as given.
+        key: String,
+    },
+}
+
+/// Decodes a key as S3 event notifications spell it: form-URL-encoded, `+` for a space and
+/// `%XX` for any other byte that needs it (so a literal `+` arrives as `%2B`).
+///
+/// The one place where keys are decoded: decoding twice would turn a literal `%2B` into `+`
+/// and then into a space.
+pub fn decode_event_key(raw: &str) -> Result<String, KeyError> {
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'+' => {
+                decoded.push(b' ');
+                at += 1;
+            }
+            b'%' => {
+                let hex = |offset: usize| {
+                    bytes
+                        .get(at + offset)
+                        .and_then(|b| char::from(*b).to_digit(16))
+                };
+                let (Some(high), Some(low)) = (hex(1), hex(2)) else {
+                    return Err(KeyError::BadEscape {
+                        key: raw.to_owned(),
+                        at,
+                    });
+                };
+                // Two hex digits make a byte.
+                #[allow(clippy::cast_possible_truncation)]
+                decoded.push((high * 16 + low) as u8);
+                at += 3;
+            }
+            byte => {
+                decoded.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).map_err(|_| KeyError::NotUtf8 {
+        key: raw.to_owned(),
+    })
+}
+
+/// Encodes a key the way S3 event notifications do (the inverse of [`decode_event_key`]):
+/// unreserved characters and `/` stay, a space becomes `+`, every other byte `%XX`.
+pub fn encode_event_key(key: &str) -> String {
+    let mut encoded = String::with_capacity(key.len());
+    for &byte in key.as_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b'*' => {
+                encoded.push(char::from(byte));
+            }
+            b' ' => encoded.push('+'),
+            _ => encoded.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    encoded
+}
+
+/// Where inputs are and outputs go, in the bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLayout {
+    input_prefix: String,
+    output_prefix: String,
+}
+
+/// A layout whose outputs could start the pipeline again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LayoutError(String);
+
+impl KeyLayout {
+    /// A layout with these prefixes. The output prefix must not be empty, and neither
+    /// prefix may start with the other: an output under the input prefix would start the
+    /// pipeline again, forever.
+    pub fn new(input_prefix: &str, output_prefix: &str) -> Result<KeyLayout, LayoutError> {
+        if output_prefix.is_empty() {
+            return Err(LayoutError(
+                "the output prefix is empty: outputs would land among the inputs".into(),
+            ));
+        }
+        if input_prefix.starts_with(output_prefix) || output_prefix.starts_with(input_prefix) {
+            return Err(LayoutError(format!(
+                "the input prefix {input_prefix:?} and the output prefix {output_prefix:?} overlap: \
+                 outputs would start the pipeline again"
+            )));
+        }
+        Ok(KeyLayout {
+            input_prefix: input_prefix.to_owned(),
+            output_prefix: output_prefix.to_owned(),
+        })
+    }
+
+    /// The input prefix.
+    pub fn input_prefix(&self) -> &str {
+        &self.input_prefix
+    }
+
+    /// The output prefix.
+    pub fn output_prefix(&self) -> &str {
+        &self.output_prefix
+    }
+
+    /// Whether `key` is an input (under the input prefix).
+    pub fn is_input(&self, key: &str) -> bool {
+        key.starts_with(&self.input_prefix)
+    }
+
+    /// The report's key for the (decoded) input `key`: the output prefix, the key relative to
+    /// the input prefix, and [`REPORT_SUFFIX`]. Always under the output prefix.
+    pub fn report_key(&self, key: &str) -> String {
+        let relative = key.strip_prefix(&self.input_prefix).unwrap_or(key);
+        format!("{}{relative}{REPORT_SUFFIX}", self.output_prefix)
+    }
+}
+
+impl Default for KeyLayout {
+    fn default() -> Self {
+        KeyLayout {
+            input_prefix: DEFAULT_INPUT_PREFIX.to_owned(),
+            output_prefix: DEFAULT_OUTPUT_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for KeyLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {}", self.input_prefix, self.output_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_decode_once() {
+        assert_eq!(
+            decode_event_key("incoming/a+b.csv").unwrap(),
+            "incoming/a b.csv"
+        );
+        assert_eq!(
+            decode_event_key("incoming/a%2Bb.csv").unwrap(),
+            "incoming/a+b.csv"
+        );
+        assert_eq!(
+            decode_event_key("incoming/100%25.csv").unwrap(),
+            "incoming/100%.csv"
+        );
+        assert_eq!(decode_event_key("incoming/%2525").unwrap(), "incoming/%25");
+        assert_eq!(
+            decode_event_key("incoming/caf%C3%A9/%E6%97%A5%E6%9C%AC.csv").unwrap(),
+            "incoming/café/日本.csv"
+        );
+        let deep = format!("incoming/{}x.csv", "d/".repeat(300));
+        assert_eq!(decode_event_key(&deep).unwrap(), deep);
+        let long = "k".repeat(1024);
+        assert_eq!(decode_event_key(&long).unwrap(), long);
+        assert!(matches!(
+            decode_event_key("a%2"),
+            Err(KeyError::BadEscape { at: 1, .. })
+        ));
+        assert!(matches!(
+            decode_event_key("a%zz"),
+            Err(KeyError::BadEscape { .. })
+        ));
+        assert!(matches!(
+            decode_event_key("a%FF"),
+            Err(KeyError::NotUtf8 { .. })
+        ));
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        for key in [
+            "incoming/a b+c%d.csv",
+            "incoming/café/日本 語.csv",
+            "incoming/x~y_z-1.2*",
+        ] {
+            let encoded = encode_event_key(key);
+            assert!(!encoded.contains(' '));
+            assert_eq!(decode_event_key(&encoded).unwrap(), key);
+        }
+        assert_eq!(
+            encode_event_key("incoming/a b+c.csv"),
+            "incoming/a+b%2Bc.csv"
+        );
+    }
+
+    #[test]
+    fn outputs_never_land_among_inputs() {
+        let layout = KeyLayout::default();
+        assert_eq!(
+            layout.report_key("incoming/2024/a b.csv"),
+            "processed/2024/a b.csv.report.json"
+        );
+        assert!(!layout.is_input(&layout.report_key("incoming/x.csv")));
+        assert!(KeyLayout::new("incoming/", "incoming/out/").is_err());
+        assert!(KeyLayout::new("data/", "data/").is_err());
+        assert!(
+            KeyLayout::new("", "processed/").is_err(),
+            "every key is an input"
+        );
+        assert!(KeyLayout::new("incoming/", "").is_err());
+        assert!(KeyLayout::new("in/", "out/").is_ok());
+    }
+
+    #[test]
+    fn jobs_read_an_event_detail_as_it_is() {
+        let detail = r#"{
+            "version": "0", "bucket": {"name": "uploads"},
+            "object": {"key": "incoming/a+b.csv", "size": 5, "etag": "b1946ac9",
+                       "version-id": "3HL4kqtJ", "sequencer": "0062E99A88DC407460"},
+            "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012",
+            "source-ip-address": "1.2.3.4", "reason": "PutObject"
+        }"#;
+        #[derive(serde::Deserialize)]
+        struct Detail {
+            bucket: Bucket,
+            object: JobObject,
+        }
+        #[derive(serde::Deserialize)]
+        struct Bucket {
+            name: String,
+        }
+        let detail: Detail = serde_json::from_str(detail).unwrap();
+        let job = Job {
+            bucket: detail.bucket.name,
+            object: detail.object,
+        };
+        assert_eq!(job.key().unwrap(), "incoming/a b.csv");
+        assert_eq!(job.object.version_id.as_deref(), Some("3HL4kqtJ"));
+        let json = serde_json::to_string(&job).unwrap();
+        assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), job);
+        let minimal: Job =
+            serde_json::from_str(r#"{"bucket":"b","object":{"key":"k","size":0}}"#).unwrap();
+        assert_eq!(minimal.object.etag, None);
+    }
+}
