@@ -135,7 +135,12 @@ pub fn encode_event_key(key: &str) -> String {
                 encoded.push(char::from(byte));
             }
             b' ' => encoded.push('+'),
-            _ => encoded.push_str(&format!("%{byte:02X}")),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                encoded.push('%');
+                encoded.push(char::from(HEX[usize::from(byte >> 4)]));
+                encoded.push(char::from(HEX[usize::from(byte & 0xf)]));
+            }
         }
     }
     encoded
@@ -291,13 +296,6 @@ mod tests {
 
     #[test]
     fn jobs_read_an_event_detail_as_it_is() {
-        let detail = r#"{
-            "version": "0", "bucket": {"name": "uploads"},
-            "object": {"key": "incoming/a+b.csv", "size": 5, "etag": "b1946ac9",
-                       "version-id": "3HL4kqtJ", "sequencer": "0062E99A88DC407460"},
-            "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012",
-            "source-ip-address": "1.2.3.4", "reason": "PutObject"
-        }"#;
         #[derive(serde::Deserialize)]
         struct Detail {
             bucket: Bucket,
@@ -307,6 +305,13 @@ mod tests {
         struct Bucket {
             name: String,
         }
+        let detail = r#"{
+            "version": "0", "bucket": {"name": "uploads"},
+            "object": {"key": "incoming/a+b.csv", "size": 5, "etag": "b1946ac9",
+                       "version-id": "3HL4kqtJ", "sequencer": "0062E99A88DC407460"},
+            "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012",
+            "source-ip-address": "1.2.3.4", "reason": "PutObject"
+        }"#;
         let detail: Detail = serde_json::from_str(detail).unwrap();
         let job = Job {
             bucket: detail.bucket.name,
