@@ -12,41 +12,42 @@ const REGISTERS: usize = 1 << PRECISION;
 /// A HyperLogLog sketch of a set of byte strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DistinctSketch {
-    /// Empty until the first value, so an all-null column costs nothing.
-    registers: Vec<u8>,
+    /// `None` until the first value, so an all-null column costs nothing. A fixed-size array:
+    /// the register index (the hash's top bits) needs no bounds check.
+    registers: Option<Box<[u8; REGISTERS]>>,
 }
 
 impl DistinctSketch {
     pub(crate) fn new() -> DistinctSketch {
-        DistinctSketch {
-            registers: Vec::new(),
-        }
+        DistinctSketch { registers: None }
     }
 
     #[inline]
     pub(crate) fn insert(&mut self, value: &[u8]) {
         let hash = hash_value(value);
-        if self.registers.is_empty() {
-            self.registers = vec![0; REGISTERS];
-        }
-        let index = usize::try_from(hash >> (64 - PRECISION)).unwrap_or(0);
-        // The remaining 53 bits; the sentinel bit bounds the rank at 54.
+        // The top PRECISION bits: always below REGISTERS.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = (hash >> (64 - PRECISION)) as usize;
+        // The remaining 53 bits; the sentinel bit bounds the rank at 54, so it fits a byte.
         let rest = (hash << PRECISION) | (1 << (PRECISION - 1));
-        let rank = u8::try_from(rest.leading_zeros() + 1).unwrap_or(u8::MAX);
-        if rank > self.registers[index] {
-            self.registers[index] = rank;
-        }
+        #[allow(clippy::cast_possible_truncation)]
+        let rank = (rest.leading_zeros() + 1) as u8;
+        let registers = self
+            .registers
+            .get_or_insert_with(|| Box::new([0; REGISTERS]));
+        // Branchless: a store either way beats a mispredicted comparison.
+        registers[index] = registers[index].max(rank);
     }
 
     /// The estimated number of distinct values inserted.
     pub(crate) fn estimate(&self) -> u64 {
-        if self.registers.is_empty() {
+        let Some(registers) = &self.registers else {
             return 0;
-        }
+        };
         let m = REGISTERS as f64;
         let mut sum = 0.0;
         let mut zeros = 0u32;
-        for &register in &self.registers {
+        for &register in registers.iter() {
             sum += 1.0 / f64::from(1u32 << register.min(31));
             if register == 0 {
                 zeros += 1;

@@ -66,22 +66,14 @@ impl Value {
 }
 
 /// Infers the type of a text field (CSV): numbers, booleans, dates, timestamps or string.
+#[inline]
 pub(crate) fn infer_text(text: &str) -> Value {
     let bytes = text.as_bytes();
     match bytes.first() {
-        Some(b'0'..=b'9') => {
-            if let Some(v) = parse_integer(bytes) {
-                return Value::Integer(v);
-            }
-            if bytes.len() >= 10 && bytes[4] == b'-' {
-                return infer_temporal(bytes);
-            }
-            parse_float(text).map_or(Value::String, Value::Float)
-        }
-        Some(b'-' | b'+' | b'.') => parse_integer(bytes)
-            .map(Value::Integer)
-            .or_else(|| parse_float(text).map(Value::Float))
-            .unwrap_or(Value::String),
+        // A '-' fifth is no integer: a date or a timestamp, else a string (never a float,
+        // even `123e-45678`).
+        Some(b'0'..=b'9') if bytes.len() >= 10 && bytes[4] == b'-' => infer_temporal(bytes),
+        Some(b'0'..=b'9' | b'-' | b'+' | b'.') => parse_number(text),
         Some(b't' | b'T') if text.eq_ignore_ascii_case("true") => Value::Boolean(true),
         Some(b'f' | b'F') if text.eq_ignore_ascii_case("false") => Value::Boolean(false),
         _ => Value::String,
@@ -100,13 +92,11 @@ pub(crate) fn infer_json_string(text: &str) -> Value {
 
 /// Infers the type of a JSON number's text (already valid JSON number syntax).
 pub(crate) fn infer_json_number(text: &str) -> Value {
-    parse_integer(text.as_bytes())
-        .map(Value::Integer)
-        .or_else(|| parse_float(text).map(Value::Float))
-        .unwrap_or(Value::String)
+    parse_number(text)
 }
 
 /// `[+-]?[0-9]+` fitting in an `i64`.
+#[cfg(test)]
 fn parse_integer(bytes: &[u8]) -> Option<i64> {
     let (negative, digits) = match bytes.split_first()? {
         (b'-', rest) => (true, rest),
@@ -131,30 +121,85 @@ fn parse_integer(bytes: &[u8]) -> Option<i64> {
     }
 }
 
+/// An integer (`[+-]?[0-9]+` fitting in an `i64`), else a float
+/// (`[+-]?(digits[.digits?]|.digits)([eE][+-]?digits)?` with a finite value), else a
+/// string: the same answer as trying `parse_integer` then `parse_float` (kept for the
+/// tests), in one pass over the integer part.
+#[inline]
+fn parse_number(text: &str) -> Value {
+    let bytes = text.as_bytes();
+    let sign_len = usize::from(matches!(bytes.first(), Some(b'-' | b'+')));
+    let (int_digits, mantissa) = leading_digits(&bytes[sign_len..]);
+    if sign_len + int_digits == bytes.len() && (1..=19).contains(&int_digits) {
+        // 19 digits stay below 10^19 < 2^64: `mantissa` is exact.
+        let integer = if bytes[0] == b'-' {
+            0i64.checked_sub_unsigned(mantissa)
+        } else {
+            i64::try_from(mantissa).ok()
+        };
+        if let Some(v) = integer {
+            return Value::Integer(v);
+        }
+    }
+    float_after_integer_part(text, sign_len, int_digits, mantissa)
+        .map_or(Value::String, Value::Float)
+}
+
+/// How many ASCII digits `bytes` starts with, and their value (wrapping past 19 digits).
+#[inline]
+fn leading_digits(bytes: &[u8]) -> (usize, u64) {
+    let mut value = 0u64;
+    let mut count = 0;
+    for &byte in bytes {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        count += 1;
+    }
+    (count, value)
+}
+
 /// `[+-]?(digits[.digits?]|.digits)([eE][+-]?digits)?` with a finite value.
+#[cfg(test)]
 fn parse_float(text: &str) -> Option<f64> {
     let bytes = text.as_bytes();
     let sign_len = usize::from(matches!(bytes.first(), Some(b'-' | b'+')));
-    let mut at = sign_len;
-    // The digits' value, while it fits; only used when there are at most 15 of them.
-    let mut mantissa = 0u64;
-    let mut digits = |at: &mut usize| {
-        let start = *at;
-        while let Some(digit) = bytes
-            .get(*at)
-            .map(|b| b.wrapping_sub(b'0'))
-            .filter(|d| *d <= 9)
-        {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
-            *at += 1;
+    let (int_digits, mantissa) = leading_digits(&bytes[sign_len..]);
+    float_after_integer_part(text, sign_len, int_digits, mantissa)
+}
+
+/// A float from the end of its integer part: `sign_len` bytes of sign, then
+/// `int_digits` digits whose (wrapping) value is `mantissa`.
+#[inline]
+fn float_after_integer_part(
+    text: &str,
+    sign_len: usize,
+    int_digits: usize,
+    mut mantissa: u64,
+) -> Option<f64> {
+    const POWERS_OF_TEN: [u64; 16] = {
+        let mut powers = [1; 16];
+        let mut i = 1;
+        while i < 16 {
+            powers[i] = powers[i - 1] * 10;
+            i += 1;
         }
-        *at - start
+        powers
     };
-    let int_digits = digits(&mut at);
+    let bytes = text.as_bytes();
+    let mut at = sign_len + int_digits;
     let mut frac_digits = 0;
     if bytes.get(at) == Some(&b'.') {
         at += 1;
-        frac_digits = digits(&mut at);
+        let (count, value) = leading_digits(&bytes[at..]);
+        // Only used below when there are at most 15 digits in all: no overflow then.
+        mantissa = mantissa
+            .wrapping_mul(POWERS_OF_TEN[count.min(15)])
+            .wrapping_add(value);
+        frac_digits = count;
+        at += count;
     }
     if int_digits + frac_digits == 0 {
         return None;
@@ -333,7 +378,19 @@ mod tests {
         assert_eq!(infer_text("5."), Value::Float(5.0));
         assert_eq!(infer_text("-1e3"), Value::Float(-1000.0));
         for text in [
-            "1e", "1.2.3", "-", "+", ".", "1,000", "inf", "NaN", "1e999", "0x10", " 1",
+            "1e",
+            "1.2.3",
+            "-",
+            "+",
+            ".",
+            "1,000",
+            "inf",
+            "NaN",
+            "1e999",
+            "0x10",
+            " 1",
+            // A '-' fifth makes a would-be date: it is never read as a number.
+            "123e-45678",
         ] {
             assert_eq!(infer_text(text), Value::String, "{text}");
         }
@@ -362,6 +419,49 @@ mod tests {
             parse_float("123456789012345.6"),
             Some(123_456_789_012_345.6)
         );
+    }
+
+    #[test]
+    fn the_one_pass_number_parser_agrees_with_integer_then_float() {
+        const ALPHABET: &[u8] = b"0123456789000999+-.eE";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..300_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 23) as usize;
+            let mut bits = state;
+            let text: String = (0..len)
+                .map(|i| {
+                    if i % 12 == 11 {
+                        bits = bits.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15;
+                    }
+                    let pick = usize::try_from(bits >> ((i % 12) * 5)).unwrap() % ALPHABET.len();
+                    char::from(ALPHABET[pick])
+                })
+                .collect();
+            let expected = parse_integer(text.as_bytes())
+                .map(Value::Integer)
+                .or_else(|| parse_float(&text).map(Value::Float))
+                .unwrap_or(Value::String);
+            let found = parse_number(&text);
+            let same = match (found, expected) {
+                (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+                (a, b) => a == b,
+            };
+            assert!(same, "{text:?}: {found:?} != {expected:?}");
+        }
+        for text in [
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+        ] {
+            assert_eq!(
+                parse_number(text),
+                parse_integer(text.as_bytes())
+                    .map_or_else(|| Value::Float(text.parse().unwrap()), Value::Integer)
+            );
+        }
     }
 
     #[test]
