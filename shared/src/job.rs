@@ -20,6 +20,19 @@ pub const DEFAULT_OUTPUT_PREFIX: &str = "processed/";
 /// Suffix of a report's key.
 pub const REPORT_SUFFIX: &str = ".report.json";
 
+/// Environment variables both processors read; the infra generator sets them.
+pub mod env {
+    /// The input prefix (default [`DEFAULT_INPUT_PREFIX`](super::DEFAULT_INPUT_PREFIX)).
+    pub const INPUT_PREFIX: &str = "PIPELINE_INPUT_PREFIX";
+    /// The output prefix (default [`DEFAULT_OUTPUT_PREFIX`](super::DEFAULT_OUTPUT_PREFIX)).
+    pub const OUTPUT_PREFIX: &str = "PIPELINE_OUTPUT_PREFIX";
+    /// The job document as JSON (the Fargate task's container override).
+    pub const JOB: &str = "PIPELINE_JOB";
+    /// `true` to address buckets in the path (`http://host/bucket/key`), as an S3 endpoint
+    /// on loopback needs; set with `AWS_ENDPOINT_URL`.
+    pub const S3_PATH_STYLE: &str = "PIPELINE_S3_PATH_STYLE";
+}
+
 /// The job document: what a processor needs to know about one uploaded object.
 ///
 /// Its shape is the `detail` of the S3 `Object Created` event (EventBridge), minus what a
@@ -54,6 +67,47 @@ pub struct JobObject {
     /// The event's sequencer: orders events for the same key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequencer: Option<String>,
+}
+
+/// The `detail` of an S3 `Object Created` event as EventBridge delivers it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ObjectCreatedDetail {
+    /// Always `"0"`.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The bucket.
+    pub bucket: BucketName,
+    /// The object.
+    pub object: JobObject,
+    /// The request that created the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The account or principal that made the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<String>,
+    /// Where the request came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip_address: Option<String>,
+    /// `PutObject`, `POST Object`, `CopyObject` or `CompleteMultipartUpload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A bucket, as events name it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BucketName {
+    /// The bucket's name.
+    pub name: String,
+}
+
+impl From<ObjectCreatedDetail> for Job {
+    fn from(detail: ObjectCreatedDetail) -> Self {
+        Job {
+            bucket: detail.bucket.name,
+            object: detail.object,
+        }
+    }
 }
 
 impl Job {
@@ -296,15 +350,6 @@ mod tests {
 
     #[test]
     fn jobs_read_an_event_detail_as_it_is() {
-        #[derive(serde::Deserialize)]
-        struct Detail {
-            bucket: Bucket,
-            object: JobObject,
-        }
-        #[derive(serde::Deserialize)]
-        struct Bucket {
-            name: String,
-        }
         let detail = r#"{
             "version": "0", "bucket": {"name": "uploads"},
             "object": {"key": "incoming/a+b.csv", "size": 5, "etag": "b1946ac9",
@@ -312,11 +357,9 @@ mod tests {
             "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012",
             "source-ip-address": "1.2.3.4", "reason": "PutObject"
         }"#;
-        let detail: Detail = serde_json::from_str(detail).unwrap();
-        let job = Job {
-            bucket: detail.bucket.name,
-            object: detail.object,
-        };
+        let detail: ObjectCreatedDetail = serde_json::from_str(detail).unwrap();
+        assert_eq!(detail.reason.as_deref(), Some("PutObject"));
+        let job = Job::from(detail);
         assert_eq!(job.key().unwrap(), "incoming/a b.csv");
         assert_eq!(job.object.version_id.as_deref(), Some("3HL4kqtJ"));
         let json = serde_json::to_string(&job).unwrap();

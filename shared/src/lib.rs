@@ -39,7 +39,7 @@ pub use decompress::Compression;
 pub use detect::{FormatHint, Layout};
 pub use error::{Error, ErrorKind, ErrorName};
 pub use infer::ValueType;
-pub use job::{Job, JobObject, KeyLayout};
+pub use job::{Job, JobObject, KeyLayout, ObjectCreatedDetail};
 pub use malformed::{MalformedKind, MalformedRecord};
 pub use processor::{Analysis, Processor, RecordCounts, process_reader};
 pub use profile::ColumnSummary;

@@ -1,0 +1,100 @@
+//! The Fargate program of the pipeline: a thin adapter from the container's environment (or
+//! the command line) to [`storage::run_job`], reading the object in concurrent ranged parts.
+//!
+//! The state machine starts the task with the job document in `PIPELINE_JOB`; every setting
+//! is an environment variable or the flag of the same meaning (`--help` lists them). The
+//! exit code tells the state machine what happened: 0 for success, otherwise the exit code
+//! of the failure's name (see [`shared::ErrorName::exit_code`]).
+
+use clap::Parser;
+use shared::job::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, encode_event_key, env};
+use shared::{ErrorName, Job, JobObject, KeyLayout};
+use storage::{JobError, ReadPlan, RunSettings};
+
+/// The route's name, in reports and logs.
+pub const ROUTE: &str = "fargate";
+
+/// Processes one S3 object of the upload pipeline and writes its report.
+///
+/// The job comes from PIPELINE_JOB (the job document as JSON, as the state machine passes
+/// it), or from --bucket and --key for a manual run. Exit codes: 0 done; 10 InvalidInput,
+/// 11 UnsupportedFormat, 12 TooManyMalformedRecords, 13 SourceChanged, 14 SourceMissing,
+/// 15 Storage, 16 Interrupted (SIGTERM), 17 Internal; 2 bad arguments.
+///
+/// S3 is configured as AWS SDKs are (AWS_REGION, credentials, AWS_ENDPOINT_URL); set
+/// PIPELINE_S3_PATH_STYLE=true for an endpoint that needs path-style addressing.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Args {
+    /// The job document: {"bucket": ..., "object": {"key": ..., "size": ..., "etag": ...,
+    /// "version-id": ..., "sequencer": ...}} with the key form-URL-encoded as in S3 events.
+    #[arg(long, env = env::JOB, conflicts_with_all = ["bucket", "key"])]
+    pub job: Option<String>,
+    /// For a manual run: the bucket.
+    #[arg(long, requires = "key")]
+    pub bucket: Option<String>,
+    /// For a manual run: the object key, as stored (not encoded).
+    #[arg(long, requires = "bucket")]
+    pub key: Option<String>,
+    /// For a manual run: read only the object with this etag.
+    #[arg(long, requires = "bucket")]
+    pub etag: Option<String>,
+    /// For a manual run: read only this version of the object.
+    #[arg(long, requires = "bucket")]
+    pub version_id: Option<String>,
+    /// Uploads under this prefix are inputs.
+    #[arg(long, env = env::INPUT_PREFIX, default_value = DEFAULT_INPUT_PREFIX)]
+    pub input_prefix: String,
+    /// Reports go under this prefix.
+    #[arg(long, env = env::OUTPUT_PREFIX, default_value = DEFAULT_OUTPUT_PREFIX)]
+    pub output_prefix: String,
+    /// Bytes per ranged GET.
+    #[arg(long, env = "PIPELINE_PART_SIZE_BYTES", default_value_t = ReadPlan::DEFAULT_PART_SIZE)]
+    pub part_size_bytes: u64,
+    /// Ranged GETs in flight at most.
+    #[arg(long, env = "PIPELINE_CONCURRENCY", default_value_t = ReadPlan::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+}
+
+impl Args {
+    /// The job these arguments describe.
+    pub fn job(&self) -> Result<Job, JobError> {
+        match (&self.job, &self.bucket, &self.key) {
+            (Some(json), _, _) => serde_json::from_str(json).map_err(|e| {
+                JobError::new(
+                    ErrorName::InvalidInput,
+                    format!("{} is not a job document: {e}", env::JOB),
+                )
+            }),
+            (None, Some(bucket), Some(key)) => Ok(Job {
+                bucket: bucket.clone(),
+                object: JobObject {
+                    key: encode_event_key(key),
+                    size: 0,
+                    etag: self.etag.clone(),
+                    version_id: self.version_id.clone(),
+                    sequencer: None,
+                },
+            }),
+            _ => Err(JobError::new(
+                ErrorName::InvalidInput,
+                format!("no job: set {} or pass --bucket and --key", env::JOB),
+            )),
+        }
+    }
+
+    /// The settings these arguments describe.
+    pub fn settings(&self) -> Result<RunSettings, JobError> {
+        let layout = KeyLayout::new(&self.input_prefix, &self.output_prefix)
+            .map_err(|e| JobError::new(ErrorName::Internal, format!("configuration: {e}")))?;
+        Ok(RunSettings {
+            layout,
+            core: shared::Config::default(),
+            processor: ROUTE.to_owned(),
+            read: ReadPlan::Ranged {
+                part_size: self.part_size_bytes.max(1),
+                concurrency: self.concurrency.max(1),
+            },
+        })
+    }
+}

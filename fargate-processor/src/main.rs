@@ -1,0 +1,77 @@
+//! The Fargate program's entry point: parse the environment, run the job, exit with the
+//! code of its outcome.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use fargate_processor::{Args, ROUTE};
+use storage::{JobError, S3Store, StopSignal, run_job};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::Instrument;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // JSON lines on stdout for CloudWatch (awslogs); RUST_LOG sets the level (info by default).
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(true)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return fail(&JobError::new(
+                shared::ErrorName::Internal,
+                format!("runtime: {e}"),
+            ));
+        }
+    };
+    match runtime.block_on(run(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+async fn run(args: &Args) -> Result<(), JobError> {
+    let job = args.job()?;
+    let settings = args.settings()?;
+    let store = S3Store::from_environment().await;
+    let (stop_sender, stop) = StopSignal::new();
+    // SIGTERM: a Fargate stop or a Spot interruption, with 30 s to go. SIGINT: Ctrl-C.
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|e| JobError::new(shared::ErrorName::Internal, format!("signal handler: {e}")))?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::warn!("SIGTERM: stopping"),
+            _ = tokio::signal::ctrl_c() => tracing::warn!("SIGINT: stopping"),
+        }
+        let _ = stop_sender.send(true);
+    });
+    let span =
+        tracing::info_span!("job", bucket = %job.bucket, key = %job.object.key, route = ROUTE);
+    let outcome = run_job(&store, &job, &settings, &stop)
+        .instrument(span.clone())
+        .await?;
+    span.in_scope(|| {
+        tracing::info!(
+            status = ?outcome.status,
+            report = %outcome.report_key,
+            records = outcome.records.map(|r| r.total),
+            "done"
+        );
+    });
+    Ok(())
+}
+
+/// Logs the failure as JSON and turns its name into the exit code.
+fn fail(error: &JobError) -> ExitCode {
+    let name = error.name();
+    tracing::error!(error = name.as_str(), detail = error.message(), "failed");
+    ExitCode::from(u8::try_from(name.exit_code()).unwrap_or(1))
+}
