@@ -214,11 +214,13 @@ fn parse_line(line: &[u8]) -> Result<Line<'_>, serde_json::Error> {
     let first = line
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
-    if first == Some(&b'{') {
-        let Object(entries) = serde_json::from_slice(line)?;
-        Ok(Line::Object(entries))
-    } else {
-        Ok(Line::Other(serde_json::from_slice(line)?))
+    // Valid UTF-8 (nearly every line) is checked at once, and serde_json need not check
+    // each string again; other lines go through `from_slice`, which names the error.
+    match (first, simdutf8::basic::from_utf8(line)) {
+        (Some(b'{'), Ok(text)) => Ok(Line::Object(serde_json::from_str::<Object<'_>>(text)?.0)),
+        (Some(b'{'), Err(_)) => Ok(Line::Object(serde_json::from_slice::<Object<'_>>(line)?.0)),
+        (_, Ok(text)) => Ok(Line::Other(serde_json::from_str(text)?)),
+        (_, Err(_)) => Ok(Line::Other(serde_json::from_slice(line)?)),
     }
 }
 

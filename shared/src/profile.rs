@@ -299,6 +299,10 @@ pub(crate) struct Columns {
     /// Columns beyond `limit`: exact for CSV, a distinct estimate for JSON Lines.
     not_profiled: DistinctSketch,
     not_profiled_exact: u64,
+    /// For each named column, the column looked up right after it last time (JSON Lines).
+    successors: Vec<Option<usize>>,
+    /// The column looked up last (an index into `successors`, maybe past its end).
+    previous: usize,
 }
 
 impl Columns {
@@ -309,6 +313,8 @@ impl Columns {
             limit: max_columns,
             not_profiled: DistinctSketch::new(),
             not_profiled_exact: 0,
+            successors: Vec::new(),
+            previous: 0,
         }
     }
 
@@ -329,7 +335,28 @@ impl Columns {
     }
 
     /// The column named `name`, created on first sight; `None` past the limit.
+    ///
+    /// Records mostly name their fields in the same order: the column that followed the
+    /// previous one last time is tried first, by name, before the hash map. (Names are
+    /// unique, so a match is the map's answer.)
+    #[inline]
     pub(crate) fn named(&mut self, name: &str) -> Option<usize> {
+        let guess = self.successors.get(self.previous).copied().flatten();
+        if let Some(index) = guess.filter(|&index| self.profiles[index].name == name) {
+            self.previous = index;
+            return Some(index);
+        }
+        let found = self.named_by_map(name);
+        if let (Some(index), Some(slot)) = (found, self.successors.get_mut(self.previous)) {
+            *slot = Some(index);
+        }
+        if let Some(index) = found {
+            self.previous = index;
+        }
+        found
+    }
+
+    fn named_by_map(&mut self, name: &str) -> Option<usize> {
         if let Some(&index) = self.by_name.get(name) {
             return Some(index);
         }
@@ -339,6 +366,7 @@ impl Columns {
         }
         let index = self.profiles.len();
         self.profiles.push(ColumnProfile::new(name.to_owned()));
+        self.successors.push(None);
         self.by_name.insert(name.to_owned(), index);
         Some(index)
     }
