@@ -1,0 +1,336 @@
+//! The built `fargate-processor` binary with the environment ECS gives it, against a real S3
+//! protocol server on loopback (local-s3).
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use local_lambda::{InvocationResult, LocalFunction};
+use local_s3::{Fault, FaultRule, LocalS3, Operation, RunningS3};
+use serde_json::{Value, json};
+use shared::ErrorName;
+use shared::job::encode_event_key;
+
+const BUCKET: &str = "uploads";
+
+struct Fixture {
+    s3: RunningS3,
+}
+
+async fn fixture() -> Fixture {
+    Fixture {
+        s3: LocalS3::builder().bucket(BUCKET).start().await.unwrap(),
+    }
+}
+
+impl Fixture {
+    async fn upload(&self, key: &str, body: &[u8]) -> Value {
+        let output = self
+            .s3
+            .client()
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(body.to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        json!({
+            "bucket": BUCKET,
+            "object": {
+                "key": encode_event_key(key),
+                "size": body.len(),
+                "etag": output.e_tag().unwrap().trim_matches('"'),
+                "sequencer": "0000000000000001"
+            }
+        })
+    }
+
+    /// The processor with the environment a task's container overrides give it.
+    fn command(&self, job: &Value) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fargate-processor"));
+        command
+            .env_clear()
+            .envs(self.s3.env_vars())
+            .env("PIPELINE_S3_PATH_STYLE", "true")
+            .env("PIPELINE_JOB", job.to_string())
+            .env("PIPELINE_PART_SIZE_BYTES", "1000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    async fn run(&self, job: &Value) -> Output {
+        self.command(job).output().await.unwrap()
+    }
+
+    async fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let output = self
+            .s3
+            .client()
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        Some(output.body.collect().await.unwrap().into_bytes().to_vec())
+    }
+
+    /// A report without its key and `processing` object, and the processor that wrote it.
+    async fn report_without_processing(&self, key: &str) -> (Value, Value) {
+        let mut report: Value = serde_json::from_slice(&self.object(key).await.unwrap()).unwrap();
+        let processing = report
+            .as_object_mut()
+            .unwrap()
+            .remove("processing")
+            .unwrap();
+        report["source"]["key"] = Value::Null;
+        (report, processing["processor"].clone())
+    }
+
+    async fn outputs(&self) -> i32 {
+        let listing = self
+            .s3
+            .client()
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix("processed/")
+            .send()
+            .await
+            .unwrap();
+        listing.key_count().unwrap_or(0)
+    }
+}
+
+/// The last JSON log line the program printed on stdout.
+fn last_log(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "no log line; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"))
+}
+
+fn sample_csv() -> Vec<u8> {
+    let mut csv = b"id,city,amount,when\n".to_vec();
+    for i in 0..500 {
+        csv.extend_from_slice(
+            format!(
+                "{i},\"Zürich, CH\",{}.25,2024-03-{:02}T10:00:00Z\n",
+                i * 7,
+                i % 28 + 1
+            )
+            .as_bytes(),
+        );
+    }
+    csv
+}
+
+#[tokio::test]
+async fn a_job_from_the_environment_writes_its_report_and_logs_json() {
+    let f = fixture().await;
+    let job = f
+        .upload("incoming/deep/path/file name.csv", &sample_csv())
+        .await;
+    let output = f.run(&job).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let log = last_log(&output);
+    assert_eq!(log["fields"]["message"], "done");
+    assert_eq!(log["span"]["route"], "fargate");
+    let report: Value = serde_json::from_slice(
+        &f.object("processed/deep/path/file name.csv.report.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["records"]["valid"], 500);
+    assert_eq!(report["processing"]["processor"], "fargate");
+    f.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn failures_exit_with_the_code_of_their_name_and_leave_no_output() {
+    let f = fixture().await;
+    let mut ragged = b"a,b,c\n".to_vec();
+    ragged.extend(b"1,2\n".repeat(10));
+    let malformed = f.upload("incoming/ragged.csv", &ragged).await;
+    let unsupported = f.upload("incoming/doc.json", b"{\n \"a\": 1\n}\n").await;
+    let mut missing = f.upload("incoming/x.csv", b"a\n1\n").await;
+    missing["object"]["key"] = "incoming/nothing-here.csv".into();
+    let mut changed = f.upload("incoming/y.csv", b"a\n1\n").await;
+    changed["object"]["etag"] = "0123456789abcdef0123456789abcdef".into();
+    let cases = [
+        (malformed, ErrorName::TooManyMalformedRecords),
+        (unsupported, ErrorName::UnsupportedFormat),
+        (missing, ErrorName::SourceMissing),
+        (changed, ErrorName::SourceChanged),
+        (json!({"bucket": BUCKET}), ErrorName::InvalidInput),
+    ];
+    for (job, name) in cases {
+        let output = f.run(&job).await;
+        assert_eq!(output.status.code(), Some(name.exit_code()), "{name}");
+        let log = last_log(&output);
+        assert_eq!(log["level"], "ERROR");
+        assert_eq!(log["fields"]["error"], name.as_str());
+    }
+    // S3 failing for good: Storage, after the SDK's retries.
+    let job = f.upload("incoming/z.csv", b"a\n1\n").await;
+    f.s3.faults()
+        .inject(FaultRule::new(Operation::GetObject, Fault::InternalError).always());
+    let output = f.run(&job).await;
+    assert_eq!(output.status.code(), Some(ErrorName::Storage.exit_code()));
+    f.s3.faults().clear();
+    assert_eq!(f.outputs().await, 0);
+    f.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_read_writes_nothing_and_exits_interrupted() {
+    let f = fixture().await;
+    let job = f.upload("incoming/slow.csv", &sample_csv()).await;
+    f.s3.faults().inject(
+        FaultRule::new(Operation::GetObject, Fault::Delay(Duration::from_secs(5))).always(),
+    );
+    let child = f.command(&job).spawn().unwrap();
+    let pid = child.id().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().await.unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(ErrorName::Interrupted.exit_code())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it did not wait for the reads"
+    );
+    assert_eq!(last_log(&output)["fields"]["error"], "Interrupted");
+    f.s3.faults().clear();
+    assert_eq!(f.outputs().await, 0);
+    f.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_manual_run_takes_the_job_on_the_command_line() {
+    let f = fixture().await;
+    f.upload("incoming/manual run.csv", &sample_csv()).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fargate-processor"))
+        .env_clear()
+        .envs(f.s3.env_vars())
+        .env("PIPELINE_S3_PATH_STYLE", "true")
+        .args([
+            "--bucket",
+            BUCKET,
+            "--key",
+            "incoming/manual run.csv",
+            "--concurrency",
+            "2",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        f.object("processed/manual run.csv.report.json")
+            .await
+            .is_some()
+    );
+    f.s3.shutdown().await;
+}
+
+#[test]
+fn help_lists_every_setting_and_its_environment_variable() {
+    let output = Command::new(env!("CARGO_BIN_EXE_fargate-processor"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "PIPELINE_JOB",
+        "PIPELINE_INPUT_PREFIX",
+        "PIPELINE_OUTPUT_PREFIX",
+        "PIPELINE_PART_SIZE_BYTES",
+        "PIPELINE_CONCURRENCY",
+        "AWS_ENDPOINT_URL",
+        "PIPELINE_S3_PATH_STYLE",
+    ] {
+        assert!(help.contains(variable), "{variable} missing from --help");
+    }
+    for name in ErrorName::ALL {
+        assert!(
+            help.contains(&format!("{} {name}", name.exit_code())),
+            "exit code of {name} missing"
+        );
+    }
+}
+
+/// The lambda-processor binary beside this package's binary (the workspace builds both).
+fn lambda_binary() -> PathBuf {
+    let fargate = PathBuf::from(env!("CARGO_BIN_EXE_fargate-processor"));
+    let lambda =
+        fargate.with_file_name(format!("lambda-processor{}", std::env::consts::EXE_SUFFIX));
+    if !lambda.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let profile_dir = fargate.parent().unwrap();
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "lambda-processor"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        build.env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+        assert!(build.status().unwrap().success());
+    }
+    lambda
+}
+
+#[tokio::test]
+async fn both_routes_give_the_same_report_but_for_processing() {
+    let f = fixture().await;
+    let csv = sample_csv();
+    let lambda_job = f.upload("incoming/lambda/same.csv", &csv).await;
+    let fargate_job = f.upload("incoming/fargate/same.csv", &csv).await;
+
+    let function = LocalFunction::builder(lambda_binary())
+        .name("lambda-processor")
+        .envs(f.s3.env_vars())
+        .env("PIPELINE_S3_PATH_STYLE", "true")
+        .start()
+        .await
+        .unwrap();
+    let result = function.invoke(&lambda_job).await.unwrap().result;
+    assert!(matches!(result, InvocationResult::Success(_)), "{result:?}");
+    function.shutdown().await;
+    assert!(f.run(&fargate_job).await.status.success());
+
+    let (by_lambda, lambda) = f
+        .report_without_processing("processed/lambda/same.csv.report.json")
+        .await;
+    let (by_fargate, fargate) = f
+        .report_without_processing("processed/fargate/same.csv.report.json")
+        .await;
+    assert_eq!(
+        (lambda.as_str(), fargate.as_str()),
+        (Some("lambda"), Some("fargate"))
+    );
+    assert_eq!(by_lambda, by_fargate);
+    f.s3.shutdown().await;
+}
