@@ -364,6 +364,12 @@ impl Tokenizer {
             self.ends.clear();
             return Ok(None);
         };
+        // The state machine's measure of a row: its fields' bytes, a separator and an end
+        // (four bytes) each. Past the maximum, it makes the row RecordTooLarge.
+        if text.len() + 1 + 4 * self.ends.len() > self.max_record_bytes {
+            self.ends.clear();
+            return Ok(None);
+        }
         let record = Record {
             text,
             ends: &self.ends,
@@ -378,8 +384,8 @@ impl Tokenizer {
     }
 
     /// The fast path for a row (`raw`, without its `\n`) that holds quotes: when each quoted
-    /// field is simple (`"…"` with no quote, CR, NUL or line break inside, right before a
-    /// delimiter or the row's end) and the row holds no CR or NUL elsewhere, puts its
+    /// field is simple (`"…"` with no CR, NUL or line break inside, its quotes doubled, right
+    /// before a delimiter or the row's end) and the row holds no CR or NUL elsewhere, puts its
     /// unescaped text in `self.unescaped_row` and returns true; otherwise the row is left to the
     /// state machine. Quotes that do not start a field are characters, as there.
     ///
@@ -403,22 +409,45 @@ impl Tokenizer {
                 // A quote inside an unquoted field is a character.
                 continue;
             }
-            let Some(offset) = memchr::memchr3(b'"', b'\r', 0, &bytes[at..]) else {
-                // The field goes on past the line break.
-                return false;
-            };
-            let close = at + offset;
-            let next = bytes.get(close + 1);
-            if bytes[close] != b'"' || next.is_some_and(|&byte| byte != self.delimiter) {
-                // A doubled quote, a CR or NUL, or text after the closing quote.
-                return false;
-            }
             // Quotes and delimiters are ASCII: every cut is on a character boundary.
-            let (Some(before), Some(inside)) = (raw.get(copied_to..open), raw.get(open + 1..close))
-            else {
+            let Some(before) = raw.get(copied_to..open) else {
                 return false;
             };
             self.unescaped_row.push_str(before);
+            copied_to = open + 1;
+            // The closing quote: the first that is not doubled; each pair stands for one.
+            let mut pairs = 0;
+            let close = loop {
+                let Some(offset) = memchr::memchr3(b'"', b'\r', 0, &bytes[at..]) else {
+                    // The field goes on past the line break.
+                    return false;
+                };
+                let quote = at + offset;
+                if bytes[quote] != b'"' {
+                    // A CR or NUL.
+                    return false;
+                }
+                if bytes.get(quote + 1) != Some(&b'"') {
+                    break quote;
+                }
+                let Some(kept) = raw.get(copied_to..=quote) else {
+                    return false;
+                };
+                self.unescaped_row.push_str(kept);
+                copied_to = quote + 2;
+                at = quote + 2;
+                pairs += 1;
+            };
+            if bytes
+                .get(close + 1)
+                .is_some_and(|&byte| byte != self.delimiter)
+            {
+                // Text after the closing quote.
+                return false;
+            }
+            let Some(inside) = raw.get(copied_to..close) else {
+                return false;
+            };
             self.unescaped_row.push_str(inside);
             copied_to = close + 1;
             // Offsets are below `max_record_bytes`, itself at most u32::MAX.
@@ -431,7 +460,8 @@ impl Tokenizer {
             while read < self.ends.len() && self.ends[read] < close {
                 read += 1;
             }
-            removed += 2;
+            // The two enclosing quotes, and one of each pair.
+            removed += 2 + pairs;
             at = close as usize + 1;
         }
         let Some(rest) = raw.get(copied_to..) else {
@@ -824,12 +854,38 @@ mod tests {
             fields("1,\"a, b\",\"\",x\"y,\"c\"\n\"d\"\n"),
             [vec!["1", "a, b", "", "x\"y", "c"], vec!["d"]]
         );
+        assert_eq!(
+            fields("\"say \"\"hi\"\", ok\",\"\"\"\"\"\",2\n"),
+            [vec!["say \"hi\", ok", "\"\"", "2"]]
+        );
     }
 
     #[test]
     fn quoted_line_breaks_count_lines() {
         let r = rows(b"\"a\r\nb\",1\nc,2\n");
         assert_eq!((r[1].2, r[1].3), (3, 9));
+    }
+
+    #[test]
+    fn the_size_limit_is_the_same_on_every_path() {
+        // A row of `content` field bytes in `n` fields takes `content + 5 * n` bytes.
+        for input in [
+            &b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"[..],
+            b"\"a\"\"b\",xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+        ] {
+            for max in 40..60 {
+                let kinds = |chunk: usize| {
+                    let mut tokenizer = Tokenizer::new(b',', max, 0);
+                    let mut rows = Rows::default();
+                    for piece in input.chunks(chunk) {
+                        tokenizer.feed(piece, &mut rows).unwrap();
+                    }
+                    tokenizer.finish(&mut rows).unwrap();
+                    rows.0.into_iter().map(|r| (r.0, r.1)).collect::<Vec<_>>()
+                };
+                assert_eq!(kinds(usize::MAX), kinds(1), "max {max}");
+            }
+        }
     }
 
     #[test]
