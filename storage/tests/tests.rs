@@ -1,5 +1,7 @@
 //! `run_job` against a real S3 protocol server on loopback (local-s3: s3s + s3s-fs), through
-//! the real aws-sdk-s3 client.
+//! the real aws-sdk-s3 client; and a cross-check against moto's server.
+
+mod moto;
 
 use std::time::Duration;
 
@@ -27,7 +29,7 @@ async fn fixture() -> Fixture {
     Fixture { s3, client, store }
 }
 
-fn settings(read: ReadPlan) -> RunSettings {
+pub(crate) fn settings(read: ReadPlan) -> RunSettings {
     RunSettings {
         layout: KeyLayout::default(),
         core: shared::Config::default(),
@@ -106,7 +108,7 @@ impl Fixture {
 }
 
 /// A CSV of a few thousand bytes, several ranged parts.
-fn sample_csv() -> Vec<u8> {
+pub(crate) fn sample_csv() -> Vec<u8> {
     let mut csv = b"id,name,amount,day\n".to_vec();
     for i in 0..300 {
         csv.extend_from_slice(
