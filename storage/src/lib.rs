@@ -19,7 +19,9 @@
 mod error;
 mod run;
 mod store;
+mod tls;
 
 pub use error::JobError;
 pub use run::{ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal, run_job};
 pub use store::{ObjectHead, Pin, S3Store};
+pub use tls::https_client;

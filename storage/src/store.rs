@@ -75,8 +75,14 @@ impl S3Store {
     /// A store configured from the environment, as AWS SDKs are: credentials, region, and
     /// `AWS_ENDPOINT_URL` for another S3 endpoint (with `PIPELINE_S3_PATH_STYLE=true` when it
     /// cannot take bucket names in the host, as an endpoint on loopback).
+    ///
+    /// HTTPS trusts the root certificates compiled into the binary ([`crate::https_client`]),
+    /// not the system's: nothing on disk is needed, as in a `FROM scratch` image.
     pub async fn from_environment() -> S3Store {
-        let shared_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let shared_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(crate::tls::https_client())
+            .load()
+            .await;
         let path_style = std::env::var(shared::job::env::S3_PATH_STYLE)
             .is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1");
         let config = aws_sdk_s3::config::Builder::from(&shared_config)
