@@ -376,7 +376,7 @@ const fn days_since_origin(year: u32, month: u32, day: u32) -> u32 {
 }
 
 const fn is_leap(year: u32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 /// `[T| ]HH:MM[:SS[.fraction]][zone]` as microseconds since midnight UTC.
