@@ -1,0 +1,246 @@
+//! Peak memory and throughput of the Fargate program on large objects from a loopback S3.
+//!
+//! ```text
+//! cargo build --release -p fargate-processor --example bench_ranged
+//! target/release/examples/bench_ranged [--sizes-mib 1024,4096] [--root target/bench-s3]
+//!     [--binary target/release/fargate-processor]
+//! ```
+//!
+//! Starts a local S3 (s3s-fs) on loopback with its data in `--root` (kept between runs, so
+//! the objects are uploaded once), uploads a generated CSV of each size with a multipart
+//! upload, then runs the release `fargate-processor` on each under `/usr/bin/time` and prints
+//! wall time, MB/s and peak RSS. The server runs in this process, so the program's peak RSS
+//! is its own.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use local_s3::LocalS3;
+use shared::job::encode_event_key;
+
+const BUCKET: &str = "bench";
+const PART: usize = 16 * 1024 * 1024;
+
+struct Options {
+    sizes_mib: Vec<u64>,
+    root: String,
+    binary: String,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        sizes_mib: vec![1024, 4096],
+        root: "target/bench-s3".into(),
+        binary: "target/release/fargate-processor".into(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--sizes-mib" => {
+                options.sizes_mib = value
+                    .split(',')
+                    .map(|s| s.parse().map_err(|e| format!("--sizes-mib {s}: {e}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--root" => options.root = value,
+            "--binary" => options.binary = value,
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Deterministic CSV rows: integer, decimal, boolean, date, timestamp, two strings.
+struct Rows {
+    state: u64,
+    id: u64,
+}
+
+impl Rows {
+    fn next_value(&mut self) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state
+    }
+
+    fn fill(&mut self, buffer: &mut String, bytes: usize) {
+        const CITIES: [&str; 6] = ["Paris", "Berlin", "New York", "Zürich", "Lisbon", "Osaka"];
+        while buffer.len() < bytes {
+            let r = self.next_value();
+            self.id += 1;
+            let city = CITIES[(r % 6) as usize];
+            let _ = writeln!(
+                buffer,
+                "{},{}.{:02},{},20{:02}-{:02}-{:02},2024-{:02}-{:02}T{:02}:{:02}:00Z,{city},\"note {}, ok\"",
+                self.id,
+                r % 100_000,
+                r % 100,
+                r % 2 == 0,
+                r % 25,
+                r % 12 + 1,
+                r % 28 + 1,
+                (r >> 8) % 12 + 1,
+                (r >> 12) % 28 + 1,
+                (r >> 16) % 24,
+                (r >> 20) % 60,
+                r % 977,
+            );
+        }
+    }
+}
+
+/// Uploads `size` bytes of CSV under `key` with a multipart upload, unless already there.
+async fn ensure_object(client: &Client, key: &str, size: u64) -> Result<(), String> {
+    if let Ok(head) = client.head_object().bucket(BUCKET).key(key).send().await {
+        if head.content_length().is_some_and(|l| l as u64 >= size) {
+            return Ok(());
+        }
+    }
+    eprintln!("uploading {key} ({} MiB)", size >> 20);
+    let upload = client
+        .create_multipart_upload()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let upload_id = upload.upload_id().unwrap_or_default().to_owned();
+    let mut rows = Rows {
+        state: 0x9e37_79b9_7f4a_7c15,
+        id: 0,
+    };
+    let mut buffer = String::from("id,amount,active,day,created_at,city,note\n");
+    let mut sent = 0u64;
+    let mut parts = Vec::new();
+    // Whole parts of about PART bytes (the last one too): the object ends up at least `size`.
+    while sent < size {
+        rows.fill(&mut buffer, PART);
+        // Cut at a line end so the object holds whole rows.
+        let cut = buffer.as_bytes()[..PART]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(buffer.len(), |i| i + 1);
+        let body: Vec<u8> = buffer.as_bytes()[..cut].to_vec();
+        buffer.drain(..cut);
+        let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
+        sent += body.len() as u64;
+        let part = client
+            .upload_part()
+            .bucket(BUCKET)
+            .key(key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(part.e_tag().map(str::to_owned))
+                .build(),
+        );
+    }
+    client
+        .complete_multipart_upload()
+        .bucket(BUCKET)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match options() {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    let s3 = match LocalS3::builder()
+        .root(&options.root)
+        .bucket(BUCKET)
+        .start()
+        .await
+    {
+        Ok(s3) => s3,
+        Err(error) => {
+            eprintln!("cannot start the local S3: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = s3.client();
+    println!("| object | MiB | wall s | MB/s | peak RSS MiB |");
+    println!("|---|---|---|---|---|");
+    for size_mib in &options.sizes_mib {
+        let key = format!("incoming/bench-{size_mib}MiB.csv");
+        if let Err(error) = ensure_object(&client, &key, size_mib << 20).await {
+            eprintln!("upload failed: {error}");
+            return ExitCode::FAILURE;
+        }
+        let head = client
+            .head_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .expect("uploaded");
+        let size = head.content_length().unwrap_or(0) as u64;
+        // A report from an earlier run would make this one a no-op.
+        let report = format!("processed/bench-{size_mib}MiB.csv.report.json");
+        let _ = client
+            .delete_object()
+            .bucket(BUCKET)
+            .key(&report)
+            .send()
+            .await;
+        let job = serde_json::json!({
+            "bucket": BUCKET,
+            "object": {"key": encode_event_key(&key), "size": size,
+                       "etag": head.e_tag().unwrap_or_default().trim_matches('"')}
+        });
+        let started = Instant::now();
+        let output = tokio::process::Command::new("/usr/bin/time")
+            .args(["-f", "%M", &options.binary])
+            .envs(s3.env_vars())
+            .env("PIPELINE_S3_PATH_STYLE", "true")
+            .env("PIPELINE_JOB", job.to_string())
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .expect("/usr/bin/time runs");
+        let wall = started.elapsed().as_secs_f64();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            eprintln!("{key}: {}\n{stderr}", output.status);
+            return ExitCode::FAILURE;
+        }
+        let rss_kib: f64 = stderr
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0.0);
+        println!(
+            "| {key} | {} | {wall:.2} | {:.0} | {:.1} |",
+            size >> 20,
+            size as f64 / 1e6 / wall,
+            rss_kib / 1024.0
+        );
+    }
+    s3.shutdown().await;
+    ExitCode::SUCCESS
+}
