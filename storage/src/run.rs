@@ -28,7 +28,7 @@ pub enum ReadPlan {
     Whole,
     /// Ranged GETs of `part_size` bytes, `concurrency` at a time, fed to the core in order
     /// while the next parts download (the Fargate program: objects of any size, in memory
-    /// bounded by about `(concurrency + 3) × part_size`).
+    /// bounded by about `(concurrency + 2) × part_size`).
     Ranged {
         /// Bytes per ranged GET.
         part_size: u64,
@@ -412,7 +412,7 @@ async fn read_ranged(
 ) -> Result<Analysis, JobError> {
     // The core runs on a thread of its own, fed in order; the parts download meanwhile.
     let (parts_in, mut parts_out) =
-        tokio::sync::mpsc::channel::<aws_sdk_s3::primitives::AggregatedBytes>(2);
+        tokio::sync::mpsc::channel::<aws_sdk_s3::primitives::AggregatedBytes>(1);
     let hint = key.to_owned();
     let parser = tokio::task::spawn_blocking(move || {
         let mut processor = Processor::new(core, Some(&hint));
