@@ -80,7 +80,7 @@ impl Rows {
                 self.id,
                 r % 100_000,
                 r % 100,
-                r % 2 == 0,
+                r.is_multiple_of(2),
                 r % 25,
                 r % 12 + 1,
                 r % 28 + 1,
@@ -96,10 +96,13 @@ impl Rows {
 
 /// Uploads `size` bytes of CSV under `key` with a multipart upload, unless already there.
 async fn ensure_object(client: &Client, key: &str, size: u64) -> Result<(), String> {
-    if let Ok(head) = client.head_object().bucket(BUCKET).key(key).send().await {
-        if head.content_length().is_some_and(|l| l as u64 >= size) {
-            return Ok(());
-        }
+    if let Ok(head) = client.head_object().bucket(BUCKET).key(key).send().await
+        && head
+            .content_length()
+            .and_then(|l| u64::try_from(l).ok())
+            .is_some_and(|l| l >= size)
+    {
+        return Ok(());
     }
     eprintln!("uploading {key} ({} MiB)", size >> 20);
     let upload = client
@@ -199,7 +202,10 @@ async fn main() -> ExitCode {
             .send()
             .await
             .expect("uploaded");
-        let size = head.content_length().unwrap_or(0) as u64;
+        let size = head
+            .content_length()
+            .and_then(|l| u64::try_from(l).ok())
+            .unwrap_or(0);
         // A report from an earlier run would make this one a no-op.
         let report = format!("processed/bench-{size_mib}MiB.csv.report.json");
         let _ = client

@@ -100,10 +100,9 @@ impl Verdict {
                 if last_modified
                     .format(TimestampFormat::HttpDate, &mut date)
                     .is_ok()
+                    && let Ok(value) = http::HeaderValue::from_bytes(&date)
                 {
-                    if let Ok(value) = http::HeaderValue::from_bytes(&date) {
-                        headers.insert(LAST_MODIFIED, value);
-                    }
+                    headers.insert(LAST_MODIFIED, value);
                 }
                 error.set_headers(headers);
                 Some(error)

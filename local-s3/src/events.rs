@@ -120,7 +120,7 @@ mod tests {
         let sequencers = [
             notifier.next_sequencer(now),
             notifier.next_sequencer(now),
-            notifier.next_sequencer(now - Duration::from_secs(60)),
+            notifier.next_sequencer(now - Duration::from_mins(1)),
             notifier.next_sequencer(now + Duration::from_secs(1)),
         ];
         assert!(sequencers.is_sorted_by(|a, b| a < b), "{sequencers:?}");

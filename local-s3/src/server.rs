@@ -261,10 +261,10 @@ impl RunningS3 {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            if let Err(error) = task.await {
-                tracing::warn!(%error, "the local S3 server task failed");
-            }
+        if let Some(task) = self.task.take()
+            && let Err(error) = task.await
+        {
+            tracing::warn!(%error, "the local S3 server task failed");
         }
         remove_temp_dir(self.owned_root.take().as_deref());
     }
@@ -338,11 +338,10 @@ fn fresh_temp_dir() -> PathBuf {
 }
 
 fn remove_temp_dir(root: Option<&Path>) {
-    if let Some(root) = root {
-        if let Err(error) = std::fs::remove_dir_all(root) {
-            if error.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(root = %root.display(), %error, "cannot remove the temporary data folder");
-            }
-        }
+    if let Some(root) = root
+        && let Err(error) = std::fs::remove_dir_all(root)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(root = %root.display(), %error, "cannot remove the temporary data folder");
     }
 }

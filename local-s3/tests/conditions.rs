@@ -104,7 +104,7 @@ async fn if_none_match_and_dates_answer_not_modified() {
         .unwrap();
     assert_eq!(collect(other.body).await, b"x");
 
-    let hour = Duration::from_secs(3600);
+    let hour = Duration::from_hours(1);
     let future = DateTime::from(std::time::SystemTime::now() + hour);
     let past = DateTime::from(std::time::SystemTime::now() - hour);
     let unmodified = client

@@ -337,10 +337,10 @@ fn decide(existing: Option<&ObjectHead>, head: &ObjectHead, sequencer: Option<&s
     if same_etag && meta(META_SOURCE_VERSION) == head.version_id.as_deref() {
         return Decision::Skip(ReportStatus::AlreadyDone);
     }
-    if let (Some(theirs), Some(ours)) = (meta(META_SOURCE_SEQUENCER), sequencer) {
-        if compare_sequencers(theirs, ours) == Ordering::Greater {
-            return Decision::Skip(ReportStatus::Superseded);
-        }
+    if let (Some(theirs), Some(ours)) = (meta(META_SOURCE_SEQUENCER), sequencer)
+        && compare_sequencers(theirs, ours) == Ordering::Greater
+    {
+        return Decision::Skip(ReportStatus::Superseded);
     }
     Decision::Write(WriteCondition::Unchanged(
         existing.etag.clone().unwrap_or_default(),

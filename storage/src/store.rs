@@ -81,6 +81,7 @@ impl S3Store {
     pub async fn from_environment() -> S3Store {
         let shared_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(crate::tls::https_client())
+            .timeout_config(timeouts())
             .load()
             .await;
         let path_style = std::env::var(shared::job::env::S3_PATH_STYLE)
@@ -201,6 +202,17 @@ impl S3Store {
             )),
         }
     }
+}
+
+/// Timeouts, so a stalled connection fails (and is retried) instead of hanging the job: the
+/// SDK sets none by default. An attempt covers one request and its whole body (at most an 8 MiB
+/// part, or a Lambda object up to 6 MiB): a minute is generous.
+fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .read_timeout(std::time::Duration::from_secs(20))
+        .operation_attempt_timeout(std::time::Duration::from_mins(1))
+        .build()
 }
 
 /// An etag without its quotes.
