@@ -1,7 +1,8 @@
 # Developer entry points. `make` (or `make help`) lists them.
 #
 # Tools the targets need but the machine may lack are installed under .tools/ (git-ignored):
-# a Python venv (scripts/setup-tools) and cargo-fuzz.
+# a Python venv (scripts/setup-tools), the release build tools (scripts/setup-tools build:
+# cargo-lambda, cargo-zigbuild, zig) and cargo-fuzz.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -25,6 +26,26 @@ export PIPELINE_PYTHON := $(VENV_PYTHON)
 # Where cargo puts build outputs (honours CARGO_TARGET_DIR like cargo does).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
+# Release builds: cargo-lambda and cargo-zigbuild (with the zig they link with) from the build
+# venv, invoked by path so that no other installation is picked up.
+BUILD_VENV    := $(TOOLS)/build-venv
+BUILD_PATH    := $(BUILD_VENV)/bin:$$PATH
+CARGO_LAMBDA  := $(BUILD_VENV)/bin/cargo-lambda
+CARGO_ZIGBUILD := $(BUILD_VENV)/bin/cargo-zigbuild
+LAMBDA_ZIP    := $(TARGET_DIR)/lambda/lambda-processor/bootstrap.zip
+# rustup adds the standard library of a target; a toolchain without rustup must have it.
+RUSTUP_TARGET_ADD := if command -v rustup >/dev/null; then rustup target add
+
+# The Fargate image: IMAGE_ARCH is arm64 (what the task definition runs) or amd64.
+IMAGE_ARCH ?= arm64
+IMAGE_NAME ?= s3-upload-pipeline/fargate-processor
+IMAGE_TAG  ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo dev)
+IMAGE      := $(IMAGE_NAME):$(IMAGE_TAG)
+MUSL_TARGET_arm64 := aarch64-unknown-linux-musl
+MUSL_TARGET_amd64 := x86_64-unknown-linux-musl
+MUSL_TARGET := $(or $(MUSL_TARGET_$(IMAGE_ARCH)),$(error IMAGE_ARCH must be arm64 or amd64, not $(IMAGE_ARCH)))
+IMAGE_CONTEXT := $(TARGET_DIR)/image/$(IMAGE_ARCH)
+
 # Benchmark: generated data and the number of runs per tool (best run counts).
 BENCH_DATA ?= $(TARGET_DIR)/bench-data
 BENCH_RUNS ?= 3
@@ -43,13 +64,57 @@ FUZZ_ENV          := RUSTC_BOOTSTRAP=1
 help: ## List the targets
 	@echo "Targets:"
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort \
-	  | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
-	@echo "Variables: CARGO=$(CARGO) CONTAINER_CLI=$(CONTAINER_CLI) BENCH_DATA=$(BENCH_DATA)" \
+	  | awk 'BEGIN {FS = ":.*## "} {printf "  %-17s %s\n", $$1, $$2}'
+	@echo "Variables: CARGO=$(CARGO) CONTAINER_CLI=$(CONTAINER_CLI) IMAGE_ARCH=$(IMAGE_ARCH) IMAGE=$(IMAGE)" \
+	  "BENCH_DATA=$(BENCH_DATA)" \
 	  "BENCH_RUNS=$(BENCH_RUNS) FUZZ_TARGET=$(FUZZ_TARGET) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS=$(FUZZ_ARGS)"
 
 .PHONY: tools
 tools: ## Create the Python venv in .tools/venv (pinned: scripts/requirements.txt)
 	scripts/setup-tools
+
+.PHONY: build-tools
+build-tools: ## Create .tools/build-venv: cargo-lambda, cargo-zigbuild, zig (scripts/build-requirements.txt)
+	scripts/setup-tools build
+
+.PHONY: lambda
+lambda: build-tools ## The Lambda zip (arm64, provided.al2023): target/lambda/lambda-processor/bootstrap.zip
+	$(RUSTUP_TARGET_ADD) aarch64-unknown-linux-gnu; fi
+	PATH="$(BUILD_PATH)" $(CARGO_LAMBDA) lambda build --release --arm64 --output-format zip -p lambda-processor
+	@echo "$(LAMBDA_ZIP): $$(stat -c %s $(LAMBDA_ZIP)) bytes"
+
+# Static musl binaries of the Fargate program; fails unless `file` says they are static.
+define check-static
+	@for binary in $(1); do \
+	  description=$$(file -b "$$binary"); \
+	  case "$$description" in \
+	    *"statically linked"*|*"static-pie linked"*) echo "$$binary: $$(stat -c %s "$$binary") bytes, $$description" ;; \
+	    *) echo "$$binary is not static: $$description" >&2; exit 1 ;; \
+	  esac; \
+	done
+endef
+
+.PHONY: fargate-binaries
+fargate-binaries: build-tools ## Static musl builds of fargate-processor for arm64 and x86_64 (cargo-zigbuild)
+	$(RUSTUP_TARGET_ADD) $(MUSL_TARGET_arm64) $(MUSL_TARGET_amd64); fi
+	PATH="$(BUILD_PATH)" $(CARGO_ZIGBUILD) zigbuild --release -p fargate-processor \
+	  --target $(MUSL_TARGET_arm64) --target $(MUSL_TARGET_amd64)
+	$(call check-static,$(TARGET_DIR)/$(MUSL_TARGET_arm64)/release/fargate-processor $(TARGET_DIR)/$(MUSL_TARGET_amd64)/release/fargate-processor)
+
+.PHONY: fargate-binary
+fargate-binary: build-tools ## The static musl fargate-processor for IMAGE_ARCH only
+	$(RUSTUP_TARGET_ADD) $(MUSL_TARGET); fi
+	PATH="$(BUILD_PATH)" $(CARGO_ZIGBUILD) zigbuild --release -p fargate-processor --target $(MUSL_TARGET)
+	$(call check-static,$(TARGET_DIR)/$(MUSL_TARGET)/release/fargate-processor)
+
+.PHONY: image
+image: fargate-binary ## The Fargate image (Dockerfile: FROM scratch) for IMAGE_ARCH, built with CONTAINER_CLI
+	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
+	cp $(TARGET_DIR)/$(MUSL_TARGET)/release/fargate-processor $(IMAGE_CONTEXT)/fargate-processor
+	$(CONTAINER_CLI) build --platform linux/$(IMAGE_ARCH) -f Dockerfile -t $(IMAGE) \
+	  --build-arg VERSION=$$($(CARGO) pkgid -p fargate-processor | sed 's/.*[@#]//') \
+	  --build-arg REVISION=$(IMAGE_TAG) $(IMAGE_CONTEXT)
+	@echo "$(IMAGE): $$($(CONTAINER_CLI) image inspect --format '{{.Size}}' $(IMAGE)) bytes"
 
 .PHONY: test
 test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, a short fuzz run
