@@ -116,6 +116,10 @@ image: fargate-binary ## The Fargate image (Dockerfile: FROM scratch) for IMAGE_
 	  --build-arg REVISION=$(IMAGE_TAG) $(IMAGE_CONTEXT)
 	@echo "$(IMAGE): $$($(CONTAINER_CLI) image inspect --format '{{.Size}}' $(IMAGE)) bytes"
 
+.PHONY: image-test
+image-test: ## Build the image with podman (installed if missing), run its root filesystem in a chroot against local S3
+	scripts/image-test
+
 .PHONY: test
 test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, a short fuzz run
 	$(CARGO) fmt --all -- --check
