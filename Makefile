@@ -121,12 +121,13 @@ image-test: ## Build the image with podman (installed if missing), run its root 
 	scripts/image-test
 
 .PHONY: test
-test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, a short fuzz run
+test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, a short fuzz run, the image test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+	$(MAKE) image-test
 
 .PHONY: lint
 lint: ## Format check and clippy with warnings denied
