@@ -9,8 +9,8 @@
 //! Starts a local S3 (s3s-fs) on loopback with its data in `--root` (kept between runs, so
 //! the objects are uploaded once), uploads a generated CSV of each size with a multipart
 //! upload, then runs the release `fargate-processor` on each under `/usr/bin/time` and prints
-//! wall time, MB/s and peak RSS. The server runs in this process, so the program's peak RSS
-//! is its own.
+//! wall time, MB/s, the program's CPU time and peak RSS. The server runs in this process, so
+//! the program's figures are its own (but on a small machine the server competes for cores).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -187,8 +187,8 @@ async fn main() -> ExitCode {
         }
     };
     let client = s3.client();
-    println!("| object | MiB | wall s | MB/s | peak RSS MiB |");
-    println!("|---|---|---|---|---|");
+    println!("| object | MiB | wall s | MB/s | CPU s (user+sys) | MB per CPU s | peak RSS MiB |");
+    println!("|---|---|---|---|---|---|---|");
     for size_mib in &options.sizes_mib {
         let key = format!("incoming/bench-{size_mib}MiB.csv");
         if let Err(error) = ensure_object(&client, &key, size_mib << 20).await {
@@ -221,7 +221,7 @@ async fn main() -> ExitCode {
         });
         let started = Instant::now();
         let output = tokio::process::Command::new("/usr/bin/time")
-            .args(["-f", "%M", &options.binary])
+            .args(["-f", "%M %U %S", &options.binary])
             .envs(s3.env_vars())
             .env("PIPELINE_S3_PATH_STYLE", "true")
             .env("PIPELINE_JOB", job.to_string())
@@ -235,15 +235,24 @@ async fn main() -> ExitCode {
             eprintln!("{key}: {}\n{stderr}", output.status);
             return ExitCode::FAILURE;
         }
-        let rss_kib: f64 = stderr
+        let figures: Vec<f64> = stderr
             .lines()
             .last()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(0.0);
+            .map(|line| {
+                line.split_whitespace()
+                    .filter_map(|f| f.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (rss_kib, cpu) = match figures[..] {
+            [rss, user, system] => (rss, user + system),
+            _ => (0.0, 0.0),
+        };
         println!(
-            "| {key} | {} | {wall:.2} | {:.0} | {:.1} |",
+            "| {key} | {} | {wall:.2} | {:.0} | {cpu:.2} | {:.0} | {:.1} |",
             size >> 20,
             size as f64 / 1e6 / wall,
+            size as f64 / 1e6 / cpu.max(0.01),
             rss_kib / 1024.0
         );
     }
