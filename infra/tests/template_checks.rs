@@ -1,0 +1,343 @@
+//! The project's own assertions on the template, for what the scanners do not check.
+
+use infra::statemachine::{self, Placeholder};
+use infra::template::{self, Settings, id, param};
+use serde_json::{Value, json};
+use shared::job::KeyLayout;
+
+fn template() -> Value {
+    serde_json::to_value(template::template(&Settings::default())).unwrap()
+}
+
+fn resources_of<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(name, r)| (name.as_str(), r))
+        .collect()
+}
+
+fn as_list(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+#[test]
+fn ecs_containers_are_hardened() {
+    let template = template();
+    let definitions = resources_of(&template, "AWS::ECS::TaskDefinition");
+    assert!(!definitions.is_empty());
+    for (name, definition) in definitions {
+        let properties = &definition["Properties"];
+        assert_eq!(properties["RequiresCompatibilities"], json!(["FARGATE"]));
+        assert_eq!(properties["NetworkMode"], json!("awsvpc"));
+        assert_eq!(
+            properties["RuntimePlatform"]["CpuArchitecture"],
+            json!("ARM64")
+        );
+        for container in properties["ContainerDefinitions"].as_array().unwrap() {
+            let what = format!("{name}/{}", container["Name"]);
+            assert_eq!(container["ReadonlyRootFilesystem"], json!(true), "{what}");
+            let user = container["User"].as_str().expect("a user is set");
+            let uid = user.split(':').next().unwrap();
+            assert!(
+                uid != "0" && uid != "root" && !uid.is_empty(),
+                "{what} runs as root"
+            );
+            assert_ne!(container["Privileged"], json!(true), "{what} is privileged");
+            assert_eq!(
+                container["LogConfiguration"]["LogDriver"],
+                json!("awslogs"),
+                "{what}"
+            );
+            assert!(container.get("Secrets").is_none(), "{what} takes secrets");
+            for variable in container["Environment"].as_array().unwrap() {
+                let name = variable["Name"].as_str().unwrap().to_ascii_uppercase();
+                for word in ["SECRET", "PASSWORD", "TOKEN", "ACCESS_KEY", "CREDENTIAL"] {
+                    assert!(!name.contains(word), "{what}: {name} looks like a secret");
+                }
+            }
+            // The read-only root has one writable place, a task volume.
+            let mounts = container["MountPoints"].as_array().unwrap();
+            assert_eq!(mounts.len(), 1);
+            assert_eq!(mounts[0]["ContainerPath"], json!(template::SCRATCH_PATH));
+        }
+        assert_eq!(
+            properties["ContainerDefinitions"][0]["Name"],
+            json!(statemachine::CONTAINER_NAME),
+            "the state machine's container override names this container"
+        );
+    }
+}
+
+#[test]
+fn the_task_security_group_allows_only_https_and_dns_out() {
+    let template = template();
+    let group = &template["Resources"][id::TASK_SECURITY_GROUP]["Properties"];
+    assert!(group.get("SecurityGroupIngress").is_none(), "no ingress");
+    let mut egress: Vec<(String, i64, i64)> = group["SecurityGroupEgress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| {
+            (
+                rule["IpProtocol"].as_str().unwrap().to_owned(),
+                rule["FromPort"].as_i64().unwrap(),
+                rule["ToPort"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    egress.sort();
+    assert_eq!(egress, [("tcp".into(), 443, 443), ("udp".into(), 53, 53)]);
+    // Nothing else adds rules to it.
+    for kind in [
+        "AWS::EC2::SecurityGroupEgress",
+        "AWS::EC2::SecurityGroupIngress",
+    ] {
+        for (name, rule) in resources_of(&template, kind) {
+            assert_ne!(
+                rule["Properties"]["GroupId"],
+                json!({ "Ref": id::TASK_SECURITY_GROUP }),
+                "{name} adds a rule"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_default_prefixes_are_disjoint_and_the_rule_matches_only_the_input_prefix() {
+    let template = template();
+    let input = template["Parameters"][param::INPUT_PREFIX]["Default"]
+        .as_str()
+        .unwrap();
+    let output = template["Parameters"][param::OUTPUT_PREFIX]["Default"]
+        .as_str()
+        .unwrap();
+    KeyLayout::new(input, output).expect("the default prefixes are disjoint");
+    let pattern = &template["Resources"][id::RULE]["Properties"]["EventPattern"];
+    assert_eq!(pattern["source"], json!(["aws.s3"]));
+    assert_eq!(pattern["detail-type"], json!(["Object Created"]));
+    assert_eq!(
+        pattern["detail"]["bucket"]["name"],
+        json!([{ "Ref": id::BUCKET }])
+    );
+    assert_eq!(
+        pattern["detail"]["object"]["key"],
+        json!([{ "prefix": { "Ref": param::INPUT_PREFIX } }])
+    );
+}
+
+#[test]
+fn every_rule_target_has_a_dead_letter_queue_and_a_retry_policy() {
+    let template = template();
+    let rules = resources_of(&template, "AWS::Events::Rule");
+    assert!(!rules.is_empty());
+    for (name, rule) in rules {
+        for target in rule["Properties"]["Targets"].as_array().unwrap() {
+            assert!(
+                target["DeadLetterConfig"]["Arn"].is_object(),
+                "{name}: no DLQ"
+            );
+            let retry = &target["RetryPolicy"];
+            assert!(
+                retry["MaximumRetryAttempts"].as_u64().unwrap() > 0,
+                "{name}"
+            );
+            assert!(
+                retry["MaximumEventAgeInSeconds"].as_u64().unwrap() > 0,
+                "{name}"
+            );
+        }
+    }
+}
+
+fn statements(document: &Value) -> Vec<&Value> {
+    as_list(&document["Statement"])
+}
+
+fn actions(statement: &Value) -> Vec<&str> {
+    as_list(&statement["Action"])
+        .into_iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_dead_letter_queue_lets_eventbridge_write_through_its_key() {
+    let template = template();
+    let queue = &template["Resources"][id::DLQ]["Properties"];
+    let key = &queue["KmsMasterKeyId"];
+    assert_eq!(
+        key,
+        &json!({ "Fn::If": ["CreateKey", { "Fn::GetAtt": [id::KEY, "Arn"] }, { "Ref": param::KMS_KEY_ARN }] })
+    );
+    let key_policy = &template["Resources"][id::KEY]["Properties"]["KeyPolicy"];
+    let for_events = statements(key_policy)
+        .into_iter()
+        .find(|s| s["Principal"]["Service"] == "events.amazonaws.com" && s["Effect"] == "Allow")
+        .expect("the key policy names EventBridge");
+    let granted = actions(for_events);
+    assert!(granted.contains(&"kms:GenerateDataKey") && granted.contains(&"kms:Decrypt"));
+
+    let (_, queue_policy) = resources_of(&template, "AWS::SQS::QueuePolicy")
+        .into_iter()
+        .find(|(_, p)| p["Properties"]["Queues"] == json!([{ "Ref": id::DLQ }]))
+        .expect("the DLQ has a queue policy");
+    let send = statements(&queue_policy["Properties"]["PolicyDocument"])
+        .into_iter()
+        .find(|s| s["Effect"] == "Allow" && s["Principal"]["Service"] == "events.amazonaws.com")
+        .expect("the queue policy names EventBridge");
+    assert_eq!(actions(send), ["sqs:SendMessage"]);
+    assert_eq!(
+        send["Condition"]["ArnEquals"]["aws:SourceArn"],
+        json!({ "Fn::GetAtt": [id::RULE, "Arn"] }),
+        "only the rule may send"
+    );
+}
+
+/// Every policy document in the template, with where it is.
+fn policy_documents(template: &Value) -> Vec<(String, &Value, bool)> {
+    let mut found = Vec::new();
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        let properties = &resource["Properties"];
+        if let Some(policies) = properties.get("Policies").and_then(Value::as_array) {
+            for policy in policies {
+                found.push((name.clone(), &policy["PolicyDocument"], true));
+            }
+        }
+        if let Some(document) = properties.get("PolicyDocument") {
+            found.push((name.clone(), document, false));
+        }
+        if let Some(document) = properties.get("KeyPolicy") {
+            found.push((name.clone(), document, false));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_iam_statement_allows_every_action_and_star_resources_are_where_aws_requires_them() {
+    let template = template();
+    // Actions AWS only authorises on "*" (no resource-level permissions).
+    let star_only = [
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "ecr:GetAuthorizationToken",
+        "ec2:DescribeSecurityGroups",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    ];
+    let documents = policy_documents(&template);
+    assert!(documents.len() >= 8);
+    for (name, document, identity_policy) in documents {
+        for statement in statements(document) {
+            if statement["Effect"] != "Allow" {
+                continue;
+            }
+            for action in actions(statement) {
+                assert!(
+                    action != "*" && !action.ends_with(":*"),
+                    "{name} allows {action}"
+                );
+            }
+            let any_resource = as_list(&statement["Resource"]).contains(&&json!("*"));
+            if identity_policy && any_resource {
+                for action in actions(statement) {
+                    assert!(
+                        star_only.contains(&action),
+                        "{name}: {action} on \"*\" but it has resource-level permissions"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn processors_read_only_the_input_prefix_and_write_only_the_output_prefix() {
+    let template = template();
+    for role in ["FunctionRole", "TaskRole"] {
+        let document = &template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"];
+        for statement in statements(document) {
+            for action in actions(statement) {
+                if action == "s3:PutObject" {
+                    assert_eq!(
+                        statement["Resource"],
+                        json!([{ "Fn::Sub": "${UploadBucket.Arn}/${OutputPrefix}*" }]),
+                        "{role} writes outside the output prefix"
+                    );
+                }
+                assert!(
+                    !action.starts_with("s3:Delete"),
+                    "{role} may delete: {action}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_state_machine_resource_carries_the_generated_definition_and_every_substitution() {
+    let template = template();
+    let machine = &template["Resources"][id::STATE_MACHINE]["Properties"];
+    assert_eq!(
+        machine["Definition"],
+        statemachine::to_value(&statemachine::definition(
+            &Settings::default().state_machine
+        ))
+    );
+    let substitutions = machine["DefinitionSubstitutions"].as_object().unwrap();
+    let mut names: Vec<&str> = substitutions.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut expected: Vec<&str> = Placeholder::ALL.iter().map(|p| p.name()).collect();
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+    assert_eq!(machine["StateMachineType"], json!("STANDARD"));
+    assert_eq!(machine["TracingConfiguration"]["Enabled"], json!(true));
+    assert!(machine["LoggingConfiguration"]["Destinations"].is_array());
+}
+
+/// Every name a `Ref` or `Fn::GetAtt` under `value` refers to.
+fn walk<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(name)) = map.get("Ref") {
+                found.push(name);
+            }
+            if let Some(Value::Array(args)) = map.get("Fn::GetAtt") {
+                found.push(args[0].as_str().unwrap());
+            }
+            map.values().for_each(|v| walk(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_reference_names_a_parameter_resource_or_pseudo_parameter() {
+    let template = template();
+    let known = |name: &str| {
+        name.starts_with("AWS::")
+            || template["Parameters"].get(name).is_some()
+            || template["Resources"].get(name).is_some()
+    };
+    let mut found = Vec::new();
+    walk(&template["Resources"], &mut found);
+    walk(&template["Outputs"], &mut found);
+    for name in found {
+        assert!(known(name), "reference to unknown {name}");
+    }
+}
