@@ -137,6 +137,15 @@ impl Parameter {
         }
     }
 
+    /// A string parameter the stack cannot guess: it must be given.
+    pub fn required(description: &str, pattern: &str, rule: &str) -> Parameter {
+        Parameter {
+            default: None,
+            ..Parameter::string(description, "")
+        }
+        .pattern(pattern, rule)
+    }
+
     /// A number parameter with a default and bounds.
     pub fn number(description: &str, default: u64, min: u64, max: u64) -> Parameter {
         Parameter {
@@ -361,8 +370,8 @@ pub struct Statement {
     /// The actions.
     #[serde(rename = "Action")]
     pub actions: Vec<&'static str>,
-    /// The resources (ARNs or intrinsic functions that give ARNs).
-    #[serde(rename = "Resource")]
+    /// The resources (ARNs or intrinsic functions that give ARNs); none in trust policies.
+    #[serde(rename = "Resource", skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<Value>,
     /// Conditions.
     #[serde(skip_serializing_if = "Option::is_none")]

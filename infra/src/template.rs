@@ -195,16 +195,19 @@ fn parameters(t: &mut Template, s: &Settings) {
     );
     t.parameter(
         param::LAMBDA_CODE_BUCKET,
-        Parameter::string(
+        Parameter::required(
             "The bucket holding the Lambda zip (infra deploy uploads it).",
-            "",
-        )
-        .pattern("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "an S3 bucket name"),
+            "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            "an S3 bucket name",
+        ),
     );
     t.parameter(
         param::LAMBDA_CODE_KEY,
-        Parameter::string("The Lambda zip's key in LambdaCodeBucket.", "")
-            .pattern("^.+\\.zip$", "a key ending in .zip"),
+        Parameter::required(
+            "The Lambda zip's key in LambdaCodeBucket.",
+            "^.+\\.zip$",
+            "a key ending in .zip",
+        ),
     );
     t.parameter(
         param::IMAGE_TAG,
@@ -250,9 +253,10 @@ fn deployment_parameters(t: &mut Template) {
             ]
             .map(str::to_owned)
             .to_vec(),
+            default: Some(Value::from("365")),
             min_value: None,
             max_value: None,
-            ..Parameter::number("Days the log groups keep their events.", 365, 0, 0)
+            ..Parameter::number("Days the log groups keep their events.", 0, 0, 0)
         },
     );
     t.parameter(
@@ -723,11 +727,6 @@ fn function(t: &mut Template, s: &Settings) {
                 "The function only calls S3 over TLS with its role; a VPC would add NAT or \
                  endpoints and cold-start time for no isolation gain.",
             ),
-            checkov(
-                "CKV_AWS_272",
-                "The zip is built and uploaded by infra deploy under a content-addressed key; \
-                 code signing needs a Signer profile the project does not assume.",
-            ),
         ]),
     );
 }
@@ -1062,8 +1061,6 @@ fn restrict_default_security_group(t: &mut Template) {
         .suppress(&[
             checkov("CKV_AWS_116", "A CloudFormation custom resource is invoked synchronously by CloudFormation; there is nothing to dead-letter."),
             checkov("CKV_AWS_117", "It only calls the EC2 API once per deployment; a VPC adds nothing."),
-            checkov("CKV_AWS_272", "Inline source in this template; there is no artifact to sign."),
-            checkov("CKV_AWS_173", "It has no environment variables."),
         ]),
     );
     t.resource(

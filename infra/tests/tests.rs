@@ -3,5 +3,6 @@
 //! and the real validators and scanners.
 
 mod generated;
+mod scanners;
 mod state_machine;
 mod template_checks;
