@@ -7,6 +7,7 @@
 
 pub mod asl;
 pub mod cfn;
+pub mod deploy;
 pub mod statemachine;
 pub mod template;
 

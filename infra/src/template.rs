@@ -737,6 +737,8 @@ fn repository(t: &mut Template) {
         Resource::new(
             "AWS::ECR::Repository",
             json!({
+                // ECR names are lowercase; infra deploy only accepts lowercase stack names.
+                "RepositoryName": sub("${AWS::StackName}/fargate-processor"),
                 "ImageScanningConfiguration": { "ScanOnPush": true },
                 "ImageTagMutability": "IMMUTABLE",
                 "EncryptionConfiguration": { "EncryptionType": "KMS", "KmsKey": key_arn() },
