@@ -128,6 +128,47 @@ image: fargate-binary ## The Fargate image (Dockerfile: FROM scratch) for IMAGE_
 image-test: ## Build the image with podman (installed if missing), run its root filesystem in a chroot against local S3
 	scripts/image-test
 
+# Deploying: the stack's name and region (AWS_REGION or the profile's region when empty).
+STACK_NAME     ?= s3-upload-pipeline
+AWS_REGION     ?=
+THRESHOLD_BYTES ?= 6291456
+DEPLOY_ARGS    ?=
+INFRA          := $(CARGO) run --quiet --release -p infra --
+REGION_ARG     := $(if $(AWS_REGION),--region $(AWS_REGION))
+# The image's tag in ECR: a hash of what goes into it (binary and Dockerfile), so the same
+# build always has the same tag and a new build a new one (the repository's tags are immutable).
+image-content-tag = $$(cat $(IMAGE_CONTEXT)/fargate-processor Dockerfile | sha256sum | cut -c1-16)
+
+.PHONY: synth
+synth: ## Regenerate statemachine.asl.json and infra/template.json (commit them)
+	$(CARGO) run --quiet -p infra -- synth --threshold-bytes $(THRESHOLD_BYTES)
+
+.PHONY: deploy
+deploy: lambda image ## Build the Lambda zip and the image, push the image, create or update the stack (STACK_NAME, AWS_REGION)
+	@tag=$(image-content-tag); \
+	if repository=$$($(INFRA) outputs --stack-name $(STACK_NAME) $(REGION_ARG) ImageRepositoryUri 2>/dev/null); then \
+	  $(MAKE) --no-print-directory image-push IMAGE_REPOSITORY=$$repository; \
+	fi; \
+	$(INFRA) deploy --stack-name $(STACK_NAME) $(REGION_ARG) --lambda-zip $(LAMBDA_ZIP) \
+	  --image-tag $$tag --threshold-bytes $(THRESHOLD_BYTES) $(DEPLOY_ARGS); \
+	$(MAKE) --no-print-directory image-push
+
+.PHONY: image-push
+image-push: ## Push the built image to the stack's ECR repository, tagged with its content hash (needs the aws CLI)
+	@tag=$(image-content-tag); \
+	repository=$${IMAGE_REPOSITORY:-$$($(INFRA) outputs --stack-name $(STACK_NAME) $(REGION_ARG) ImageRepositoryUri)}; \
+	registry=$${repository%%/*}; \
+	aws ecr get-login-password $(REGION_ARG) | $(CONTAINER_CLI) login --username AWS --password-stdin $$registry; \
+	if $(CONTAINER_CLI) manifest inspect $$repository:$$tag >/dev/null 2>&1; then \
+	  echo "$$repository:$$tag is already pushed"; \
+	else \
+	  $(CONTAINER_CLI) tag $(IMAGE) $$repository:$$tag && $(CONTAINER_CLI) push $$repository:$$tag; \
+	fi
+
+.PHONY: destroy
+destroy: ## Delete the stack (the upload bucket and the KMS key are kept)
+	$(INFRA) destroy --stack-name $(STACK_NAME) $(REGION_ARG)
+
 .PHONY: test
 test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, a short fuzz run, the image test
 	$(CARGO) fmt --all -- --check
