@@ -714,7 +714,9 @@ mod tests {
     use super::*;
 
     fn request() -> DeployRequest {
-        let zip = std::env::temp_dir().join(format!("infra-check-{}.zip", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let zip = std::env::temp_dir().join(format!("infra-check-{}-{n}.zip", std::process::id()));
         std::fs::write(&zip, b"PK\x05\x06").unwrap();
         DeployRequest {
             stack_name: "s3-upload-pipeline".into(),

@@ -5,68 +5,18 @@
 //! deploy flow (bucket, uploads, change sets, no-op detection, updates, failures, deletion),
 //! never the properties themselves: those are the scanners' and the template checks' job.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+
+use local_s3::MotoServer;
 
 use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
 
-/// moto's server on a free loopback port, stopped on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("PIPELINE_PYTHON").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python"),
-        PathBuf::from,
+/// moto with the CloudFormation deletes it lacks.
+fn start_moto() -> MotoServer {
+    MotoServer::start_script(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py"),
     )
-}
-
-fn start_moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py");
-    let child = Command::new(python())
-        .arg(&script)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start moto with {}: {e}; run `make tools` (or set PIPELINE_PYTHON)",
-                python().display()
-            )
-        });
-    let mut moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = moto.child.try_wait() {
-            panic!("moto exited at start ({status}): run `make tools`");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "moto did not start in 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    moto
 }
 
 fn infra(endpoint: &str, args: &[&str]) -> Output {
@@ -186,9 +136,9 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         "--image-tag",
         "v1",
     ];
-    let client = cloudformation(&moto.endpoint);
+    let client = cloudformation(moto.endpoint());
 
-    let first = infra(&moto.endpoint, &base);
+    let first = infra(moto.endpoint(), &base);
     assert!(
         first.status.success(),
         "{}{}",
@@ -204,7 +154,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
     assert!(out.contains("CREATE_COMPLETE"), "{out}");
     check_created(&client, "pipeline-test").await;
 
-    let again = infra(&moto.endpoint, &base);
+    let again = infra(moto.endpoint(), &base);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stdout(&again).contains("no changes"), "{}", stdout(&again));
     assert!(
@@ -215,7 +165,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
 
     let mut changed = base.to_vec();
     changed.extend(["--threshold-bytes", "1000"]);
-    let update = infra(&moto.endpoint, &changed);
+    let update = infra(moto.endpoint(), &changed);
     assert!(update.status.success(), "{}", stderr(&update));
     assert!(
         stdout(&update).contains("updating pipeline-test"),
@@ -233,7 +183,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
     );
 
     let destroy = infra(
-        &moto.endpoint,
+        moto.endpoint(),
         &["destroy", "--stack-name", "pipeline-test"],
     );
     assert!(
@@ -254,7 +204,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         .await;
     assert!(gone.is_err(), "the stack is still there: {gone:?}");
     let twice = infra(
-        &moto.endpoint,
+        moto.endpoint(),
         &["destroy", "--stack-name", "pipeline-test"],
     );
     assert!(twice.status.success());
@@ -277,7 +227,7 @@ fn a_template_error_is_a_clear_failure() {
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, template.to_string()).unwrap();
     let output = infra(
-        &moto.endpoint,
+        moto.endpoint(),
         &[
             "deploy",
             "--stack-name",

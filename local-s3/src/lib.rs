@@ -83,12 +83,14 @@ mod events;
 mod faults;
 mod listing;
 mod locks;
+mod moto;
 mod server;
 mod store;
 
 pub use error::Error;
 pub use events::{CreationReason, NOTIFICATION_BUFFER, ObjectCreated};
 pub use faults::{Fault, FaultRule, Faults, Operation};
+pub use moto::MotoServer;
 pub use server::{
     DEFAULT_ACCESS_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY, LocalS3, RunningS3, SHUTDOWN_GRACE,
     test_retry_config,
