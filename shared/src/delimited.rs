@@ -479,45 +479,41 @@ impl Tokenizer {
     /// Finds the delimiters of the row starting at `chunk[start]`, eight bytes at a time,
     /// pushing each field's end (relative to `start`) into `self.ends`; returns the index of
     /// the row's `\n`, or `None` when the chunk ends first or the row is too long.
+    ///
+    /// One mask per word marks the delimiters and line breaks alike, in order: the first
+    /// line break is the row's end, and every mark before it a field's.
     #[inline]
     fn scan_fields(&mut self, chunk: &[u8], start: usize) -> Option<usize> {
         const ONES: u64 = 0x0101_0101_0101_0101;
         let delimiters = ONES * u64::from(self.delimiter);
         let newlines = ONES * u64::from(b'\n');
         let limit = chunk.len().min(start + self.max_record_bytes + 1);
-        let mut at = start;
+        let row = &chunk[start..limit];
+        let mut words = row.chunks_exact(8);
+        let mut at = 0;
         // Offsets stay below `max_record_bytes`, itself at most u32::MAX.
         #[allow(clippy::cast_possible_truncation)]
-        while let Some(bytes) = chunk.get(at..at + 8).filter(|_| at + 8 <= limit) {
+        for bytes in &mut words {
             let word = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
             let newline = zero_bytes(word ^ newlines);
-            // Only the delimiters before the first newline of the word belong to this row.
-            let before_newline = if newline == 0 {
-                u64::MAX
-            } else {
-                (newline & newline.wrapping_neg()).wrapping_sub(1)
-            };
-            let mut found = zero_bytes(word ^ delimiters) & before_newline;
+            let mut found = zero_bytes(word ^ delimiters) | newline;
             while found != 0 {
                 let index = at + (found.trailing_zeros() / 8) as usize;
-                self.ends.push((index - start) as u32);
+                self.ends.push(index as u32);
+                if newline & found & found.wrapping_neg() != 0 {
+                    return Some(start + index);
+                }
                 found &= found - 1;
-            }
-            if newline != 0 {
-                let end = at + (newline.trailing_zeros() / 8) as usize;
-                self.ends.push((end - start) as u32);
-                return Some(end);
             }
             at += 8;
         }
         #[allow(clippy::cast_possible_truncation)]
-        for (index, &byte) in chunk[..limit].iter().enumerate().skip(at) {
-            if byte == b'\n' {
-                self.ends.push((index - start) as u32);
-                return Some(index);
-            }
-            if byte == self.delimiter {
-                self.ends.push((index - start) as u32);
+        for (index, &byte) in words.remainder().iter().enumerate() {
+            if byte == b'\n' || byte == self.delimiter {
+                self.ends.push((at + index) as u32);
+                if byte == b'\n' {
+                    return Some(start + at + index);
+                }
             }
         }
         None
