@@ -22,7 +22,11 @@ impl DistinctSketch {
         DistinctSketch { registers: None }
     }
 
-    #[inline]
+    /// Small enough to inline where values are observed: the hash of a long value is out of
+    /// line.
+    // Left to itself, the compiler keeps it a call, whose spills cost as much as the work.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, value: &[u8]) {
         let hash = hash_value(value);
         // The top PRECISION bits: always below REGISTERS.
@@ -96,9 +100,15 @@ fn hash_value(value: &[u8]) -> u64 {
         ),
         4..=7 => (word4(value.first_chunk()), word4(value.last_chunk())),
         8..=16 => (word8(value.first_chunk()), word8(value.last_chunk())),
-        _ => (xxhash_rust::xxh3::xxh3_64(value), 0),
+        _ => (hash_long(value), 0),
     };
     folded_multiply(folded_multiply(a ^ K0, b ^ K1 ^ len as u64), K2)
+}
+
+/// XXH3-64 of a value longer than 16 bytes, out of line.
+#[inline(never)]
+fn hash_long(value: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(value)
 }
 
 #[cfg(test)]

@@ -159,8 +159,11 @@ impl ColumnProfile {
     /// Observes a non-null value whose type is already known.
     ///
     /// Inlined into [`ColumnProfile::observe_text`], so the match on the value merges with
-    /// the inference that made it: one dispatch per value, not two.
-    #[inline]
+    /// the inference that made it: one dispatch per value, not two. (Forced: left to itself,
+    /// the compiler keeps it, and the text extremes, calls, whose spills cost more than
+    /// their work.)
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn observe(&mut self, text: &str, value: Value) {
         self.count += 1;
         let value_type = value.value_type();
@@ -198,7 +201,8 @@ impl ColumnProfile {
         self.distinct.insert(text.as_bytes());
     }
 
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn update_text_extremes(&mut self, text: &str) {
         let text = truncate_at_char_boundary(text, STRING_EXTREME_BYTES);
         let prefix = prefix_word(text.as_bytes());
