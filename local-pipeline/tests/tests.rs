@@ -1,0 +1,1 @@
+//! The local pipeline's tests, in one binary.
