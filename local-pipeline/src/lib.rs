@@ -3,4 +3,5 @@
 //! deciding which start an execution, the generated state machine executed by a local
 //! interpreter, and the real processor binaries as its tasks.
 
+pub mod events;
 pub mod execution;
