@@ -56,6 +56,14 @@
 //! - Requests must be signed (SigV4 headers or presigned URL) with the configured credentials;
 //!   anonymous requests are refused. Only HTTP/1.1, no TLS.
 //!
+//! # Other services on the same endpoint
+//!
+//! [`LocalS3::json_service`] adds a service in the AWS JSON protocol ([`JsonService`], e.g.
+//! the local Step Functions API): a request whose `X-Amz-Target` header is
+//! `<prefix>.<Operation>` goes to it instead of S3, so one endpoint URL (`AWS_ENDPOINT_URL`)
+//! serves every client. Such requests are **not** authenticated: their signature is not
+//! checked, whatever the credentials.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -81,6 +89,7 @@ mod conditions;
 mod error;
 mod events;
 mod faults;
+mod json;
 mod listing;
 mod locks;
 mod moto;
@@ -90,6 +99,7 @@ mod store;
 pub use error::Error;
 pub use events::{CreationReason, NOTIFICATION_BUFFER, ObjectCreated};
 pub use faults::{Fault, FaultRule, Faults, Operation};
+pub use json::{AMZ_JSON_1_0, JSON_BODY_LIMIT, JsonService};
 pub use moto::MotoServer;
 pub use server::{
     DEFAULT_ACCESS_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY, LocalS3, RunningS3, SHUTDOWN_GRACE,

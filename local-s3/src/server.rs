@@ -11,7 +11,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::SimpleAuth;
-use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::error::Error;
 use crate::events::{Notifier, ObjectCreated};
 use crate::faults::{Faults, Operation};
+use crate::json::{Endpoint, JsonService, JsonServices};
 use crate::store::LocalStore;
 
 /// Default access key id.
@@ -51,6 +52,7 @@ pub struct LocalS3 {
     secret_key: String,
     region: String,
     buckets: Vec<String>,
+    json_services: JsonServices,
 }
 
 impl LocalS3 {
@@ -65,6 +67,7 @@ impl LocalS3 {
             secret_key: DEFAULT_SECRET_KEY.to_owned(),
             region: DEFAULT_REGION.to_owned(),
             buckets: Vec::new(),
+            json_services: JsonServices::default(),
         }
     }
 
@@ -101,6 +104,16 @@ impl LocalS3 {
     /// Creates this bucket at start, unless it exists (may be called several times).
     pub fn bucket(mut self, name: impl Into<String>) -> Self {
         self.buckets.push(name.into());
+        self
+    }
+
+    /// Also answers this AWS JSON-protocol service on the endpoint: requests whose
+    /// `X-Amz-Target` header starts with its [`target_prefix`](JsonService::target_prefix) and
+    /// a dot go to it, every other request to S3 (may be called several times; the first
+    /// service whose prefix matches answers). Its requests are **not** authenticated: their
+    /// signature is not checked.
+    pub fn json_service(mut self, service: Arc<dyn JsonService>) -> Self {
+        self.json_services.push(service);
         self
     }
 
@@ -144,8 +157,9 @@ impl LocalS3 {
             ));
             builder.build()
         };
+        let endpoint = Endpoint::new(service, self.json_services);
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, service, stopped));
+        let task = tokio::spawn(serve(listener, endpoint, stopped));
         tracing::info!(endpoint = %format!("http://{addr}"), root = %root.display(), "local S3 started");
         Ok(RunningS3 {
             addr,
@@ -289,7 +303,7 @@ pub fn test_retry_config() -> RetryConfig {
 
 /// The accept loop: one HTTP/1.1 connection per task, until `stopped` fires or its sender is
 /// dropped, then a graceful shutdown.
-async fn serve(listener: TcpListener, service: S3Service, mut stopped: oneshot::Receiver<()>) {
+async fn serve(listener: TcpListener, service: Endpoint, mut stopped: oneshot::Receiver<()>) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new());

@@ -3,6 +3,7 @@
 
 mod conditions;
 mod faults;
+mod json;
 mod multipart;
 mod notifications;
 mod objects;
