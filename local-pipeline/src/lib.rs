@@ -5,3 +5,4 @@
 
 pub mod events;
 pub mod execution;
+pub mod sfn_api;
