@@ -1,1 +1,2 @@
 //! The local pipeline's tests, in one binary.
+mod sfn_api;
