@@ -12,8 +12,8 @@ use local_s3::ObjectCreated;
 use serde_json::{Map, Value, json};
 use shared::job::encode_event_key;
 
-/// The account id the local pipeline pretends to be (moto's and the AWS docs' example).
-pub const ACCOUNT_ID: &str = "123456789012";
+/// The account id the local pipeline's ARNs and events use (the local Lambda's).
+pub const ACCOUNT_ID: &str = local_lambda::LOCAL_ACCOUNT_ID;
 
 /// The EventBridge event S3 sends for `created`, in `region`: key form-URL-encoded,
 /// `reason`, `sequencer`, etag, size, version id when there is one.
