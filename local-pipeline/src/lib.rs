@@ -3,6 +3,11 @@
 //! deciding which start an execution, the generated state machine executed by a local
 //! interpreter, and the real processor binaries as its tasks.
 
+pub mod demo;
 pub mod events;
 pub mod execution;
+pub mod interpreter;
+pub mod pipeline;
 pub mod sfn_api;
+pub mod smoke;
+pub mod tasks;
