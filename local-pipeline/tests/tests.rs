@@ -1,2 +1,4 @@
 //! The local pipeline's tests, in one binary.
+
+mod interpreter;
 mod sfn_api;

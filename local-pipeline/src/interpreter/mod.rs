@@ -929,7 +929,11 @@ mod tests {
         for (jittered, cap) in jittered.iter().zip(delays) {
             assert!((0.0..=cap).contains(jittered), "{jittered} > {cap}");
         }
-        assert!(jittered.windows(2).any(|w| (w[0] - w[1]).abs() > f64::EPSILON));
+        assert!(
+            jittered
+                .windows(2)
+                .any(|w| (w[0] - w[1]).abs() > f64::EPSILON)
+        );
         let again = std::sync::Mutex::new(Jitter::seeded("x"));
         let first = retry_delay(&full, 0, &again);
         let replay = std::sync::Mutex::new(Jitter::seeded("x"));
