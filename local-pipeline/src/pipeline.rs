@@ -1,0 +1,422 @@
+//! The pipeline, assembled: the local S3 (with the Step Functions API on the same endpoint),
+//! its `Object Created` events matched against the generated rule, each match an execution of
+//! the generated state machine, whose tasks run the real processor binaries.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use local_lambda::LocalFunction;
+use local_s3::{LocalS3, RunningS3};
+use serde_json::Value;
+use shared::job::env;
+use tokio::sync::broadcast;
+
+use crate::events::{ACCOUNT_ID, EventPattern, object_created_event};
+use crate::execution::{Execution, Executions};
+use crate::interpreter::Interpreter;
+use crate::sfn_api::{ExecutionStarter, StartError, StateMachineInfo, StepFunctionsApi};
+use crate::tasks::{ContainerLauncher, EcsSettings, LocalTasks};
+
+/// The generated definition, as committed (its placeholders are filled at start).
+pub const DEFINITION: &str = include_str!("../../statemachine.asl.json");
+
+/// What to run, and where.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// The S3 data folder (`None`: a temporary one, removed at the end).
+    pub data_dir: Option<PathBuf>,
+    /// The endpoint's port (0: any free one).
+    pub port: u16,
+    /// The upload bucket.
+    pub bucket: String,
+    /// The region the endpoint and ARNs use.
+    pub region: String,
+    /// Objects up to this many bytes go to Lambda.
+    pub threshold_bytes: u64,
+    /// Uploads under this prefix are processed.
+    pub input_prefix: String,
+    /// Reports go here.
+    pub output_prefix: String,
+    /// The host build of `lambda-processor`.
+    pub lambda_binary: PathBuf,
+    /// How the ECS task's container starts.
+    pub container: ContainerLauncher,
+    /// Waits and retry intervals are multiplied by this (1.0: real time).
+    pub time_scale: f64,
+    /// Where task logs go.
+    pub log_dir: PathBuf,
+}
+
+impl PipelineOptions {
+    /// Defaults for binaries in `bin_dir` (a cargo target profile folder).
+    pub fn new(bin_dir: &std::path::Path) -> PipelineOptions {
+        PipelineOptions {
+            data_dir: None,
+            port: 0,
+            bucket: "uploads".into(),
+            region: "us-east-1".into(),
+            threshold_bytes: shared::job::DEFAULT_THRESHOLD_BYTES,
+            input_prefix: shared::job::DEFAULT_INPUT_PREFIX.into(),
+            output_prefix: shared::job::DEFAULT_OUTPUT_PREFIX.into(),
+            lambda_binary: bin_dir.join("lambda-processor"),
+            container: ContainerLauncher::Binary(bin_dir.join("fargate-processor")),
+            time_scale: 1.0,
+            log_dir: std::env::temp_dir().join("local-pipeline-logs"),
+        }
+    }
+}
+
+/// The parts that start executions, shared by the event loop and `StartExecution`.
+struct Starter {
+    interpreter: Interpreter,
+    tasks: Arc<LocalTasks>,
+    executions: Executions,
+    state_machine_arn: String,
+    next: AtomicU64,
+}
+
+impl Starter {
+    fn start(
+        self: &Arc<Self>,
+        name: Option<String>,
+        input: Value,
+    ) -> Result<Execution, StartError> {
+        let name = name
+            .unwrap_or_else(|| format!("local-{:08}", self.next.fetch_add(1, Ordering::Relaxed)));
+        let arn = crate::sfn_api::execution_arn(&self.state_machine_arn, &name);
+        if self.executions.find(&arn).is_some() {
+            return Err(StartError::AlreadyExists(arn));
+        }
+        let execution = Execution::new(arn, self.state_machine_arn.clone(), name, input);
+        self.executions.push(execution.clone());
+        let this = Arc::clone(self);
+        let running = execution.clone();
+        tokio::spawn(async move {
+            this.interpreter.run(&running, this.tasks.as_ref()).await;
+            let record = running.snapshot();
+            tracing::info!(
+                execution = %record.name,
+                status = record.status.as_str(),
+                error = record.error.as_deref().unwrap_or(""),
+                "execution ended"
+            );
+        });
+        Ok(execution)
+    }
+}
+
+struct ApiStarter(Arc<Starter>);
+
+impl ExecutionStarter for ApiStarter {
+    fn start(&self, name: Option<String>, input: Value) -> Result<Execution, StartError> {
+        self.0.start(name, input)
+    }
+}
+
+/// The Step Functions API's place on the endpoint: the S3 server starts before the API can
+/// exist (the API starts executions, whose tasks need the S3 endpoint), so it answers
+/// `ServiceUnavailable` until the API is set.
+#[derive(Default)]
+struct ApiSlot(std::sync::OnceLock<StepFunctionsApi>);
+
+impl ApiSlot {
+    fn set(&self, api: StepFunctionsApi) {
+        let _ = self.0.set(api);
+    }
+}
+
+#[async_trait::async_trait]
+impl local_s3::JsonService for ApiSlot {
+    fn target_prefix(&self) -> &str {
+        crate::sfn_api::TARGET_PREFIX
+    }
+
+    async fn call(&self, operation: &str, body: bytes::Bytes) -> (http::StatusCode, bytes::Bytes) {
+        match self.0.get() {
+            Some(api) => api.handle(operation, &body),
+            None => (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                bytes::Bytes::from_static(
+                    br#"{"__type":"ServiceUnavailable","message":"the pipeline is starting"}"#,
+                ),
+            ),
+        }
+    }
+}
+
+/// The Lambda function, started warm with the environment the template gives it and the
+/// local endpoint's.
+async fn start_function(
+    options: &PipelineOptions,
+    prefixes: &[(String, String)],
+    s3_env: &[(String, String)],
+) -> anyhow::Result<LocalFunction> {
+    LocalFunction::builder(&options.lambda_binary)
+        .name("s3-upload-pipeline-processor")
+        .envs(prefixes.iter().cloned())
+        .envs(s3_env.iter().cloned())
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .timeout(Duration::from_secs(
+            infra::statemachine::Settings::default().lambda_timeout_seconds,
+        ))
+        .memory_mb(1024)
+        .start()
+        .await
+        .context("starting the Lambda function")
+}
+
+/// The generated template's rule, for the options' bucket and prefixes.
+fn rule_for(options: &PipelineOptions) -> anyhow::Result<EventPattern> {
+    let template = serde_json::to_value(infra::template::template(&infra::template::Settings {
+        threshold_bytes: options.threshold_bytes,
+        input_prefix: options.input_prefix.clone(),
+        output_prefix: options.output_prefix.clone(),
+        ..infra::template::Settings::default()
+    }))?;
+    Ok(EventPattern::from_template(
+        &template,
+        &options.bucket,
+        &options.input_prefix,
+    )?)
+}
+
+/// Fails with what to build when a binary is missing.
+fn check_binaries(options: &PipelineOptions) -> anyhow::Result<()> {
+    let (ContainerLauncher::Binary(container) | ContainerLauncher::ImageRootfs(container)) =
+        &options.container;
+    for binary in [&options.lambda_binary, container] {
+        anyhow::ensure!(
+            binary.exists(),
+            "{} is missing: build the processors with `cargo build -p lambda-processor -p fargate-processor` (or `make demo`)",
+            binary.display()
+        );
+    }
+    Ok(())
+}
+
+/// The committed definition with its placeholders filled as the template's
+/// `DefinitionSubstitutions` fill them, with the local resources' names.
+fn definition(
+    options: &PipelineOptions,
+    function_arn: &str,
+    cluster_arn: &str,
+    task_definition_arn: &str,
+) -> anyhow::Result<String> {
+    infra::statemachine::substitute(DEFINITION, |placeholder| {
+        use infra::statemachine::Placeholder as P;
+        Some(match placeholder {
+            P::ThresholdBytes => options.threshold_bytes.to_string(),
+            P::ProcessorFunctionArn => function_arn.to_owned(),
+            P::ClusterArn => cluster_arn.to_owned(),
+            P::TaskDefinitionArn => task_definition_arn.to_owned(),
+            P::CapacityProvider => "FARGATE".into(),
+            P::SubnetA => "subnet-local-a".into(),
+            P::SubnetB => "subnet-local-b".into(),
+            P::SecurityGroupId => "sg-local".into(),
+            P::AssignPublicIp => "ENABLED".into(),
+        })
+    })
+    .map_err(|e| anyhow::anyhow!("the definition: {e}"))
+}
+
+/// A running local pipeline.
+pub struct RunningPipeline {
+    s3: RunningS3,
+    starter: Arc<Starter>,
+    options: PipelineOptions,
+    events: tokio::task::JoinHandle<()>,
+    rule_matches: Arc<AtomicU64>,
+    events_seen: Arc<AtomicU64>,
+}
+
+impl RunningPipeline {
+    /// Starts everything: S3, the Step Functions API, the warm Lambda, the event loop.
+    pub async fn start(options: PipelineOptions) -> anyhow::Result<RunningPipeline> {
+        shared::job::KeyLayout::new(&options.input_prefix, &options.output_prefix)
+            .map_err(|e| anyhow::anyhow!("prefixes: {e}"))?;
+        check_binaries(&options)?;
+        let rule = rule_for(&options)?;
+
+        let state_machine_name = "s3-upload-pipeline".to_owned();
+        let state_machine_arn = format!(
+            "arn:aws:states:{}:{ACCOUNT_ID}:stateMachine:{state_machine_name}",
+            options.region
+        );
+        let executions = Executions::default();
+
+        // The local S3 comes first: the processors need its endpoint. The API is attached
+        // once the starter exists, through a slot the S3 server reads per request.
+        let slot = Arc::new(ApiSlot::default());
+        let mut s3 = LocalS3::builder()
+            .port(options.port)
+            .region(options.region.clone())
+            .bucket(options.bucket.clone())
+            .json_service(slot.clone());
+        if let Some(dir) = &options.data_dir {
+            s3 = s3.root(dir.clone());
+        }
+        let s3 = s3.start().await.context("starting the local S3")?;
+        let s3_env: Vec<(String, String)> = s3
+            .env_vars()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .chain([(env::S3_PATH_STYLE.to_owned(), "true".to_owned())])
+            .collect();
+
+        let prefixes = vec![
+            (env::INPUT_PREFIX.to_owned(), options.input_prefix.clone()),
+            (env::OUTPUT_PREFIX.to_owned(), options.output_prefix.clone()),
+        ];
+        let function = start_function(&options, &prefixes, &s3_env).await?;
+        let cluster_arn = format!("arn:aws:ecs:{}:{ACCOUNT_ID}:cluster/local", options.region);
+        let task_definition_arn = format!(
+            "arn:aws:ecs:{}:{ACCOUNT_ID}:task-definition/s3-upload-pipeline-processor:1",
+            options.region
+        );
+        let definition = definition(
+            &options,
+            function.function_arn(),
+            &cluster_arn,
+            &task_definition_arn,
+        )?;
+        let interpreter = Interpreter::load(&definition)
+            .map_err(|e| anyhow::anyhow!("loading the state machine: {e}"))?
+            .with_time_scale(options.time_scale);
+        let mut task_environment = prefixes.clone();
+        task_environment.push(("RUST_LOG".into(), "info".into()));
+        let tasks = Arc::new(LocalTasks::new(
+            function,
+            EcsSettings {
+                cluster_arn,
+                task_definition_arn,
+                container_name: infra::statemachine::CONTAINER_NAME.into(),
+                environment: task_environment,
+                local_environment: s3_env,
+                launcher: options.container.clone(),
+                log_dir: options.log_dir.clone(),
+            },
+        ));
+        let starter = Arc::new(Starter {
+            interpreter,
+            tasks,
+            executions: executions.clone(),
+            state_machine_arn: state_machine_arn.clone(),
+            next: AtomicU64::new(1),
+        });
+        slot.set(StepFunctionsApi::new(
+            StateMachineInfo {
+                arn: state_machine_arn,
+                name: state_machine_name,
+                definition,
+                role_arn: format!("arn:aws:iam::{ACCOUNT_ID}:role/s3-upload-pipeline-states"),
+            },
+            executions,
+            Arc::new(ApiStarter(Arc::clone(&starter))),
+        ));
+
+        let rule_matches = Arc::new(AtomicU64::new(0));
+        let events_seen = Arc::new(AtomicU64::new(0));
+        let events = tokio::spawn(event_loop(
+            s3.subscribe(),
+            rule,
+            Arc::clone(&starter),
+            options.region.clone(),
+            Arc::clone(&rule_matches),
+            Arc::clone(&events_seen),
+        ));
+        Ok(RunningPipeline {
+            s3,
+            starter,
+            options,
+            events,
+            rule_matches,
+            events_seen,
+        })
+    }
+
+    /// The endpoint (S3 and Step Functions).
+    pub fn endpoint(&self) -> String {
+        self.s3.endpoint()
+    }
+
+    /// The local S3.
+    pub fn s3(&self) -> &RunningS3 {
+        &self.s3
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &PipelineOptions {
+        &self.options
+    }
+
+    /// Every execution so far.
+    pub fn executions(&self) -> Vec<Execution> {
+        self.starter.executions.all()
+    }
+
+    /// How many object-created events the endpoint produced, and how many matched the rule.
+    pub fn event_counts(&self) -> (u64, u64) {
+        (
+            self.events_seen.load(Ordering::SeqCst),
+            self.rule_matches.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Starts an execution with `input`, as `StartExecution` does.
+    pub fn start_execution(
+        &self,
+        name: Option<String>,
+        input: Value,
+    ) -> Result<Execution, StartError> {
+        self.starter.start(name, input)
+    }
+
+    /// The state machine's ARN.
+    pub fn state_machine_arn(&self) -> &str {
+        &self.starter.state_machine_arn
+    }
+
+    /// Stops everything.
+    pub async fn shutdown(self) {
+        self.events.abort();
+        self.starter.tasks.function().shutdown().await;
+        self.s3.shutdown().await;
+    }
+}
+
+async fn event_loop(
+    mut created: broadcast::Receiver<local_s3::ObjectCreated>,
+    rule: EventPattern,
+    starter: Arc<Starter>,
+    region: String,
+    matches: Arc<AtomicU64>,
+    seen: Arc<AtomicU64>,
+) {
+    loop {
+        let object = match created.recv().await {
+            Ok(object) => object,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::error!(missed, "events were dropped: the pipeline fell behind");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let count = seen.fetch_add(1, Ordering::SeqCst) + 1;
+        let event_id = format!("{:08x}-0000-4000-8000-{}", count, &object.sequencer[6..]);
+        let event = object_created_event(&object, &region, &event_id);
+        if !rule.matches(&event) {
+            tracing::debug!(key = %object.key, "no rule matches");
+            continue;
+        }
+        matches.fetch_add(1, Ordering::SeqCst);
+        match starter.start(None, event) {
+            Ok(execution) => {
+                tracing::info!(key = %object.key, execution = %execution.snapshot().name, "execution started");
+            }
+            Err(error) => tracing::error!(%error, "cannot start an execution"),
+        }
+    }
+}
