@@ -1,0 +1,184 @@
+//! `local-pipeline`: the S3 upload pipeline on one machine (`demo`, `serve`), and a smoke
+//! test for any running pipeline, local or on AWS (`smoke`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use local_pipeline::pipeline::{PipelineOptions, RunningPipeline};
+use local_pipeline::tasks::ContainerLauncher;
+
+/// The S3 upload pipeline on one machine: an S3 endpoint on loopback whose uploads produce
+/// S3's EventBridge events, the generated rule and state machine, and the real processor
+/// binaries. The same endpoint answers the Step Functions API (ListExecutions,
+/// DescribeExecution, GetExecutionHistory, ...), so `aws s3 ...` and `aws stepfunctions ...`
+/// with `--endpoint-url` both work against it.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the pipeline, upload the bundled samples (CSV, JSON Lines, gzip, a malformed
+    /// file, one above the threshold, a folder marker), wait, print what happened; exit 0
+    /// when every outcome is the expected one.
+    Demo(PipelineArgs),
+    /// Start the pipeline and keep it up, logging each execution as files arrive.
+    Serve(PipelineArgs),
+    /// Upload one small and one large sample to a running pipeline (this one or a deployed
+    /// stack), wait for both executions and check their routes and reports.
+    Smoke(local_pipeline::smoke::SmokeArgs),
+}
+
+#[derive(Debug, Args)]
+struct PipelineArgs {
+    /// Where the processor binaries are (default: beside this program).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Run the ECS task from the image's exported root filesystem (`make image`, then
+    /// `podman export`), chrooted as the image's user (needs root).
+    #[arg(long)]
+    image_rootfs: Option<PathBuf>,
+    /// The S3 data folder (default: a temporary folder, removed at the end).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The endpoint's port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The upload bucket.
+    #[arg(long, default_value = "uploads")]
+    bucket: String,
+    /// The region of the endpoint and the ARNs.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Objects up to this many bytes go to Lambda.
+    #[arg(long, default_value_t = shared::job::DEFAULT_THRESHOLD_BYTES)]
+    threshold_bytes: u64,
+    /// Waits and retry intervals are multiplied by this.
+    #[arg(long, default_value_t = 0.01)]
+    time_scale: f64,
+    /// How long `demo` waits for its executions, in seconds.
+    #[arg(long, default_value_t = 300)]
+    wait_seconds: u64,
+}
+
+impl PipelineArgs {
+    fn options(&self) -> anyhow::Result<PipelineOptions> {
+        let bin_dir = match &self.bin_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_default(),
+        };
+        let mut options = PipelineOptions::new(&bin_dir);
+        if let Some(root) = &self.image_rootfs {
+            options.container = ContainerLauncher::ImageRootfs(root.clone());
+        }
+        options.data_dir.clone_from(&self.data_dir);
+        options.port = self.port;
+        options.bucket.clone_from(&self.bucket);
+        options.region.clone_from(&self.region);
+        options.threshold_bytes = self.threshold_bytes;
+        options.time_scale = self.time_scale;
+        Ok(options)
+    }
+}
+
+fn describe(pipeline: &RunningPipeline) {
+    let options = pipeline.options();
+    let (access_key, secret_key) = pipeline.s3().credentials();
+    println!("local pipeline up:");
+    println!(
+        "  endpoint        {}  (S3 and Step Functions)",
+        pipeline.endpoint()
+    );
+    println!("  bucket          {}", options.bucket);
+    println!(
+        "  prefixes        in: {}  out: {}",
+        options.input_prefix, options.output_prefix
+    );
+    println!("  threshold       {} bytes", options.threshold_bytes);
+    println!("  state machine   {}", pipeline.state_machine_arn());
+    println!(
+        "  credentials     AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_REGION={}",
+        options.region
+    );
+    println!("  task logs       {}", options.log_dir.display());
+}
+
+async fn run(command: Command) -> anyhow::Result<bool> {
+    match command {
+        Command::Demo(args) => {
+            let pipeline = RunningPipeline::start(args.options()?).await?;
+            describe(&pipeline);
+            let outcomes =
+                local_pipeline::demo::run(&pipeline, Duration::from_secs(args.wait_seconds)).await;
+            let bucket = pipeline.options().bucket.clone();
+            pipeline.shutdown().await;
+            let outcomes = outcomes?;
+            println!();
+            print!("{}", local_pipeline::demo::table(&outcomes, &bucket));
+            let all = outcomes.iter().all(|o| o.expected);
+            println!(
+                "{}",
+                if all {
+                    "every outcome is the expected one"
+                } else {
+                    "some outcomes are not the expected ones (marked above)"
+                }
+            );
+            Ok(all)
+        }
+        Command::Serve(args) => {
+            let pipeline = RunningPipeline::start(args.options()?).await?;
+            describe(&pipeline);
+            println!(
+                "try: aws s3 cp FILE s3://{}/{}FILE --endpoint-url {}",
+                pipeline.options().bucket,
+                pipeline.options().input_prefix,
+                pipeline.endpoint()
+            );
+            println!(
+                "     aws stepfunctions list-executions --state-machine-arn {} --endpoint-url {}",
+                pipeline.state_machine_arn(),
+                pipeline.endpoint()
+            );
+            println!("Ctrl-C stops it.");
+            tokio::signal::ctrl_c().await?;
+            pipeline.shutdown().await;
+            Ok(true)
+        }
+        Command::Smoke(args) => local_pipeline::smoke::run(&args).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // `serve` logs each execution; `demo` and `smoke` print their own progress.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "local_pipeline=info",
+        Command::Demo(_) | Command::Smoke(_) => "local_pipeline=warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    match run(cli.command).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("local-pipeline: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
