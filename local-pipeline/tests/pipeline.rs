@@ -1,0 +1,318 @@
+//! The whole pipeline end to end: uploads to the local S3 start executions of the generated
+//! state machine through the generated rule, and the real processor binaries (host builds in
+//! this target folder: `cargo test --workspace` builds them) write the reports.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use local_pipeline::demo::Route;
+use local_pipeline::execution::{ExecutionRecord, ExecutionStatus};
+use local_pipeline::pipeline::{PipelineOptions, RunningPipeline};
+
+/// Small enough that both routes are quick.
+const THRESHOLD: u64 = 64 * 1024;
+
+/// The folder holding this test's binaries and the processors': `target/<profile>`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    for binary in ["lambda-processor", "fargate-processor"] {
+        assert!(
+            dir.join(binary).exists(),
+            "{} is missing: run `cargo build -p lambda-processor -p fargate-processor` \
+             (cargo test --workspace builds them)",
+            dir.join(binary).display()
+        );
+    }
+    dir
+}
+
+pub async fn start() -> RunningPipeline {
+    let mut options = PipelineOptions::new(&bin_dir());
+    options.threshold_bytes = THRESHOLD;
+    options.time_scale = 0.001;
+    options.log_dir =
+        std::env::temp_dir().join(format!("local-pipeline-test-{}", std::process::id()));
+    RunningPipeline::start(options).await.unwrap()
+}
+
+pub async fn upload(pipeline: &RunningPipeline, key: &str, body: Vec<u8>) {
+    pipeline
+        .s3()
+        .client()
+        .put_object()
+        .bucket(&pipeline.options().bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Waits until `count` executions exist and all have ended.
+pub async fn ended(pipeline: &RunningPipeline, count: usize) -> Vec<ExecutionRecord> {
+    let deadline = std::time::Instant::now() + Duration::from_mins(2);
+    loop {
+        let records: Vec<ExecutionRecord> = pipeline
+            .executions()
+            .iter()
+            .map(local_pipeline::execution::Execution::snapshot)
+            .collect();
+        if records.len() >= count && records.iter().all(|r| r.status != ExecutionStatus::Running) {
+            return records;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "executions did not end: {:?}",
+            records
+                .iter()
+                .map(|r| (&r.name, r.status))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn record_for<'a>(records: &'a [ExecutionRecord], key: &str) -> &'a ExecutionRecord {
+    records
+        .iter()
+        .find(|r| local_pipeline::demo::execution_key(r).as_deref() == Some(key))
+        .unwrap_or_else(|| panic!("no execution for {key}"))
+}
+
+async fn report(pipeline: &RunningPipeline, key: &str) -> Vec<u8> {
+    let report_key = shared::job::KeyLayout::new("incoming/", "processed/")
+        .unwrap()
+        .report_key(key);
+    let object = pipeline
+        .s3()
+        .client()
+        .get_object()
+        .bucket(&pipeline.options().bucket)
+        .key(&report_key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("no report at {report_key}: {e:?}"));
+    object.body.collect().await.unwrap().to_vec()
+}
+
+fn entered(record: &ExecutionRecord) -> Vec<String> {
+    record
+        .history
+        .iter()
+        .filter(|e| e.kind.ends_with("StateEntered"))
+        .filter_map(|e| e.details.as_ref()?.1["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_threshold_splits_the_routes() {
+    let pipeline = start().await;
+    let exactly = local_pipeline::demo::generated_csv(THRESHOLD);
+    let exactly = exactly[..usize::try_from(THRESHOLD).unwrap()].to_vec();
+    let mut one_more = exactly.clone();
+    one_more.push(b'\n');
+    upload(&pipeline, "incoming/at-threshold.csv", exactly).await;
+    upload(&pipeline, "incoming/above-threshold.csv", one_more).await;
+    let records = ended(&pipeline, 2).await;
+    let at = record_for(&records, "incoming/at-threshold.csv");
+    let above = record_for(&records, "incoming/above-threshold.csv");
+    assert_eq!(
+        (at.status, Route::of(at)),
+        (ExecutionStatus::Succeeded, Route::Lambda)
+    );
+    assert_eq!(
+        (above.status, Route::of(above)),
+        (ExecutionStatus::Succeeded, Route::Fargate)
+    );
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_with_spaces_plus_unicode_and_deep_paths_are_processed() {
+    let pipeline = start().await;
+    let keys = [
+        "incoming/with space.csv",
+        "incoming/with+plus.csv",
+        "incoming/ünïcødé/データ.csv",
+        "incoming/a/b/c/d/e/f/deep file+1.csv",
+    ];
+    for key in keys {
+        upload(
+            &pipeline,
+            key,
+            include_bytes!("../samples/people.csv").to_vec(),
+        )
+        .await;
+    }
+    let records = ended(&pipeline, keys.len()).await;
+    for key in keys {
+        let record = record_for(&records, key);
+        assert_eq!(
+            record.status,
+            ExecutionStatus::Succeeded,
+            "{key}: {:?}",
+            record.cause
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&report(&pipeline, key).await).unwrap();
+        assert_eq!(report["source"]["key"], key);
+    }
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_file_ends_in_its_named_fail_state_on_both_routes() {
+    let pipeline = start().await;
+    let broken = include_bytes!("../samples/broken.csv").to_vec();
+    let mut big_broken = b"a,b,c\n".to_vec();
+    while (big_broken.len() as u64) <= THRESHOLD {
+        big_broken.extend_from_slice(b"1,2\n");
+    }
+    upload(&pipeline, "incoming/broken.csv", broken).await;
+    upload(&pipeline, "incoming/big-broken.csv", big_broken).await;
+    upload(
+        &pipeline,
+        "incoming/binary.bin",
+        vec![0, 159, 146, 150, 0, 1, 2],
+    )
+    .await;
+    let records = ended(&pipeline, 3).await;
+    for (key, route, error) in [
+        (
+            "incoming/broken.csv",
+            Route::Lambda,
+            "TooManyMalformedRecords",
+        ),
+        (
+            "incoming/big-broken.csv",
+            Route::Fargate,
+            "TooManyMalformedRecords",
+        ),
+        ("incoming/binary.bin", Route::Lambda, "UnsupportedFormat"),
+    ] {
+        let record = record_for(&records, key);
+        assert_eq!(record.status, ExecutionStatus::Failed, "{key}");
+        assert_eq!(
+            record.error.as_deref(),
+            Some(error),
+            "{key}: {:?}",
+            record.cause
+        );
+        assert_eq!(Route::of(record), route, "{key}");
+        let last = entered(record).pop().unwrap();
+        assert_eq!(last, format!("Failed: {error}"), "{key}");
+        assert!(
+            !record.cause.clone().unwrap_or_default().is_empty(),
+            "{key} has no cause"
+        );
+    }
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_duplicate_event_gives_a_byte_identical_report_and_outputs_start_nothing() {
+    let pipeline = start().await;
+    upload(
+        &pipeline,
+        "incoming/twice.csv",
+        include_bytes!("../samples/people.csv").to_vec(),
+    )
+    .await;
+    let records = ended(&pipeline, 1).await;
+    let first = report(&pipeline, "incoming/twice.csv").await;
+    // The same event again, as EventBridge may deliver it twice.
+    let event = records[0].input.clone();
+    let api = pipeline
+        .start_execution(Some("duplicate".into()), event)
+        .unwrap();
+    let records = ended(&pipeline, 2).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.status == ExecutionStatus::Succeeded)
+    );
+    assert_eq!(api.snapshot().status, ExecutionStatus::Succeeded);
+    assert_eq!(report(&pipeline, "incoming/twice.csv").await, first);
+    // The reports written under processed/ produced events, none of which matched the rule.
+    let (seen, matched) = pipeline.event_counts();
+    assert_eq!(matched, 1, "only the upload matched");
+    assert!(
+        seen > matched,
+        "the report's write produced an event too ({seen})"
+    );
+    assert_eq!(pipeline.executions().len(), 2);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_marker_is_skipped_without_a_task() {
+    let pipeline = start().await;
+    upload(&pipeline, "incoming/new folder/", Vec::new()).await;
+    let records = ended(&pipeline, 1).await;
+    let record = &records[0];
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_eq!(Route::of(record), Route::Skipped);
+    assert!(!record.history.iter().any(|e| e.kind == "TaskScheduled"));
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smoke_passes_against_the_local_pipeline() {
+    let pipeline = start().await;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-pipeline"));
+    command
+        .args([
+            "smoke",
+            "--endpoint",
+            &pipeline.endpoint(),
+            "--threshold-bytes",
+        ])
+        .arg(THRESHOLD.to_string())
+        .args(["--wait-seconds", "120"])
+        .env_remove("AWS_PROFILE")
+        .envs(pipeline.s3().env_vars());
+    let output = command.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("ok   small.csv") && stdout.contains("ok   large.csv"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(pipeline.state_machine_arn()), "{stdout}");
+    let records = ended(&pipeline, 2).await;
+    let routes: Vec<Route> = records.iter().map(Route::of).collect();
+    assert_eq!(routes, [Route::Lambda, Route::Fargate]);
+    pipeline.shutdown().await;
+}
+
+#[test]
+fn the_demo_command_runs_and_every_outcome_is_expected() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_local-pipeline"))
+        .args(["demo", "--bin-dir"])
+        .arg(bin_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("every outcome is the expected one"),
+        "{stdout}"
+    );
+    for line in [
+        "incoming/samples/broken.csv",
+        "TooManyMalformedRecords",
+        "fargate",
+        "skipped",
+    ] {
+        assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
+    }
+}
