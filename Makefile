@@ -58,6 +58,9 @@ IMAGE_CONTEXT := $(TARGET_DIR)/image/$(IMAGE_ARCH)
 BENCH_DATA ?= $(TARGET_DIR)/bench-data
 BENCH_RUNS ?= 3
 
+# Extra flags for `make demo` and `make serve` (local-pipeline demo --help).
+DEMO_ARGS ?=
+
 # Fuzzing: cargo-fuzz wants nightly -Z flags; RUSTC_BOOTSTRAP lets stable rustc accept them.
 FUZZ_TARGET       ?= chunked
 FUZZ_SECONDS      ?= 60
@@ -128,6 +131,16 @@ image: fargate-binary ## The Fargate image (Dockerfile: FROM scratch) for IMAGE_
 image-test: ## Build the image with podman (installed if missing), run its root filesystem in a chroot against local S3
 	scripts/image-test
 
+.PHONY: demo
+demo: ## The whole pipeline on this machine, no AWS account: uploads the samples, shows what happened
+	$(CARGO) build -p lambda-processor -p fargate-processor -p local-pipeline
+	$(TARGET_DIR)/debug/local-pipeline demo $(DEMO_ARGS)
+
+.PHONY: serve
+serve: ## The local pipeline, kept up: drop files in with any S3 client (prints endpoint and credentials)
+	$(CARGO) build -p lambda-processor -p fargate-processor -p local-pipeline
+	$(TARGET_DIR)/debug/local-pipeline serve $(DEMO_ARGS)
+
 # Deploying: the stack's name and region (AWS_REGION or the profile's region when empty).
 STACK_NAME     ?= s3-upload-pipeline
 AWS_REGION     ?=
@@ -170,11 +183,12 @@ destroy: ## Delete the stack (the upload bucket and the KMS key are kept)
 	$(INFRA) destroy --stack-name $(STACK_NAME) $(REGION_ARG)
 
 .PHONY: test
-test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, a short fuzz run, the image test
+test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, the demo, a short fuzz run, the image test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
+	$(MAKE) demo
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 	$(MAKE) image-test
 
