@@ -129,6 +129,9 @@ pub mod state {
     pub const LAMBDA: &str = "ProcessInLambda";
     /// The ECS task.
     pub const FARGATE: &str = "ProcessInFargate";
+    /// Tells a stopped container (`States.TaskFailed` itself) from the ECS API's own errors,
+    /// which `States.TaskFailed` also matches as a wildcard.
+    pub const CHECK_FARGATE_FAILURE: &str = "CheckFargateFailure";
     /// Parses the stopped task out of the failure's cause.
     pub const READ_FARGATE_EXIT: &str = "ReadFargateExitCode";
     /// Maps the container's exit code to an error name.
@@ -400,7 +403,7 @@ fn fargate_task(settings: &Settings) -> State {
             Catcher {
                 error_equals: vec!["States.TaskFailed".into()],
                 result_path: Some(ERROR_PATH.into()),
-                next: state::READ_FARGATE_EXIT.into(),
+                next: state::CHECK_FARGATE_FAILURE.into(),
             },
             Catcher {
                 error_equals: vec!["States.ALL".into()],
@@ -415,6 +418,21 @@ fn fargate_task(settings: &Settings) -> State {
 
 fn fargate_failure_states(states: &mut States, settings: &Settings) {
     states.add(
+        state::CHECK_FARGATE_FAILURE,
+        State::Choice(Choice {
+            comment: Some(
+                "In a Catch, States.TaskFailed matches every error but a timeout; only the \
+                 error named exactly so is a stopped container whose cause is the task."
+                    .into(),
+            ),
+            choices: vec![
+                ChoiceRule::string_matches(&format!("{ERROR_PATH}.Error"), "States.TaskFailed")
+                    .then(state::READ_FARGATE_EXIT),
+            ],
+            default: Some(state::FAILED_UNEXPECTEDLY.into()),
+        }),
+    );
+    states.add(
         state::READ_FARGATE_EXIT,
         State::Pass(Pass {
             comment: Some("The failure's cause is the stopped ECS task, as JSON text.".into()),
@@ -426,7 +444,11 @@ fn fargate_failure_states(states: &mut States, settings: &Settings) {
     );
 
     let exit_code = "$.stopped.task.Containers[0].ExitCode";
-    let mut classify = Vec::new();
+    // A container that never started has no exit code; a comparison on a missing path would
+    // be a runtime error, so that case goes first.
+    let mut classify = vec![
+        ChoiceRule::negate(ChoiceRule::is_present(exit_code)).then(state::FAILED_UNEXPECTEDLY),
+    ];
     for name in ErrorName::ALL.into_iter().filter(|name| name.retryable()) {
         classify.push(
             ChoiceRule::and(vec![
@@ -515,7 +537,9 @@ fn end_states(states: &mut States) {
             ),
             error: ErrorName::Internal.as_str().into(),
             cause: None,
-            cause_path: Some("$.error.Cause".into()),
+            // The whole caught error: its name says what happened, and a timeout may come
+            // without a Cause.
+            cause_path: Some(format!("States.JsonToString({ERROR_PATH})")),
         }),
     );
 }

@@ -138,7 +138,7 @@ fn the_fargate_route_maps_every_exit_code_to_its_name_and_retries_the_retryable_
         .iter()
         .find(|c| matches(&c.error_equals, "States.TaskFailed"))
         .expect("a failed task is caught");
-    assert_eq!(task_failed.next, state::READ_FARGATE_EXIT);
+    assert_eq!(task_failed.next, state::CHECK_FARGATE_FAILURE);
     for transient in statemachine::ECS_TRANSIENT_ERRORS {
         assert!(
             fargate

@@ -43,6 +43,7 @@ use serde_json::{Value, json};
 
 use crate::execution::{Execution, ExecutionStatus};
 use choice::Rule;
+use intrinsics::Intrinsic;
 use paths::ReferencePath;
 use template::PayloadTemplate;
 
@@ -184,6 +185,7 @@ enum Cause {
     None,
     Fixed(String),
     Path(ReferencePath),
+    Intrinsic(Intrinsic),
 }
 
 #[derive(Debug, Clone)]
@@ -637,6 +639,15 @@ fn fail(error: &str, cause: &Cause, input: &Value, failure: &StateFailure<'_>) -
     let cause = match cause {
         Cause::None => None,
         Cause::Fixed(cause) => Some(cause.clone()),
+        Cause::Intrinsic(call) => match call.evaluate(input) {
+            Ok(Value::String(cause)) => Some(cause),
+            Ok(other) => {
+                return failure.runtime(&format!(
+                    "The CausePath function gave {other}, which is not a string."
+                ));
+            }
+            Err(e) => return failure.runtime(&format!("The CausePath function failed: {e}")),
+        },
         Cause::Path(path) => match path.get(input) {
             Some(Value::String(cause)) => Some(cause.clone()),
             Some(other) => {
@@ -872,10 +883,8 @@ fn compile(state: &State) -> Result<Step, String> {
                     return Err("a Fail state takes Cause or CausePath, not both".to_owned());
                 }
                 (Some(cause), None) => Cause::Fixed(cause.clone()),
-                (None, Some(path)) if path.starts_with("States.") => {
-                    return Err(format!(
-                        "CausePath {path:?}: an intrinsic function in CausePath is not supported"
-                    ));
+                (None, Some(call)) if call.starts_with("States.") => {
+                    Cause::Intrinsic(Intrinsic::parse(call).map_err(|e| format!("CausePath: {e}"))?)
                 }
                 (None, Some(path)) => {
                     Cause::Path(ReferencePath::parse(path).map_err(|e| format!("CausePath: {e}"))?)
