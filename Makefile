@@ -137,9 +137,9 @@ demo: ## The whole pipeline on this machine, no AWS account: uploads the samples
 	$(TARGET_DIR)/debug/local-pipeline demo $(DEMO_ARGS)
 
 .PHONY: serve
-serve: ## The local pipeline, kept up: drop files in with any S3 client (prints endpoint and credentials)
+serve: ## The local pipeline, kept up (data in target/local-pipeline/data): drop files in with any S3 client
 	$(CARGO) build -p lambda-processor -p fargate-processor -p local-pipeline
-	$(TARGET_DIR)/debug/local-pipeline serve $(DEMO_ARGS)
+	$(TARGET_DIR)/debug/local-pipeline serve --data-dir $(TARGET_DIR)/local-pipeline/data $(DEMO_ARGS)
 
 # Deploying: the stack's name and region (AWS_REGION or the profile's region when empty).
 STACK_NAME     ?= s3-upload-pipeline

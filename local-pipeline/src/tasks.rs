@@ -201,7 +201,15 @@ impl LocalTasks {
         let mut command = match &self.ecs.launcher {
             ContainerLauncher::Binary(binary) => tokio::process::Command::new(binary),
             ContainerLauncher::ImageRootfs(root) => {
-                let mut command = tokio::process::Command::new("chroot");
+                // Found on this process's PATH: the container's environment has none.
+                let chroot = std::env::var_os("PATH")
+                    .and_then(|path| {
+                        std::env::split_paths(&path)
+                            .map(|dir| dir.join("chroot"))
+                            .find(|candidate| candidate.is_file())
+                    })
+                    .unwrap_or_else(|| PathBuf::from("/usr/sbin/chroot"));
+                let mut command = tokio::process::Command::new(chroot);
                 command
                     .arg(format!("--userspec={}", infra::template::CONTAINER_USER))
                     .arg(root)

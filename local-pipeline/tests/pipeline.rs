@@ -316,3 +316,90 @@ fn the_demo_command_runs_and_every_outcome_is_expected() {
         assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-pipeline"))
+        .args(["serve", "--bin-dir"])
+        .arg(bin_dir())
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("RUST_LOG", "local_pipeline=info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let (endpoint, credentials) = loop {
+        let line = tokio::time::timeout(Duration::from_mins(1), stdout.next_line())
+            .await
+            .expect("serve prints its endpoint")
+            .unwrap()
+            .expect("serve keeps running");
+        printed.push(line.clone());
+        if let Some(rest) = line.trim().strip_prefix("credentials") {
+            let endpoint = printed
+                .iter()
+                .find_map(|l| l.trim().strip_prefix("endpoint"))
+                .and_then(|l| l.split_whitespace().next())
+                .unwrap()
+                .to_owned();
+            break (endpoint, rest.trim().to_owned());
+        }
+    };
+    let pair = |name: &str| {
+        credentials
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .to_owned()
+    };
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .force_path_style(true)
+        .region(aws_sdk_s3::config::Region::new(pair("AWS_REGION")))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            pair("AWS_ACCESS_KEY_ID"),
+            pair("AWS_SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "serve",
+        ))
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(config);
+    client
+        .put_object()
+        .bucket("uploads")
+        .key("incoming/dropped in.csv")
+        .body(include_bytes!("../samples/people.csv").to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let logged = tokio::time::timeout(Duration::from_mins(1), async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.contains("execution ended") && line.contains("SUCCEEDED") {
+                return line;
+            }
+        }
+        panic!("serve ended without logging the execution");
+    })
+    .await
+    .expect("the execution is logged");
+    assert!(logged.contains("execution ended"), "{logged}");
+    let report = client
+        .get_object()
+        .bucket("uploads")
+        .key("processed/dropped in.csv.report.json")
+        .send()
+        .await;
+    assert!(report.is_ok(), "no report: {report:?}");
+    child.kill().await.unwrap();
+    // The data stays in the folder it was given.
+    assert!(std::fs::read_dir(data.path()).unwrap().next().is_some());
+}
