@@ -28,6 +28,12 @@ enum Command {
     /// when every outcome is the expected one.
     Demo(PipelineArgs),
     /// Start the pipeline and keep it up, logging each execution as files arrive.
+    ///
+    /// It prints the endpoint (`http://127.0.0.1:<--port>`, S3 and Step Functions), the
+    /// bucket (`--bucket`, default `uploads`), the prefixes and the credentials to use
+    /// (access key `local`, secret `localsecret`, region `--region`), then logs each execution
+    /// on stderr. Upload under `incoming/` with any S3 client; reports appear under
+    /// `processed/`. Ctrl-C stops it.
     Serve(PipelineArgs),
     /// Upload one small and one large sample to a running pipeline (this one or a deployed
     /// stack), wait for both executions and check their routes and reports.
