@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use local_s3::{LocalS3, RunningS3};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::ErrorName;
-use shared::job::encode_event_key;
 
 const BUCKET: &str = "uploads";
 
@@ -68,27 +67,6 @@ fn chroot() -> PathBuf {
         .expect("chroot (coreutils) on PATH")
 }
 
-async fn upload(s3: &RunningS3, key: &str, body: &[u8]) -> Value {
-    let output = s3
-        .client()
-        .put_object()
-        .bucket(BUCKET)
-        .key(key)
-        .body(body.to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    json!({
-        "bucket": BUCKET,
-        "object": {
-            "key": encode_event_key(key),
-            "size": body.len(),
-            "etag": output.e_tag().unwrap().trim_matches('"'),
-            "sequencer": "0000000000000001"
-        }
-    })
-}
-
 /// The environment of the task: S3 on loopback, path-style, and the job.
 fn task_env(s3: &RunningS3, job: &Value) -> Vec<(&'static str, String)> {
     let mut env = s3.env_vars();
@@ -127,7 +105,11 @@ async fn the_image_entrypoint_processes_a_job_as_its_user_with_nothing_else_in_t
     }
 
     // The state machine's job: the report is written, and the log is JSON on stdout.
-    let job = upload(&s3, "incoming/image test/data.csv", &csv).await;
+    let job = s3
+        .upload_job(BUCKET, "incoming/image test/data.csv", &csv)
+        .await
+        .unwrap();
+    let job = serde_json::to_value(job).unwrap();
     let output = image.run(&task_env(&s3, &job), &[]).await;
     assert!(
         output.status.success(),

@@ -9,7 +9,6 @@ use local_lambda::{InvocationResult, LocalFunction};
 use local_s3::{Fault, FaultRule, LocalS3, Operation, RunningS3};
 use serde_json::{Value, json};
 use shared::ErrorName;
-use shared::job::encode_event_key;
 
 const BUCKET: &str = "uploads";
 
@@ -24,26 +23,10 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// Uploads `body` under `key`; the job document its event carries.
     async fn upload(&self, key: &str, body: &[u8]) -> Value {
-        let output = self
-            .s3
-            .client()
-            .put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(body.to_vec().into())
-            .send()
-            .await
-            .unwrap();
-        json!({
-            "bucket": BUCKET,
-            "object": {
-                "key": encode_event_key(key),
-                "size": body.len(),
-                "etag": output.e_tag().unwrap().trim_matches('"'),
-                "sequencer": "0000000000000001"
-            }
-        })
+        let job = self.s3.upload_job(BUCKET, key, body).await.unwrap();
+        serde_json::to_value(job).unwrap()
     }
 
     /// The processor with the environment a task's container overrides give it.

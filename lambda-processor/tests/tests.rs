@@ -6,7 +6,6 @@ use std::time::Duration;
 use local_lambda::{InvocationResult, LocalFunction};
 use local_s3::{LocalS3, RunningS3};
 use serde_json::{Value, json};
-use shared::job::encode_event_key;
 
 const BUCKET: &str = "uploads";
 
@@ -59,26 +58,10 @@ async fn pipeline() -> Pipeline {
 }
 
 impl Pipeline {
+    /// Uploads `body` under `key`; the job document its event carries.
     async fn upload(&self, key: &str, body: &[u8]) -> Value {
-        let output = self
-            .s3
-            .client()
-            .put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(body.to_vec().into())
-            .send()
-            .await
-            .unwrap();
-        json!({
-            "bucket": BUCKET,
-            "object": {
-                "key": encode_event_key(key),
-                "size": body.len(),
-                "etag": output.e_tag().unwrap().trim_matches('"'),
-                "sequencer": "0000000000000001"
-            }
-        })
+        let job = self.s3.upload_job(BUCKET, key, body).await.unwrap();
+        serde_json::to_value(job).unwrap()
     }
 
     async fn invoke(&self, payload: &Value) -> InvocationResult {

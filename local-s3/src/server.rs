@@ -238,6 +238,36 @@ impl RunningS3 {
         aws_sdk_s3::Client::from_conf(self.client_config().build())
     }
 
+    /// Uploads `body` under `key` in `bucket` (one PutObject) and returns the job document
+    /// its `Object Created` event carries: the key form-URL-encoded as events spell it, the
+    /// size, the ETag, and sequencer `0000000000000001` (tests that order events set their
+    /// own). What processor tests start from.
+    pub async fn upload_job(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &[u8],
+    ) -> Result<shared::Job, aws_sdk_s3::Error> {
+        let output = self
+            .client()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.to_vec().into())
+            .send()
+            .await?;
+        Ok(shared::Job {
+            bucket: bucket.to_owned(),
+            object: shared::JobObject {
+                key: shared::job::encode_event_key(key),
+                size: body.len() as u64,
+                etag: output.e_tag().map(|etag| etag.trim_matches('"').to_owned()),
+                version_id: output.version_id().map(str::to_owned),
+                sequencer: Some("0000000000000001".to_owned()),
+            },
+        })
+    }
+
     /// SDK settings for this endpoint, to adjust before building a client: endpoint URL,
     /// path-style addressing, the static credentials, the region, and
     /// [`test_retry_config`] (3 attempts, short backoff).

@@ -8,8 +8,7 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use local_s3::{Fault, FaultRule, LocalS3, Operation, RunningS3};
 use serde_json::Value;
-use shared::job::encode_event_key;
-use shared::{ErrorName, Job, JobObject, KeyLayout};
+use shared::{ErrorName, Job, KeyLayout};
 use storage::{
     JobError, ReadPlan, ReportStatus, RunOutcome, RunSettings, S3Store, StopSignal, run_job,
 };
@@ -46,25 +45,7 @@ const RANGED: ReadPlan = ReadPlan::Ranged {
 impl Fixture {
     /// Uploads `body` under `key` and returns the job its event would carry.
     async fn upload(&self, key: &str, body: &[u8]) -> Job {
-        let output = self
-            .client
-            .put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(body.to_vec().into())
-            .send()
-            .await
-            .unwrap();
-        Job {
-            bucket: BUCKET.into(),
-            object: JobObject {
-                key: encode_event_key(key),
-                size: body.len() as u64,
-                etag: output.e_tag().map(|e| e.trim_matches('"').to_owned()),
-                version_id: None,
-                sequencer: Some("0000000000000001".into()),
-            },
-        }
+        self.s3.upload_job(BUCKET, key, body).await.unwrap()
     }
 
     async fn run(&self, job: &Job, read: ReadPlan) -> Result<RunOutcome, JobError> {
