@@ -17,6 +17,13 @@ endif
 
 CARGO         ?= cargo
 CONTAINER_CLI ?= docker
+# `make image-push` (and so `make deploy`): the AWS CLI that hands out the ECR login
+# (scripts/image-test passes the pinned .tools/venv/bin/aws, talking to moto), skopeo (with
+# podman only, see image-in-registry) and extra flags for the registry login, the check and
+# the push, e.g. PUSH_FLAGS=--tls-verify=false with podman and a plain-HTTP registry.
+AWS_CLI       ?= aws
+SKOPEO        ?= skopeo
+PUSH_FLAGS    ?=
 
 TOOLS       := $(abspath .tools)
 VENV_PYTHON := $(TOOLS)/venv/bin/python
@@ -77,7 +84,7 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort \
 	  | awk 'BEGIN {FS = ":.*## "} {printf "  %-17s %s\n", $$1, $$2}'
 	@echo "Variables: CARGO=$(CARGO) CONTAINER_CLI=$(CONTAINER_CLI) IMAGE_ARCH=$(IMAGE_ARCH) IMAGE=$(IMAGE)" \
-	  "BENCH_DATA=$(BENCH_DATA)" \
+	  "AWS_CLI=$(AWS_CLI) PUSH_FLAGS=$(PUSH_FLAGS) BENCH_DATA=$(BENCH_DATA)" \
 	  "BENCH_RUNS=$(BENCH_RUNS) FUZZ_TARGET=$(FUZZ_TARGET) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS=$(FUZZ_ARGS)"
 
 .PHONY: tools
@@ -151,6 +158,14 @@ REGION_ARG     := $(if $(AWS_REGION),--region $(AWS_REGION))
 # The image's tag in ECR: a hash of what goes into it (binary and Dockerfile), so the same
 # build always has the same tag and a new build a new one (the repository's tags are immutable).
 image-content-tag = $$(cat $(IMAGE_CONTEXT)/fargate-processor Dockerfile | sha256sum | cut -c1-16)
+# Succeeds when the registry holds $(1) already. docker's `manifest inspect` asks the registry;
+# podman's (4.3) looks for a local manifest list first, fails on a single image's OCI manifest
+# ("Treating single images as manifest lists is not implemented": what podman pushes) and
+# takes no TLS flag, so with podman skopeo asks (`inspect --raw`: the manifest only, with the
+# credentials podman login stored). Any failure counts as "not there": the push then fails
+# loudly if it was an auth or network error, or if the tag existed after all (the repository's
+# tags are immutable).
+image-in-registry = $(if $(findstring podman,$(CONTAINER_CLI)),$(SKOPEO) inspect --raw $(PUSH_FLAGS) docker://$(1),$(CONTAINER_CLI) manifest inspect $(PUSH_FLAGS) $(1))
 
 .PHONY: synth
 synth: ## Regenerate statemachine.asl.json and infra/template.json (commit them)
@@ -167,15 +182,16 @@ deploy: lambda image ## Build the Lambda zip and the image, push the image, crea
 	$(MAKE) --no-print-directory image-push
 
 .PHONY: image-push
-image-push: ## Push the built image to the stack's ECR repository, tagged with its content hash (needs the aws CLI)
+image-push: ## Push the built image to the stack's ECR repository (or IMAGE_REPOSITORY), tagged with its content hash, unless there already (AWS_CLI, PUSH_FLAGS)
 	@tag=$(image-content-tag); \
 	repository=$${IMAGE_REPOSITORY:-$$($(INFRA) outputs --stack-name $(STACK_NAME) $(REGION_ARG) ImageRepositoryUri)}; \
 	registry=$${repository%%/*}; \
-	aws ecr get-login-password $(REGION_ARG) | $(CONTAINER_CLI) login --username AWS --password-stdin $$registry; \
-	if $(CONTAINER_CLI) manifest inspect $$repository:$$tag >/dev/null 2>&1; then \
+	$(AWS_CLI) ecr get-login-password $(REGION_ARG) \
+	  | $(CONTAINER_CLI) login $(PUSH_FLAGS) --username AWS --password-stdin $$registry; \
+	if $(call image-in-registry,$$repository:$$tag) >/dev/null 2>&1; then \
 	  echo "$$repository:$$tag is already pushed"; \
 	else \
-	  $(CONTAINER_CLI) tag $(IMAGE) $$repository:$$tag && $(CONTAINER_CLI) push $$repository:$$tag; \
+	  $(CONTAINER_CLI) tag $(IMAGE) $$repository:$$tag && $(CONTAINER_CLI) push $(PUSH_FLAGS) $$repository:$$tag; \
 	fi
 
 .PHONY: destroy
