@@ -135,7 +135,7 @@ image: fargate-binary ## The Fargate image (Dockerfile: FROM scratch) for IMAGE_
 	@echo "$(IMAGE): $$($(CONTAINER_CLI) image inspect --format '{{.Size}}' $(IMAGE)) bytes"
 
 .PHONY: image-test
-image-test: ## Build the image with podman (installed if missing), run its root filesystem in a chroot against local S3
+image-test: ## Build the image with podman (installed if missing), run its root filesystem in a chroot against local S3, push it to a local registry with image-push
 	scripts/image-test
 
 .PHONY: demo
