@@ -89,6 +89,7 @@ mod conditions;
 mod error;
 mod events;
 mod faults;
+mod file_body;
 mod json;
 mod listing;
 mod locks;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::{Extensions, HeaderMap, Method, Uri};
+use s3s::dto::StreamingBlob;
 use s3s::dto::{
     AbortMultipartUploadInput, AbortMultipartUploadOutput, BucketLocationConstraint,
     CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput,
@@ -27,6 +28,7 @@ use crate::conditions::ReadConditions;
 use crate::error::Error;
 use crate::events::{CreationReason, Notifier, ObjectCreated};
 use crate::faults::{Fault, Faults, Operation};
+use crate::file_body;
 use crate::listing;
 use crate::locks::KeyLocks;
 
@@ -437,7 +439,12 @@ impl S3 for LocalStore {
         // Held while s3s-fs opens the file and reads its ETag, so both are of the same write;
         // the body then streams from the open file, unaffected by later writes.
         let lock = self.locks.read(&input.bucket, &input.key).await;
-        let response = self.fs.get_object(req).await?;
+        let path = self.root.join(&input.bucket).join(&input.key);
+        let mut response = self.fs.get_object(req).await?;
+        // The same file, opened under the same lock, read in large chunks instead.
+        if let Some(body) = large_chunk_body(&path, &response.output) {
+            response.output.body = Some(body);
+        }
         drop(lock);
         let output = &response.output;
         check_read(
@@ -568,6 +575,29 @@ impl S3 for LocalStore {
         )
         .await?;
         self.fs.upload_part_copy(req).await
+    }
+}
+
+/// The body of a GetObject response s3s-fs answered, read from `path` in large chunks
+/// ([`file_body`]); `None` (keep s3s-fs's body) if the file cannot be opened again.
+fn large_chunk_body(path: &Path, output: &GetObjectOutput) -> Option<StreamingBlob> {
+    let length = u64::try_from(output.content_length?).ok()?;
+    // `bytes FIRST-LAST/SIZE` for a range, else the whole object.
+    let first = match &output.content_range {
+        Some(range) => range
+            .strip_prefix("bytes ")?
+            .split_once('-')?
+            .0
+            .parse()
+            .ok()?,
+        None => 0,
+    };
+    match file_body::open_range(path, first) {
+        Ok(file) => Some(StreamingBlob::wrap(file_body::chunks(file, length))),
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "cannot reopen the object; 4 KiB reads");
+            None
+        }
     }
 }
 
