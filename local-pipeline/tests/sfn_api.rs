@@ -172,6 +172,16 @@ where
     }
 }
 
+/// The error code of an SDK call that must have failed.
+fn failure_code<T, E, R>(result: Result<T, aws_sdk_sfn::error::SdkError<E, R>>) -> String
+where
+    T: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    code(&result.expect_err("the call must fail"))
+}
+
 /// Whether an SDK timestamp is `time` to the millisecond. The API writes epoch seconds with
 /// three decimals; the SDK reads them as an `f64`, so allow its rounding (a few hundred ns).
 fn same_instant(date: &DateTime, time: SystemTime) -> bool {
@@ -600,72 +610,52 @@ async fn unknown_and_malformed_arns_are_errors() {
     let other_machine = "arn:aws:states:us-east-1:000000000000:stateMachine:other";
     let unknown_execution = execution_arn(MACHINE_ARN, "never-started");
 
+    // The typed errors the SDK gives for the two "does not exist" codes.
     let error = sfn
         .describe_execution()
         .execution_arn(&unknown_execution)
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&error), "ExecutionDoesNotExist");
     assert!(error.into_service_error().is_execution_does_not_exist());
     let error = sfn
-        .get_execution_history()
-        .execution_arn(&unknown_execution)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&error), "ExecutionDoesNotExist");
-    let error = sfn
-        .describe_execution()
-        .execution_arn(MACHINE_ARN)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&error), "InvalidArn");
-    let error = sfn
-        .get_execution_history()
-        .execution_arn("not-an-arn")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&error), "InvalidArn");
-
-    let error = sfn
         .describe_state_machine()
         .state_machine_arn(other_machine)
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&error), "StateMachineDoesNotExist");
     assert!(error.into_service_error().is_state_machine_does_not_exist());
-    let error = sfn
-        .describe_state_machine()
-        .state_machine_arn(&unknown_execution)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&error), "InvalidArn");
-    let error = sfn
-        .start_execution()
-        .state_machine_arn(other_machine)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&error), "StateMachineDoesNotExist");
-    let error = sfn
-        .list_executions()
-        .state_machine_arn(other_machine)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&error), "StateMachineDoesNotExist");
-    let error = sfn
-        .list_executions()
-        .state_machine_arn("arn:aws:s3:::data")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&error), "InvalidArn");
+
+    let describe_execution = |arn: &str| sfn.describe_execution().execution_arn(arn).send();
+    let history = |arn: &str| sfn.get_execution_history().execution_arn(arn).send();
+    let describe_machine = |arn: &str| sfn.describe_state_machine().state_machine_arn(arn).send();
+    let start_execution = |arn: &str| sfn.start_execution().state_machine_arn(arn).send();
+    let list_executions = |arn: &str| sfn.list_executions().state_machine_arn(arn).send();
+    let codes = [
+        failure_code(describe_execution(&unknown_execution).await),
+        failure_code(history(&unknown_execution).await),
+        failure_code(describe_execution(MACHINE_ARN).await),
+        failure_code(history("not-an-arn").await),
+        failure_code(describe_machine(other_machine).await),
+        failure_code(describe_machine(&unknown_execution).await),
+        failure_code(start_execution(other_machine).await),
+        failure_code(list_executions(other_machine).await),
+        failure_code(list_executions("arn:aws:s3:::data").await),
+    ];
+    assert_eq!(
+        codes,
+        [
+            "ExecutionDoesNotExist",
+            "ExecutionDoesNotExist",
+            "InvalidArn",
+            "InvalidArn",
+            "StateMachineDoesNotExist",
+            "InvalidArn",
+            "StateMachineDoesNotExist",
+            "StateMachineDoesNotExist",
+            "InvalidArn",
+        ]
+    );
     fixture.s3.shutdown().await;
 }
 
