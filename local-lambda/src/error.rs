@@ -61,6 +61,22 @@ pub enum LocalLambdaError {
         #[source]
         source: serde_json::Error,
     },
+    /// Every execution environment the function's concurrency limit allows is busy
+    /// ([`LocalFunctionBuilder::concurrency_limit`](crate::LocalFunctionBuilder::concurrency_limit)):
+    /// Lambda's throttling, `TooManyRequestsException` (HTTP 429, reason
+    /// `ReservedFunctionConcurrentInvocationLimitExceeded`, message "Rate Exceeded."). The
+    /// function did not see the invocation.
+    #[error(
+        "function {function} throttled its invocation {request_id} (TooManyRequestsException: Rate Exceeded.): all {limit} concurrent executions its limit allows are busy"
+    )]
+    TooManyRequests {
+        /// The function's name.
+        function: String,
+        /// Its concurrency limit.
+        limit: usize,
+        /// The request id Lambda gives the refused invocation.
+        request_id: String,
+    },
     /// [`LocalFunction::shutdown`](crate::LocalFunction::shutdown) was called.
     #[error("function {function} is shut down")]
     ShutDown {

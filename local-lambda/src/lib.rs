@@ -12,7 +12,13 @@
 //!   [`TIMEOUT_ERROR_TYPE`] (`Sandbox.Timedout`); a process that ends during an invocation
 //!   fails it with [`EXIT_ERROR_TYPE`] (`Runtime.ExitError`). Either way the next invocation
 //!   starts a new process (a cold start);
-//! - invocations are serialized: concurrent [`LocalFunction::invoke`] calls wait their turn.
+//! - by default one execution environment serves every invocation: concurrent
+//!   [`LocalFunction::invoke`] calls wait their turn;
+//! - with a concurrency limit ([`LocalFunctionBuilder::concurrency_limit`], Lambda's reserved
+//!   concurrency), up to that many execution environments serve one invocation each, started
+//!   cold when first needed and kept warm; an invocation that arrives while all of them are
+//!   busy is not queued but refused, as Lambda throttles it
+//!   ([`LocalLambdaError::TooManyRequests`], `TooManyRequestsException`, "Rate Exceeded.").
 //!
 //! No AWS is involved: the function reaches other services only through the environment the
 //! caller passes (`AWS_ENDPOINT_URL`, credentials).
@@ -47,8 +53,9 @@ mod sandbox;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -68,6 +75,9 @@ pub const MAX_PAYLOAD_BYTES: usize = 6_291_456;
 pub const TIMEOUT_ERROR_TYPE: &str = "Sandbox.Timedout";
 /// The error type of an invocation during which the runtime process ended.
 pub const EXIT_ERROR_TYPE: &str = "Runtime.ExitError";
+/// The message Lambda's `TooManyRequestsException` carries when it throttles an invocation
+/// ([`LocalLambdaError::TooManyRequests`]).
+pub const TOO_MANY_REQUESTS_MESSAGE: &str = "Rate Exceeded.";
 /// Lambda's default timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Lambda's default memory size, in MB.
@@ -93,6 +103,7 @@ pub struct LocalFunctionBuilder {
     memory_mb: u32,
     init_timeout: Duration,
     log_lines: usize,
+    concurrency_limit: Option<NonZeroUsize>,
 }
 
 impl LocalFunctionBuilder {
@@ -159,6 +170,19 @@ impl LocalFunctionBuilder {
         self
     }
 
+    /// At most `limit` invocations at once, as Lambda's reserved concurrency allows: up to
+    /// `limit` execution environments, each serving one invocation at a time (the first one
+    /// started by [`start`](Self::start), the others cold when an invocation first needs
+    /// them). An invocation that arrives while `limit` are in progress fails at once with
+    /// [`LocalLambdaError::TooManyRequests`], as Lambda throttles it; it is never queued.
+    ///
+    /// Without a limit (the default), one environment serves every invocation and concurrent
+    /// invocations wait their turn.
+    pub fn concurrency_limit(mut self, limit: NonZeroUsize) -> Self {
+        self.concurrency_limit = Some(limit);
+        self
+    }
+
     /// Starts the binary on the current tokio runtime and waits for the end of its init.
     ///
     /// The process gets a clean environment: the variables Lambda sets
@@ -204,17 +228,18 @@ impl LocalFunctionBuilder {
         });
         let logs = LogTail::new(self.log_lines);
         let sandbox = Sandbox::start(&config, &logs).await?;
+        let environments = self.concurrency_limit.map_or(1, NonZeroUsize::get);
         let function = LocalFunction {
             config,
             logs,
-            slot: tokio::sync::Mutex::new(Slot {
-                sandbox: None,
-                shut_down: false,
-            }),
-            current: Mutex::new(None),
+            environments: (0..environments).map(|_| Environment::default()).collect(),
+            concurrency_limit: self.concurrency_limit,
+            shut_down: AtomicBool::new(false),
             cold_starts: AtomicU64::new(0),
+            throttles: AtomicU64::new(0),
         };
-        function.install(&mut *function.slot.lock().await, sandbox);
+        let first = &function.environments[0];
+        function.install(first, &mut *first.slot.lock().await, sandbox);
         Ok(function)
     }
 }
@@ -226,13 +251,32 @@ impl LocalFunctionBuilder {
 pub struct LocalFunction {
     config: Arc<Config>,
     logs: LogTail,
-    /// The sandbox, locked for the whole of an invocation: invocations are serialized.
-    slot: tokio::sync::Mutex<Slot>,
-    /// What [`sandbox`](Self::sandbox) reports, readable during an invocation.
-    current: Mutex<Option<SandboxInfo>>,
+    /// One environment without a concurrency limit, `limit` with one; the first is the one
+    /// `start` initialized.
+    environments: Vec<Environment>,
+    concurrency_limit: Option<NonZeroUsize>,
+    shut_down: AtomicBool,
     cold_starts: AtomicU64,
+    throttles: AtomicU64,
 }
 
+/// One execution environment's place: empty until its first invocation (but the first
+/// environment's), and again after its process ended.
+#[derive(Default)]
+struct Environment {
+    /// The sandbox, locked for the whole of an invocation: one invocation at a time.
+    slot: tokio::sync::Mutex<Slot>,
+    /// What [`LocalFunction::sandboxes`] reports, readable during an invocation.
+    current: Mutex<Option<SandboxInfo>>,
+}
+
+impl Environment {
+    fn info(&self) -> Option<SandboxInfo> {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Default)]
 struct Slot {
     sandbox: Option<Sandbox>,
     shut_down: bool,
@@ -243,8 +287,10 @@ impl std::fmt::Debug for LocalFunction {
         f.debug_struct("LocalFunction")
             .field("name", &self.config.name)
             .field("binary", &self.config.binary)
-            .field("sandbox", &self.sandbox())
+            .field("sandboxes", &self.sandboxes())
+            .field("concurrency_limit", &self.concurrency_limit)
             .field("cold_starts", &self.cold_starts())
+            .field("throttles", &self.throttles())
             .finish_non_exhaustive()
     }
 }
@@ -318,6 +364,7 @@ impl LocalFunction {
             memory_mb: DEFAULT_MEMORY_MB,
             init_timeout: DEFAULT_INIT_TIMEOUT,
             log_lines: DEFAULT_LOG_LINES,
+            concurrency_limit: None,
         }
     }
 
@@ -336,18 +383,32 @@ impl LocalFunction {
         self.config.timeout
     }
 
-    /// The current execution environment; `None` between one that ended (timeout, exit) and
-    /// the cold start of the next invocation, and after shutdown.
-    pub fn sandbox(&self) -> Option<SandboxInfo> {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The concurrency limit, if one was set.
+    pub fn concurrency_limit(&self) -> Option<NonZeroUsize> {
+        self.concurrency_limit
     }
 
-    /// The init duration of the current execution environment.
+    /// The current execution environment (with a concurrency limit, the first of them, the
+    /// one `start` initialized); `None` between one that ended (timeout, exit) and the cold
+    /// start of the next invocation it serves, and after shutdown.
+    pub fn sandbox(&self) -> Option<SandboxInfo> {
+        self.environments[0].info()
+    }
+
+    /// Every execution environment alive now, in the order they are offered invocations.
+    pub fn sandboxes(&self) -> Vec<SandboxInfo> {
+        self.environments
+            .iter()
+            .filter_map(Environment::info)
+            .collect()
+    }
+
+    /// The init duration of the current execution environment ([`sandbox`](Self::sandbox)).
     pub fn init_duration(&self) -> Option<Duration> {
         self.sandbox().map(|sandbox| sandbox.init_duration)
     }
 
-    /// The current runtime process's id.
+    /// The current runtime process's id ([`sandbox`](Self::sandbox)).
     pub fn pid(&self) -> Option<u32> {
         self.sandbox().map(|sandbox| sandbox.pid)
     }
@@ -357,13 +418,21 @@ impl LocalFunction {
         self.cold_starts.load(Ordering::Relaxed)
     }
 
+    /// How many invocations were throttled ([`LocalLambdaError::TooManyRequests`]), as
+    /// Lambda's `Throttles` metric counts them.
+    pub fn throttles(&self) -> u64 {
+        self.throttles.load(Ordering::Relaxed)
+    }
+
     /// The last lines the function printed, oldest first, across its environments.
     pub fn recent_logs(&self) -> Vec<LogLine> {
         self.logs.snapshot()
     }
 
-    /// Invokes the function synchronously with `payload` (serialized to JSON), waiting for
-    /// invocations in progress first.
+    /// Invokes the function synchronously with `payload` (serialized to JSON). Without a
+    /// concurrency limit it waits for the invocation in progress first; with one it takes a
+    /// free execution environment or fails at once with
+    /// [`LocalLambdaError::TooManyRequests`].
     ///
     /// Starts a new execution environment first when there is none (after a timeout or an
     /// exit); if that init fails, the invocation fails as in Lambda: with the error type the
@@ -395,7 +464,7 @@ impl LocalFunction {
                 limit: MAX_PAYLOAD_BYTES,
             });
         }
-        let mut slot = self.slot.lock().await;
+        let (environment, mut slot) = self.environment().await?;
         if slot.shut_down {
             return Err(LocalLambdaError::ShutDown {
                 function: self.config.name.to_string(),
@@ -404,11 +473,11 @@ impl LocalFunction {
         let request_id = ids::request_id();
         if slot.sandbox.as_mut().is_some_and(Sandbox::has_exited) {
             tracing::info!(function = %self.config.name, "the function's process ended while idle");
-            self.discard(&mut slot);
+            Self::discard(environment, &mut slot);
         }
         if slot.sandbox.is_none() {
             match Sandbox::start(&self.config, &self.logs).await {
-                Ok(sandbox) => self.install(&mut slot, sandbox),
+                Ok(sandbox) => self.install(environment, &mut slot, sandbox),
                 Err(LocalLambdaError::Init { cause, .. }) => {
                     return Ok(Invocation {
                         result: init_failure_result(&request_id, &cause),
@@ -432,7 +501,7 @@ impl LocalFunction {
             trace_id: ids::trace_id(now),
         };
         let started = Instant::now();
-        let forget = ForgetOnDrop(&self.current);
+        let forget = ForgetOnDrop(&environment.current);
         let ended = sandbox.invoke(queued, self.config.timeout).await;
         std::mem::forget(forget);
         let duration = started.elapsed();
@@ -455,7 +524,7 @@ impl LocalFunction {
             Ended::Exited(status) => {
                 tracing::warn!(function = %self.config.name, %request_id, %status, "the function's process ended during an invocation");
                 drop(sandbox);
-                self.discard(&mut slot);
+                Self::discard(environment, &mut slot);
                 InvocationResult::Error {
                     error_type: EXIT_ERROR_TYPE.to_owned(),
                     error_message: format!(
@@ -466,7 +535,7 @@ impl LocalFunction {
             Ended::TimedOut => {
                 tracing::warn!(function = %self.config.name, %request_id, timeout = ?self.config.timeout, "invocation timed out: process killed");
                 drop(sandbox);
-                self.discard(&mut slot);
+                Self::discard(environment, &mut slot);
                 InvocationResult::Error {
                     error_type: TIMEOUT_ERROR_TYPE.to_owned(),
                     error_message: timed_out_message(&request_id, self.config.timeout),
@@ -481,15 +550,56 @@ impl LocalFunction {
         })
     }
 
-    /// Kills the process, stops its Runtime API and waits for the process to end. Later
-    /// invocations fail with [`LocalLambdaError::ShutDown`].
-    pub async fn shutdown(&self) {
-        let mut slot = self.slot.lock().await;
-        slot.shut_down = true;
-        if let Some(mut sandbox) = slot.sandbox.take() {
-            sandbox.kill().await;
+    /// An environment for one invocation, locked: the only one (once the invocation in
+    /// progress ends), or with a concurrency limit a free one, warm ones first, or the
+    /// throttling error.
+    async fn environment(
+        &self,
+    ) -> Result<(&Environment, tokio::sync::MutexGuard<'_, Slot>), LocalLambdaError> {
+        let Some(limit) = self.concurrency_limit else {
+            let only = &self.environments[0];
+            return Ok((only, only.slot.lock().await));
+        };
+        if self.shut_down.load(Ordering::SeqCst) {
+            return Err(LocalLambdaError::ShutDown {
+                function: self.config.name.to_string(),
+            });
         }
-        self.discard(&mut slot);
+        let mut cold = None;
+        for environment in &self.environments {
+            if let Ok(slot) = environment.slot.try_lock() {
+                if slot.sandbox.is_some() {
+                    return Ok((environment, slot));
+                }
+                if cold.is_none() {
+                    cold = Some((environment, slot));
+                }
+            }
+        }
+        cold.ok_or_else(|| {
+            self.throttles.fetch_add(1, Ordering::Relaxed);
+            let request_id = ids::request_id();
+            tracing::debug!(function = %self.config.name, %request_id, limit = limit.get(), "invocation throttled");
+            LocalLambdaError::TooManyRequests {
+                function: self.config.name.to_string(),
+                limit: limit.get(),
+                request_id,
+            }
+        })
+    }
+
+    /// Kills the processes, stops their Runtime APIs and waits for the processes to end.
+    /// Later invocations fail with [`LocalLambdaError::ShutDown`].
+    pub async fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::SeqCst);
+        for environment in &self.environments {
+            let mut slot = environment.slot.lock().await;
+            slot.shut_down = true;
+            if let Some(mut sandbox) = slot.sandbox.take() {
+                sandbox.kill().await;
+            }
+            Self::discard(environment, &mut slot);
+        }
         tracing::debug!(function = %self.config.name, "function shut down");
     }
 
@@ -508,8 +618,11 @@ impl LocalFunction {
         })
     }
 
-    fn install(&self, slot: &mut Slot, sandbox: Sandbox) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(SandboxInfo {
+    fn install(&self, environment: &Environment, slot: &mut Slot, sandbox: Sandbox) {
+        *environment
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(SandboxInfo {
             pid: sandbox.pid(),
             runtime_api: sandbox.runtime_api(),
             init_duration: sandbox.init_duration(),
@@ -518,13 +631,16 @@ impl LocalFunction {
         slot.sandbox = Some(sandbox);
     }
 
-    fn discard(&self, slot: &mut Slot) {
+    fn discard(environment: &Environment, slot: &mut Slot) {
         slot.sandbox = None;
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *environment
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
     }
 }
 
-/// Clears [`LocalFunction::sandbox`] if an invocation's future is dropped midway (its
+/// Clears an environment's [`SandboxInfo`] if an invocation's future is dropped midway (its
 /// sandbox, owned by the future, is dropped and killed with it).
 struct ForgetOnDrop<'a>(&'a Mutex<Option<SandboxInfo>>);
 

@@ -236,6 +236,113 @@ async fn concurrent_invocations_take_turns_in_one_environment() {
     assert_eq!(function.cold_starts(), 1);
 }
 
+/// How many invocations the echo function has started handling so far.
+fn handling(function: &LocalFunction) -> usize {
+    function
+        .recent_logs()
+        .iter()
+        .filter(|line| line.line.starts_with("echo_function: handling "))
+        .count()
+}
+
+#[tokio::test]
+async fn past_its_concurrency_limit_an_invocation_is_throttled_not_queued() {
+    let limit = std::num::NonZeroUsize::new(2).unwrap();
+    let function = Arc::new(echo().concurrency_limit(limit).start().await.unwrap());
+    assert_eq!(function.concurrency_limit(), Some(limit));
+    assert_eq!(
+        function.sandboxes().len(),
+        1,
+        "the second starts when needed"
+    );
+    let sleep_ms = 1_200;
+    let started = Instant::now();
+    let calls: Vec<_> = (0..2)
+        .map(|n| {
+            let function = Arc::clone(&function);
+            tokio::spawn(async move {
+                function
+                    .invoke(&json!({ "sleep_ms": sleep_ms, "n": n }))
+                    .await
+            })
+        })
+        .collect();
+    // Both are in their handler (the second in an environment started cold for it).
+    while handling(&function) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            function.recent_logs()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let refused_at = Instant::now();
+    let error = function.invoke(&json!({ "n": 2 })).await.unwrap_err();
+    assert!(
+        refused_at.elapsed() < Duration::from_millis(200),
+        "refused at once, not queued: {:?}",
+        refused_at.elapsed()
+    );
+    let LocalLambdaError::TooManyRequests {
+        function: name,
+        limit: reported,
+        request_id,
+    } = &error
+    else {
+        panic!("expected throttling, got {error}")
+    };
+    assert_eq!((name.as_str(), *reported), ("echo", 2));
+    assert_eq!(request_id.len(), 36);
+    assert!(
+        error
+            .to_string()
+            .contains(local_lambda::TOO_MANY_REQUESTS_MESSAGE),
+        "{error}"
+    );
+    assert_eq!(function.throttles(), 1);
+    assert_eq!(handling(&function), 2, "the function never saw it");
+
+    for call in calls {
+        assert!(call.await.unwrap().unwrap().result.is_success());
+    }
+    // Side by side, in two processes: not one after the other.
+    assert!(
+        started.elapsed() < Duration::from_millis(2 * sleep_ms),
+        "{:?}",
+        started.elapsed()
+    );
+    let sandboxes = function.sandboxes();
+    assert_eq!(sandboxes.len(), 2);
+    assert_ne!(sandboxes[0].pid, sandboxes[1].pid);
+    assert_ne!(sandboxes[0].runtime_api, sandboxes[1].runtime_api);
+    assert_eq!(function.cold_starts(), 2);
+
+    // Once they are done, both environments serve again, warm.
+    let again: Vec<_> = (0..2)
+        .map(|n| {
+            let function = Arc::clone(&function);
+            tokio::spawn(async move { function.invoke(&json!({ "sleep_ms": 100, "n": n })).await })
+        })
+        .collect();
+    for call in again {
+        let invocation = call.await.unwrap().unwrap();
+        assert!(invocation.result.is_success());
+        assert_eq!(invocation.init_duration, None, "warm");
+    }
+    assert_eq!(function.cold_starts(), 2);
+    assert_eq!(function.throttles(), 1);
+    assert_eq!(function.sandboxes(), sandboxes);
+
+    function.shutdown().await;
+    assert!(sandboxes.iter().all(|sandbox| !process_alive(sandbox.pid)));
+    assert!(function.sandboxes().is_empty());
+    let error = function.invoke(&json!({})).await.unwrap_err();
+    assert!(
+        matches!(error, LocalLambdaError::ShutDown { .. }),
+        "{error}"
+    );
+}
+
 #[tokio::test]
 async fn a_timeout_kills_the_process_and_the_next_invocation_starts_cold() {
     let function = echo()
