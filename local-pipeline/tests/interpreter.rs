@@ -792,6 +792,18 @@ fn loading_refuses_unsupported_task_choice_and_fail_features() {
             "BackoffRate",
         ),
         (
+            task_with(
+                json!({"Retry": [{"ErrorEquals": ["X"], "IntervalSeconds": 1, "MaxAttempts": 1, "BackoffRate": 2.0, "MaxDelaySeconds": 0}]}),
+            ),
+            "MaxDelaySeconds 0",
+        ),
+        (
+            task_with(
+                json!({"Retry": [{"ErrorEquals": ["X"], "IntervalSeconds": 1, "MaxAttempts": 1, "BackoffRate": 2.0, "MaxDelaySeconds": 31_622_401}]}),
+            ),
+            "MaxDelaySeconds 31622401",
+        ),
+        (
             task_with(json!({"HeartbeatSeconds": 5})),
             "HeartbeatSeconds",
         ),

@@ -689,6 +689,9 @@ fn matches_error(error_equals: &[String], error: &str) -> bool {
     })
 }
 
+/// The largest `MaxDelaySeconds` Step Functions accepts (it must be less than 31622401).
+const MAX_DELAY_SECONDS_LIMIT: u64 = 31_622_400;
+
 /// Seconds before the next retry of `retrier`, which has retried `done` times.
 fn retry_delay(retrier: &Retrier, done: u32, jitter: &std::sync::Mutex<Jitter>) -> f64 {
     let exponent = i32::try_from(done).unwrap_or(i32::MAX);
@@ -827,6 +830,13 @@ fn compile(state: &State) -> Result<Step, String> {
                 if retrier.interval_seconds == 0 {
                     return Err("Retry: IntervalSeconds must be at least 1".to_owned());
                 }
+                if let Some(max) = retrier.max_delay_seconds
+                    && !(1..=MAX_DELAY_SECONDS_LIMIT).contains(&max)
+                {
+                    return Err(format!(
+                        "Retry: MaxDelaySeconds {max} is not between 1 and {MAX_DELAY_SECONDS_LIMIT}"
+                    ));
+                }
             }
             let retry_rules: Vec<&[String]> = task
                 .retry
@@ -947,6 +957,45 @@ mod tests {
         let first = retry_delay(&full, 0, &again);
         let replay = std::sync::Mutex::new(Jitter::seeded("x"));
         assert!((first - retry_delay(&full, 0, &replay)).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn full_jitter_spreads_the_capped_delay_over_all_of_it() {
+        // The 10th retry: 1 * 2^9 = 512 s uncapped, 120 s with the cap; full jitter draws
+        // uniformly below the capped delay, not below the uncapped one, nor near it only.
+        let retrier = Retrier {
+            error_equals: vec!["E".into()],
+            interval_seconds: 1,
+            max_attempts: 20,
+            backoff_rate: 2.0,
+            max_delay_seconds: Some(120),
+            jitter_strategy: Some(JitterStrategy::Full),
+        };
+        let jitter = std::sync::Mutex::new(Jitter::seeded("arn:aws:states:r:1:execution:m:n"));
+        let draws: Vec<f64> = (0..2_000)
+            .map(|_| retry_delay(&retrier, 9, &jitter))
+            .collect();
+        assert!(draws.iter().all(|d| (0.0..=120.0).contains(d)));
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        assert!((55.0..65.0).contains(&mean), "mean {mean}");
+        for quarter in 0..4 {
+            let low = f64::from(quarter) * 30.0;
+            let share = draws
+                .iter()
+                .filter(|d| (low..low + 30.0).contains(*d))
+                .count();
+            assert!(
+                (400..600).contains(&share),
+                "{share} in [{low}, {})",
+                low + 30.0
+            );
+        }
+        // Executions draw apart: two ARNs, two sequences.
+        let other = std::sync::Mutex::new(Jitter::seeded("arn:aws:states:r:1:execution:m:o"));
+        let first: Vec<f64> = (0..5).map(|_| retry_delay(&retrier, 0, &other)).collect();
+        let again = std::sync::Mutex::new(Jitter::seeded("arn:aws:states:r:1:execution:m:n"));
+        let second: Vec<f64> = (0..5).map(|_| retry_delay(&retrier, 0, &again)).collect();
+        assert_ne!(first, second);
     }
 
     #[test]
