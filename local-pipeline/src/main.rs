@@ -67,6 +67,12 @@ struct PipelineArgs {
     /// Waits and retry intervals are multiplied by this.
     #[arg(long, default_value_t = 0.01)]
     time_scale: f64,
+    /// The Lambda function's concurrency limit (its reserved concurrency): up to N
+    /// invocations at once, each in its own warm environment; one more is throttled
+    /// (`Lambda.TooManyRequestsException`, retried by the state machine), never queued.
+    /// Default: no limit, one environment serving invocations in turn.
+    #[arg(long, value_name = "N")]
+    lambda_concurrency: Option<std::num::NonZeroUsize>,
     /// How long `demo` waits for its executions, in seconds.
     #[arg(long, default_value_t = 300)]
     wait_seconds: u64,
@@ -91,6 +97,7 @@ impl PipelineArgs {
         options.region.clone_from(&self.region);
         options.threshold_bytes = self.threshold_bytes;
         options.time_scale = self.time_scale;
+        options.lambda_concurrency = self.lambda_concurrency;
         Ok(options)
     }
 }
@@ -109,6 +116,10 @@ fn describe(pipeline: &RunningPipeline) {
         options.input_prefix, options.output_prefix
     );
     println!("  threshold       {} bytes", options.threshold_bytes);
+    match options.lambda_concurrency {
+        Some(limit) => println!("  lambda          at most {limit} at once, more are throttled"),
+        None => println!("  lambda          no concurrency limit, one environment in turn"),
+    }
     println!("  state machine   {}", pipeline.state_machine_arn());
     println!(
         "  credentials     AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_REGION={}",
@@ -125,10 +136,15 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             let outcomes =
                 local_pipeline::demo::run(&pipeline, Duration::from_secs(args.wait_seconds)).await;
             let bucket = pipeline.options().bucket.clone();
+            let limited = pipeline.options().lambda_concurrency.is_some();
+            let throttles = pipeline.lambda_throttles();
             pipeline.shutdown().await;
             let outcomes = outcomes?;
             println!();
             print!("{}", local_pipeline::demo::table(&outcomes, &bucket));
+            if limited {
+                println!("lambda invocations throttled (and retried): {throttles}");
+            }
             let all = outcomes.iter().all(|o| o.expected);
             println!(
                 "{}",

@@ -2,6 +2,7 @@
 //! its `Object Created` events matched against the generated rule, each match an execution of
 //! the generated state machine, whose tasks run the real processor binaries.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,12 @@ pub struct PipelineOptions {
     pub time_scale: f64,
     /// Where task logs go.
     pub log_dir: PathBuf,
+    /// The Lambda function's concurrency limit, as its reserved concurrency sets it in AWS:
+    /// up to this many invocations run at once, each in its own warm execution environment,
+    /// and one more is throttled (the task fails with `Lambda.TooManyRequestsException`,
+    /// which the state machine retries). `None`: no limit, one environment serving the
+    /// invocations in turn.
+    pub lambda_concurrency: Option<NonZeroUsize>,
 }
 
 impl PipelineOptions {
@@ -65,6 +72,7 @@ impl PipelineOptions {
             container: ContainerLauncher::Binary(bin_dir.join("fargate-processor")),
             time_scale: 1.0,
             log_dir: std::env::temp_dir().join("local-pipeline-logs"),
+            lambda_concurrency: None,
         }
     }
 }
@@ -154,7 +162,11 @@ async fn start_function(
     prefixes: &[(String, String)],
     s3_env: &[(String, String)],
 ) -> anyhow::Result<LocalFunction> {
-    LocalFunction::builder(&options.lambda_binary)
+    let mut function = LocalFunction::builder(&options.lambda_binary);
+    if let Some(limit) = options.lambda_concurrency {
+        function = function.concurrency_limit(limit);
+    }
+    function
         .name("s3-upload-pipeline-processor")
         .envs(prefixes.iter().cloned())
         .envs(s3_env.iter().cloned())
@@ -350,6 +362,12 @@ impl RunningPipeline {
     /// The options it runs with.
     pub fn options(&self) -> &PipelineOptions {
         &self.options
+    }
+
+    /// How many Lambda invocations were throttled by the concurrency limit
+    /// ([`PipelineOptions::lambda_concurrency`]), as Lambda's `Throttles` metric counts them.
+    pub fn lambda_throttles(&self) -> u64 {
+        self.starter.tasks.function().throttles()
     }
 
     /// Every execution so far.

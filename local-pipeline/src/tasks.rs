@@ -5,15 +5,17 @@
 //! filesystem, chrooted as the image's user).
 //!
 //! Their results and errors have the shapes Step Functions gives: the Lambda's error type is
-//! the task's error; a container that exits non-zero is `States.TaskFailed` with the stopped
-//! task, exit code included, as the cause.
+//! the task's error; an invocation the function's concurrency limit throttles is
+//! `Lambda.TooManyRequestsException` with the cause the service's answer gives; a container
+//! that exits non-zero is `States.TaskFailed` with the stopped task, exit code included, as
+//! the cause.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use local_lambda::{InvocationResult, LocalFunction};
+use local_lambda::{InvocationResult, LocalFunction, LocalLambdaError};
 use serde_json::{Value, json};
 
 use crate::interpreter::{TaskError, TaskRunner};
@@ -22,6 +24,8 @@ use crate::interpreter::{TaskError, TaskRunner};
 pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 /// The `ecs:runTask.sync` integration's resource.
 pub const ECS_RUN_TASK_SYNC: &str = "arn:aws:states:::ecs:runTask.sync";
+/// The task error of a Lambda invocation that Lambda throttled.
+pub const LAMBDA_TOO_MANY_REQUESTS: &str = "Lambda.TooManyRequestsException";
 
 /// How the ECS task's container is started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,14 +88,13 @@ impl LocalTasks {
             });
         }
         let payload = parameters.get("Payload").cloned().unwrap_or(Value::Null);
-        let invocation = self
-            .function
-            .invoke(&payload)
-            .await
-            .map_err(|e| TaskError {
+        let invocation = self.function.invoke(&payload).await.map_err(|e| match e {
+            LocalLambdaError::TooManyRequests { request_id, .. } => throttled(&request_id),
+            other => TaskError {
                 error: "Lambda.ServiceException".into(),
-                cause: format!("the local Lambda failed: {e}"),
-            })?;
+                cause: format!("the local Lambda failed: {other}"),
+            },
+        })?;
         match invocation.result {
             InvocationResult::Success(payload) => Ok(json!({
                 "ExecutedVersion": "$LATEST",
@@ -236,6 +239,19 @@ impl LocalTasks {
             .await
             .map_err(|e| start_failure(&e))?;
         Ok(status.code())
+    }
+}
+
+/// A throttled invocation, as the `lambda:invoke` integration reports Lambda's HTTP 429
+/// answer: the exception's name prefixed with `Lambda.`, its message and the SDK's summary of
+/// the call as the cause.
+fn throttled(request_id: &str) -> TaskError {
+    TaskError {
+        error: LAMBDA_TOO_MANY_REQUESTS.into(),
+        cause: format!(
+            "{} (Service: AWSLambda; Status Code: 429; Error Code: TooManyRequestsException; Request ID: {request_id}; Proxy: null)",
+            local_lambda::TOO_MANY_REQUESTS_MESSAGE
+        ),
     }
 }
 

@@ -27,13 +27,18 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-pub async fn start() -> RunningPipeline {
+/// The tests' options: the binaries of this target folder, a small threshold, fast waits.
+pub fn options() -> PipelineOptions {
     let mut options = PipelineOptions::new(&bin_dir());
     options.threshold_bytes = THRESHOLD;
     options.time_scale = 0.001;
     options.log_dir =
         std::env::temp_dir().join(format!("local-pipeline-test-{}", std::process::id()));
-    RunningPipeline::start(options).await.unwrap()
+    options
+}
+
+pub async fn start() -> RunningPipeline {
+    RunningPipeline::start(options()).await.unwrap()
 }
 
 pub async fn upload(pipeline: &RunningPipeline, key: &str, body: Vec<u8>) {
@@ -158,6 +163,86 @@ async fn keys_with_spaces_plus_unicode_and_deep_paths_are_processed() {
             serde_json::from_slice(&report(&pipeline, key).await).unwrap();
         assert_eq!(report["source"]["key"], key);
     }
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_above_the_lambda_concurrency_is_throttled_and_every_execution_succeeds() {
+    const OBJECTS: usize = 50;
+    let mut options = options();
+    options.lambda_concurrency = std::num::NonZeroUsize::new(2);
+    // The definition's retry intervals as `serve` and `demo` scale them: the throttling
+    // retrier's ~15 minutes (on average, with full jitter) take ~9 s.
+    options.time_scale = 0.01;
+    let pipeline = RunningPipeline::start(options).await.unwrap();
+    let keys: Vec<String> = (0..OBJECTS)
+        .map(|n| format!("incoming/burst/object-{n:02}.csv"))
+        .collect();
+    // All at once, as a burst of uploads arrives: 50 executions reach the Lambda task
+    // together, and all but 2 of their first invocations are throttled.
+    let started = std::time::Instant::now();
+    let mut uploads = tokio::task::JoinSet::new();
+    let s3 = pipeline.s3().client();
+    for (n, key) in keys.iter().enumerate() {
+        let client = s3.clone();
+        let bucket = pipeline.options().bucket.clone();
+        let (key, body) = (key.clone(), format!("id,name\n{n},item {n}\n").into_bytes());
+        uploads.spawn(async move {
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body.into())
+                .send()
+                .await
+        });
+    }
+    while let Some(upload) = uploads.join_next().await {
+        upload.unwrap().unwrap();
+    }
+    let records = ended(&pipeline, OBJECTS).await;
+    eprintln!(
+        "{OBJECTS} objects at a Lambda concurrency of 2: {:?}, {} invocations throttled",
+        started.elapsed(),
+        pipeline.lambda_throttles()
+    );
+    assert_eq!(records.len(), OBJECTS);
+    let mut throttled = 0;
+    for key in &keys {
+        let record = record_for(&records, key);
+        assert_eq!(
+            (record.status, Route::of(record)),
+            (ExecutionStatus::Succeeded, Route::Lambda),
+            "{key}: {:?} {:?}",
+            record.error,
+            record.cause
+        );
+        for event in &record.history {
+            let Some((_, details)) = event
+                .details
+                .as_ref()
+                .filter(|_| event.kind == "TaskFailed")
+            else {
+                continue;
+            };
+            assert_eq!(
+                details["error"], "Lambda.TooManyRequestsException",
+                "{key}: the only failures are throttles"
+            );
+            let cause = details["cause"].as_str().unwrap();
+            assert!(
+                cause.starts_with("Rate Exceeded. (Service: AWSLambda; Status Code: 429;"),
+                "{cause}"
+            );
+            throttled += 1;
+        }
+        let report: serde_json::Value =
+            serde_json::from_slice(&report(&pipeline, key).await).unwrap();
+        assert_eq!(report["source"]["key"], key.as_str());
+    }
+    // Throttling happened, and each throttle was a failed attempt the state machine retried.
+    assert!(throttled > 0, "no invocation was throttled");
+    assert_eq!(throttled, pipeline.lambda_throttles());
     pipeline.shutdown().await;
 }
 
@@ -322,7 +407,7 @@ async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let data = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-pipeline"))
-        .args(["serve", "--bin-dir"])
+        .args(["serve", "--lambda-concurrency", "2", "--bin-dir"])
         .arg(bin_dir())
         .arg("--data-dir")
         .arg(data.path())
@@ -351,6 +436,12 @@ async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
             break (endpoint, rest.trim().to_owned());
         }
     };
+    assert!(
+        printed
+            .iter()
+            .any(|line| line.trim() == "lambda          at most 2 at once, more are throttled"),
+        "{printed:?}"
+    );
     let pair = |name: &str| {
         credentials
             .split_whitespace()
