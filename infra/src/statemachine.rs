@@ -151,16 +151,76 @@ pub mod state {
     }
 }
 
-/// The Lambda integration's transient errors, retried with backoff.
+/// The Lambda integration's throttling: more invocations than the function's (or the
+/// account's) concurrency allows. Retried for long enough to ride out a burst of uploads
+/// ([`THROTTLING_RETRY`]), apart from the other transient errors.
+pub const LAMBDA_THROTTLING_ERRORS: [&str; 1] = ["Lambda.TooManyRequestsException"];
+
+/// The Lambda integration's other transient errors, retried a few times with backoff (AWS:
+/// "Handle Lambda service exceptions").
 pub const LAMBDA_TRANSIENT_ERRORS: [&str; 4] = [
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
 ];
 
-/// The ECS integration's transient errors, retried with backoff.
-pub const ECS_TRANSIENT_ERRORS: [&str; 2] = ["ECS.AmazonECSException", "AmazonECS.Unknown"];
+/// The ECS integration's errors for a task that could not be started: RunTask's `failures`
+/// (no capacity, e.g. Fargate Spot) are `AmazonECS.Unknown` (AWS: "Run Amazon ECS or Fargate
+/// tasks with Step Functions"); capacity refusals and throttling of the ECS API are
+/// `ECS.AmazonECSException` (AWS Knowledge Center: "ecs-fargate-runtask-capacity"). Neither
+/// name tells a passing shortage from a lasting fault, so both get [`THROTTLING_RETRY`].
+pub const ECS_CAPACITY_ERRORS: [&str; 2] = ["ECS.AmazonECSException", "AmazonECS.Unknown"];
+
+/// How throttling and capacity errors are retried: exponential backoff from 2 s, capped at
+/// 2 minutes, with full jitter so that a burst of throttled executions does not come back in
+/// step. 20 retries wait up to 2+4+...+64 s and then 14 × 120 s: about 30 minutes at most,
+/// about 15 on average with full jitter.
+pub const THROTTLING_RETRY: RetryPolicy = RetryPolicy {
+    interval_seconds: 2,
+    max_attempts: 20,
+    backoff_rate: 2,
+    max_delay_seconds: 120,
+};
+
+/// A backoff policy, turned into a [`Retrier`] for some error names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Seconds before the first retry.
+    pub interval_seconds: u64,
+    /// Retries at most.
+    pub max_attempts: u32,
+    /// The factor the interval grows by per retry.
+    pub backoff_rate: u32,
+    /// The longest interval.
+    pub max_delay_seconds: u64,
+}
+
+impl RetryPolicy {
+    /// The longest the retries can wait in all (every interval at its full, unjittered
+    /// length).
+    pub fn longest_total_wait_seconds(&self) -> u64 {
+        let mut interval = self.interval_seconds;
+        let mut total = 0;
+        for _ in 0..self.max_attempts {
+            total += interval.min(self.max_delay_seconds);
+            interval = interval.saturating_mul(u64::from(self.backoff_rate));
+        }
+        total
+    }
+
+    /// The retrier for `errors`, with full jitter.
+    pub fn retrier(&self, errors: &[&str]) -> Retrier {
+        Retrier {
+            error_equals: errors.iter().map(|e| (*e).to_owned()).collect(),
+            interval_seconds: self.interval_seconds,
+            max_attempts: self.max_attempts,
+            backoff_rate: f64::from(self.backoff_rate),
+            max_delay_seconds: Some(self.max_delay_seconds),
+            jitter_strategy: Some(JitterStrategy::Full),
+        }
+    }
+}
 
 /// What shapes the state machine, beyond the placeholders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +266,7 @@ impl Settings {
                 .fargate_timeout_seconds
                 .max(self.lambda_task_timeout_seconds())
             + waits
+            + attempts * THROTTLING_RETRY.longest_total_wait_seconds()
             + 600
     }
 }
@@ -331,6 +392,7 @@ fn lambda_task(settings: &Settings) -> State {
         result_path: Some("$.result".into()),
         timeout_seconds: Some(settings.lambda_task_timeout_seconds()),
         retry: vec![
+            THROTTLING_RETRY.retrier(&LAMBDA_THROTTLING_ERRORS),
             Retrier {
                 error_equals: LAMBDA_TRANSIENT_ERRORS.map(str::to_owned).to_vec(),
                 interval_seconds: 2,
@@ -391,14 +453,7 @@ fn fargate_task(settings: &Settings) -> State {
         result_selector: Some(json!({ "taskArn.$": "$.TaskArn" })),
         result_path: Some("$.result".into()),
         timeout_seconds: Some(settings.fargate_timeout_seconds),
-        retry: vec![Retrier {
-            error_equals: ECS_TRANSIENT_ERRORS.map(str::to_owned).to_vec(),
-            interval_seconds: 5,
-            max_attempts: 5,
-            backoff_rate: 2.0,
-            max_delay_seconds: Some(120),
-            jitter_strategy: Some(JitterStrategy::Full),
-        }],
+        retry: vec![THROTTLING_RETRY.retrier(&ECS_CAPACITY_ERRORS)],
         catch: vec![
             Catcher {
                 error_equals: vec!["States.TaskFailed".into()],

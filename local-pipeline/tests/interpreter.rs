@@ -1107,10 +1107,12 @@ async fn transient_lambda_errors_are_retried() {
         ]
     );
 
-    // Six retries at most, then the error is not one of ours: Internal.
+    // Throttling is retried as long as the throttling policy says, then the error is not
+    // one of ours: Internal.
+    let attempts = infra::statemachine::THROTTLING_RETRY.max_attempts as usize + 1;
     let tasks = Scripted::new(
         LAMBDA,
-        (0..7)
+        (0..attempts)
             .map(|_| task_error("Lambda.TooManyRequestsException", "slow down"))
             .collect(),
     );
@@ -1121,7 +1123,7 @@ async fn transient_lambda_errors_are_retried() {
         Some(r#"{"Cause":"slow down","Error":"Lambda.TooManyRequestsException"}"#),
         "the caught error, whole"
     );
-    assert_eq!(tasks.calls().len(), 7);
+    assert_eq!(tasks.calls().len(), attempts);
     assert_eq!(path(&record).last().unwrap(), state::FAILED_UNEXPECTEDLY);
 }
 
@@ -1214,14 +1216,16 @@ async fn an_exit_code_of_no_error_name_fails_as_internal() {
 #[tokio::test]
 async fn ecs_failures_without_an_exit_code_fail_as_internal() {
     let definition = generated_definition();
+    // Capacity and throttling errors are retried as the throttling policy says.
+    let attempts = infra::statemachine::THROTTLING_RETRY.max_attempts as usize + 1;
     let tasks = Scripted::new(
         ECS,
-        (0..6)
+        (0..attempts)
             .map(|_| task_error("ECS.AmazonECSException", "Rate exceeded"))
             .collect(),
     );
     let record = execute(&definition, object_created("k", THRESHOLD + 1), &tasks).await;
-    assert_eq!(tasks.calls().len(), 6);
+    assert_eq!(tasks.calls().len(), attempts);
     assert_failed(&record, "Internal");
     let path = path(&record);
     assert_eq!(path[path.len() - 2], state::CHECK_FARGATE_FAILURE);
@@ -1337,7 +1341,7 @@ fn differential_cases() -> Vec<Case> {
             Ok(json!({"TaskArn": TASK_ARN})),
         ]),
         Case::new("fargate service error", large.clone()).ecs(
-            (0..6)
+            (0..=infra::statemachine::THROTTLING_RETRY.max_attempts)
                 .map(|_| task_error("ECS.AmazonECSException", "Rate exceeded"))
                 .collect(),
         ),
