@@ -1,315 +1,139 @@
 //! `infra deploy`, `infra destroy` and `infra outputs`: the stack through CloudFormation change
-//! sets, with every input checked before the first AWS call.
+//! sets. Every input is checked before the first AWS call ([`crate::request`]), the account
+//! before anything is written ([`crate::preflight`]); progress goes to a callback as
+//! [`Progress`] events, failures come back as a [`DeployError`].
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, Parameter as StackParameter, StackStatus,
+    Tag as StackTag,
 };
-use shared::job::KeyLayout;
 
-use crate::template::{self, MAX_THRESHOLD_BYTES, Settings, param};
+use crate::clients::{Clients, aws_error};
+use crate::preflight::{self, BucketProbe, Check, PreflightRequest};
+use crate::request::{
+    DeployRequest, ImageSource, InvalidInput, check_prefixes, check_request, check_stack_name,
+    check_task_size, default_artifact_bucket, parse_image_uri,
+};
+use crate::template::{self, Settings, param};
 
-/// What to deploy, as the user asked for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeployRequest {
-    /// The stack's name (lowercase: the ECR repository is named after it).
-    pub stack_name: String,
-    /// The region, when not taken from the environment.
-    pub region: Option<String>,
-    /// The Lambda zip to upload.
-    pub lambda_zip: PathBuf,
-    /// The Fargate image's tag in the stack's repository.
-    pub image_tag: String,
-    /// A full image URI instead (optional).
-    pub image_uri: Option<String>,
-    /// Objects up to this many bytes go to Lambda.
-    pub threshold_bytes: u64,
-    /// Uploads under this prefix are processed.
-    pub input_prefix: String,
-    /// Reports go here.
-    pub output_prefix: String,
-    /// `public` or `private`.
-    pub network_mode: String,
-    /// `FARGATE` or `FARGATE_SPOT`.
-    pub capacity_provider: String,
-    /// Alarms go to this address (optional).
-    pub alarm_email: Option<String>,
-    /// An existing KMS key (optional).
-    pub kms_key_arn: Option<String>,
-    /// The deployment bucket; `<stack>-artifacts-<account>-<region>` when absent.
-    pub artifact_bucket: Option<String>,
-    /// A template file to deploy instead of the generated one.
-    pub template_file: Option<PathBuf>,
+/// Why a deploy, destroy or outputs call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The request itself is wrong; nothing was sent.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// No region in the arguments or the environment.
+    #[error("no region: pass --region or set AWS_REGION")]
+    NoRegion,
+    /// The preflight found blockers; nothing was created.
+    #[error("preflight: {} blocker(s): {}", .0.len(), .0.iter().map(|c| c.name).collect::<Vec<_>>().join(", "))]
+    Blocked(Vec<Check>),
+    /// An AWS call failed.
+    #[error("{what}: {detail}")]
+    Aws {
+        /// What was being done.
+        what: String,
+        /// The service's error code and message, or the failure.
+        detail: String,
+    },
+    /// A local file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The deployment bucket cannot be used; nothing was written to it.
+    #[error("the deployment bucket {bucket}: {problem}")]
+    DeploymentBucket {
+        /// Its name.
+        bucket: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The stack is in a state no change set can start from.
+    #[error("stack {stack} is {status}: {advice}")]
+    StackBusy {
+        /// The stack.
+        stack: String,
+        /// Its status.
+        status: String,
+        /// What to do.
+        advice: String,
+    },
+    /// CloudFormation refused the change set.
+    #[error("the change set failed: {0}")]
+    ChangeSet(String),
+    /// The stack's create, update or delete ended in failure.
+    #[error("stack {stack} ended {status}:\n{failures}")]
+    StackFailed {
+        /// The stack.
+        stack: String,
+        /// Its final status.
+        status: String,
+        /// The failed resources, one per line, with their reasons.
+        failures: String,
+    },
+    /// The stack has no such output.
+    #[error("stack {stack} has no output {name}")]
+    NoOutput {
+        /// The stack.
+        stack: String,
+        /// The output asked for.
+        name: String,
+    },
 }
 
-/// Checks a stack name: what CloudFormation accepts, lowercase for the ECR repository name.
-pub fn check_stack_name(name: &str) -> anyhow::Result<()> {
-    let valid = (1..=100).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.ends_with('-');
-    if !valid {
-        bail!(
-            "stack name {name:?}: use 1 to 100 lowercase letters, digits and hyphens, \
-             starting with a letter (the image repository is named after the stack)"
-        );
-    }
-    Ok(())
-}
-
-/// Checks a region name such as `eu-west-1` or `us-gov-west-1`.
-pub fn check_region(region: &str) -> anyhow::Result<()> {
-    let parts: Vec<&str> = region.split('-').collect();
-    let valid = parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].parse::<u8>().is_ok();
-    if !valid {
-        bail!("region {region:?} is not a region name such as eu-west-1");
-    }
-    Ok(())
-}
-
-/// Checks a bucket name against the S3 naming rules for general purpose buckets.
-pub fn check_bucket_name(name: &str) -> anyhow::Result<()> {
-    let problem = if !(3..=63).contains(&name.len()) {
-        Some("must be 3 to 63 characters long")
-    } else if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-    {
-        Some("may only hold lowercase letters, digits, dots and hyphens")
-    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
-    {
-        Some("must begin and end with a letter or a digit")
-    } else if name.contains("..") || name.contains(".-") || name.contains("-.") {
-        Some("must not hold two dots in a row or a dot next to a hyphen")
-    } else if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
-        Some("must not look like an IP address")
-    } else if ["xn--", "sthree-", "amzn-s3-demo-"]
-        .iter()
-        .any(|p| name.starts_with(p))
-        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
-            .iter()
-            .any(|s| name.ends_with(s))
-    {
-        Some("uses a prefix or suffix S3 reserves")
-    } else {
-        None
-    };
-    match problem {
-        Some(problem) => bail!("bucket name {name:?} {problem}"),
-        None => Ok(()),
-    }
-}
-
-/// Checks a request before any AWS call.
-pub fn check_request(request: &DeployRequest) -> anyhow::Result<()> {
-    check_stack_name(&request.stack_name)?;
-    if let Some(region) = &request.region {
-        check_region(region)?;
-    }
-    if request.threshold_bytes > MAX_THRESHOLD_BYTES {
-        bail!(
-            "threshold {} bytes is above the largest the Lambda route takes ({MAX_THRESHOLD_BYTES})",
-            request.threshold_bytes
-        );
-    }
-    KeyLayout::new(&request.input_prefix, &request.output_prefix)
-        .map_err(|e| anyhow::anyhow!("prefixes: {e}"))?;
-    for prefix in [&request.input_prefix, &request.output_prefix] {
-        if !prefix.ends_with('/') || prefix.starts_with('/') {
-            bail!("prefix {prefix:?} must end with / and not start with it");
-        }
-    }
-    if !["public", "private"].contains(&request.network_mode.as_str()) {
-        bail!(
-            "network mode {:?} is not public or private",
-            request.network_mode
-        );
-    }
-    if !["FARGATE", "FARGATE_SPOT"].contains(&request.capacity_provider.as_str()) {
-        bail!(
-            "capacity provider {:?} is not FARGATE or FARGATE_SPOT",
-            request.capacity_provider
-        );
-    }
-    let tag = &request.image_tag;
-    let tag_ok = (1..=128).contains(&tag.len())
-        && !tag.starts_with(['.', '-'])
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !tag_ok {
-        bail!("image tag {tag:?} is not a valid tag");
-    }
-    if let Some(email) = &request.alarm_email
-        && !email
-            .split_once('@')
-            .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
-    {
-        bail!("alarm e-mail {email:?} is not an address");
-    }
-    if let Some(bucket) = &request.artifact_bucket {
-        check_bucket_name(bucket)?;
-    }
-    let zip = std::fs::read(&request.lambda_zip).with_context(|| {
-        format!(
-            "the Lambda zip {} (build it with `make lambda`)",
-            request.lambda_zip.display()
-        )
-    })?;
-    if !zip.starts_with(b"PK") {
-        bail!("{} is not a zip file", request.lambda_zip.display());
-    }
-    Ok(())
-}
-
-/// The AWS clients a command needs, configured from the environment (credentials, region,
-/// `AWS_ENDPOINT_URL`; `PIPELINE_S3_PATH_STYLE=true` for an S3 endpoint on loopback).
-pub struct Clients {
-    cloudformation: aws_sdk_cloudformation::Client,
-    s3: aws_sdk_s3::Client,
-    sts: aws_sdk_sts::Client,
-    region: String,
-}
-
-impl Clients {
-    /// Clients for `region`, or the environment's region.
-    pub async fn new(region: Option<&str>) -> anyhow::Result<Clients> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = region {
-            loader = loader.region(aws_config::Region::new(region.to_owned()));
-        }
-        let config = loader.load().await;
-        let Some(region) = config.region().map(ToString::to_string) else {
-            bail!("no region: pass --region or set AWS_REGION");
-        };
-        check_region(&region)?;
-        let path_style = std::env::var(shared::job::env::S3_PATH_STYLE)
-            .is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(path_style)
-                .build(),
-        );
-        Ok(Clients {
-            cloudformation: aws_sdk_cloudformation::Client::new(&config),
-            s3,
-            sts: aws_sdk_sts::Client::new(&config),
-            region,
-        })
-    }
-}
-
-/// An SDK failure as one line: the service's error code and message when it sent them,
-/// the whole error chain otherwise (timeouts, connection failures).
-fn sdk_error<E>(what: &str, error: E) -> anyhow::Error
-where
-    E: ProvideErrorMetadata + std::error::Error,
-{
-    match (error.code(), error.message()) {
-        (Some(code), Some(message)) => anyhow::anyhow!("{what}: {code}: {message}"),
-        (Some(code), None) => anyhow::anyhow!("{what}: {code}"),
-        _ => anyhow::anyhow!("{what}: {}", DisplayErrorContext(error)),
-    }
-}
-
-/// Hex SHA-256 of `bytes`: content-addressed keys.
-fn content_hash(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(bytes);
-    digest.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-/// The stack's status, or `None` when there is no such stack.
-async fn stack_status(clients: &Clients, stack: &str) -> anyhow::Result<Option<StackStatus>> {
-    match clients
-        .cloudformation
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status().cloned())),
-        Err(e) if e.message().is_some_and(|m| m.contains("does not exist")) => Ok(None),
-        Err(e) => Err(sdk_error("describing the stack", e)),
-    }
-}
-
-async fn ensure_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
-    if clients.s3.head_bucket().bucket(bucket).send().await.is_ok() {
-        return Ok(());
-    }
-    println!("creating the deployment bucket {bucket}");
-    let mut create = clients.s3.create_bucket().bucket(bucket);
-    if clients.region != "us-east-1" {
-        create = create.create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(clients.region.as_str().into())
-                .build(),
-        );
-    }
-    create
-        .send()
-        .await
-        .map_err(|e| sdk_error("creating the deployment bucket", e))?;
-    clients
-        .s3
-        .put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(
-            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .block_public_policy(true)
-                .ignore_public_acls(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| sdk_error("blocking public access to the deployment bucket", e))?;
-    Ok(())
-}
-
-/// Uploads `bytes` under a content-addressed key unless it is there already.
-async fn upload(clients: &Clients, bucket: &str, key: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
-    if clients
-        .s3
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .is_ok()
-    {
-        println!("s3://{bucket}/{key} is already uploaded");
-        return Ok(());
-    }
-    clients
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(bytes.into())
-        .send()
-        .await
-        .map_err(|e| sdk_error(&format!("uploading s3://{bucket}/{key}"), e))?;
-    println!("uploaded s3://{bucket}/{key}");
-    Ok(())
+/// What a deploy or destroy is doing, for the caller to show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// The preflight's checks (before anything is created).
+    Preflight(Vec<Check>),
+    /// The deployment bucket is being created.
+    CreatingBucket(String),
+    /// A file was uploaded to `s3://bucket/key`.
+    Uploaded(String),
+    /// A file was at `s3://bucket/key` already (content-addressed).
+    AlreadyUploaded(String),
+    /// The change set is ready: whether it creates the stack, and its changes, one per line.
+    Changes {
+        /// A create, not an update.
+        create: bool,
+        /// `action type logical-id (replacement)`.
+        changes: Vec<String>,
+    },
+    /// The change set holds nothing: the stack is up to date.
+    NoChanges,
+    /// A stack event.
+    StackEvent {
+        /// Seconds since the change began.
+        elapsed: Duration,
+        /// Resources done so far.
+        done: usize,
+        /// Resources expected (0 when unknown).
+        expected: usize,
+        /// The resource's status.
+        status: String,
+        /// Its type.
+        resource_type: String,
+        /// Its logical id.
+        logical_id: String,
+        /// CloudFormation's reason, if any.
+        reason: Option<String>,
+    },
+    /// The stack's outputs.
+    Outputs(Vec<(String, String)>),
+    /// There was no stack to delete.
+    NothingToDelete,
+    /// The stack is deleted (the bucket and key are kept).
+    Deleted,
 }
 
 /// What `deploy` did.
@@ -323,113 +147,397 @@ pub enum DeployOutcome {
     NoChanges,
 }
 
-/// The deployment bucket: the one asked for, or one named after the stack, account and region.
-async fn deployment_bucket(clients: &Clients, request: &DeployRequest) -> anyhow::Result<String> {
-    if let Some(bucket) = &request.artifact_bucket {
-        return Ok(bucket.clone());
-    }
-    let identity = clients
-        .sts
-        .get_caller_identity()
+/// A stack's status and parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackState {
+    /// Its status, e.g. `UPDATE_COMPLETE`.
+    pub status: String,
+    /// Its parameters' current values.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// The stack's state, or `None` when there is no such stack.
+pub async fn stack_state(
+    clients: &Clients,
+    stack: &str,
+) -> Result<Option<StackState>, DeployError> {
+    match clients
+        .cloudformation
+        .describe_stacks()
+        .stack_name(stack)
         .send()
         .await
-        .map_err(|e| sdk_error("finding the account (sts:GetCallerIdentity)", e))?;
-    let account = identity.account().unwrap_or("account");
-    let name = format!(
-        "{}-artifacts-{account}-{}",
-        request.stack_name, clients.region
-    );
-    check_bucket_name(&name)
-        .context("the default deployment bucket name; pass --artifact-bucket")?;
-    Ok(name)
-}
-
-/// The template to deploy: the generated one for the request's settings, or the file given.
-fn template_text(request: &DeployRequest) -> anyhow::Result<String> {
-    match &request.template_file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading the template {}", path.display())),
-        None => Ok(template::template(&Settings {
-            threshold_bytes: request.threshold_bytes,
-            input_prefix: request.input_prefix.clone(),
-            output_prefix: request.output_prefix.clone(),
-            ..Settings::default()
-        })
-        .to_json()),
+    {
+        Ok(out) => Ok(out.stacks().first().map(|s| StackState {
+            status: s
+                .stack_status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            parameters: s
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.parameter_key()?.to_owned(),
+                        p.parameter_value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+        })),
+        Err(e) if e.message().is_some_and(|m| m.contains("does not exist")) => Ok(None),
+        Err(e) => Err(aws_error("describing the stack", &e)),
     }
 }
 
-/// Creates or updates the stack through a change set; see the module docs.
-pub async fn deploy(clients: &Clients, request: &DeployRequest) -> anyhow::Result<DeployOutcome> {
-    let stack = request.stack_name.as_str();
-    let bucket = deployment_bucket(clients, request).await?;
-    ensure_bucket(clients, &bucket).await?;
-    let zip = std::fs::read(&request.lambda_zip)?;
-    let zip_key = format!("lambda/{}.zip", content_hash(&zip));
-    upload(clients, &bucket, &zip_key, zip).await?;
+/// Hex SHA-256 of `bytes`: content-addressed keys.
+fn content_hash(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
 
+/// The deployment bucket, ready for uploads: ours, in the stack's region, created if
+/// missing. Every call on it names our account as the expected owner.
+async fn ensure_bucket(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), DeployError> {
+    let refuse = |problem: String| DeployError::DeploymentBucket {
+        bucket: bucket.to_owned(),
+        problem,
+    };
+    match preflight::probe_bucket(clients, bucket, account).await {
+        BucketProbe::Ours { region } if region == clients.region => return Ok(()),
+        BucketProbe::Ours { region } => {
+            return Err(refuse(format!(
+                "it is in {region}, and the Lambda code must be in the stack's region, {}; \
+                 pass --artifact-bucket",
+                clients.region
+            )));
+        }
+        BucketProbe::NotOurs { evidence } => {
+            return Err(refuse(format!(
+                "it belongs to another account ({evidence}); pass --artifact-bucket with one \
+                 of yours"
+            )));
+        }
+        BucketProbe::Unknown(e) => return Err(refuse(format!("could not check it: {e}"))),
+        BucketProbe::Missing => {}
+    }
+    progress(Progress::CreatingBucket(bucket.to_owned()));
+    let mut create = clients.s3.create_bucket().bucket(bucket);
+    if clients.region != "us-east-1" {
+        create = create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(clients.region.as_str().into())
+                .build(),
+        );
+    }
+    if let Err(e) = create.send().await {
+        return Err(match e.code() {
+            // Taken between the probe and now, by someone else.
+            Some("BucketAlreadyExists") => refuse("another account owns that name".into()),
+            _ => aws_error("creating the deployment bucket", &e),
+        });
+    }
+    clients
+        .s3
+        .put_public_access_block()
+        .bucket(bucket)
+        .expected_bucket_owner(account)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .block_public_policy(true)
+                .ignore_public_acls(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("blocking public access to the deployment bucket", &e))?;
+    Ok(())
+}
+
+/// Uploads `bytes` under a content-addressed key unless it is there already.
+async fn upload(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), DeployError> {
+    let url = format!("s3://{bucket}/{key}");
+    if clients
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .expected_bucket_owner(account)
+        .send()
+        .await
+        .is_ok()
+    {
+        progress(Progress::AlreadyUploaded(url));
+        return Ok(());
+    }
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .expected_bucket_owner(account)
+        .body(bytes.into())
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("uploading {url}"), &e))?;
+    progress(Progress::Uploaded(url));
+    Ok(())
+}
+
+/// The template to deploy: the generated one, or the file given.
+fn template_text(request: &DeployRequest) -> Result<String, DeployError> {
+    match &request.template_file {
+        Some(path) => std::fs::read_to_string(path).map_err(|source| DeployError::Read {
+            path: path.clone(),
+            source,
+        }),
+        None => Ok(template::template(&Settings::default()).to_json()),
+    }
+}
+
+/// The preflight a deploy runs first.
+fn preflight_request(request: &DeployRequest) -> PreflightRequest {
+    PreflightRequest {
+        stack_name: request.stack_name.clone(),
+        settings: request.settings.clone(),
+        image_uri: request.image_uri.clone(),
+        artifact_bucket: request.artifact_bucket.clone(),
+    }
+}
+
+/// Checks what the stack's settings will be after the deploy (the ones asked for over the
+/// stack's current ones over the template's defaults): disjoint prefixes, a task size
+/// Fargate runs.
+fn check_effective(
+    request: &DeployRequest,
+    current: Option<&StackState>,
+) -> Result<(), InvalidInput> {
+    let asked = request.settings.parameters();
+    let value = |name: &str| {
+        asked
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| current.and_then(|s| s.parameters.get(name).cloned()))
+            .or_else(|| template::parameter_default(name))
+            .unwrap_or_default()
+    };
+    check_prefixes(&value(param::INPUT_PREFIX), &value(param::OUTPUT_PREFIX))?;
+    let number = |name: &str| value(name).parse::<u32>().unwrap_or(0);
+    check_task_size(number(param::TASK_CPU), number(param::TASK_MEMORY))
+}
+
+/// The stack's parameters for a change set: the code and image always; each setting asked
+/// for; on an update, every other parameter the stack has keeps its value
+/// (`UsePreviousValue`), and a parameter it lacks (new in this template) takes its default.
+fn stack_parameters(
+    request: &DeployRequest,
+    current: Option<&StackState>,
+    bucket: &str,
+    zip_key: &str,
+) -> Vec<StackParameter> {
+    let image_repository = match request.image_uri.as_deref().map(parse_image_uri) {
+        Some(Ok(ImageSource::Ecr {
+            account,
+            region,
+            repository,
+            ..
+        })) => format!("arn:aws:ecr:{region}:{account}:repository/{repository}"),
+        _ => String::new(),
+    };
+    let mut given: BTreeMap<&str, String> = request.settings.parameters().into_iter().collect();
+    given.insert(param::LAMBDA_CODE_BUCKET, bucket.to_owned());
+    given.insert(param::LAMBDA_CODE_KEY, zip_key.to_owned());
+    given.insert(param::IMAGE_TAG, request.image_tag.clone());
+    given.insert(
+        param::IMAGE_URI,
+        request.image_uri.clone().unwrap_or_default(),
+    );
+    given.insert(param::IMAGE_REPOSITORY_ARN, image_repository);
+    let mut parameters: Vec<StackParameter> = given
+        .into_iter()
+        .map(|(key, value)| {
+            StackParameter::builder()
+                .parameter_key(key)
+                .parameter_value(value)
+                .build()
+        })
+        .collect();
+    if let Some(current) = current {
+        for key in current.parameters.keys() {
+            if !parameters
+                .iter()
+                .any(|p| p.parameter_key() == Some(key.as_str()))
+            {
+                parameters.push(
+                    StackParameter::builder()
+                        .parameter_key(key)
+                        .use_previous_value(true)
+                        .build(),
+                );
+            }
+        }
+    }
+    parameters.sort_by(|a, b| a.parameter_key().cmp(&b.parameter_key()));
+    parameters
+}
+
+/// Where `stage` put the deploy's files.
+struct Staged {
+    bucket: String,
+    zip_key: String,
+    template_url: String,
+}
+
+/// Uploads the Lambda zip and the template to the deployment bucket (ours, created if
+/// missing), under content-addressed keys.
+async fn stage(
+    clients: &Clients,
+    request: &DeployRequest,
+    account: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Staged, DeployError> {
+    let bucket = match &request.artifact_bucket {
+        Some(bucket) => bucket.clone(),
+        None => default_artifact_bucket(&request.stack_name, account, &clients.region),
+    };
+    ensure_bucket(clients, &bucket, account, progress).await?;
+    let zip = std::fs::read(&request.lambda_zip).map_err(|source| DeployError::Read {
+        path: request.lambda_zip.clone(),
+        source,
+    })?;
+    let zip_key = format!("lambda/{}.zip", content_hash(&zip));
+    upload(clients, &bucket, account, &zip_key, zip, progress).await?;
     let template_text = template_text(request)?;
     let template_key = format!("templates/{}.json", content_hash(template_text.as_bytes()));
-    upload(clients, &bucket, &template_key, template_text.into_bytes()).await?;
+    upload(
+        clients,
+        &bucket,
+        account,
+        &template_key,
+        template_text.into_bytes(),
+        progress,
+    )
+    .await?;
     let template_url = format!(
         "https://{bucket}.s3.{}.amazonaws.com/{template_key}",
         clients.region
     );
+    Ok(Staged {
+        bucket,
+        zip_key,
+        template_url,
+    })
+}
 
-    let existing = stack_status(clients, stack).await?;
-    let change_set_type = match &existing {
-        None | Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
-        Some(StackStatus::RollbackComplete) => bail!(
-            "stack {stack} is ROLLBACK_COMPLETE (its first deploy failed): run `infra destroy` \
-             and deploy again"
-        ),
-        Some(status) if status.as_str().ends_with("_IN_PROGRESS") => {
-            bail!(
-                "stack {stack} is busy ({}); try again when it is done",
-                status.as_str()
-            )
+/// A create or an update, from the stack's state; a state no change set starts from is an
+/// error (the preflight says what to do about it).
+fn change_set_type(
+    stack: &str,
+    current: Option<&StackState>,
+) -> Result<ChangeSetType, DeployError> {
+    match current.map(|s| s.status.as_str()) {
+        None | Some("REVIEW_IN_PROGRESS") => Ok(ChangeSetType::Create),
+        Some(status)
+            if status.ends_with("_IN_PROGRESS")
+                || status.ends_with("_FAILED")
+                || status == "ROLLBACK_COMPLETE" =>
+        {
+            Err(DeployError::StackBusy {
+                stack: stack.to_owned(),
+                status: status.to_owned(),
+                advice: "see `infra preflight` for what to do".into(),
+            })
         }
-        Some(_) => ChangeSetType::Update,
-    };
+        Some(_) => Ok(ChangeSetType::Update),
+    }
+}
 
-    let parameters = stack_parameters(request, &bucket, &zip_key);
+/// Creates or updates the stack through a change set: checks the request, runs the
+/// preflight (stopping at a blocker), uploads the Lambda zip and the template
+/// (content-addressed), shows the changes, follows the stack's events to the end.
+pub async fn deploy(
+    clients: &Clients,
+    request: &DeployRequest,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DeployOutcome, DeployError> {
+    check_request(request)?;
+    let stack = request.stack_name.as_str();
+    let preflight_request = preflight_request(request);
+    let facts = preflight::gather(clients, &preflight_request).await;
+    let checks = preflight::evaluate(&preflight_request, &facts);
+    progress(Progress::Preflight(checks.clone()));
+    preflight::blockers(&checks)?;
+    let account = facts.account.clone().map_err(|detail| DeployError::Aws {
+        what: "finding the account (sts:GetCallerIdentity)".into(),
+        detail,
+    })?;
+    let current = stack_state(clients, stack).await?;
+    check_effective(request, current.as_ref())?;
+    let change_set_type = change_set_type(stack, current.as_ref())?;
+    let staged = stage(clients, request, &account, progress).await?;
+    let previous = if change_set_type == ChangeSetType::Update {
+        current.as_ref()
+    } else {
+        None
+    };
+    let parameters = stack_parameters(request, previous, &staged.bucket, &staged.zip_key);
     let change_set = format!(
         "deploy-{}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     );
+    // Without --tag an update keeps the stack's tags; with it, they are replaced.
+    let tags = (!request.tags.is_empty()).then(|| {
+        request
+            .tags
+            .iter()
+            .map(|t| StackTag::builder().key(&t.key).value(&t.value).build())
+            .collect()
+    });
     clients
         .cloudformation
         .create_change_set()
         .stack_name(stack)
         .change_set_name(&change_set)
         .change_set_type(change_set_type.clone())
-        .template_url(&template_url)
+        .template_url(&staged.template_url)
         .set_parameters(Some(parameters))
+        .set_tags(tags)
         .capabilities(Capability::CapabilityIam)
         .description("infra deploy")
         .send()
         .await
-        .map_err(|e| sdk_error("creating the change set", e))?;
+        .map_err(|e| aws_error("creating the change set", &e))?;
 
     let Some(changes) = wait_for_change_set(clients, stack, &change_set).await? else {
-        println!("no changes: stack {stack} is up to date");
-        print_outputs(clients, stack).await?;
+        progress(Progress::NoChanges);
+        progress(Progress::Outputs(outputs(clients, stack).await?));
         return Ok(DeployOutcome::NoChanges);
     };
-    println!(
-        "{} {stack}: {} change(s)",
-        if change_set_type == ChangeSetType::Create {
-            "creating"
-        } else {
-            "updating"
-        },
-        changes.len()
-    );
-    for line in &changes {
-        println!("  {line}");
-    }
+    let expected = changes.len();
+    progress(Progress::Changes {
+        create: change_set_type == ChangeSetType::Create,
+        changes,
+    });
 
     let started = Instant::now();
     let since = aws_sdk_cloudformation::primitives::DateTime::from(std::time::SystemTime::now());
@@ -440,60 +548,24 @@ pub async fn deploy(clients: &Clients, request: &DeployRequest) -> anyhow::Resul
         .change_set_name(&change_set)
         .send()
         .await
-        .map_err(|e| sdk_error("executing the change set", e))?;
-    let status = follow_stack(clients, stack, since, started, changes.len()).await?;
-    match status {
-        Some(StackStatus::CreateComplete) => {
-            print_outputs(clients, stack).await?;
-            Ok(DeployOutcome::Created)
-        }
-        Some(StackStatus::UpdateComplete) => {
-            print_outputs(clients, stack).await?;
-            Ok(DeployOutcome::Updated)
-        }
+        .map_err(|e| aws_error("executing the change set", &e))?;
+    let status = follow_stack(clients, stack, since, started, expected, progress).await?;
+    let outcome = match status {
+        Some(StackStatus::CreateComplete) => DeployOutcome::Created,
+        Some(StackStatus::UpdateComplete) => DeployOutcome::Updated,
         other => {
-            let failures = failures(clients, stack, since).await?;
-            bail!(
-                "stack {stack} ended {}:\n{failures}",
-                other.as_ref().map_or("deleted", StackStatus::as_str)
-            )
+            return Err(DeployError::StackFailed {
+                stack: stack.to_owned(),
+                status: other
+                    .as_ref()
+                    .map_or("deleted", StackStatus::as_str)
+                    .to_owned(),
+                failures: failures(clients, stack, since).await,
+            });
         }
-    }
-}
-
-fn stack_parameters(request: &DeployRequest, bucket: &str, zip_key: &str) -> Vec<StackParameter> {
-    let mut values = vec![
-        (param::THRESHOLD_BYTES, request.threshold_bytes.to_string()),
-        (param::INPUT_PREFIX, request.input_prefix.clone()),
-        (param::OUTPUT_PREFIX, request.output_prefix.clone()),
-        (param::LAMBDA_CODE_BUCKET, bucket.to_owned()),
-        (param::LAMBDA_CODE_KEY, zip_key.to_owned()),
-        (param::IMAGE_TAG, request.image_tag.clone()),
-        (
-            param::IMAGE_URI,
-            request.image_uri.clone().unwrap_or_default(),
-        ),
-        (param::NETWORK_MODE, request.network_mode.clone()),
-        (param::CAPACITY_PROVIDER, request.capacity_provider.clone()),
-        (
-            param::ALARM_EMAIL,
-            request.alarm_email.clone().unwrap_or_default(),
-        ),
-        (
-            param::KMS_KEY_ARN,
-            request.kms_key_arn.clone().unwrap_or_default(),
-        ),
-    ];
-    values.sort();
-    values
-        .into_iter()
-        .map(|(key, value)| {
-            StackParameter::builder()
-                .parameter_key(key)
-                .parameter_value(value)
-                .build()
-        })
-        .collect()
+    };
+    progress(Progress::Outputs(outputs(clients, stack).await?));
+    Ok(outcome)
 }
 
 /// Waits for the change set; its changes as lines, or `None` when it holds none.
@@ -501,7 +573,7 @@ async fn wait_for_change_set(
     clients: &Clients,
     stack: &str,
     change_set: &str,
-) -> anyhow::Result<Option<Vec<String>>> {
+) -> Result<Option<Vec<String>>, DeployError> {
     loop {
         let out = clients
             .cloudformation
@@ -510,7 +582,7 @@ async fn wait_for_change_set(
             .change_set_name(change_set)
             .send()
             .await
-            .map_err(|e| sdk_error("describing the change set", e))?;
+            .map_err(|e| aws_error("describing the change set", &e))?;
         match out.status() {
             Some(ChangeSetStatus::CreateComplete) => {
                 let lines = out
@@ -536,23 +608,55 @@ async fn wait_for_change_set(
             Some(ChangeSetStatus::Failed) => {
                 let reason = out.status_reason().unwrap_or("no reason given");
                 if reason.contains("didn't contain changes") || reason.contains("No updates") {
-                    let _ = clients
-                        .cloudformation
-                        .delete_change_set()
-                        .stack_name(stack)
-                        .change_set_name(change_set)
-                        .send()
-                        .await;
+                    delete_change_set(clients, stack, change_set).await;
                     return Ok(None);
                 }
-                bail!("the change set failed: {reason}");
+                return Err(DeployError::ChangeSet(reason.to_owned()));
             }
             _ => tokio::time::sleep(Duration::from_secs(2)).await,
         }
     }
 }
 
-/// Prints the stack's events since `since` until it settles; its final status (`None`:
+/// Deletes a change set that holds nothing (best effort: it would only clutter the stack).
+async fn delete_change_set(clients: &Clients, stack: &str, change_set: &str) {
+    let _ = clients
+        .cloudformation
+        .delete_change_set()
+        .stack_name(stack)
+        .change_set_name(change_set)
+        .send()
+        .await;
+}
+
+/// Every stack event since `since`, oldest first, reading every page.
+async fn events_since(
+    clients: &Clients,
+    stack: &str,
+    since: aws_sdk_cloudformation::primitives::DateTime,
+) -> Result<Vec<aws_sdk_cloudformation::types::StackEvent>, DeployError> {
+    let mut pages = clients
+        .cloudformation
+        .describe_stack_events()
+        .stack_name(stack)
+        .into_paginator()
+        .send();
+    let mut events = Vec::new();
+    'pages: while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("reading the stack's events", &e))?;
+        // Newest first: past `since`, the older pages hold nothing of this change.
+        for event in page.stack_events() {
+            if event.timestamp().is_some_and(|t| t.secs() < since.secs()) {
+                break 'pages;
+            }
+            events.push(event.clone());
+        }
+    }
+    events.reverse();
+    Ok(events)
+}
+
+/// Reports the stack's events since `since` until it settles; its final status (`None`:
 /// it no longer exists).
 async fn follow_stack(
     clients: &Clients,
@@ -560,40 +664,32 @@ async fn follow_stack(
     since: aws_sdk_cloudformation::primitives::DateTime,
     started: Instant,
     expected: usize,
-) -> anyhow::Result<Option<StackStatus>> {
-    let mut seen = BTreeSet::new();
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Option<StackStatus>, DeployError> {
+    let mut seen = std::collections::BTreeSet::new();
     let mut done = 0;
     loop {
-        let status = stack_status(clients, stack).await?;
-        if let Ok(out) = clients
-            .cloudformation
-            .describe_stack_events()
-            .stack_name(stack)
-            .send()
-            .await
-        {
-            let mut events: Vec<_> = out
-                .stack_events()
-                .iter()
-                .filter(|e| e.timestamp().is_some_and(|t| t.secs() >= since.secs()))
-                .filter(|e| seen.insert(e.event_id().unwrap_or_default().to_owned()))
-                .collect();
-            events.reverse(); // oldest first
+        let status = stack_state(clients, stack)
+            .await?
+            .map(|s| StackStatus::from(s.status.as_str()));
+        if let Ok(events) = events_since(clients, stack, since).await {
             for event in events {
+                if !seen.insert(event.event_id().unwrap_or_default().to_owned()) {
+                    continue;
+                }
                 let state = event.resource_status().map_or("?", |s| s.as_str());
                 if state.ends_with("_COMPLETE") && event.logical_resource_id() != Some(stack) {
                     done += 1;
                 }
-                println!(
-                    "  {:>5.0}s [{done}/{expected}] {state:<20} {:<36} {}{}",
-                    started.elapsed().as_secs_f64(),
-                    event.resource_type().unwrap_or(""),
-                    event.logical_resource_id().unwrap_or(""),
-                    event
-                        .resource_status_reason()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
+                progress(Progress::StackEvent {
+                    elapsed: started.elapsed(),
+                    done,
+                    expected,
+                    status: state.to_owned(),
+                    resource_type: event.resource_type().unwrap_or_default().to_owned(),
+                    logical_id: event.logical_resource_id().unwrap_or_default().to_owned(),
+                    reason: event.resource_status_reason().map(str::to_owned),
+                });
             }
         }
         match &status {
@@ -610,22 +706,16 @@ async fn failures(
     clients: &Clients,
     stack: &str,
     since: aws_sdk_cloudformation::primitives::DateTime,
-) -> anyhow::Result<String> {
-    let Ok(out) = clients
-        .cloudformation
-        .describe_stack_events()
-        .stack_name(stack)
-        .send()
-        .await
-    else {
-        return Ok("  (no events: the stack is gone)".into());
+) -> String {
+    let Ok(events) = events_since(clients, stack, since).await else {
+        return "  (no events: the stack is gone)".into();
     };
     let mut lines = String::new();
-    for event in out.stack_events().iter().rev() {
-        let failed = event
+    for event in events {
+        if event
             .resource_status()
-            .is_some_and(|s| s.as_str().ends_with("_FAILED"));
-        if failed && event.timestamp().is_some_and(|t| t.secs() >= since.secs()) {
+            .is_some_and(|s| s.as_str().ends_with("_FAILED"))
+        {
             let _ = writeln!(
                 lines,
                 "  {} ({}): {}",
@@ -638,18 +728,19 @@ async fn failures(
     if lines.is_empty() {
         lines.push_str("  (no resource reported a failure)");
     }
-    Ok(lines)
+    lines
 }
 
 /// The stack's outputs, by name.
-pub async fn outputs(clients: &Clients, stack: &str) -> anyhow::Result<Vec<(String, String)>> {
+pub async fn outputs(clients: &Clients, stack: &str) -> Result<Vec<(String, String)>, DeployError> {
+    check_stack_name(stack)?;
     let out = clients
         .cloudformation
         .describe_stacks()
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| sdk_error(&format!("describing stack {stack}"), e))?;
+        .map_err(|e| aws_error(format!("describing stack {stack}"), &e))?;
     Ok(out
         .stacks()
         .first()
@@ -667,22 +758,28 @@ pub async fn outputs(clients: &Clients, stack: &str) -> anyhow::Result<Vec<(Stri
         .unwrap_or_default())
 }
 
-async fn print_outputs(clients: &Clients, stack: &str) -> anyhow::Result<()> {
-    let outputs = outputs(clients, stack).await?;
-    if outputs.is_empty() {
-        println!("outputs: (the stack reports none)");
-    }
-    for (key, value) in outputs {
-        println!("  {key} = {value}");
-    }
-    Ok(())
+/// One output's value.
+pub async fn output(clients: &Clients, stack: &str, name: &str) -> Result<String, DeployError> {
+    outputs(clients, stack)
+        .await?
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+        .ok_or_else(|| DeployError::NoOutput {
+            stack: stack.to_owned(),
+            name: name.to_owned(),
+        })
 }
 
 /// Deletes the stack and follows it to the end; `false` when there was none.
-pub async fn destroy(clients: &Clients, stack: &str) -> anyhow::Result<bool> {
+pub async fn destroy(
+    clients: &Clients,
+    stack: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<bool, DeployError> {
     check_stack_name(stack)?;
-    if stack_status(clients, stack).await?.is_none() {
-        println!("no stack named {stack}: nothing to delete");
+    if stack_state(clients, stack).await?.is_none() {
+        progress(Progress::NothingToDelete);
         return Ok(false);
     }
     let started = Instant::now();
@@ -693,171 +790,16 @@ pub async fn destroy(clients: &Clients, stack: &str) -> anyhow::Result<bool> {
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| sdk_error(&format!("deleting stack {stack}"), e))?;
-    match follow_stack(clients, stack, since, started, 0).await? {
+        .map_err(|e| aws_error(format!("deleting stack {stack}"), &e))?;
+    match follow_stack(clients, stack, since, started, 0, progress).await? {
         None | Some(StackStatus::DeleteComplete) => {
-            println!(
-                "deleted {stack}. Kept on purpose (DeletionPolicy Retain): the upload bucket \
-                 with its data and reports, and the KMS key that encrypts them."
-            );
+            progress(Progress::Deleted);
             Ok(true)
         }
-        Some(status) => {
-            let failures = failures(clients, stack, since).await?;
-            bail!("deleting {stack} ended {}:\n{failures}", status.as_str())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request() -> DeployRequest {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let zip = std::env::temp_dir().join(format!("infra-check-{}-{n}.zip", std::process::id()));
-        std::fs::write(&zip, b"PK\x05\x06").unwrap();
-        DeployRequest {
-            stack_name: "s3-upload-pipeline".into(),
-            region: Some("eu-west-1".into()),
-            lambda_zip: zip,
-            image_tag: "abc123".into(),
-            image_uri: None,
-            threshold_bytes: shared::job::DEFAULT_THRESHOLD_BYTES,
-            input_prefix: "incoming/".into(),
-            output_prefix: "processed/".into(),
-            network_mode: "public".into(),
-            capacity_provider: "FARGATE".into(),
-            alarm_email: None,
-            kms_key_arn: None,
-            artifact_bucket: None,
-            template_file: None,
-        }
-    }
-
-    #[test]
-    fn a_good_request_passes() {
-        check_request(&request()).unwrap();
-    }
-
-    #[test]
-    fn bad_inputs_are_refused_with_what_is_wrong() {
-        let cases: Vec<(DeployRequest, &str)> = vec![
-            (
-                DeployRequest {
-                    stack_name: "Pipeline".into(),
-                    ..request()
-                },
-                "stack name",
-            ),
-            (
-                DeployRequest {
-                    region: Some("europe".into()),
-                    ..request()
-                },
-                "region",
-            ),
-            (
-                DeployRequest {
-                    threshold_bytes: MAX_THRESHOLD_BYTES + 1,
-                    ..request()
-                },
-                "threshold",
-            ),
-            (
-                DeployRequest {
-                    output_prefix: "incoming/processed/".into(),
-                    ..request()
-                },
-                "prefixes",
-            ),
-            (
-                DeployRequest {
-                    input_prefix: "incoming".into(),
-                    ..request()
-                },
-                "prefix",
-            ),
-            (
-                DeployRequest {
-                    network_mode: "vpn".into(),
-                    ..request()
-                },
-                "network mode",
-            ),
-            (
-                DeployRequest {
-                    image_tag: "-x".into(),
-                    ..request()
-                },
-                "image tag",
-            ),
-            (
-                DeployRequest {
-                    alarm_email: Some("ops".into()),
-                    ..request()
-                },
-                "e-mail",
-            ),
-            (
-                DeployRequest {
-                    artifact_bucket: Some("My_Bucket".into()),
-                    ..request()
-                },
-                "bucket",
-            ),
-            (
-                DeployRequest {
-                    lambda_zip: "/nonexistent/bootstrap.zip".into(),
-                    ..request()
-                },
-                "make lambda",
-            ),
-        ];
-        for (bad, expected) in cases {
-            let error = format!("{:#}", check_request(&bad).unwrap_err());
-            assert!(
-                error.contains(expected),
-                "{error:?} should mention {expected:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn bucket_names_follow_the_s3_rules() {
-        for good in ["abc", "my-bucket.logs", "a1-b2", &"a".repeat(63)] {
-            check_bucket_name(good).unwrap();
-        }
-        for bad in [
-            "ab",
-            &"a".repeat(64),
-            "Upper",
-            "under_score",
-            "-start",
-            "end-",
-            "two..dots",
-            "dot.-hyphen",
-            "192.168.5.4",
-            "xn--punycode",
-            "name-s3alias",
-        ] {
-            assert!(check_bucket_name(bad).is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
-    fn regions_look_like_regions() {
-        for good in [
-            "us-east-1",
-            "eu-central-2",
-            "us-gov-west-1",
-            "ap-southeast-4",
-        ] {
-            check_region(good).unwrap();
-        }
-        for bad in ["", "us-east", "US-EAST-1", "us_east_1", "east-1"] {
-            assert!(check_region(bad).is_err(), "{bad} accepted");
-        }
+        Some(status) => Err(DeployError::StackFailed {
+            stack: stack.to_owned(),
+            status: status.as_str().to_owned(),
+            failures: failures(clients, stack, since).await,
+        }),
     }
 }

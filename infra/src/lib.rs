@@ -2,12 +2,21 @@
 //! ([`statemachine`], on the [`asl`] model), the CloudFormation template ([`template`], on the
 //! [`cfn`] model), and the files `infra synth` writes.
 //!
+//! Deploying: [`request`] holds what a deploy is asked for and every check that needs no AWS
+//! call (names and their limits, settings, tags, image URIs); [`preflight`] the read-only
+//! checks against the account (their decisions pure, on gathered facts); [`deploy`] the
+//! change-set flow, which reports [`deploy::Progress`] to a callback and fails with a
+//! [`deploy::DeployError`]; [`clients`] the AWS clients they share.
+//!
 //! The contracts come from [`shared`]: error names and their retry flags, exit codes, the job
 //! document, prefixes and the threshold. Nothing here is written by hand twice.
 
 pub mod asl;
 pub mod cfn;
+pub mod clients;
 pub mod deploy;
+pub mod preflight;
+pub mod request;
 pub mod statemachine;
 pub mod template;
 

@@ -1,13 +1,19 @@
-//! `infra`: generate the pipeline's template and state machine; deploy, inspect and destroy
-//! the stack.
+//! `infra`: generate the pipeline's template and state machine; check the account, deploy,
+//! inspect and destroy the stack.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use infra::deploy::{self, Clients, DeployRequest};
+use infra::clients::Clients;
+use infra::deploy::{self, DeployError, Progress};
+use infra::preflight::{self, PreflightRequest};
+use infra::request::{
+    CapacityProvider, DEFAULT_STACK_NAME, DeployRequest, NetworkMode, StackSettings, Tag,
+    check_common,
+};
 use infra::template::Settings;
-use shared::job::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, DEFAULT_THRESHOLD_BYTES};
+use shared::job::DEFAULT_THRESHOLD_BYTES;
 
 /// The S3 upload pipeline's AWS side. AWS credentials and region come from the environment
 /// as for any AWS SDK (AWS_PROFILE, AWS_REGION, ...); AWS_ENDPOINT_URL points at another
@@ -33,71 +39,141 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Create or update the stack through a change set: uploads the Lambda zip
-    /// (content-addressed) to the deployment bucket, shows the changes, follows the stack's
-    /// events and prints its outputs.
+    /// Read-only checks of the account and region before a deploy, as a table (check,
+    /// result, how to fix); exits 1 on a blocker. `infra deploy` runs them first too:
+    /// credentials and account; Fargate on the task's architecture in the region; the
+    /// Lambda reservation against the account's concurrency; ECS's service-linked role; the
+    /// deployment bucket's owner and region; the --image-uri image; the stack's state.
+    Preflight(Box<PreflightArgs>),
+    /// Create or update the stack through a change set: runs the preflight, uploads the
+    /// Lambda zip (content-addressed) to the deployment bucket, shows the changes, follows
+    /// the stack's events and prints its outputs. A setting left out keeps the stack's
+    /// current value (the template's default on a create).
     Deploy(Box<DeployArgs>),
     /// Delete the stack (the upload bucket and the KMS key are kept: they hold your data).
-    Destroy {
-        /// The stack's name.
-        #[arg(long, env = "STACK_NAME", default_value = "s3-upload-pipeline")]
-        stack_name: String,
-        /// The region (default: the environment's).
-        #[arg(long)]
-        region: Option<String>,
-    },
+    Destroy(StackArgs),
     /// Print the stack's outputs as NAME=VALUE lines, or one output's value.
     Outputs {
-        /// The stack's name.
-        #[arg(long, env = "STACK_NAME", default_value = "s3-upload-pipeline")]
-        stack_name: String,
-        /// The region (default: the environment's).
-        #[arg(long)]
-        region: Option<String>,
+        #[command(flatten)]
+        stack: StackArgs,
         /// Print only this output's value.
         name: Option<String>,
     },
 }
 
+/// Which stack, where.
 #[derive(Debug, Args)]
-struct DeployArgs {
-    /// The stack's name: lowercase letters, digits and hyphens.
-    #[arg(long, env = "STACK_NAME", default_value = "s3-upload-pipeline")]
+struct StackArgs {
+    /// The stack's name: lowercase letters, digits and hyphens, at most 54 characters (its
+    /// Lambda function is named `<stack>-processor`, and function names stop at 64).
+    #[arg(long, env = "STACK_NAME", default_value = DEFAULT_STACK_NAME)]
     stack_name: String,
     /// The region (default: the environment's).
     #[arg(long)]
     region: Option<String>,
+}
+
+/// The stack's settings. Each one left out keeps the stack's current value.
+#[derive(Debug, Args)]
+struct SettingsArgs {
+    /// Objects up to this many bytes go to Lambda, larger ones to Fargate (default
+    /// 6291456).
+    #[arg(long, env = "THRESHOLD_BYTES")]
+    threshold_bytes: Option<u64>,
+    /// Uploads under this prefix are processed (default `incoming/`).
+    #[arg(long)]
+    input_prefix: Option<String>,
+    /// Reports go under this prefix, disjoint from the input prefix (default `processed/`).
+    #[arg(long)]
+    output_prefix: Option<String>,
+    /// `public`: tasks in public subnets with public IPs (default); `private`: VPC
+    /// endpoints.
+    #[arg(long, value_enum)]
+    network_mode: Option<NetworkMode>,
+    /// `FARGATE` (arm64, default) or `FARGATE_SPOT` (x86_64: Spot runs no arm64 tasks).
+    #[arg(long, value_enum)]
+    capacity_provider: Option<CapacityProvider>,
+    /// The Lambda function's memory in MB, 128 to 10240 (default 1024).
+    #[arg(long, value_name = "MB")]
+    lambda_memory: Option<u32>,
+    /// Reserve this much of the account's Lambda concurrency for the function; 0 removes a
+    /// reservation (default: none; accounts with a low quota can reserve nothing).
+    #[arg(long, value_name = "N")]
+    lambda_reserved_concurrency: Option<u32>,
+    /// The Fargate task's CPU units: 256, 512, 1024 (default), 2048 or 4096.
+    #[arg(long, value_name = "UNITS")]
+    task_cpu: Option<u32>,
+    /// The Fargate task's memory in MiB, valid for its CPU (default 2048).
+    #[arg(long, value_name = "MIB")]
+    task_memory: Option<u32>,
+    /// E-mail alarms here; '' stops e-mailing.
+    #[arg(long)]
+    alarm_email: Option<String>,
+    /// Encrypt with this existing KMS key instead of the stack's own; '' for the stack's
+    /// own.
+    #[arg(long)]
+    kms_key_arn: Option<String>,
+    /// Days the log groups keep their events (default 365).
+    #[arg(long, value_name = "DAYS")]
+    log_retention_days: Option<u32>,
+}
+
+impl SettingsArgs {
+    fn settings(&self) -> StackSettings {
+        StackSettings {
+            threshold_bytes: self.threshold_bytes,
+            input_prefix: self.input_prefix.clone(),
+            output_prefix: self.output_prefix.clone(),
+            network_mode: self.network_mode,
+            capacity_provider: self.capacity_provider,
+            lambda_memory_mb: self.lambda_memory,
+            lambda_reserved_concurrency: self.lambda_reserved_concurrency,
+            task_cpu: self.task_cpu,
+            task_memory_mib: self.task_memory,
+            alarm_email: self.alarm_email.clone(),
+            kms_key_arn: self.kms_key_arn.clone(),
+            log_retention_days: self.log_retention_days,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct PreflightArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    settings: SettingsArgs,
+    /// Run this image (Amazon ECR or ECR Public) instead of the stack's repository.
+    #[arg(long)]
+    image_uri: Option<String>,
+    /// The deployment bucket (default: <stack>-artifacts-<account>-<region>).
+    #[arg(long)]
+    artifact_bucket: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    settings: SettingsArgs,
     /// The Lambda zip (`make lambda` builds it).
     #[arg(long, default_value = "target/lambda/lambda-processor/bootstrap.zip")]
     lambda_zip: PathBuf,
     /// The Fargate image's tag in the stack's ECR repository (`make image-push` pushes it).
     #[arg(long, env = "IMAGE_TAG")]
     image_tag: String,
-    /// Run this image URI instead of the stack's repository and tag.
+    /// Run this image instead of the stack's repository and tag, for this deploy: an
+    /// Amazon ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME:TAG; another account's
+    /// repository policy must let this account pull) or ECR Public.
     #[arg(long)]
     image_uri: Option<String>,
-    /// Objects up to this many bytes go to Lambda, larger ones to Fargate.
-    #[arg(long, env = "THRESHOLD_BYTES", default_value_t = DEFAULT_THRESHOLD_BYTES)]
-    threshold_bytes: u64,
-    /// Uploads under this prefix are processed.
-    #[arg(long, default_value = DEFAULT_INPUT_PREFIX)]
-    input_prefix: String,
-    /// Reports go under this prefix (disjoint from the input prefix).
-    #[arg(long, default_value = DEFAULT_OUTPUT_PREFIX)]
-    output_prefix: String,
-    /// `public` (public subnets, public IPs) or `private` (VPC endpoints).
-    #[arg(long, default_value = "public")]
-    network_mode: String,
-    /// `FARGATE` or `FARGATE_SPOT`.
-    #[arg(long, default_value = "FARGATE")]
-    capacity_provider: String,
-    /// E-mail alarms here.
-    #[arg(long)]
-    alarm_email: Option<String>,
-    /// Encrypt with this existing KMS key instead of the stack's own.
-    #[arg(long)]
-    kms_key_arn: Option<String>,
-    /// The deployment bucket (default: <stack>-artifacts-<account>-<region>, created if missing).
+    /// Tag the stack and every resource KEY=VALUE (repeatable, at most 48). Given, it
+    /// replaces the stack's tags; left out, they are kept.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    tags: Vec<Tag>,
+    /// The deployment bucket (default: <stack>-artifacts-<account>-<region>, created if
+    /// missing; refused if another account owns it).
     #[arg(long)]
     artifact_bucket: Option<String>,
     /// Deploy this template file instead of the generated one (for trying an edit).
@@ -108,18 +184,13 @@ struct DeployArgs {
 impl DeployArgs {
     fn into_request(self) -> DeployRequest {
         DeployRequest {
-            stack_name: self.stack_name,
-            region: self.region,
+            settings: self.settings.settings(),
+            stack_name: self.stack.stack_name,
+            region: self.stack.region,
             lambda_zip: self.lambda_zip,
             image_tag: self.image_tag,
             image_uri: self.image_uri,
-            threshold_bytes: self.threshold_bytes,
-            input_prefix: self.input_prefix,
-            output_prefix: self.output_prefix,
-            network_mode: self.network_mode,
-            capacity_provider: self.capacity_provider,
-            alarm_email: self.alarm_email,
-            kms_key_arn: self.kms_key_arn,
+            tags: self.tags,
             artifact_bucket: self.artifact_bucket,
             template_file: self.template,
         }
@@ -157,6 +228,55 @@ fn synth(root: &std::path::Path, threshold_bytes: u64, check: bool) -> anyhow::R
     Ok(())
 }
 
+/// Prints what a deploy or destroy is doing.
+fn show(progress: Progress) {
+    match progress {
+        Progress::Preflight(checks) => {
+            print!("preflight:\n{}", preflight::table(&checks));
+        }
+        Progress::CreatingBucket(bucket) => println!("creating the deployment bucket {bucket}"),
+        Progress::Uploaded(url) => println!("uploaded {url}"),
+        Progress::AlreadyUploaded(url) => println!("{url} is already uploaded"),
+        Progress::Changes { create, changes } => {
+            println!(
+                "{} the stack: {} change(s)",
+                if create { "creating" } else { "updating" },
+                changes.len()
+            );
+            for line in changes {
+                println!("  {line}");
+            }
+        }
+        Progress::NoChanges => println!("no changes: the stack is up to date"),
+        Progress::StackEvent {
+            elapsed,
+            done,
+            expected,
+            status,
+            resource_type,
+            logical_id,
+            reason,
+        } => println!(
+            "  {:>5.0}s [{done}/{expected}] {status:<20} {resource_type:<36} {logical_id}{}",
+            elapsed.as_secs_f64(),
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
+        ),
+        Progress::Outputs(outputs) => {
+            if outputs.is_empty() {
+                println!("outputs: (the stack reports none)");
+            }
+            for (key, value) in outputs {
+                println!("  {key} = {value}");
+            }
+        }
+        Progress::NothingToDelete => println!("no such stack: nothing to delete"),
+        Progress::Deleted => println!(
+            "deleted. Kept on purpose (DeletionPolicy Retain): the upload bucket with its data \
+             and reports, and the KMS key that encrypts them."
+        ),
+    }
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Synth {
@@ -164,34 +284,59 @@ async fn run(command: Command) -> anyhow::Result<()> {
             threshold_bytes,
             check,
         } => synth(&root, threshold_bytes, check),
+        Command::Preflight(args) => {
+            let request = PreflightRequest {
+                stack_name: args.stack.stack_name,
+                settings: args.settings.settings(),
+                image_uri: args.image_uri,
+                artifact_bucket: args.artifact_bucket,
+            };
+            check_common(
+                &request.stack_name,
+                args.stack.region.as_deref(),
+                &request.settings,
+                request.image_uri.as_deref(),
+                request.artifact_bucket.as_deref(),
+            )?;
+            let clients = Clients::new(args.stack.region.as_deref()).await?;
+            let checks = preflight::preflight(&clients, &request).await;
+            print!(
+                "preflight of stack {} in {}:\n{}",
+                request.stack_name,
+                clients.region(),
+                preflight::table(&checks)
+            );
+            preflight::blockers(&checks)?;
+            Ok(())
+        }
         Command::Deploy(args) => {
             let request = args.into_request();
-            deploy::check_request(&request)?;
+            infra::request::check_request(&request)?;
             let clients = Clients::new(request.region.as_deref()).await?;
-            deploy::deploy(&clients, &request).await.map(|_| ())
+            println!(
+                "deploying stack {} to {}",
+                request.stack_name,
+                clients.region()
+            );
+            deploy::deploy(&clients, &request, &mut show).await?;
+            Ok(())
         }
-        Command::Destroy { stack_name, region } => {
-            deploy::check_stack_name(&stack_name)?;
-            let clients = Clients::new(region.as_deref()).await?;
-            deploy::destroy(&clients, &stack_name).await.map(|_| ())
+        Command::Destroy(stack) => {
+            infra::request::check_stack_name(&stack.stack_name)?;
+            let clients = Clients::new(stack.region.as_deref()).await?;
+            deploy::destroy(&clients, &stack.stack_name, &mut show).await?;
+            Ok(())
         }
-        Command::Outputs {
-            stack_name,
-            region,
-            name,
-        } => {
-            deploy::check_stack_name(&stack_name)?;
-            let clients = Clients::new(region.as_deref()).await?;
-            let outputs = deploy::outputs(&clients, &stack_name).await?;
+        Command::Outputs { stack, name } => {
+            infra::request::check_stack_name(&stack.stack_name)?;
+            let clients = Clients::new(stack.region.as_deref()).await?;
             match name {
-                Some(name) => {
-                    let Some((_, value)) = outputs.iter().find(|(key, _)| *key == name) else {
-                        anyhow::bail!("stack {stack_name} has no output {name}");
-                    };
-                    println!("{value}");
-                }
+                Some(name) => println!(
+                    "{}",
+                    deploy::output(&clients, &stack.stack_name, &name).await?
+                ),
                 None => {
-                    for (key, value) in outputs {
+                    for (key, value) in deploy::outputs(&clients, &stack.stack_name).await? {
                         println!("{key}={value}");
                     }
                 }
@@ -207,7 +352,11 @@ async fn main() -> ExitCode {
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("infra: {error:#}");
+            match error.downcast_ref::<DeployError>() {
+                // The table was printed; say which checks stopped it.
+                Some(DeployError::Blocked(_)) => eprintln!("infra: {error}: nothing was created"),
+                _ => eprintln!("infra: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }

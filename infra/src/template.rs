@@ -10,13 +10,20 @@ use serde_json::{Value, json};
 use shared::job::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, DEFAULT_THRESHOLD_BYTES, env};
 
 use crate::cfn::{
-    Parameter, PolicyDocument, Resource, Statement, Template, checkov, get_att, if_, reference, sub,
+    Parameter, PolicyDocument, Resource, Statement, Template, checkov, get_att, if_, no_value,
+    reference, sub,
 };
 use crate::statemachine::{self, CONTAINER_NAME, Placeholder};
 
 /// The largest threshold a deployment accepts: the Lambda function reads an object whole,
 /// so past this a container is the better place.
 pub const MAX_THRESHOLD_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The retention periods CloudWatch Logs accepts, in days.
+pub const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
 
 /// The user id the Fargate container runs as (the image's `USER`).
 pub const CONTAINER_USER: &str = "65532:65532";
@@ -64,6 +71,8 @@ pub mod param {
     pub const IMAGE_TAG: &str = "ImageTag";
     /// A full image URI that overrides the repository and tag.
     pub const IMAGE_URI: &str = "ImageUri";
+    /// The ARN of ImageUri's ECR repository (the task execution role may pull from it).
+    pub const IMAGE_REPOSITORY_ARN: &str = "ImageRepositoryArn";
     /// `public` or `private`.
     pub const NETWORK_MODE: &str = "NetworkMode";
     /// `FARGATE` or `FARGATE_SPOT`.
@@ -131,8 +140,24 @@ const IS_PRIVATE: &str = "IsPrivateNetwork";
 const CREATE_KEY: &str = "CreateKey";
 const HAS_ALARM_EMAIL: &str = "HasAlarmEmail";
 const HAS_IMAGE_URI: &str = "HasImageUri";
+const HAS_IMAGE_REPOSITORY: &str = "HasImageRepositoryArn";
+const HAS_RESERVED_CONCURRENCY: &str = "HasReservedConcurrency";
+const IS_SPOT: &str = "IsFargateSpot";
 
 const VPC_CIDR: &str = "10.42.0.0/16";
+
+/// The task definition's family (`Fn::Sub` text).
+const TASK_FAMILY: &str = "${AWS::StackName}-processor";
+
+/// The state machine's name (`Fn::Sub` text).
+const STATE_MACHINE_NAME: &str = "${AWS::StackName}";
+
+/// The state machine's ARN, known before it exists.
+fn state_machine_arn() -> Value {
+    sub(&format!(
+        "arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:{STATE_MACHINE_NAME}"
+    ))
+}
 
 /// The KMS key every encrypted resource uses: the stack's own or the one passed in.
 fn key_arn() -> Value {
@@ -165,7 +190,60 @@ pub fn template(settings: &Settings) -> Template {
     state_machine(&mut t, settings);
     alarms(&mut t);
     outputs(&mut t);
+    tag_resources(&mut t);
     t
+}
+
+/// The tag every taggable resource carries with the project's name.
+pub const PROJECT_TAG: (&str, &str) = ("Project", "s3-upload-pipeline");
+
+/// The tag every taggable resource carries with the stack's name.
+pub const STACK_TAG_KEY: &str = "Stack";
+
+/// The resource types of the template that take a `Tags` list (the infra tests check this
+/// against the resource schemas cfn-lint carries). `infra deploy --tag` adds stack tags,
+/// which CloudFormation propagates to the same resources.
+pub const TAGGED_TYPES: [&str; 19] = [
+    "AWS::CloudWatch::Alarm",
+    "AWS::EC2::InternetGateway",
+    "AWS::EC2::RouteTable",
+    "AWS::EC2::SecurityGroup",
+    "AWS::EC2::Subnet",
+    "AWS::EC2::VPC",
+    "AWS::EC2::VPCEndpoint",
+    "AWS::ECR::Repository",
+    "AWS::ECS::Cluster",
+    "AWS::ECS::TaskDefinition",
+    "AWS::Events::Rule",
+    "AWS::IAM::Role",
+    "AWS::KMS::Key",
+    "AWS::Lambda::Function",
+    "AWS::Logs::LogGroup",
+    "AWS::S3::Bucket",
+    "AWS::SNS::Topic",
+    "AWS::SQS::Queue",
+    "AWS::StepFunctions::StateMachine",
+];
+
+/// Gives every resource of a [`TAGGED_TYPES`] type the project and stack tags, for cost
+/// allocation and attribute-based access control.
+fn tag_resources(t: &mut Template) {
+    let tags = json!([
+        { "Key": PROJECT_TAG.0, "Value": PROJECT_TAG.1 },
+        { "Key": STACK_TAG_KEY, "Value": reference("AWS::StackName") },
+    ]);
+    for resource in t.resources.values_mut() {
+        if TAGGED_TYPES.contains(&resource.kind) {
+            let properties = resource
+                .properties
+                .as_object_mut()
+                .expect("resource properties are an object");
+            assert!(
+                properties.insert("Tags".into(), tags.clone()).is_none(),
+                "a resource sets its own Tags"
+            );
+        }
+    }
 }
 
 fn parameters(t: &mut Template, s: &Settings) {
@@ -220,8 +298,21 @@ fn parameters(t: &mut Template, s: &Settings) {
     t.parameter(
         param::IMAGE_URI,
         Parameter::string(
-            "A full image URI to run instead of the stack's repository and ImageTag (optional).",
+            "A full image URI to run instead of the stack's repository and ImageTag (optional; \
+             Amazon ECR only: infra deploy refuses others).",
             "",
+        ),
+    );
+    t.parameter(
+        param::IMAGE_REPOSITORY_ARN,
+        Parameter::string(
+            "The ECR repository of ImageUri, which the tasks may pull from (infra deploy \
+             derives it from ImageUri; empty for ECR Public or no ImageUri).",
+            "",
+        )
+        .pattern(
+            "^$|^arn:aws[a-z-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository/.+$",
+            "an ECR repository ARN, or empty",
         ),
     );
 }
@@ -239,7 +330,8 @@ fn deployment_parameters(t: &mut Template) {
     t.parameter(
         param::CAPACITY_PROVIDER,
         Parameter::string(
-            "FARGATE, or FARGATE_SPOT (cheaper; an interrupted task is retried).",
+            "FARGATE (arm64), or FARGATE_SPOT (cheaper, x86_64 since Spot runs no arm64 \
+             tasks; an interrupted task is retried).",
             "FARGATE",
         )
         .allowed(&["FARGATE", "FARGATE_SPOT"]),
@@ -247,12 +339,7 @@ fn deployment_parameters(t: &mut Template) {
     t.parameter(
         param::LOG_RETENTION_DAYS,
         Parameter {
-            allowed_values: [
-                "1", "3", "5", "7", "14", "30", "60", "90", "120", "150", "180", "365", "400",
-                "545", "731", "1096", "1827", "2192", "2557", "2922", "3288", "3653",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
+            allowed_values: LOG_RETENTION_DAYS.map(|d| d.to_string()).to_vec(),
             default: Some(Value::from("365")),
             min_value: None,
             max_value: None,
@@ -300,12 +387,13 @@ fn sizing_parameters(t: &mut Template) {
     );
     t.parameter(
         param::LAMBDA_CONCURRENCY,
-        Parameter::number(
-            "Lambda reserved concurrency: the most objects processed at once by Lambda.",
-            10,
-            1,
-            1000,
-        ),
+        Parameter::string(
+            "Lambda reserved concurrency: the most objects processed at once by Lambda, \
+             taken from the account's pool (optional; empty reserves nothing, which accounts \
+             with a low concurrency quota require).",
+            "",
+        )
+        .pattern("^$|^[1-9][0-9]{0,4}$", "a whole number from 1, or empty"),
     );
 }
 
@@ -325,6 +413,18 @@ fn conditions(t: &mut Template) {
     t.condition(
         HAS_ALARM_EMAIL,
         json!({ "Fn::Not": [{ "Fn::Equals": [reference(param::ALARM_EMAIL), ""] }] }),
+    );
+    t.condition(
+        HAS_RESERVED_CONCURRENCY,
+        json!({ "Fn::Not": [{ "Fn::Equals": [reference(param::LAMBDA_CONCURRENCY), ""] }] }),
+    );
+    t.condition(
+        IS_SPOT,
+        json!({ "Fn::Equals": [reference(param::CAPACITY_PROVIDER), "FARGATE_SPOT"] }),
+    );
+    t.condition(
+        HAS_IMAGE_REPOSITORY,
+        json!({ "Fn::Not": [{ "Fn::Equals": [reference(param::IMAGE_REPOSITORY_ARN), ""] }] }),
     );
     t.condition(
         HAS_IMAGE_URI,
@@ -385,20 +485,34 @@ fn key(t: &mut Template) {
             ],
             vec![json!("*")],
         )
-        .for_principal(service_principal("logs.amazonaws.com"))
+        // CloudWatch Logs signs as its regional principal (AWS: "Encrypt log data in
+        // CloudWatch Logs using AWS KMS"); the global name is refused for log groups.
+        .for_principal(json!({ "Service": sub("logs.${AWS::Region}.amazonaws.com") }))
         .when(json!({
             "ArnLike": {
                 "kms:EncryptionContext:aws:logs:arn":
                     sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*")
             }
         })),
+        // AWS documents this statement without conditions ("Event bus targets in Amazon
+        // EventBridge": a target encrypted with a customer managed key); no condition key is
+        // documented as supported on that path. The queue policy's aws:SourceArn pins the
+        // rule that may send.
         Statement::allow(
             "EventBridgeWritesToTheDeadLetterQueue",
             &["kms:Decrypt", "kms:GenerateDataKey"],
             vec![json!("*")],
         )
-        .for_principal(service_principal("events.amazonaws.com"))
-        .when(json!({ "StringEquals": { "aws:SourceAccount": reference("AWS::AccountId") } })),
+        .for_principal(service_principal("events.amazonaws.com")),
+        // The state machine's data is encrypted with this key; its execution logs are
+        // delivered by the vended-logs service, which must decrypt (AWS: "Data at rest
+        // encryption in Step Functions").
+        Statement::allow(
+            "LogDeliveryReadsTheStateMachinesData",
+            &["kms:Decrypt"],
+            vec![json!("*")],
+        )
+        .for_principal(service_principal("delivery.logs.amazonaws.com")),
         Statement::allow(
             "CloudWatchAlarmsPublishToTheTopic",
             &["kms:Decrypt", "kms:GenerateDataKey*"],
@@ -700,7 +814,11 @@ fn function(t: &mut Template, s: &Settings) {
                 },
                 "MemorySize": reference(param::LAMBDA_MEMORY),
                 "Timeout": s.state_machine.lambda_timeout_seconds,
-                "ReservedConcurrentExecutions": reference(param::LAMBDA_CONCURRENCY),
+                "ReservedConcurrentExecutions": if_(
+                    HAS_RESERVED_CONCURRENCY,
+                    reference(param::LAMBDA_CONCURRENCY),
+                    no_value(),
+                ),
                 "Role": get_att("FunctionRole", "Arn"),
                 "KmsKeyArn": key_arn(),
                 "Environment": { "Variables": {
@@ -766,6 +884,7 @@ fn repository(t: &mut Template) {
 
 fn container(t: &mut Template) {
     repository(t);
+    task_roles(t);
     t.resource(
         "Cluster",
         Resource::new(
@@ -777,6 +896,11 @@ fn container(t: &mut Template) {
             }),
         ),
     );
+    task_definition(t);
+}
+
+/// The role ECS pulls the image and ships logs with, and the role the program runs as.
+fn task_roles(t: &mut Template) {
     t.resource(
         "TaskExecutionRole",
         role(
@@ -796,7 +920,17 @@ fn container(t: &mut Template) {
                         "ecr:BatchGetImage",
                         "ecr:GetDownloadUrlForLayer",
                     ],
-                    vec![get_att("ImageRepository", "Arn")],
+                    // The stack's repository, and ImageUri's when it names another (AWS:
+                    // "Amazon ECS task execution IAM role"; another account's repository
+                    // must also allow this role in its repository policy).
+                    vec![
+                        get_att("ImageRepository", "Arn"),
+                        if_(
+                            HAS_IMAGE_REPOSITORY,
+                            reference(param::IMAGE_REPOSITORY_ARN),
+                            no_value(),
+                        ),
+                    ],
                 ),
                 Statement::allow("DecryptTheImage", &["kms:Decrypt"], vec![key_arn()]),
                 Statement::allow(
@@ -815,6 +949,10 @@ fn container(t: &mut Template) {
             processor_statements(),
         ),
     );
+}
+
+/// The task definition: arm64 (x86_64 on Fargate Spot), read-only root, non-root user.
+fn task_definition(t: &mut Template) {
     let image = if_(
         HAS_IMAGE_URI,
         reference(param::IMAGE_URI),
@@ -828,12 +966,17 @@ fn container(t: &mut Template) {
         Resource::new(
             "AWS::ECS::TaskDefinition",
             json!({
-                "Family": sub("${AWS::StackName}-processor"),
+                "Family": sub(TASK_FAMILY),
                 "RequiresCompatibilities": ["FARGATE"],
                 "NetworkMode": "awsvpc",
                 "Cpu": reference(param::TASK_CPU),
                 "Memory": reference(param::TASK_MEMORY),
-                "RuntimePlatform": { "CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX" },
+                // Fargate Spot runs only X86_64 Linux tasks (AWS: "Fargate capacity
+                // providers"); the image is a multi-architecture index serving both.
+                "RuntimePlatform": {
+                    "CpuArchitecture": if_(IS_SPOT, json!("X86_64"), json!("ARM64")),
+                    "OperatingSystemFamily": "LINUX",
+                },
                 "ExecutionRoleArn": get_att("TaskExecutionRole", "Arn"),
                 "TaskRoleArn": get_att("TaskRole", "Arn"),
                 "Volumes": [{ "Name": "scratch" }],
@@ -1052,7 +1195,6 @@ fn restrict_default_security_group(t: &mut Template) {
                 "Handler": "index.handler",
                 "Timeout": 60,
                 "MemorySize": 128,
-                "ReservedConcurrentExecutions": 1,
                 "Role": get_att("RestrictDefaultSecurityGroupRole", "Arn"),
                 "KmsKeyArn": key_arn(),
                 "LoggingConfig": { "LogGroup": reference("RestrictDefaultSecurityGroupLogGroup"), "LogFormat": "JSON" },
@@ -1061,6 +1203,7 @@ fn restrict_default_security_group(t: &mut Template) {
             }),
         )
         .suppress(&[
+            checkov("CKV_AWS_115", "A reservation is taken from the account's concurrency pool, and accounts with a low quota (new ones often have 10) refuse any; CloudFormation invokes this function once per deploy."),
             checkov("CKV_AWS_116", "A CloudFormation custom resource is invoked synchronously by CloudFormation; there is nothing to dead-letter."),
             checkov("CKV_AWS_117", "It only calls the EC2 API once per deployment; a VPC adds nothing."),
         ]),
@@ -1135,7 +1278,11 @@ fn state_machine(t: &mut Template, s: &Settings) {
                 Statement::allow(
                     "RunTheTask",
                     &["ecs:RunTask"],
-                    vec![reference(id::TASK_DEFINITION)],
+                    // Every revision of the family: a deploy makes a new one while
+                    // executions that started before it may still run (or retry) the old.
+                    vec![sub(&format!(
+                        "arn:${{AWS::Partition}}:ecs:${{AWS::Region}}:${{AWS::AccountId}}:task-definition/{TASK_FAMILY}:*"
+                    ))],
                 ),
                 Statement::allow(
                     "FollowAndStopItsTasks",
@@ -1170,6 +1317,28 @@ fn state_machine(t: &mut Template, s: &Settings) {
                     // Log delivery actions have no resource-level permissions: AWS requires "*".
                     vec![json!("*")],
                 ),
+                // Its executions' data is encrypted with the key (AWS: "Data at rest
+                // encryption in Step Functions": the execution role needs kms:Decrypt and
+                // kms:GenerateDataKey, scoped by the state machine's encryption context).
+                Statement::allow(
+                    "EncryptItsExecutionData",
+                    &["kms:Decrypt", "kms:GenerateDataKey"],
+                    vec![key_arn()],
+                )
+                .when(json!({ "StringEquals": {
+                    "kms:EncryptionContext:aws:states:stateMachineArn": state_machine_arn(),
+                }})),
+                // ... and so are its log deliveries (same page: GenerateDataKey with the logs
+                // SourceArn context; a wildcard ARN, hence StringLike).
+                Statement::allow(
+                    "EncryptItsLogDeliveries",
+                    &["kms:GenerateDataKey"],
+                    vec![key_arn()],
+                )
+                .when(json!({ "StringLike": {
+                    "kms:EncryptionContext:SourceArn":
+                        sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"),
+                }})),
                 Statement::allow(
                     "SendTraces",
                     &[
@@ -1189,7 +1358,16 @@ fn state_machine(t: &mut Template, s: &Settings) {
         Resource::new(
             "AWS::StepFunctions::StateMachine",
             json!({
+                // Named after the stack, so that its role's key condition can name its ARN.
+                "StateMachineName": sub(STATE_MACHINE_NAME),
                 "StateMachineType": "STANDARD",
+                // Execution input, output and history hold bucket names, keys and error
+                // causes: under the stack's key, not an AWS-owned one.
+                "EncryptionConfiguration": {
+                    "Type": "CUSTOMER_MANAGED_KMS_KEY",
+                    "KmsKeyId": key_arn(),
+                    "KmsDataKeyReusePeriodSeconds": 300,
+                },
                 "RoleArn": get_att("StateMachineRole", "Arn"),
                 "Definition": statemachine::to_value(&statemachine::definition(&s.state_machine)),
                 "DefinitionSubstitutions": definition_substitutions(),
@@ -1310,4 +1488,14 @@ fn outputs(t: &mut Template) {
         "Reports appear under this prefix.",
         reference(param::OUTPUT_PREFIX),
     );
+}
+
+/// A parameter's default in the generated template, as text (`None`: no such parameter, or
+/// none given).
+pub fn parameter_default(name: &str) -> Option<String> {
+    let template = template(&Settings::default());
+    match template.parameters.get(name)?.default.as_ref()? {
+        Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    }
 }

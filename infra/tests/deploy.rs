@@ -12,6 +12,9 @@ use local_s3::MotoServer;
 
 use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
 
+/// moto's default account, the one the tests' credentials act as.
+const ACCOUNT: &str = "123456789012";
+
 /// moto with the CloudFormation deletes it lacks.
 fn start_moto() -> MotoServer {
     MotoServer::start_script(
@@ -35,6 +38,39 @@ fn infra(endpoint: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `infra` with `args`, which must succeed.
+fn infra_ok(endpoint: &str, args: &[&str]) -> Output {
+    let output = infra(endpoint, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    output
+}
+
+async fn stack_tags(client: &aws_sdk_cloudformation::Client, stack: &str) -> Vec<(String, String)> {
+    let stacks = client
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    let mut tags: Vec<(String, String)> = stacks.stacks()[0]
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    tags.sort();
+    tags
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -51,6 +87,65 @@ fn cloudformation(endpoint: &str) -> aws_sdk_cloudformation::Client {
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .build();
     aws_sdk_cloudformation::Client::from_conf(config)
+}
+
+async fn sdk_config(endpoint: &str, credentials: Credentials) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// What a new account does once (`aws iam create-service-linked-role --aws-service-name
+/// ecs.amazonaws.com`), so that the preflight finds ECS's role.
+async fn create_ecs_service_linked_role(endpoint: &str) {
+    let config = sdk_config(
+        endpoint,
+        Credentials::new("test", "test", None, None, "test"),
+    )
+    .await;
+    aws_sdk_iam::Client::new(&config)
+        .create_service_linked_role()
+        .aws_service_name("ecs.amazonaws.com")
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An S3 client acting as another account (moto: credentials from sts:AssumeRole into a
+/// role of that account belong to it).
+async fn s3_of_another_account(endpoint: &str, account: &str) -> aws_sdk_s3::Client {
+    let config = sdk_config(
+        endpoint,
+        Credentials::new("test", "test", None, None, "test"),
+    )
+    .await;
+    let assumed = aws_sdk_sts::Client::new(&config)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/squatter"))
+        .role_session_name("squatter")
+        .send()
+        .await
+        .unwrap();
+    let c = assumed.credentials().unwrap();
+    let other = sdk_config(
+        endpoint,
+        Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "assumed",
+        ),
+    )
+    .await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&other)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 /// A file that is a zip (an empty archive), standing in for the Lambda zip: moto stores the
@@ -137,6 +232,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         "v1",
     ];
     let client = cloudformation(moto.endpoint());
+    create_ecs_service_linked_role(moto.endpoint()).await;
 
     let first = infra(moto.endpoint(), &base);
     assert!(
@@ -146,7 +242,14 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         stderr(&first)
     );
     let out = stdout(&first);
-    assert!(out.contains("creating pipeline-test"), "{out}");
+    assert!(
+        out.contains("deploying stack pipeline-test to eu-west-1"),
+        "{out}"
+    );
+    assert!(out.contains("preflight:"), "{out}");
+    assert!(!out.contains("BLOCKER"), "{out}");
+    assert!(out.contains("creating the deployment bucket"), "{out}");
+    assert!(out.contains("creating the stack"), "{out}");
     assert!(
         out.contains("Add     AWS::StepFunctions::StateMachine"),
         "{out}"
@@ -168,7 +271,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
     let update = infra(moto.endpoint(), &changed);
     assert!(update.status.success(), "{}", stderr(&update));
     assert!(
-        stdout(&update).contains("updating pipeline-test"),
+        stdout(&update).contains("updating the stack"),
         "{}",
         stdout(&update)
     );
@@ -193,7 +296,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         stderr(&destroy)
     );
     assert!(
-        stdout(&destroy).contains("deleted pipeline-test"),
+        stdout(&destroy).contains("deleted. Kept on purpose"),
         "{}",
         stdout(&destroy)
     );
@@ -211,9 +314,10 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
     assert!(stdout(&twice).contains("nothing to delete"));
 }
 
-#[test]
-fn a_template_error_is_a_clear_failure() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_error_is_a_clear_failure() {
     let moto = start_moto();
+    create_ecs_service_linked_role(moto.endpoint()).await;
     let dir = tempfile::tempdir().unwrap();
     let zip = lambda_zip(dir.path());
     let mut template: serde_json::Value = serde_json::from_str(
@@ -259,14 +363,41 @@ fn bad_inputs_fail_before_any_aws_call() {
     let dir = tempfile::tempdir().unwrap();
     let zip = lambda_zip(dir.path());
     let zip = zip.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let long_stack = "a".repeat(55);
+    let cases: [(&[&str], &str); 12] = [
         (
             &["--artifact-bucket", "Not_A_Bucket"],
             "bucket name \"Not_A_Bucket\"",
         ),
-        (&["--output-prefix", "incoming/reports/"], "prefixes"),
+        (
+            &[
+                "--input-prefix",
+                "incoming/",
+                "--output-prefix",
+                "incoming/reports/",
+            ],
+            "prefixes",
+        ),
         (&["--threshold-bytes", "999999999999"], "threshold"),
         (&["--region", "mars"], "region \"mars\""),
+        // Lambda function names stop at 64 characters; the function is <stack>-processor.
+        (
+            &["--stack-name", &long_stack],
+            "the Lambda function name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-processor\" would have 65 characters, and its limit is 64 (so the stack name has at most 54)",
+        ),
+        (
+            &["--task-cpu", "1024", "--task-memory", "1000"],
+            "Fargate takes 2048 to 8192 MiB in steps of 1024",
+        ),
+        (&["--task-cpu", "3000"], "Fargate takes 256, 512"),
+        (&["--lambda-memory", "64"], "Lambda takes 128 to 10240 MB"),
+        (
+            &["--image-uri", "docker.io/library/processor:1"],
+            "only Amazon ECR images are supported",
+        ),
+        (&["--tag", "aws:owner=me"], "the aws: prefix is reserved"),
+        (&["--tag", "Project=x"], "the template sets this tag"),
+        (&["--capacity-provider", "SPOT"], "invalid value 'SPOT'"),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["deploy", "--lambda-zip", zip, "--image-tag", "v1"];
@@ -290,4 +421,224 @@ fn bad_inputs_fail_before_any_aws_call() {
         "{}",
         stderr(&output)
     );
+}
+
+/// `infra preflight` against moto: a blocker is a non-zero exit and a table row saying how
+/// to fix it; once fixed, the same checks pass. (The decisions themselves are unit-tested
+/// in `infra::preflight`; here, the calls they rest on.)
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_reports_blockers_with_their_fix_and_passes_once_they_are_fixed() {
+    let moto = start_moto();
+    let blocked = infra(moto.endpoint(), &["preflight", "--stack-name", "pre"]);
+    let out = stdout(&blocked);
+    assert!(!blocked.status.success(), "{out}");
+    assert!(
+        out.contains("ECS service-linked role  BLOCKER")
+            && out.contains(
+                "fix: aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com"
+            ),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "credentials              ok       account {ACCOUNT}"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("no stack pre: it will be created"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "pre-artifacts-{ACCOUNT}-eu-west-1 will be created"
+        )),
+        "{out}"
+    );
+    assert!(
+        stderr(&blocked).contains("preflight: 1 blocker(s): ECS service-linked role"),
+        "{}",
+        stderr(&blocked)
+    );
+
+    create_ecs_service_linked_role(moto.endpoint()).await;
+    let passed = infra(moto.endpoint(), &["preflight", "--stack-name", "pre"]);
+    assert!(passed.status.success(), "{}", stdout(&passed));
+    assert!(!stdout(&passed).contains("BLOCKER"), "{}", stdout(&passed));
+
+    // An --image-uri in this account's ECR that is not there cannot be pulled.
+    let image = format!("{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/elsewhere:v9");
+    let missing = infra(
+        moto.endpoint(),
+        &["preflight", "--stack-name", "pre", "--image-uri", &image],
+    );
+    assert!(!missing.status.success());
+    assert!(
+        stdout(&missing).contains(&format!(
+            "image                    BLOCKER  {image} cannot be pulled"
+        )),
+        "{}",
+        stdout(&missing)
+    );
+}
+
+/// Every setting is a flag; a later deploy without it keeps the stack's value
+/// (CloudFormation's UsePreviousValue), never the template's default.
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_survive_a_redeploy_that_leaves_them_out() {
+    let moto = start_moto();
+    create_ecs_service_linked_role(moto.endpoint()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = lambda_zip(dir.path());
+    let zip = zip.to_str().unwrap();
+    let client = cloudformation(moto.endpoint());
+    let base = ["deploy", "--stack-name", "keep", "--lambda-zip", zip];
+    let mut first = base.to_vec();
+    first.extend([
+        "--image-tag",
+        "v1",
+        "--lambda-memory",
+        "2048",
+        "--lambda-reserved-concurrency",
+        "5",
+        "--task-cpu",
+        "2048",
+        "--task-memory",
+        "4096",
+        "--network-mode",
+        "private",
+        "--capacity-provider",
+        "FARGATE_SPOT",
+        "--alarm-email",
+        "ops@example.com",
+        "--log-retention-days",
+        "30",
+        "--tag",
+        "team=data",
+        "--tag",
+        "cost-center=42",
+    ]);
+    infra_ok(moto.endpoint(), &first);
+    let kept = [
+        ("LambdaMemory", "2048"),
+        ("LambdaReservedConcurrency", "5"),
+        ("TaskCpu", "2048"),
+        ("TaskMemory", "4096"),
+        ("NetworkMode", "private"),
+        ("CapacityProvider", "FARGATE_SPOT"),
+        ("AlarmEmail", "ops@example.com"),
+        ("LogRetentionDays", "30"),
+    ];
+    for (key, value) in kept {
+        assert_eq!(
+            parameter(&client, "keep", key).await,
+            value,
+            "{key} at create"
+        );
+    }
+
+    let mut second = base.to_vec();
+    second.extend(["--threshold-bytes", "1000", "--image-tag", "v2"]);
+    infra_ok(moto.endpoint(), &second);
+    assert_eq!(parameter(&client, "keep", "ThresholdBytes").await, "1000");
+    assert_eq!(parameter(&client, "keep", "ImageTag").await, "v2");
+    for (key, value) in kept {
+        assert_eq!(
+            parameter(&client, "keep", key).await,
+            value,
+            "{key} after an update without it"
+        );
+    }
+    let tags = stack_tags(&client, "keep").await;
+    assert_eq!(
+        tags,
+        [
+            ("cost-center".into(), "42".into()),
+            ("team".into(), "data".into())
+        ],
+        "the stack's tags (kept by an update without --tag)"
+    );
+
+    // 0 removes the reservation; '' stops the e-mails.
+    let mut third = base.to_vec();
+    third.extend([
+        "--image-tag",
+        "v2",
+        "--lambda-reserved-concurrency",
+        "0",
+        "--alarm-email",
+        "",
+    ]);
+    infra_ok(moto.endpoint(), &third);
+    assert_eq!(
+        parameter(&client, "keep", "LambdaReservedConcurrency").await,
+        ""
+    );
+    assert_eq!(parameter(&client, "keep", "AlarmEmail").await, "");
+    assert_eq!(parameter(&client, "keep", "TaskMemory").await, "4096");
+}
+
+/// The deployment bucket's name is predictable: an account that creates it first must get
+/// nothing (AWS: every call names our account as ExpectedBucketOwner, and S3 answers 403 on
+/// a mismatch, "Verifying bucket ownership with bucket owner condition"; moto ignores that
+/// condition, so what this shows is the second check, the bucket not being among ours).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_bucket_owned_by_another_account_is_refused_before_anything_is_written() {
+    let moto = start_moto();
+    create_ecs_service_linked_role(moto.endpoint()).await;
+    let squatter = s3_of_another_account(moto.endpoint(), "111111111111").await;
+    let bucket = format!("squat-artifacts-{ACCOUNT}-eu-west-1");
+    squatter
+        .create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint("eu-west-1".into())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = lambda_zip(dir.path());
+    let output = infra(
+        moto.endpoint(),
+        &[
+            "deploy",
+            "--stack-name",
+            "squat",
+            "--lambda-zip",
+            zip.to_str().unwrap(),
+            "--image-tag",
+            "v1",
+        ],
+    );
+    assert!(!output.status.success(), "{}", stdout(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains(&format!(
+            "deployment bucket        BLOCKER  {bucket} belongs to another account"
+        )),
+        "{out}"
+    );
+    assert!(
+        stderr(&output).contains("blocker(s): deployment bucket"),
+        "{}",
+        stderr(&output)
+    );
+    let objects = squatter
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        objects.key_count(),
+        Some(0),
+        "the squatter received {:?}",
+        objects.contents()
+    );
+    let stack = cloudformation(moto.endpoint())
+        .describe_stacks()
+        .stack_name("squat")
+        .send()
+        .await;
+    assert!(stack.is_err(), "a stack was created: {stack:?}");
 }

@@ -173,3 +173,66 @@ fn checkov_fails_nothing_and_every_suppression_has_a_reason_and_a_purpose() {
     let bare_report = checkov(&bare_path);
     assert_eq!(check_ids(&bare_report, "failed_checks"), skipped);
 }
+
+/// The resource types whose schema (as cfn-lint carries AWS's resource provider schemas,
+/// us-east-1) has a `Tags` property, among `types`.
+fn taggable_per_cfn_lint(types: &[&str]) -> Vec<String> {
+    let script = r#"
+import json, os, sys
+import cfnlint
+schemas = os.path.join(os.path.dirname(cfnlint.__file__), "data", "schemas")
+providers = json.load(open(os.path.join(schemas, "providers", "us-east-1.json")))
+for kind in sys.argv[1:]:
+    schema = json.load(open(os.path.join(schemas, "resources", providers[kind] + ".json")))
+    if "Tags" in schema.get("properties", {}):
+        print(kind)
+"#;
+    let output = Command::new(tool("venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .args(types)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_resource_that_takes_tags_carries_the_project_and_stack_tags() {
+    let template: Value = serde_json::from_str(&template()).unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    let mut types: Vec<&str> = resources
+        .values()
+        .filter_map(|r| r["Type"].as_str())
+        .filter(|t| t.starts_with("AWS::"))
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    let taggable = taggable_per_cfn_lint(&types);
+    assert!(
+        taggable.len() >= 15,
+        "cfn-lint's schemas name only {taggable:?}"
+    );
+    let expected = serde_json::json!([
+        { "Key": infra::template::PROJECT_TAG.0, "Value": infra::template::PROJECT_TAG.1 },
+        { "Key": infra::template::STACK_TAG_KEY, "Value": { "Ref": "AWS::StackName" } },
+    ]);
+    for (name, resource) in resources {
+        let kind = resource["Type"].as_str().unwrap();
+        if taggable.iter().any(|t| t == kind) {
+            assert_eq!(resource["Properties"]["Tags"], expected, "{name} ({kind})");
+        } else {
+            assert!(
+                resource["Properties"].get("Tags").is_none(),
+                "{name}: {kind} takes no Tags"
+            );
+        }
+    }
+    let mut listed: Vec<&str> = infra::template::TAGGED_TYPES.to_vec();
+    listed.sort_unstable();
+    assert_eq!(listed, taggable, "TAGGED_TYPES against the schemas");
+}

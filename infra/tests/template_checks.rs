@@ -35,10 +35,20 @@ fn ecs_containers_are_hardened() {
         let properties = &definition["Properties"];
         assert_eq!(properties["RequiresCompatibilities"], json!(["FARGATE"]));
         assert_eq!(properties["NetworkMode"], json!("awsvpc"));
-        assert_eq!(
-            properties["RuntimePlatform"]["CpuArchitecture"],
-            json!("ARM64")
-        );
+        // Fargate Spot runs only X86_64 tasks (AWS: "Amazon ECS on AWS Fargate capacity
+        // providers"); on-demand Fargate runs arm64.
+        for (provider, architecture) in [("FARGATE", "ARM64"), ("FARGATE_SPOT", "X86_64")] {
+            let parameters = json!({ param::CAPACITY_PROVIDER: provider });
+            assert_eq!(
+                resolve(
+                    &template,
+                    &properties["RuntimePlatform"]["CpuArchitecture"],
+                    &parameters
+                ),
+                json!(architecture),
+                "{name} with {provider}"
+            );
+        }
         for container in properties["ContainerDefinitions"].as_array().unwrap() {
             let what = format!("{name}/{}", container["Name"]);
             assert_eq!(container["ReadonlyRootFilesystem"], json!(true), "{what}");
@@ -339,5 +349,199 @@ fn every_reference_names_a_parameter_resource_or_pseudo_parameter() {
     walk(&template["Outputs"], &mut found);
     for name in found {
         assert!(known(name), "reference to unknown {name}");
+    }
+}
+
+/// Evaluates the intrinsic functions the template's choices are made of (`Ref` of a
+/// parameter, `Fn::If`, `Fn::Equals`, `Fn::Not`) for the given parameter values (others at
+/// their defaults); anything else is left as it is.
+fn resolve(template: &Value, value: &Value, parameters: &Value) -> Value {
+    let parameter = |name: &str| {
+        parameters
+            .get(name)
+            .or_else(|| template["Parameters"][name].get("Default"))
+            .cloned()
+    };
+    let condition =
+        |name: &str| resolve(template, &template["Conditions"][name], parameters) == json!(true);
+    let Value::Object(map) = value else {
+        return value.clone();
+    };
+    if let Some(Value::String(name)) = map.get("Ref")
+        && let Some(value) = parameter(name)
+    {
+        return value;
+    }
+    if let Some(Value::Array(args)) = map.get("Fn::If") {
+        let branch = if condition(args[0].as_str().unwrap()) {
+            &args[1]
+        } else {
+            &args[2]
+        };
+        return resolve(template, branch, parameters);
+    }
+    if let Some(Value::Array(args)) = map.get("Fn::Equals") {
+        return json!(
+            resolve(template, &args[0], parameters) == resolve(template, &args[1], parameters)
+        );
+    }
+    if let Some(Value::Array(args)) = map.get("Fn::Not") {
+        return json!(resolve(template, &args[0], parameters) != json!(true));
+    }
+    value.clone()
+}
+
+fn key_policy_statement<'a>(template: &'a Value, sid: &str) -> &'a Value {
+    let policy = &template["Resources"][id::KEY]["Properties"]["KeyPolicy"];
+    statements(policy)
+        .into_iter()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("no key policy statement {sid}"))
+}
+
+fn role_statement<'a>(template: &'a Value, role: &str, sid: &str) -> &'a Value {
+    let document = &template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"];
+    statements(document)
+        .into_iter()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("{role} has no statement {sid}"))
+}
+
+#[test]
+fn cloudwatch_logs_uses_the_key_through_its_regional_principal() {
+    // AWS, "Encrypt log data in CloudWatch Logs using AWS KMS": the principal is
+    // logs.<region>.amazonaws.com, "in the same AWS Region where the CMK is stored"; with the
+    // global name every encrypted log group fails to create and the stack rolls back.
+    let template = template();
+    let statement = key_policy_statement(&template, "CloudWatchLogsEncryptsTheStacksLogGroups");
+    assert_eq!(
+        statement["Principal"]["Service"],
+        json!({ "Fn::Sub": "logs.${AWS::Region}.amazonaws.com" })
+    );
+    assert_eq!(
+        statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"],
+        json!({ "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*" })
+    );
+}
+
+#[test]
+fn eventbridge_uses_the_dead_letter_queues_key_as_aws_documents_it() {
+    // AWS, "Event bus targets in Amazon EventBridge": kms:Decrypt and kms:GenerateDataKey for
+    // events.amazonaws.com, with no condition; no condition key is documented for this path
+    // (aws:SourceAccount/aws:SourceArn are documented for event-bus keys only). The queue
+    // policy's aws:SourceArn pins the rule.
+    let template = template();
+    let statement = key_policy_statement(&template, "EventBridgeWritesToTheDeadLetterQueue");
+    assert_eq!(statement["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(actions(statement), ["kms:Decrypt", "kms:GenerateDataKey"]);
+    assert!(
+        statement.get("Condition").is_none(),
+        "undocumented condition: {}",
+        statement["Condition"]
+    );
+}
+
+#[test]
+fn no_function_reserves_concurrency_unless_asked() {
+    // Accounts with a low concurrency quota refuse any reservation ("decreases account's
+    // UnreservedConcurrentExecution below its minimum value of [10]"; AWS: "Configuring
+    // reserved concurrency for a function": 100 are kept unreserved).
+    let template = template();
+    for (name, function) in resources_of(&template, "AWS::Lambda::Function") {
+        let reserved = &function["Properties"]["ReservedConcurrentExecutions"];
+        if name == id::FUNCTION {
+            for (asked, expected) in [("", json!({ "Ref": "AWS::NoValue" })), ("25", json!("25"))] {
+                let parameters = json!({ param::LAMBDA_CONCURRENCY: asked });
+                assert_eq!(
+                    resolve(&template, reserved, &parameters),
+                    expected,
+                    "asked {asked:?}"
+                );
+            }
+            assert_eq!(
+                template["Parameters"][param::LAMBDA_CONCURRENCY]["Default"],
+                json!(""),
+                "no reservation by default"
+            );
+        } else {
+            assert!(reserved.is_null(), "{name} reserves concurrency");
+        }
+    }
+}
+
+#[test]
+fn the_state_machine_may_run_every_revision_of_the_task_family() {
+    // Each deploy makes a new revision; an execution that started before it (or is in its
+    // retry loop) runs the revision it was given.
+    let template = template();
+    let statement = role_statement(&template, "StateMachineRole", "RunTheTask");
+    assert_eq!(
+        statement["Resource"],
+        json!([{ "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/${AWS::StackName}-processor:*" }])
+    );
+    assert_eq!(
+        template["Resources"][id::TASK_DEFINITION]["Properties"]["Family"],
+        json!({ "Fn::Sub": "${AWS::StackName}-processor" })
+    );
+}
+
+#[test]
+fn the_state_machines_data_is_encrypted_with_the_stacks_key() {
+    // AWS, "Data at rest encryption in Step Functions": a customer managed key; the execution
+    // role needs kms:Decrypt and kms:GenerateDataKey in the state machine's encryption
+    // context, kms:GenerateDataKey for its log deliveries, and the key policy lets
+    // delivery.logs.amazonaws.com decrypt.
+    let template = template();
+    let machine = &template["Resources"][id::STATE_MACHINE]["Properties"];
+    let key = json!({ "Fn::If": ["CreateKey", { "Fn::GetAtt": [id::KEY, "Arn"] }, { "Ref": param::KMS_KEY_ARN }] });
+    assert_eq!(
+        machine["EncryptionConfiguration"],
+        json!({ "Type": "CUSTOMER_MANAGED_KMS_KEY", "KmsKeyId": key, "KmsDataKeyReusePeriodSeconds": 300 })
+    );
+    let arn = json!({ "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}" });
+    assert_eq!(
+        machine["StateMachineName"],
+        json!({ "Fn::Sub": "${AWS::StackName}" }),
+        "the name the role's condition names"
+    );
+    let data = role_statement(&template, "StateMachineRole", "EncryptItsExecutionData");
+    assert_eq!(actions(data), ["kms:Decrypt", "kms:GenerateDataKey"]);
+    assert_eq!(data["Resource"], json!([key]));
+    assert_eq!(
+        data["Condition"]["StringEquals"]["kms:EncryptionContext:aws:states:stateMachineArn"],
+        arn
+    );
+    let logs = role_statement(&template, "StateMachineRole", "EncryptItsLogDeliveries");
+    assert_eq!(actions(logs), ["kms:GenerateDataKey"]);
+    let delivery = key_policy_statement(&template, "LogDeliveryReadsTheStateMachinesData");
+    assert_eq!(
+        delivery["Principal"]["Service"],
+        "delivery.logs.amazonaws.com"
+    );
+    assert_eq!(actions(delivery), ["kms:Decrypt"]);
+}
+
+#[test]
+fn the_tasks_may_pull_the_image_uri_repository() {
+    let template = template();
+    let pull = role_statement(&template, "TaskExecutionRole", "PullTheImage");
+    for (arn, expected) in [
+        (
+            "",
+            json!([{ "Fn::GetAtt": ["ImageRepository", "Arn"] }, { "Ref": "AWS::NoValue" }]),
+        ),
+        (
+            "arn:aws:ecr:eu-west-1:111122223333:repository/team/processor",
+            json!([{ "Fn::GetAtt": ["ImageRepository", "Arn"] }, "arn:aws:ecr:eu-west-1:111122223333:repository/team/processor"]),
+        ),
+    ] {
+        let parameters = json!({ param::IMAGE_REPOSITORY_ARN: arn });
+        let resources: Vec<Value> = pull["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| resolve(&template, r, &parameters))
+            .collect();
+        assert_eq!(Value::Array(resources), expected, "{arn:?}");
     }
 }

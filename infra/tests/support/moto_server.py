@@ -1,15 +1,31 @@
-"""moto's server, with the CloudFormation deletes it lacks.
+"""moto's server, with the CloudFormation deletes it lacks and a KMS key tag fix.
 
 moto 5.2.5 creates route tables and internet gateways from a template but cannot delete them
 through CloudFormation (their models have no delete_from_cloudformation_json), so deleting any
 stack with a VPC that has its own route table fails with DependencyViolation, as AWS never
 would. This adds those two deletes, the way the EC2 API deletes them (associations and the
-gateway's attachment go first), and starts moto's server with the same arguments.
+gateway's attachment go first).
+
+moto 5.2.5 also hands an AWS::KMS::Key's Tags to its KMS API as they are, and that API wants
+TagKey/TagValue: the Key/Value tags CloudFormation's schema defines (and cfn-lint checks)
+make the key fail to create. This renames them on the way in.
+
+And for a change set's UsePreviousValue, moto takes the stack's resolved parameters, where a
+Number is an int, and compares them with the parameters it was given before, leaving out the
+ones that took their default: every resource that refers to such a parameter then counts as
+modified, and resources moto cannot update (log groups) vanish from the stack. Previous values
+are given back as the text AWS keeps, and compared with every parameter's value (also when
+deciding whether a change set holds no changes at all).
+
+Then it starts moto's server with the same arguments.
 """
 
 import sys
 
+from moto.cloudformation.models import Stack
+from moto.cloudformation.parsing import ResourceMap
 from moto.ec2.models import ec2_backends
+from moto.kms.models import Key
 from moto.ec2.models.internet_gateways import InternetGateway
 from moto.ec2.models.route_tables import RouteTable
 from moto.server import main
@@ -31,6 +47,49 @@ def delete_internet_gateway(cls, resource_name, cloudformation_json, account_id,
         backend.delete_internet_gateway(resource_name)
 
 
+_create_key = Key.create_from_cloudformation_json
+
+
+def create_key(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    properties = cloudformation_json["Properties"]
+    properties["Tags"] = [
+        {"TagKey": tag["Key"], "TagValue": tag["Value"]} for tag in properties.get("Tags", [])
+    ]
+    return _create_key(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+
+Key.create_from_cloudformation_json = classmethod(create_key)
+
+
+def as_text(parameters):
+    return {
+        name: str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        for name, value in parameters.items()
+    }
+
+
+Stack.stack_parameters = property(lambda self: as_text(self.resource_map.resolved_parameters))
+_build_resource_diff = ResourceMap.build_resource_diff
+
+
+def build_resource_diff(self, other_template, parameters=None):
+    given = self.input_parameters
+    self.input_parameters = {**as_text(self.resolved_parameters), **given}
+    try:
+        return _build_resource_diff(self, other_template, parameters)
+    finally:
+        self.input_parameters = given
+
+
+ResourceMap.build_resource_diff = build_resource_diff
+
+
+def has_parameters(self, other_parameters):
+    current = as_text(self.resource_map.resolved_parameters)
+    return current == {**current, **as_text(other_parameters)}
+
+
+Stack.has_parameters = has_parameters
 RouteTable.delete_from_cloudformation_json = classmethod(delete_route_table)
 InternetGateway.delete_from_cloudformation_json = classmethod(delete_internet_gateway)
 
