@@ -1,13 +1,22 @@
-# The Fargate task's image: the static fargate-processor binary and nothing else (no shell, no
-# libc, no CA bundle: HTTPS trusts the roots compiled into the binary).
+# The Fargate task's image: the static fargate-processor binary, an empty /tmp for the task's
+# scratch volume, and nothing else (no shell, no libc, no CA bundle: HTTPS trusts the roots
+# compiled into the binary).
 #
-# `make image` builds it: it cross-compiles the binary for IMAGE_ARCH (arm64 by default) with
-# cargo-zigbuild, copies it into target/image/<arch>/ and runs
-#   $(CONTAINER_CLI) build --platform linux/<arch> -f Dockerfile target/image/<arch>
-# so the build context holds the binary only. No RUN step: building needs no emulation and
-# pulls nothing.
+# `make image` builds it once per platform, linux/arm64 and linux/amd64, from the build context
+# target/image/ that it fills with the two static binaries and an empty folder:
+#   target/image/arm64/fargate-processor   (aarch64-unknown-linux-musl)
+#   target/image/amd64/fargate-processor   (x86_64-unknown-linux-musl)
+#   target/image/tmp/                      (empty, mode 0755)
+# running `$(CONTAINER_CLI) build --platform linux/<arch> -f Dockerfile target/image`. The
+# builder (buildah, BuildKit) sets TARGETARCH from --platform; `make image-push` then pushes
+# both images and one image index naming them, so ECS pulls the platform the task definition
+# asks for (ARM64 on FARGATE, X86_64 on FARGATE_SPOT). No RUN step: building for either
+# platform needs no emulation and pulls nothing.
 FROM scratch
 
+# Set by the builder from --platform (arm64 or amd64). Without it the COPY below names a file
+# the context does not hold, and the build fails rather than picking a binary.
+ARG TARGETARCH
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="fargate-processor" \
@@ -18,7 +27,18 @@ LABEL org.opencontainers.image.title="fargate-processor" \
       org.opencontainers.image.revision="${REVISION}"
 
 # Owned by root and not writable by the user it runs as.
-COPY fargate-processor /fargate-processor
+COPY ${TARGETARCH}/fargate-processor /fargate-processor
+
+# The task definition mounts a bind-mount volume at /tmp (the root filesystem is read-only).
+# AWS, "Use bind mounts with Amazon ECS" (Amazon ECS Developer Guide): a bind mount's
+# permissions default to 0755 and owner root, which user 65532 cannot write to; when the
+# image's VOLUME path equals the mount's containerPath, the ECS data plane copies that path
+# from the image into the volume, and its permissions can be set in the Dockerfile. So the
+# image carries an empty /tmp owned by the task's user (mode 0755 from the build context),
+# declared a VOLUME. COPY of the empty folder creates /tmp with the --chown owner: what
+# buildah (podman) produces, checked by scripts/image-test; a docker build is not tested here.
+COPY --chown=65532:65532 tmp /tmp
+VOLUME ["/tmp"]
 
 # A numeric user (no /etc/passwd here): the same one ECS's task definition names.
 USER 65532:65532

@@ -51,15 +51,26 @@ LAMBDA_ZIP    := $(TARGET_DIR)/lambda/lambda-processor/bootstrap.zip
 # rustup adds the standard library of a target; a toolchain without rustup must have it.
 RUSTUP_TARGET_ADD := if command -v rustup >/dev/null; then rustup target add
 
-# The Fargate image: IMAGE_ARCH is arm64 (what the task definition runs) or amd64.
-IMAGE_ARCH ?= arm64
+# The Fargate image: one image per platform (linux/arm64 and linux/amd64, from the two static
+# binaries), $(IMAGE)-arm64 and $(IMAGE)-amd64, and in the registry one image index naming both
+# (image-push). The task definition runs ARM64 on FARGATE and X86_64 on FARGATE_SPOT (which
+# runs no ARM64 task); ECS pulls the platform it runs from the index, so one tag serves either
+# capacity provider. No index is kept locally: docker's image store holds one platform per
+# name, and with podman 4.3 (Debian 12's) any local manifest list makes `podman images` fail
+# ("fetching target platform image selected from image index").
 IMAGE_NAME ?= s3-upload-pipeline/fargate-processor
 IMAGE_TAG  ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo dev)
 IMAGE      := $(IMAGE_NAME):$(IMAGE_TAG)
+IMAGE_ARCHS := arm64 amd64
 MUSL_TARGET_arm64 := aarch64-unknown-linux-musl
 MUSL_TARGET_amd64 := x86_64-unknown-linux-musl
-MUSL_TARGET := $(or $(MUSL_TARGET_$(IMAGE_ARCH)),$(error IMAGE_ARCH must be arm64 or amd64, not $(IMAGE_ARCH)))
-IMAGE_CONTEXT := $(TARGET_DIR)/image/$(IMAGE_ARCH)
+# $(call fargate-binary,ARCH): the static binary cargo-zigbuild writes for ARCH.
+fargate-binary = $(TARGET_DIR)/$(MUSL_TARGET_$(1))/release/fargate-processor
+# The build context: <arch>/fargate-processor for each platform and an empty tmp/ (Dockerfile).
+IMAGE_CONTEXT := $(TARGET_DIR)/image
+# podman build caches each step as an image (--layers): nothing worth caching in a FROM scratch
+# build of two COPY steps, so with podman only the images themselves are kept.
+PODMAN := $(findstring podman,$(CONTAINER_CLI))
 
 # Benchmark: generated data and the number of runs per tool (best run counts).
 BENCH_DATA ?= $(TARGET_DIR)/bench-data
@@ -83,7 +94,7 @@ help: ## List the targets
 	@echo "Targets:"
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort \
 	  | awk 'BEGIN {FS = ":.*## "} {printf "  %-17s %s\n", $$1, $$2}'
-	@echo "Variables: CARGO=$(CARGO) CONTAINER_CLI=$(CONTAINER_CLI) IMAGE_ARCH=$(IMAGE_ARCH) IMAGE=$(IMAGE)" \
+	@echo "Variables: CARGO=$(CARGO) CONTAINER_CLI=$(CONTAINER_CLI) IMAGE=$(IMAGE)" \
 	  "AWS_CLI=$(AWS_CLI) PUSH_FLAGS=$(PUSH_FLAGS) BENCH_DATA=$(BENCH_DATA)" \
 	  "BENCH_RUNS=$(BENCH_RUNS) FUZZ_TARGET=$(FUZZ_TARGET) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS=$(FUZZ_ARGS)"
 
@@ -117,25 +128,22 @@ fargate-binaries: build-tools ## Static musl builds of fargate-processor for arm
 	$(RUSTUP_TARGET_ADD) $(MUSL_TARGET_arm64) $(MUSL_TARGET_amd64); fi
 	PATH="$(BUILD_PATH)" $(CARGO_ZIGBUILD) zigbuild --release -p fargate-processor \
 	  --target $(MUSL_TARGET_arm64) --target $(MUSL_TARGET_amd64)
-	$(call check-static,$(TARGET_DIR)/$(MUSL_TARGET_arm64)/release/fargate-processor $(TARGET_DIR)/$(MUSL_TARGET_amd64)/release/fargate-processor)
-
-.PHONY: fargate-binary
-fargate-binary: build-tools ## The static musl fargate-processor for IMAGE_ARCH only
-	$(RUSTUP_TARGET_ADD) $(MUSL_TARGET); fi
-	PATH="$(BUILD_PATH)" $(CARGO_ZIGBUILD) zigbuild --release -p fargate-processor --target $(MUSL_TARGET)
-	$(call check-static,$(TARGET_DIR)/$(MUSL_TARGET)/release/fargate-processor)
+	$(call check-static,$(foreach arch,$(IMAGE_ARCHS),$(call fargate-binary,$(arch))))
 
 .PHONY: image
-image: fargate-binary ## The Fargate image (Dockerfile: FROM scratch) for IMAGE_ARCH, built with CONTAINER_CLI
+image: fargate-binaries ## The Fargate images (Dockerfile: FROM scratch) for linux/arm64 and linux/amd64, IMAGE-<arch> (image-push makes their index)
 	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
-	cp $(TARGET_DIR)/$(MUSL_TARGET)/release/fargate-processor $(IMAGE_CONTEXT)/fargate-processor
-	$(CONTAINER_CLI) build --platform linux/$(IMAGE_ARCH) -f Dockerfile -t $(IMAGE) \
-	  --build-arg VERSION=$$($(CARGO) pkgid -p fargate-processor | sed 's/.*[@#]//') \
-	  --build-arg REVISION=$(IMAGE_TAG) $(IMAGE_CONTEXT)
-	@echo "$(IMAGE): $$($(CONTAINER_CLI) image inspect --format '{{.Size}}' $(IMAGE)) bytes"
+	install -d -m 0755 $(IMAGE_CONTEXT)/tmp
+	$(foreach arch,$(IMAGE_ARCHS),mkdir $(IMAGE_CONTEXT)/$(arch); cp $(call fargate-binary,$(arch)) $(IMAGE_CONTEXT)/$(arch)/;)
+	version=$$($(CARGO) pkgid -p fargate-processor | sed 's/.*[@#]//'); \
+	for arch in $(IMAGE_ARCHS); do \
+	  $(CONTAINER_CLI) build --platform linux/$$arch $(if $(PODMAN),--layers=false) -f Dockerfile -t $(IMAGE)-$$arch \
+	    --build-arg VERSION=$$version --build-arg REVISION=$(IMAGE_TAG) $(IMAGE_CONTEXT); \
+	  echo "$(IMAGE)-$$arch: $$($(CONTAINER_CLI) image inspect --format '{{.Size}}' $(IMAGE)-$$arch) bytes"; \
+	done
 
 .PHONY: image-test
-image-test: ## Build the image with podman (installed if missing), run its root filesystem in a chroot against local S3, push it to a local registry with image-push
+image-test: ## Build the images with podman (installed if missing), run this machine's root filesystem in a chroot against local S3, push them and their index to a local registry
 	scripts/image-test
 
 .PHONY: demo
@@ -154,10 +162,13 @@ AWS_REGION     ?=
 THRESHOLD_BYTES ?= 6291456
 DEPLOY_ARGS    ?=
 INFRA          := $(CARGO) run --quiet --release -p infra --
+STACK_ARG      := --stack-name $(STACK_NAME)
 REGION_ARG     := $(if $(AWS_REGION),--region $(AWS_REGION))
-# The image's tag in ECR: a hash of what goes into it (binary and Dockerfile), so the same
-# build always has the same tag and a new build a new one (the repository's tags are immutable).
-image-content-tag = $$(cat $(IMAGE_CONTEXT)/fargate-processor Dockerfile | sha256sum | cut -c1-16)
+THRESHOLD_ARG  := --threshold-bytes $(THRESHOLD_BYTES)
+# The image's tag in ECR: a hash of what goes into it (both binaries and the Dockerfile), so the
+# same build always has the same tag and a new build a new one (the repository's tags are
+# immutable). It names the image index; each platform's image is pushed as <tag>-<arch>.
+image-content-tag = $$(cat $(foreach arch,$(IMAGE_ARCHS),$(IMAGE_CONTEXT)/$(arch)/fargate-processor) Dockerfile | sha256sum | cut -c1-16)
 # Succeeds when the registry holds $(1) already. docker's `manifest inspect` asks the registry;
 # podman's (4.3) looks for a local manifest list first, fails on a single image's OCI manifest
 # ("Treating single images as manifest lists is not implemented": what podman pushes) and
@@ -165,38 +176,66 @@ image-content-tag = $$(cat $(IMAGE_CONTEXT)/fargate-processor Dockerfile | sha25
 # credentials podman login stored). Any failure counts as "not there": the push then fails
 # loudly if it was an auth or network error, or if the tag existed after all (the repository's
 # tags are immutable).
-image-in-registry = $(if $(findstring podman,$(CONTAINER_CLI)),$(SKOPEO) inspect --raw $(PUSH_FLAGS) docker://$(1),$(CONTAINER_CLI) manifest inspect $(PUSH_FLAGS) $(1))
+image-in-registry = $(if $(PODMAN),$(SKOPEO) inspect --raw $(PUSH_FLAGS) docker://$(1),$(CONTAINER_CLI) manifest inspect $(PUSH_FLAGS) $(1))
+# $(call push-image,LOCAL,REMOTE): push the local image LOCAL as REMOTE.
+push-image = $(if $(PODMAN),$(CONTAINER_CLI) push $(PUSH_FLAGS) $(1) docker://$(2),$(CONTAINER_CLI) tag $(1) $(2); $(CONTAINER_CLI) push $(PUSH_FLAGS) $(2))
+# $(call push-index,REMOTE,IMAGES): push the image index REMOTE naming IMAGES, images the
+# registry holds already. Both engines build it from the registry's manifests (each platform
+# read from its image's config), so the index names exactly the digests the per-arch tags hold;
+# the local list is removed once pushed (see IMAGE above). podman pushes an OCI image index,
+# docker a Docker manifest list.
+push-index = $(if $(PODMAN),$(call push-index-podman,$(1),$(2)),$(call push-index-docker,$(1),$(2)))
+push-index-podman = if $(CONTAINER_CLI) manifest exists $(1) 2>/dev/null; then $(CONTAINER_CLI) manifest rm $(1) >/dev/null; fi; \
+	$(CONTAINER_CLI) manifest create $(1) >/dev/null; \
+	for image in $(2); do $(CONTAINER_CLI) manifest add $(PUSH_FLAGS) $(1) docker://$$image >/dev/null; done; \
+	$(CONTAINER_CLI) manifest push $(PUSH_FLAGS) --format oci --rm $(1) docker://$(1)
+push-index-docker = $(CONTAINER_CLI) manifest create --amend $(PUSH_FLAGS) $(1) $(2); \
+	$(CONTAINER_CLI) manifest push --purge $(PUSH_FLAGS) $(1)
 
 .PHONY: synth
 synth: ## Regenerate statemachine.asl.json and infra/template.json (commit them)
-	$(CARGO) run --quiet -p infra -- synth --threshold-bytes $(THRESHOLD_BYTES)
+	$(CARGO) run --quiet -p infra -- synth $(THRESHOLD_ARG)
+
+# Pushes to the ECR repository $$repository, tagged $$tag (shell variables the recipe sets): logs
+# in with the AWS CLI's ECR password, pushes each platform's image as <tag>-<arch> and then the
+# index as <tag>, each unless the registry has it already (so an interrupted push resumes).
+push-to-repository = registry=$${repository%%/*}; \
+	$(AWS_CLI) ecr get-login-password $(REGION_ARG) \
+	  | $(CONTAINER_CLI) login $(PUSH_FLAGS) --username AWS --password-stdin $$registry; \
+	for arch in $(IMAGE_ARCHS); do \
+	  if $(call image-in-registry,$$repository:$$tag-$$arch) >/dev/null 2>&1; then \
+	    echo "$$repository:$$tag-$$arch is already pushed"; \
+	  else \
+	    $(call push-image,$(IMAGE)-$$arch,$$repository:$$tag-$$arch); \
+	  fi; \
+	done; \
+	if $(call image-in-registry,$$repository:$$tag) >/dev/null 2>&1; then \
+	  echo "$$repository:$$tag is already pushed"; \
+	else \
+	  $(call push-index,$$repository:$$tag,$(foreach arch,$(IMAGE_ARCHS),$$repository:$$tag-$(arch))); \
+	fi
+stack-repository = $(INFRA) outputs $(STACK_ARG) $(REGION_ARG) ImageRepositoryUri
 
 .PHONY: deploy
 deploy: lambda image ## Build the Lambda zip and the image, push the image, create or update the stack (STACK_NAME, AWS_REGION)
 	@tag=$(image-content-tag); \
-	if repository=$$($(INFRA) outputs --stack-name $(STACK_NAME) $(REGION_ARG) ImageRepositoryUri 2>/dev/null); then \
-	  $(MAKE) --no-print-directory image-push IMAGE_REPOSITORY=$$repository; \
+	if repository=$$($(stack-repository) 2>/dev/null); then \
+	  $(push-to-repository); \
 	fi; \
-	$(INFRA) deploy --stack-name $(STACK_NAME) $(REGION_ARG) --lambda-zip $(LAMBDA_ZIP) \
-	  --image-tag $$tag --threshold-bytes $(THRESHOLD_BYTES) $(DEPLOY_ARGS); \
-	$(MAKE) --no-print-directory image-push
+	$(INFRA) deploy $(STACK_ARG) $(REGION_ARG) --lambda-zip $(LAMBDA_ZIP) \
+	  --image-tag $$tag $(THRESHOLD_ARG) $(DEPLOY_ARGS); \
+	repository=$$($(stack-repository)); \
+	$(push-to-repository)
 
 .PHONY: image-push
-image-push: ## Push the built image to the stack's ECR repository (or IMAGE_REPOSITORY), tagged with its content hash, unless there already (AWS_CLI, PUSH_FLAGS)
+image-push: ## Push the built images and their index to the stack's ECR repository (or IMAGE_REPOSITORY), tagged with the content hash, unless there already (AWS_CLI, PUSH_FLAGS)
 	@tag=$(image-content-tag); \
-	repository=$${IMAGE_REPOSITORY:-$$($(INFRA) outputs --stack-name $(STACK_NAME) $(REGION_ARG) ImageRepositoryUri)}; \
-	registry=$${repository%%/*}; \
-	$(AWS_CLI) ecr get-login-password $(REGION_ARG) \
-	  | $(CONTAINER_CLI) login $(PUSH_FLAGS) --username AWS --password-stdin $$registry; \
-	if $(call image-in-registry,$$repository:$$tag) >/dev/null 2>&1; then \
-	  echo "$$repository:$$tag is already pushed"; \
-	else \
-	  $(CONTAINER_CLI) tag $(IMAGE) $$repository:$$tag && $(CONTAINER_CLI) push $(PUSH_FLAGS) $$repository:$$tag; \
-	fi
+	repository=$${IMAGE_REPOSITORY:-$$($(stack-repository))}; \
+	$(push-to-repository)
 
 .PHONY: destroy
 destroy: ## Delete the stack (the upload bucket and the KMS key are kept)
-	$(INFRA) destroy --stack-name $(STACK_NAME) $(REGION_ARG)
+	$(INFRA) destroy $(STACK_ARG) $(REGION_ARG)
 
 .PHONY: test
 test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, the demo, a short fuzz run, the image test
