@@ -95,6 +95,7 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort \
 	  | awk 'BEGIN {FS = ":.*## "} {printf "  %-17s %s\n", $$1, $$2}'
 	@echo "Variables: CARGO=$(CARGO) CONTAINER_CLI=$(CONTAINER_CLI) IMAGE=$(IMAGE)" \
+	  "STACK_NAME=$(STACK_NAME) AWS_REGION=$(AWS_REGION) THRESHOLD_BYTES=$(THRESHOLD_BYTES) (empty: infra's default)" \
 	  "AWS_CLI=$(AWS_CLI) PUSH_FLAGS=$(PUSH_FLAGS) BENCH_DATA=$(BENCH_DATA)" \
 	  "BENCH_RUNS=$(BENCH_RUNS) FUZZ_TARGET=$(FUZZ_TARGET) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS=$(FUZZ_ARGS)"
 
@@ -156,15 +157,21 @@ serve: ## The local pipeline, kept up (data in target/local-pipeline/data): drop
 	$(CARGO) build -p lambda-processor -p fargate-processor -p local-pipeline
 	$(TARGET_DIR)/debug/local-pipeline serve --data-dir $(TARGET_DIR)/local-pipeline/data $(DEMO_ARGS)
 
-# Deploying: the stack's name and region (AWS_REGION or the profile's region when empty).
-STACK_NAME     ?= s3-upload-pipeline
-AWS_REGION     ?=
-THRESHOLD_BYTES ?= 6291456
-DEPLOY_ARGS    ?=
+# Deploying: the stack's name, region and routing threshold. Empty (the default) leaves each to
+# infra: its default stack name, the environment's (or profile's) region, and for the
+# threshold the stack's current value (infra synth and a new stack: the constant in shared).
+# Each one set is passed to infra as its flag, and only so: infra also reads STACK_NAME and
+# THRESHOLD_BYTES from its environment, where an empty value would count as given, so make
+# never exports them.
+STACK_NAME      ?=
+AWS_REGION      ?=
+THRESHOLD_BYTES ?=
+DEPLOY_ARGS     ?=
+unexport STACK_NAME THRESHOLD_BYTES
 INFRA          := $(CARGO) run --quiet --release -p infra --
-STACK_ARG      := --stack-name $(STACK_NAME)
+STACK_ARG      := $(if $(STACK_NAME),--stack-name $(STACK_NAME))
 REGION_ARG     := $(if $(AWS_REGION),--region $(AWS_REGION))
-THRESHOLD_ARG  := --threshold-bytes $(THRESHOLD_BYTES)
+THRESHOLD_ARG  := $(if $(THRESHOLD_BYTES),--threshold-bytes $(THRESHOLD_BYTES))
 # The image's tag in ECR: a hash of what goes into it (both binaries and the Dockerfile), so the
 # same build always has the same tag and a new build a new one (the repository's tags are
 # immutable). It names the image index; each platform's image is pushed as <tag>-<arch>.
@@ -193,8 +200,12 @@ push-index-docker = $(CONTAINER_CLI) manifest create --amend $(PUSH_FLAGS) $(1) 
 	$(CONTAINER_CLI) manifest push --purge $(PUSH_FLAGS) $(1)
 
 .PHONY: synth
-synth: ## Regenerate statemachine.asl.json and infra/template.json (commit them)
+synth: ## Regenerate statemachine.asl.json and infra/template.json (commit them; THRESHOLD_BYTES sets the parameter's default)
 	$(CARGO) run --quiet -p infra -- synth $(THRESHOLD_ARG)
+
+.PHONY: preflight
+preflight: ## Read-only checks of the account and region for a deploy (STACK_NAME, AWS_REGION, THRESHOLD_BYTES, DEPLOY_ARGS)
+	$(INFRA) preflight $(STACK_ARG) $(REGION_ARG) $(THRESHOLD_ARG) $(DEPLOY_ARGS)
 
 # Pushes to the ECR repository $$repository, tagged $$tag (shell variables the recipe sets): logs
 # in with the AWS CLI's ECR password, pushes each platform's image as <tag>-<arch> and then the
@@ -216,8 +227,10 @@ push-to-repository = registry=$${repository%%/*}; \
 	fi
 stack-repository = $(INFRA) outputs $(STACK_ARG) $(REGION_ARG) ImageRepositoryUri
 
+# The builds run in a sub-make after the preflight: a failed check stops the deploy before them.
 .PHONY: deploy
-deploy: lambda image ## Build the Lambda zip and the image, push the image, create or update the stack (STACK_NAME, AWS_REGION)
+deploy: preflight ## Preflight, build the Lambda zip and the image, push the image, create or update the stack (STACK_NAME, AWS_REGION, THRESHOLD_BYTES, DEPLOY_ARGS)
+	$(MAKE) --no-print-directory lambda image
 	@tag=$(image-content-tag); \
 	if repository=$$($(stack-repository) 2>/dev/null); then \
 	  $(push-to-repository); \
@@ -234,7 +247,7 @@ image-push: ## Push the built images and their index to the stack's ECR reposito
 	$(push-to-repository)
 
 .PHONY: destroy
-destroy: ## Delete the stack (the upload bucket and the KMS key are kept)
+destroy: ## Delete the stack (the upload bucket and the KMS key are kept; STACK_NAME, AWS_REGION)
 	$(INFRA) destroy $(STACK_ARG) $(REGION_ARG)
 
 .PHONY: test
