@@ -355,8 +355,9 @@ fn deployment_parameters(t: &mut Template) {
         param::KMS_KEY_ARN,
         Parameter::string(
             "An existing KMS key to encrypt with instead of the stack's own (optional; its \
-             policy must let CloudWatch Logs, EventBridge, CloudWatch and the stack's roles \
-             use it).",
+             policy must allow what the stack's own key policy allows: the account's IAM \
+             policies, logs.<region>.amazonaws.com, events.amazonaws.com, \
+             delivery.logs.amazonaws.com and cloudwatch.amazonaws.com).",
             "",
         )
         .pattern(
