@@ -64,7 +64,8 @@ struct PipelineArgs {
     /// Objects up to this many bytes go to Lambda.
     #[arg(long, default_value_t = shared::job::DEFAULT_THRESHOLD_BYTES)]
     threshold_bytes: u64,
-    /// Waits and retry intervals are multiplied by this.
+    /// Waits and retry intervals are multiplied by this; timeouts (`TimeoutSeconds` of a task
+    /// or of the state machine) are real time.
     #[arg(long, default_value_t = 0.01)]
     time_scale: f64,
     /// The Lambda function's concurrency limit (its reserved concurrency): up to N

@@ -45,7 +45,8 @@ pub struct PipelineOptions {
     pub lambda_binary: PathBuf,
     /// How the ECS task's container starts.
     pub container: ContainerLauncher,
-    /// Waits and retry intervals are multiplied by this (1.0: real time).
+    /// Waits and retry intervals are multiplied by this (1.0: real time); timeouts are never
+    /// scaled.
     pub time_scale: f64,
     /// Where task logs go.
     pub log_dir: PathBuf,

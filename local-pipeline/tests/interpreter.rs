@@ -590,11 +590,12 @@ async fn task_timeouts_are_states_timeout_which_task_failed_does_not_match() {
         ],
         "Next": "Done"
     }));
-    // The timeout is 10 ms at this scale; the task takes 2 s.
-    let tasks = Scripted::new(LAMBDA, vec![Ok(json!("late"))]).slow(Duration::from_secs(2));
+    // The timeout is 1 s of real time (never scaled); the task takes 3 s.
+    let tasks = Scripted::new(LAMBDA, vec![Ok(json!("late"))]).slow(Duration::from_secs(3));
     let started = Instant::now();
     let record = execute_scaled(&definition, json!({}), &tasks, 0.01).await;
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(tasks.calls().len(), 1);
     assert_eq!(path(&record), ["Work", "CaughtB"]);
     assert_eq!(
@@ -637,6 +638,65 @@ async fn a_result_path_that_does_not_fit_is_a_catchable_error() {
     assert_eq!(
         record.output.unwrap()["error"]["Error"],
         "States.ResultPathMatchFailure"
+    );
+}
+
+/// Regression (issue 11, defect 5): `--time-scale` scaled `TimeoutSeconds` too, so at the
+/// default 0.01 any Lambda job longer than 3.3 s ended `States.Timeout`. Timeouts are real
+/// time; only waits and retry intervals are scaled.
+#[tokio::test]
+async fn the_time_scale_shortens_waits_and_retries_but_never_timeouts() {
+    let definition = json!({
+        "StartAt": "Hold",
+        "States": {
+            "Hold": {"Type": "Wait", "Seconds": 20, "Next": "Work"},
+            "Work": {
+                "Type": "Task",
+                "Resource": LAMBDA,
+                "TimeoutSeconds": 1,
+                "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 30, "MaxAttempts": 1, "BackoffRate": 1.0}],
+                "End": true
+            }
+        }
+    });
+    // At 1/100: the wait is 200 ms and the retry interval 300 ms; each attempt takes 300 ms,
+    // 30 times the scaled task timeout (10 ms) and well within the real one (1 s).
+    let tasks = Scripted::new(LAMBDA, vec![task_error("Flaky", "once"), Ok(json!("done"))])
+        .slow(Duration::from_millis(300));
+    let started = Instant::now();
+    let record = execute_scaled(&definition, json!({}), &tasks, 0.01).await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        record.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        record.cause
+    );
+    assert_eq!(record.output, Some(json!("done")));
+    assert!(!kinds(&record).contains(&"TaskTimedOut"));
+    // 200 ms wait + 300 + 300 ms retry interval + 300: scaled waits, real work.
+    assert!(
+        (Duration::from_millis(1_050)..Duration::from_millis(2_500)).contains(&elapsed),
+        "{elapsed:?}"
+    );
+
+    // The machine's TimeoutSeconds (1 s) is real time too: a 20 s wait scaled to 200 ms and a
+    // 300 ms task end well within it.
+    let short = json!({
+        "StartAt": "Hold",
+        "TimeoutSeconds": 1,
+        "States": {
+            "Hold": {"Type": "Wait", "Seconds": 20, "Next": "Work"},
+            "Work": {"Type": "Task", "Resource": LAMBDA, "TimeoutSeconds": 1, "End": true}
+        }
+    });
+    let tasks = Scripted::new(LAMBDA, vec![Ok(json!("done"))]).slow(Duration::from_millis(300));
+    let record = execute_scaled(&short, json!({}), &tasks, 0.01).await;
+    assert_eq!(
+        record.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        record.cause
     );
 }
 
@@ -1129,16 +1189,12 @@ async fn transient_lambda_errors_are_retried() {
 
 #[tokio::test]
 async fn a_lambda_timeout_fails_as_internal() {
-    // 330 s at 1/10000 is 33 ms; the function takes 2 s.
+    // Timeouts are real time: the Lambda task's 330 s become 1 s here; the function takes 2 s.
+    let mut definition = generated_definition();
+    definition["States"][state::LAMBDA]["TimeoutSeconds"] = json!(1);
     let tasks =
         Scripted::new(LAMBDA, vec![Ok(lambda_output(&json!({})))]).slow(Duration::from_secs(2));
-    let record = execute_scaled(
-        &generated_definition(),
-        object_created("k", 10),
-        &tasks,
-        0.0001,
-    )
-    .await;
+    let record = execute_scaled(&definition, object_created("k", 10), &tasks, 0.0001).await;
     assert_failed(&record, "Internal");
     assert_eq!(tasks.calls().len(), 1);
     assert_eq!(path(&record).last().unwrap(), state::FAILED_UNEXPECTEDLY);

@@ -25,8 +25,10 @@
 //! - a Task's `TimeoutSeconds` fails an attempt that runs longer with `States.Timeout`; the
 //!   machine's `TimeoutSeconds` ends the execution as `TIMED_OUT`.
 //!
-//! Every wait (retry intervals, `Wait` states, timeouts) is multiplied by the time scale
-//! ([`Interpreter::with_time_scale`]), so tests run the real definition quickly.
+//! Waits (`Wait` states and retry intervals) are multiplied by the time scale
+//! ([`Interpreter::with_time_scale`]), so tests and the local pipeline run the real
+//! definition quickly. Timeouts (a Task's and the machine's `TimeoutSeconds`) are never
+//! scaled: they bound real work (a processor's run), which a time scale does not speed up.
 
 pub mod choice;
 pub mod intrinsics;
@@ -265,8 +267,8 @@ impl Interpreter {
         })
     }
 
-    /// Waits (Retry intervals, Wait states, TimeoutSeconds) are multiplied by `scale` (1.0
-    /// real time; tests use e.g. 0.001).
+    /// Waits (Retry intervals and Wait states) are multiplied by `scale` (1.0 real time; tests
+    /// use e.g. 0.001). `TimeoutSeconds` (of a Task or of the machine) stays real time.
     #[must_use]
     pub fn with_time_scale(self, scale: f64) -> Interpreter {
         assert!(
@@ -296,7 +298,7 @@ impl Interpreter {
         };
         let walk = self.run_states(&context, input);
         let ending = match self.timeout_seconds {
-            Some(seconds) => tokio::time::timeout(self.scaled(seconds as f64), walk)
+            Some(seconds) => tokio::time::timeout(Duration::from_secs(seconds), walk)
                 .await
                 .ok(),
             None => Some(walk.await),
@@ -511,7 +513,7 @@ impl Interpreter {
         );
         let run = context.tasks.run(&task.resource, parameters);
         let result = match task.timeout_seconds {
-            Some(seconds) => tokio::time::timeout(self.scaled(seconds as f64), run)
+            Some(seconds) => tokio::time::timeout(Duration::from_secs(seconds), run)
                 .await
                 .unwrap_or_else(|_| {
                     Err(TaskError::new(
