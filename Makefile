@@ -251,7 +251,7 @@ destroy: ## Delete the stack (the upload bucket and the KMS key are kept; STACK_
 	$(INFRA) destroy $(STACK_ARG) $(REGION_ARG)
 
 .PHONY: test
-test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, the demo, a short fuzz run, the image test
+test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, the demo, a short fuzz run, the image test, then a clean tree
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -259,6 +259,14 @@ test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all
 	$(MAKE) demo
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 	$(MAKE) image-test
+	$(MAKE) --no-print-directory clean-tree
+
+.PHONY: clean-tree
+clean-tree: ## Fail when the tree differs from the commit (a step rewrote a tracked file, e.g. a lock file, or left an untracked one)
+	@if [[ -n "$$(git status --porcelain)" ]]; then \
+	  echo "the tree is not clean after the tests (commit or ignore what a step wrote):" >&2; \
+	  git status --porcelain >&2; git --no-pager diff --stat >&2; exit 1; \
+	fi
 
 .PHONY: lint
 lint: ## Format check and clippy with warnings denied
