@@ -78,6 +78,8 @@ BENCH_RUNS ?= 3
 
 # Extra flags for `make demo` and `make serve` (local-pipeline demo --help).
 DEMO_ARGS ?=
+# serve's data directory, unless DEMO_ARGS names one (clap refuses the flag twice).
+SERVE_DATA_DIR = $(if $(findstring --data-dir,$(DEMO_ARGS)),,--data-dir $(TARGET_DIR)/local-pipeline/data)
 
 # Fuzzing: cargo-fuzz wants nightly -Z flags; RUSTC_BOOTSTRAP lets stable rustc accept them.
 FUZZ_TARGET       ?= chunked
@@ -153,9 +155,9 @@ demo: ## The whole pipeline on this machine, no AWS account: uploads the samples
 	$(TARGET_DIR)/debug/local-pipeline demo $(DEMO_ARGS)
 
 .PHONY: serve
-serve: ## The local pipeline, kept up (data in target/local-pipeline/data): drop files in with any S3 client
+serve: ## The local pipeline, kept up (data in target/local-pipeline/data unless DEMO_ARGS has --data-dir): drop files in with any S3 client
 	$(CARGO) build -p lambda-processor -p fargate-processor -p local-pipeline
-	$(TARGET_DIR)/debug/local-pipeline serve --data-dir $(TARGET_DIR)/local-pipeline/data $(DEMO_ARGS)
+	$(TARGET_DIR)/debug/local-pipeline serve $(SERVE_DATA_DIR) $(DEMO_ARGS)
 
 # Deploying: the stack's name, region and routing threshold. Empty (the default) leaves each to
 # infra: its default stack name, the environment's (or profile's) region, and for the
