@@ -230,9 +230,11 @@ push-to-repository = registry=$${repository%%/*}; \
 stack-repository = $(INFRA) outputs $(STACK_ARG) $(REGION_ARG) ImageRepositoryUri
 
 # The builds run in a sub-make after the preflight: a failed check stops the deploy before them.
+# It is given this make's IMAGE_TAG, which names the images the push below takes (git describe
+# would change if the tree did meanwhile).
 .PHONY: deploy
 deploy: preflight ## Preflight, build the Lambda zip and the image, push the image, create or update the stack (STACK_NAME, AWS_REGION, THRESHOLD_BYTES, DEPLOY_ARGS)
-	$(MAKE) --no-print-directory lambda image
+	$(MAKE) --no-print-directory lambda image IMAGE_TAG=$(IMAGE_TAG)
 	@tag=$(image-content-tag); \
 	if repository=$$($(stack-repository) 2>/dev/null); then \
 	  $(push-to-repository); \
