@@ -3,6 +3,7 @@
 //! deciding which start an execution, the generated state machine executed by a local
 //! interpreter, and the real processor binaries as its tasks.
 
+pub mod data_dir;
 pub mod demo;
 pub mod events;
 pub mod execution;

@@ -49,7 +49,9 @@ struct PipelineArgs {
     /// `podman export`), chrooted as the image's user (needs root).
     #[arg(long)]
     image_rootfs: Option<PathBuf>,
-    /// The S3 data folder (default: a temporary folder, removed at the end).
+    /// The data directory: the S3 objects, the executions and their histories, the task
+    /// logs, kept across restarts (default: a temporary folder for the objects, removed at
+    /// the end, and executions in memory).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// The endpoint's port on 127.0.0.1 (0: any free port).
@@ -126,7 +128,10 @@ fn describe(pipeline: &RunningPipeline) {
         "  credentials     AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_REGION={}",
         options.region
     );
-    println!("  task logs       {}", options.log_dir.display());
+    println!("  task logs       {}", pipeline.log_dir().display());
+    if let Some(data) = pipeline.data_dir() {
+        println!("  data            {}", data.display());
+    }
 }
 
 async fn run(command: Command) -> anyhow::Result<bool> {
@@ -171,9 +176,21 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 pipeline.state_machine_arn(),
                 pipeline.endpoint()
             );
-            println!("Ctrl-C stops it.");
-            tokio::signal::ctrl_c().await?;
+            println!(
+                "Ctrl-C (or SIGTERM) stops it; executions and history are kept in --data-dir."
+            );
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let signal = tokio::select! {
+                result = tokio::signal::ctrl_c() => { result?; "SIGINT" }
+                _ = terminate.recv() => "SIGTERM",
+            };
+            tracing::info!(
+                signal,
+                "stopping: uploads refused, running tasks get SIGTERM"
+            );
             pipeline.shutdown().await;
+            tracing::info!("stopped");
             Ok(true)
         }
         Command::Smoke(args) => local_pipeline::smoke::run(&args).await,

@@ -1,11 +1,21 @@
 //! The pipeline, assembled: the local S3 (with the Step Functions API on the same endpoint),
 //! its `Object Created` events matched against the generated rule, each match an execution of
 //! the generated state machine, whose tasks run the real processor binaries.
+//!
+//! With a data directory ([`PipelineOptions::data_dir`], see [`crate::data_dir`]) the
+//! executions and their histories are kept there and survive a restart: names continue where
+//! they were, and an execution the runner stopped is taken up where it was.
+//! [`RunningPipeline::shutdown`] (what `serve` does on SIGTERM or Ctrl-C) stops accepting
+//! uploads, sends SIGTERM to the running ECS tasks (`fargate-processor` exits `Interrupted`,
+//! as on Fargate), records each execution's outcome and where it is, and stops. The generated
+//! definition retries an `Interrupted` ECS task (`ClassifyFargateExit` → `CountFargateRetry`
+//! → `WaitBeforeFargateRetry`, twice at most), so after the restart such an execution goes on
+//! exactly there: it waits, then runs the task again.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,11 +25,12 @@ use serde_json::Value;
 use shared::job::env;
 use tokio::sync::broadcast;
 
+use crate::data_dir::DataDir;
 use crate::events::{ACCOUNT_ID, EventPattern, object_created_event};
-use crate::execution::{Execution, Executions};
-use crate::interpreter::Interpreter;
+use crate::execution::{Execution, ExecutionStatus, Executions, StopRequest};
+use crate::interpreter::{Interpreter, RunEnd};
 use crate::sfn_api::{ExecutionStarter, StartError, StateMachineInfo, StepFunctionsApi};
-use crate::tasks::{ContainerLauncher, EcsSettings, LocalTasks};
+use crate::tasks::{ContainerLauncher, EcsSettings, LocalTasks, STOP_TIMEOUT};
 
 /// The generated definition, as committed (its placeholders are filled at start).
 pub const DEFINITION: &str = include_str!("../../statemachine.asl.json");
@@ -27,7 +38,9 @@ pub const DEFINITION: &str = include_str!("../../statemachine.asl.json");
 /// What to run, and where.
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
-    /// The S3 data folder (`None`: a temporary one, removed at the end).
+    /// The data directory ([`crate::data_dir`]): the local S3's objects, the executions and
+    /// their histories, the task logs, all kept across restarts (`None`: the objects in a
+    /// temporary folder removed at the end, the executions in memory only).
     pub data_dir: Option<PathBuf>,
     /// The endpoint's port (0: any free one).
     pub port: u16,
@@ -48,8 +61,9 @@ pub struct PipelineOptions {
     /// Waits and retry intervals are multiplied by this (1.0: real time); timeouts are never
     /// scaled.
     pub time_scale: f64,
-    /// Where task logs go.
-    pub log_dir: PathBuf,
+    /// Where task logs go (`<execution>/<task id>.log`); `None`: the data directory's
+    /// `task-logs`, or without one `local-pipeline-logs` in the system's temporary folder.
+    pub log_dir: Option<PathBuf>,
     /// The Lambda function's concurrency limit, as its reserved concurrency sets it in AWS:
     /// up to this many invocations run at once, each in its own warm execution environment,
     /// and one more is throttled (the task fails with `Lambda.TooManyRequestsException`,
@@ -72,7 +86,7 @@ impl PipelineOptions {
             lambda_binary: bin_dir.join("lambda-processor"),
             container: ContainerLauncher::Binary(bin_dir.join("fargate-processor")),
             time_scale: 1.0,
-            log_dir: std::env::temp_dir().join("local-pipeline-logs"),
+            log_dir: None,
             lambda_concurrency: None,
         }
     }
@@ -84,36 +98,144 @@ struct Starter {
     tasks: Arc<LocalTasks>,
     executions: Executions,
     state_machine_arn: String,
-    next: AtomicU64,
+    data: Option<DataDir>,
+    /// The number of the next generated name (`local-00000001`, ...).
+    next_name: AtomicU64,
+    /// The ordinal of the next execution's file.
+    next_ordinal: AtomicU64,
+    /// Set once the pipeline stops: `StartExecution` is refused, and executions for events
+    /// still arriving are recorded, to start after a restart.
+    stopping: AtomicBool,
+    /// Held from a name's check to its execution's creation.
+    creating: Mutex<()>,
+    /// The interpreters running.
+    running: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// The name `local-NNNNNNNN` gives, for a generated name.
+fn generated_number(name: &str) -> Option<u64> {
+    name.strip_prefix("local-")
+        .filter(|digits| digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse().ok())
 }
 
 impl Starter {
+    fn new(
+        interpreter: Interpreter,
+        tasks: Arc<LocalTasks>,
+        executions: Executions,
+        state_machine_arn: String,
+        data: Option<DataDir>,
+    ) -> Starter {
+        Starter {
+            interpreter,
+            tasks,
+            executions,
+            state_machine_arn,
+            data,
+            next_name: AtomicU64::new(1),
+            next_ordinal: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
+            creating: Mutex::new(()),
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Reads back the executions of the data directory (names and ordinals continue after
+    /// them); those still running are taken up once [`Starter::resume_all`] is called.
+    fn restore(&self) -> anyhow::Result<()> {
+        let Some(data) = &self.data else {
+            return Ok(());
+        };
+        for (ordinal, record) in data.load_executions()? {
+            self.next_ordinal.fetch_max(ordinal + 1, Ordering::SeqCst);
+            if let Some(number) = generated_number(&record.name) {
+                self.next_name.fetch_max(number + 1, Ordering::SeqCst);
+            }
+            self.executions
+                .push(Execution::with_record(record, Some(data.journal(ordinal))));
+        }
+        Ok(())
+    }
+
+    /// Takes up every execution still running (after a restart).
+    fn resume_all(self: &Arc<Self>) {
+        for execution in self.executions.all() {
+            let record = execution.snapshot();
+            if record.status == ExecutionStatus::Running {
+                tracing::info!(
+                    execution = %record.name,
+                    state = record.position.as_ref().map_or("(start)", |p| p.state.as_str()),
+                    "taking up the execution where it was"
+                );
+                self.drive(execution);
+            }
+        }
+    }
+
     fn start(
         self: &Arc<Self>,
         name: Option<String>,
         input: Value,
+        from_event: bool,
     ) -> Result<Execution, StartError> {
-        let name = name
-            .unwrap_or_else(|| format!("local-{:08}", self.next.fetch_add(1, Ordering::Relaxed)));
+        let stopping = self.stopping.load(Ordering::SeqCst);
+        if stopping && !from_event {
+            return Err(StartError::Unavailable(
+                "the local pipeline is stopping".to_owned(),
+            ));
+        }
+        let _creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
+        let name = match name {
+            Some(name) => name,
+            None => loop {
+                let number = self.next_name.fetch_add(1, Ordering::SeqCst);
+                let name = format!("local-{number:08}");
+                let arn = crate::sfn_api::execution_arn(&self.state_machine_arn, &name);
+                if self.executions.find(&arn).is_none() {
+                    break name;
+                }
+            },
+        };
         let arn = crate::sfn_api::execution_arn(&self.state_machine_arn, &name);
         if self.executions.find(&arn).is_some() {
             return Err(StartError::AlreadyExists(arn));
         }
-        let execution = Execution::new(arn, self.state_machine_arn.clone(), name, input);
+        let record = Execution::new(arn, self.state_machine_arn.clone(), name, input).snapshot();
+        let ordinal = self.next_ordinal.fetch_add(1, Ordering::SeqCst);
+        let journal = self.data.as_ref().map(|data| data.journal(ordinal));
+        let execution = Execution::with_record(record, journal);
+        execution.flush();
         self.executions.push(execution.clone());
-        let this = Arc::clone(self);
-        let running = execution.clone();
-        tokio::spawn(async move {
-            this.interpreter.run(&running, this.tasks.as_ref()).await;
-            let record = running.snapshot();
-            tracing::info!(
-                execution = %record.name,
-                status = record.status.as_str(),
-                error = record.error.as_deref().unwrap_or(""),
-                "execution ended"
-            );
-        });
+        if !stopping {
+            self.drive(execution.clone());
+        }
         Ok(execution)
+    }
+
+    /// Runs (or takes up) an execution in the background.
+    fn drive(self: &Arc<Self>, execution: Execution) {
+        let this = Arc::clone(self);
+        let handle = tokio::spawn(async move {
+            let end = this.interpreter.run(&execution, this.tasks.as_ref()).await;
+            let record = execution.snapshot();
+            match end {
+                RunEnd::Ended => tracing::info!(
+                    execution = %record.name,
+                    status = record.status.as_str(),
+                    error = record.error.as_deref().unwrap_or(""),
+                    "execution ended"
+                ),
+                RunEnd::Suspended => tracing::info!(
+                    execution = %record.name,
+                    state = record.position.as_ref().map_or("", |p| p.state.as_str()),
+                    "execution stopped with the pipeline: it goes on from there after a restart"
+                ),
+            }
+        });
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        running.retain(|handle| !handle.is_finished());
+        running.push(handle);
     }
 }
 
@@ -121,8 +243,53 @@ struct ApiStarter(Arc<Starter>);
 
 impl ExecutionStarter for ApiStarter {
     fn start(&self, name: Option<String>, input: Value) -> Result<Execution, StartError> {
-        self.0.start(name, input)
+        self.0.start(name, input, false)
     }
+
+    fn stop(
+        &self,
+        execution: &Execution,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<std::time::SystemTime, crate::execution::NotRunning> {
+        abort(execution, error, cause)
+    }
+}
+
+/// `StopExecution` of `execution`, logged.
+fn abort(
+    execution: &Execution,
+    error: Option<String>,
+    cause: Option<String>,
+) -> Result<std::time::SystemTime, crate::execution::NotRunning> {
+    let stopped = execution.abort(error, cause)?;
+    tracing::info!(execution = %execution.snapshot().name, "execution aborted (StopExecution)");
+    Ok(stopped)
+}
+
+/// What the processors need to reach the local S3: endpoint, credentials, region, path style.
+fn s3_environment(s3: &RunningS3) -> Vec<(String, String)> {
+    s3.env_vars()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain([(env::S3_PATH_STYLE.to_owned(), "true".to_owned())])
+        .collect()
+}
+
+/// The data directory (opened) and the task logs' folder the options give.
+fn data_and_logs(options: &PipelineOptions) -> anyhow::Result<(Option<DataDir>, PathBuf)> {
+    let data = options
+        .data_dir
+        .as_deref()
+        .map(DataDir::open)
+        .transpose()
+        .context("the data directory")?;
+    let log_dir = match (&options.log_dir, &data) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(data)) => data.task_logs(),
+        (None, None) => std::env::temp_dir().join("local-pipeline-logs"),
+    };
+    Ok((data, log_dir))
 }
 
 /// The Step Functions API's place on the endpoint: the S3 server starts before the API can
@@ -241,8 +408,11 @@ pub struct RunningPipeline {
     starter: Arc<Starter>,
     options: PipelineOptions,
     events: tokio::task::JoinHandle<()>,
+    /// Tells the event loop to take the events left and end.
+    drain: tokio::sync::oneshot::Sender<()>,
     rule_matches: Arc<AtomicU64>,
     events_seen: Arc<AtomicU64>,
+    log_dir: PathBuf,
 }
 
 impl RunningPipeline {
@@ -259,6 +429,7 @@ impl RunningPipeline {
             options.region
         );
         let executions = Executions::default();
+        let (data, log_dir) = data_and_logs(&options)?;
 
         // The local S3 comes first: the processors need its endpoint. The API is attached
         // once the starter exists, through a slot the S3 server reads per request.
@@ -268,16 +439,11 @@ impl RunningPipeline {
             .region(options.region.clone())
             .bucket(options.bucket.clone())
             .json_service(slot.clone());
-        if let Some(dir) = &options.data_dir {
-            s3 = s3.root(dir.clone());
+        if let Some(data) = &data {
+            s3 = s3.root(data.s3_root());
         }
         let s3 = s3.start().await.context("starting the local S3")?;
-        let s3_env: Vec<(String, String)> = s3
-            .env_vars()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .chain([(env::S3_PATH_STYLE.to_owned(), "true".to_owned())])
-            .collect();
+        let s3_env = s3_environment(&s3);
 
         let prefixes = vec![
             (env::INPUT_PREFIX.to_owned(), options.input_prefix.clone()),
@@ -309,16 +475,17 @@ impl RunningPipeline {
                 environment: task_environment,
                 local_environment: s3_env,
                 launcher: options.container.clone(),
-                log_dir: options.log_dir.clone(),
+                log_dir: log_dir.clone(),
             },
         ));
-        let starter = Arc::new(Starter {
+        let starter = Arc::new(Starter::new(
             interpreter,
             tasks,
-            executions: executions.clone(),
-            state_machine_arn: state_machine_arn.clone(),
-            next: AtomicU64::new(1),
-        });
+            executions.clone(),
+            state_machine_arn.clone(),
+            data,
+        ));
+        starter.restore()?;
         slot.set(StepFunctionsApi::new(
             StateMachineInfo {
                 arn: state_machine_arn,
@@ -332,21 +499,26 @@ impl RunningPipeline {
 
         let rule_matches = Arc::new(AtomicU64::new(0));
         let events_seen = Arc::new(AtomicU64::new(0));
+        let (drain, drained) = tokio::sync::oneshot::channel();
         let events = tokio::spawn(event_loop(
             s3.subscribe(),
+            drained,
             rule,
             Arc::clone(&starter),
             options.region.clone(),
             Arc::clone(&rule_matches),
             Arc::clone(&events_seen),
         ));
+        starter.resume_all();
         Ok(RunningPipeline {
             s3,
             starter,
             options,
             events,
+            drain,
             rule_matches,
             events_seen,
+            log_dir,
         })
     }
 
@@ -390,7 +562,27 @@ impl RunningPipeline {
         name: Option<String>,
         input: Value,
     ) -> Result<Execution, StartError> {
-        self.starter.start(name, input)
+        self.starter.start(name, input, false)
+    }
+
+    /// `StopExecution` of `execution`: see [`Execution::abort`].
+    pub fn stop_execution(
+        &self,
+        execution: &Execution,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<std::time::SystemTime, crate::execution::NotRunning> {
+        abort(execution, error, cause)
+    }
+
+    /// Where the ECS tasks log (`<execution>/<task id>.log`).
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.log_dir
+    }
+
+    /// The data directory, when there is one.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.starter.data.as_ref().map(DataDir::root)
     }
 
     /// The state machine's ARN.
@@ -398,44 +590,117 @@ impl RunningPipeline {
         &self.starter.state_machine_arn
     }
 
-    /// Stops everything.
+    /// Stops everything, losing nothing: uploads under the input prefix are refused from now
+    /// on (503 `ServiceUnavailable`, which clients retry); the running executions are asked
+    /// to stop (their ECS tasks get SIGTERM and their outcome is recorded; Lambda invocations
+    /// finish) and stop at their next state, to go on from there after a restart; the events
+    /// of uploads accepted before become executions that start after a restart; everything
+    /// is saved (durably) in the data directory. Executions still running
+    /// [`STOP_TIMEOUT`] (and a little) later are cut where they were last saved.
     pub async fn shutdown(self) {
-        self.events.abort();
+        let faults = self.s3.faults();
+        for operation in [
+            local_s3::Operation::PutObject,
+            local_s3::Operation::CreateMultipartUpload,
+            local_s3::Operation::UploadPart,
+            local_s3::Operation::CompleteMultipartUpload,
+            local_s3::Operation::CopyObject,
+        ] {
+            faults.inject(
+                local_s3::FaultRule::new(operation, local_s3::Fault::ServiceUnavailable)
+                    .bucket(self.options.bucket.clone())
+                    .key_prefix(self.options.input_prefix.clone())
+                    .always(),
+            );
+        }
+        self.starter.stopping.store(true, Ordering::SeqCst);
+        for execution in self.starter.executions.all() {
+            if execution.snapshot().status == ExecutionStatus::Running {
+                execution.request_stop(StopRequest::Shutdown);
+            }
+        }
+        let running = std::mem::take(
+            &mut *self
+                .starter
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let deadline = tokio::time::Instant::now() + STOP_TIMEOUT + Duration::from_secs(5);
+        for mut handle in running {
+            if tokio::time::timeout_at(deadline, &mut handle)
+                .await
+                .is_err()
+            {
+                tracing::warn!("an execution did not stop in time: cut where it was last saved");
+                handle.abort();
+            }
+        }
         self.starter.tasks.function().shutdown().await;
         self.s3.shutdown().await;
+        // Every accepted upload's event has been published: take them.
+        let _ = self.drain.send(());
+        if tokio::time::timeout(Duration::from_secs(5), self.events)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the event loop did not end");
+        }
+        for execution in self.starter.executions.all() {
+            if execution.snapshot().status == ExecutionStatus::Running {
+                execution.flush();
+            }
+        }
     }
 }
 
 async fn event_loop(
     mut created: broadcast::Receiver<local_s3::ObjectCreated>,
+    mut drain: tokio::sync::oneshot::Receiver<()>,
     rule: EventPattern,
     starter: Arc<Starter>,
     region: String,
     matches: Arc<AtomicU64>,
     seen: Arc<AtomicU64>,
 ) {
-    loop {
-        let object = match created.recv().await {
-            Ok(object) => object,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::error!(missed, "events were dropped: the pipeline fell behind");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
+    let handle = |object: local_s3::ObjectCreated| {
         let count = seen.fetch_add(1, Ordering::SeqCst) + 1;
         let event_id = format!("{:08x}-0000-4000-8000-{}", count, &object.sequencer[6..]);
         let event = object_created_event(&object, &region, &event_id);
         if !rule.matches(&event) {
             tracing::debug!(key = %object.key, "no rule matches");
-            continue;
+            return;
         }
         matches.fetch_add(1, Ordering::SeqCst);
-        match starter.start(None, event) {
+        match starter.start(None, event, true) {
             Ok(execution) => {
                 tracing::info!(key = %object.key, execution = %execution.snapshot().name, "execution started");
             }
             Err(error) => tracing::error!(%error, "cannot start an execution"),
+        }
+    };
+    loop {
+        let object = tokio::select! {
+            received = created.recv() => match received {
+                Ok(object) => object,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::error!(missed, "events were dropped: the pipeline fell behind");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = &mut drain => break,
+        };
+        handle(object);
+    }
+    // Stopping: the events already published become executions, started after a restart.
+    loop {
+        match created.try_recv() {
+            Ok(object) => handle(object),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                tracing::error!(missed, "events were dropped: the pipeline fell behind");
+            }
+            Err(_) => return,
         }
     }
 }

@@ -12,12 +12,20 @@
 //!   recent first, as on AWS;
 //! - `DescribeExecution`;
 //! - `GetExecutionHistory` (`maxResults`, `reverseOrder`, `nextToken`,
-//!   `includeExecutionData`).
+//!   `includeExecutionData`);
+//! - `StopExecution` (`error`, `cause`): a running execution ends `ABORTED` at once and its
+//!   running task is stopped (an ECS task gets SIGTERM); an execution that had already ended
+//!   is left as it is, and its stop date returned, as AWS answers.
+//!
+//! These are the calls `aws stepfunctions list-state-machines`, `describe-state-machine`,
+//! `start-execution`, `list-executions` (with `--status-filter`), `describe-execution`,
+//! `get-execution-history` and `stop-execution` make.
 //!
 //! Field names and shapes are those of the Step Functions API reference: timestamps are epoch
 //! seconds (with milliseconds) as JSON numbers, `input`, `output` and `definition` are JSON
 //! text. Errors are AWS JSON errors with status 400: `InvalidArn`, `StateMachineDoesNotExist`,
 //! `ExecutionDoesNotExist`, `ExecutionAlreadyExists`, `InvalidName`, `InvalidExecutionInput`,
+//! `ExecutionLimitExceeded`, `ServiceUnavailable` (503, while the runner stops),
 //! `InvalidToken`, `ValidationException`, `SerializationException`,
 //! `UnknownOperationException`. Other parameters (`traceHeader`, `includedData`,
 //! `mapRunArn`, `redriveFilter`) are accepted and ignored. Requests are not authenticated.
@@ -31,7 +39,9 @@ use local_s3::JsonService;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::execution::{Execution, ExecutionRecord, ExecutionStatus, Executions, HistoryEvent};
+use crate::execution::{
+    Execution, ExecutionRecord, ExecutionStatus, Executions, HistoryEvent, NotRunning,
+};
 
 /// The `X-Amz-Target` prefix of Step Functions.
 pub const TARGET_PREFIX: &str = "AWSStepFunctions";
@@ -44,6 +54,12 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 
 /// The longest execution input accepted, in bytes (256 KiB), as on AWS.
 pub const MAX_INPUT_LEN: usize = 256 * 1024;
+
+/// The longest `error` of `StopExecution`, in characters, as on AWS.
+pub const MAX_ERROR_LEN: usize = 256;
+
+/// The longest `cause` of `StopExecution`, in characters, as on AWS.
+pub const MAX_CAUSE_LEN: usize = 32_768;
 
 /// The state machine the API describes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +96,17 @@ pub trait ExecutionStarter: Send + Sync + 'static {
     /// picks a UUID) with this input. The API has already checked the name (syntax, and that
     /// no execution has it) and the input.
     fn start(&self, name: Option<String>, input: Value) -> Result<Execution, StartError>;
+
+    /// Stops a running execution for `StopExecution` ([`Execution::abort`], which this does
+    /// by default); the stop date, or why nothing changed.
+    fn stop(
+        &self,
+        execution: &Execution,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<SystemTime, NotRunning> {
+        execution.abort(error, cause)
+    }
 }
 
 /// The Step Functions API of the local runner: see the [module](self) documentation.
@@ -159,6 +186,7 @@ impl StepFunctionsApi {
             "ListExecutions" => parse(body).and_then(|r| self.list_executions(&r)),
             "DescribeExecution" => parse(body).and_then(|r| self.describe_execution(&r)),
             "GetExecutionHistory" => parse(body).and_then(|r| self.get_execution_history(&r)),
+            "StopExecution" => parse(body).and_then(|r| self.stop_execution(r)),
             _ => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("unknown operation: {operation}"),
@@ -333,9 +361,38 @@ impl StepFunctionsApi {
         if let Some(cause) = &record.cause {
             answer.insert("cause".into(), cause.clone().into());
         }
-        answer.insert("redriveCount".into(), 0.into());
+        answer.insert("redriveCount".into(), record.redrive_count.into());
         answer.insert("redriveStatus".into(), "NOT_REDRIVABLE".into());
         Ok(Value::Object(answer))
+    }
+
+    fn stop_execution(&self, request: StopExecutionRequest) -> Result<Value, ApiError> {
+        let arn = required(request.execution_arn.as_deref(), "executionArn")?;
+        if !is_execution_arn(arn) {
+            return Err(invalid_arn(arn));
+        }
+        for (member, value, limit) in [
+            ("error", &request.error, MAX_ERROR_LEN),
+            ("cause", &request.cause, MAX_CAUSE_LEN),
+        ] {
+            if let Some(value) = value
+                && value.chars().count() > limit
+            {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value at '{member}' failed to satisfy \
+                     constraint: Member must have length less than or equal to {limit}"
+                )));
+            }
+        }
+        let execution = self
+            .executions
+            .find(arn)
+            .ok_or_else(|| execution_does_not_exist(arn))?;
+        let stop_date = match self.starter.stop(&execution, request.error, request.cause) {
+            Ok(stopped) => stopped,
+            Err(NotRunning { stop_date, .. }) => stop_date.unwrap_or_else(SystemTime::now),
+        };
+        Ok(json!({ "stopDate": epoch_seconds(stop_date) }))
     }
 
     fn get_execution_history(&self, request: &HistoryRequest) -> Result<Value, ApiError> {
@@ -394,12 +451,7 @@ impl StepFunctionsApi {
         self.executions
             .find(arn)
             .map(|execution| execution.snapshot())
-            .ok_or_else(|| {
-                ApiError::new(
-                    "ExecutionDoesNotExist",
-                    format!("Execution Does Not Exist: '{arn}'"),
-                )
-            })
+            .ok_or_else(|| execution_does_not_exist(arn))
     }
 }
 
@@ -439,6 +491,13 @@ impl ApiError {
 
 fn invalid_arn(arn: &str) -> ApiError {
     ApiError::new("InvalidArn", format!("Invalid Arn: '{arn}'"))
+}
+
+fn execution_does_not_exist(arn: &str) -> ApiError {
+    ApiError::new(
+        "ExecutionDoesNotExist",
+        format!("Execution Does Not Exist: '{arn}'"),
+    )
 }
 
 fn invalid_token(token: &str) -> ApiError {
@@ -669,6 +728,14 @@ struct ListExecutionsRequest {
 #[serde(rename_all = "camelCase")]
 struct ExecutionRequest {
     execution_arn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StopExecutionRequest {
+    execution_arn: Option<String>,
+    error: Option<String>,
+    cause: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -4,21 +4,29 @@
 //! the task definition and the container overrides give it (or from the image's root
 //! filesystem, chrooted as the image's user).
 //!
+//! An ECS task's output goes to `<log dir>/<execution name>/<task id>.log`, kept: task ids are
+//! unique across runs of the pipeline. When its execution is asked to stop (the runner
+//! stopping, or `StopExecution`), the container gets SIGTERM, as ECS sends it, and SIGKILL
+//! [`STOP_TIMEOUT`] later if it is still running; `fargate-processor` exits `Interrupted`
+//! (16) on SIGTERM. A Lambda invocation is waited for when the runner stops, and abandoned
+//! (its process killed) when its execution is aborted.
+//!
 //! Their results and errors have the shapes Step Functions gives: the Lambda's error type is
 //! the task's error; an invocation the function's concurrency limit throttles is
 //! `Lambda.TooManyRequestsException` with the cause the service's answer gives; a container
 //! that exits non-zero is `States.TaskFailed` with the stopped task, exit code included, as
 //! the cause.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use local_lambda::{InvocationResult, LocalFunction, LocalLambdaError};
 use serde_json::{Value, json};
 
-use crate::interpreter::{TaskError, TaskRunner};
+use crate::interpreter::{TaskContext, TaskError, TaskRunner};
 
 /// The `lambda:invoke` integration's resource.
 pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
@@ -26,6 +34,8 @@ pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 pub const ECS_RUN_TASK_SYNC: &str = "arn:aws:states:::ecs:runTask.sync";
 /// The task error of a Lambda invocation that Lambda throttled.
 pub const LAMBDA_TOO_MANY_REQUESTS: &str = "Lambda.TooManyRequestsException";
+/// How long a container has between SIGTERM and SIGKILL: ECS's default `stopTimeout`.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the ECS task's container is started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +63,7 @@ pub struct EcsSettings {
     pub local_environment: Vec<(String, String)>,
     /// How the container starts.
     pub launcher: ContainerLauncher,
-    /// Where each task's output goes (`<task id>.log`).
+    /// Where each task's output goes (`<execution name>/<task id>.log`).
     pub log_dir: PathBuf,
 }
 
@@ -79,7 +89,11 @@ impl LocalTasks {
         &self.function
     }
 
-    async fn invoke_lambda(&self, parameters: &Value) -> Result<Value, TaskError> {
+    async fn invoke_lambda(
+        &self,
+        parameters: &Value,
+        task: &TaskContext,
+    ) -> Result<Value, TaskError> {
         let name = parameters["FunctionName"].as_str().unwrap_or_default();
         if name != self.function.function_arn() && name != self.function.name() {
             return Err(TaskError {
@@ -88,7 +102,18 @@ impl LocalTasks {
             });
         }
         let payload = parameters.get("Payload").cloned().unwrap_or(Value::Null);
-        let invocation = self.function.invoke(&payload).await.map_err(|e| match e {
+        // Aborted: the invocation is abandoned (dropping it kills the function's process).
+        let mut stop = task.stop.clone();
+        let invocation = tokio::select! {
+            invocation = self.function.invoke(&payload) => invocation,
+            () = stop.aborted() => {
+                return Err(TaskError {
+                    error: "States.Aborted".into(),
+                    cause: "the execution was stopped".into(),
+                });
+            }
+        };
+        let invocation = invocation.map_err(|e| match e {
             LocalLambdaError::TooManyRequests { request_id, .. } => throttled(&request_id),
             other => TaskError {
                 error: "Lambda.ServiceException".into(),
@@ -112,7 +137,11 @@ impl LocalTasks {
         }
     }
 
-    async fn run_ecs_task(&self, parameters: &Value) -> Result<Value, TaskError> {
+    async fn run_ecs_task(
+        &self,
+        parameters: &Value,
+        task: &TaskContext,
+    ) -> Result<Value, TaskError> {
         let refuse = |what: &str| TaskError {
             error: "ECS.InvalidParameterException".into(),
             cause: what.to_owned(),
@@ -150,8 +179,7 @@ impl LocalTasks {
                 environment.push((name.to_owned(), value.to_owned()));
             }
         }
-        let number = self.next_task.fetch_add(1, Ordering::Relaxed);
-        let task_id = format!("{number:032x}");
+        let task_id = self.task_id();
         let cluster = self
             .ecs
             .cluster_arn
@@ -164,7 +192,7 @@ impl LocalTasks {
             .cluster_arn
             .replace(":cluster/", ":task/")
             .replace(&format!("/{cluster}"), &format!("/{cluster}/{task_id}"));
-        let exit = self.start_container(&task_id, &environment).await?;
+        let exit = self.start_container(&task_id, &environment, task).await?;
         let mut container = json!({
             "Name": self.ecs.container_name,
             "LastStatus": "STOPPED",
@@ -195,11 +223,37 @@ impl LocalTasks {
         }
     }
 
-    /// Runs the container to its end; its exit code (`None`: killed by a signal).
+    /// A task id unique across runs, 32 hex digits as ECS gives: the time, this process, and
+    /// a counter.
+    fn task_id(&self) -> String {
+        let number = self.next_task.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos());
+        let stamp = u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or_default();
+        format!(
+            "{stamp:016x}{:08x}{:08x}",
+            std::process::id(),
+            number & 0xffff_ffff
+        )
+    }
+
+    /// Where the task `task_id` of the execution `execution` logs.
+    pub fn log_path(&self, execution: &str, task_id: &str) -> PathBuf {
+        self.ecs
+            .log_dir
+            .join(log_folder(execution))
+            .join(format!("{task_id}.log"))
+    }
+
+    /// Runs the container to its end; its exit code (`None`: killed by a signal). When the
+    /// execution is asked to stop, the container gets SIGTERM, then SIGKILL after
+    /// [`STOP_TIMEOUT`].
     async fn start_container(
         &self,
         task_id: &str,
         environment: &[(String, String)],
+        task: &TaskContext,
     ) -> Result<Option<i32>, TaskError> {
         let mut command = match &self.ecs.launcher {
             ContainerLauncher::Binary(binary) => tokio::process::Command::new(binary),
@@ -220,9 +274,11 @@ impl LocalTasks {
                 command
             }
         };
-        std::fs::create_dir_all(&self.ecs.log_dir).map_err(|e| start_failure(&e))?;
-        let log = std::fs::File::create(self.ecs.log_dir.join(format!("{task_id}.log")))
-            .map_err(|e| start_failure(&e))?;
+        let log_path = self.log_path(&task.execution_name, task_id);
+        if let Some(folder) = log_path.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| start_failure(&e))?;
+        }
+        let log = std::fs::File::create(&log_path).map_err(|e| start_failure(&e))?;
         let log_err = log.try_clone().map_err(|e| start_failure(&e))?;
         command
             .env_clear()
@@ -232,13 +288,54 @@ impl LocalTasks {
             .stdout(log)
             .stderr(log_err)
             .kill_on_drop(true);
-        let status = command
-            .spawn()
-            .map_err(|e| start_failure(&e))?
-            .wait()
-            .await
-            .map_err(|e| start_failure(&e))?;
+        let mut child = command.spawn().map_err(|e| start_failure(&e))?;
+        tracing::info!(execution = %task.execution_name, task = task_id, log = %log_path.display(), "ECS task started");
+        let mut stop = task.stop.clone();
+        let status = tokio::select! {
+            status = child.wait() => status,
+            request = stop.requested() => {
+                tracing::info!(execution = %task.execution_name, task = task_id, ?request, "stopping the ECS task: SIGTERM");
+                terminate(&mut child).await
+            }
+        }
+        .map_err(|e| start_failure(&e))?;
         Ok(status.code())
+    }
+}
+
+/// Stops a container as ECS does: SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]; its status.
+async fn terminate(child: &mut tokio::process::Child) -> std::io::Result<std::process::ExitStatus> {
+    if let Some(pid) = child.id() {
+        // `kill(1)`: this crate forbids the unsafe a direct kill(2) needs.
+        let sent = tokio::process::Command::new("kill")
+            .args(["-s", "TERM", &pid.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
+        if !sent.is_ok_and(|status| status.success()) {
+            tracing::warn!(pid, "cannot send SIGTERM: SIGKILL instead");
+            child.start_kill()?;
+        }
+    }
+    match tokio::time::timeout(STOP_TIMEOUT, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            tracing::warn!("the ECS task ignored SIGTERM for {STOP_TIMEOUT:?}: SIGKILL");
+            child.start_kill()?;
+            child.wait().await
+        }
+    }
+}
+
+/// The folder of an execution's task logs: its name (`.` and `..`, valid execution names,
+/// are kept inside the log folder).
+fn log_folder(execution: &str) -> &Path {
+    match execution {
+        "." => Path::new("_."),
+        ".." => Path::new("_.."),
+        name => Path::new(name),
     }
 }
 
@@ -270,10 +367,15 @@ fn start_failure(error: &std::io::Error) -> TaskError {
 
 #[async_trait]
 impl TaskRunner for LocalTasks {
-    async fn run(&self, resource: &str, parameters: Value) -> Result<Value, TaskError> {
+    async fn run(
+        &self,
+        resource: &str,
+        parameters: Value,
+        task: &TaskContext,
+    ) -> Result<Value, TaskError> {
         match resource {
-            LAMBDA_INVOKE => self.invoke_lambda(&parameters).await,
-            ECS_RUN_TASK_SYNC => self.run_ecs_task(&parameters).await,
+            LAMBDA_INVOKE => self.invoke_lambda(&parameters, task).await,
+            ECS_RUN_TASK_SYNC => self.run_ecs_task(&parameters, task).await,
             other => Err(TaskError {
                 error: "States.Runtime".into(),
                 cause: format!("the local pipeline has no integration {other}"),

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use infra::statemachine::{self, Placeholder, state};
 use local_pipeline::execution::{Execution, ExecutionRecord, ExecutionStatus};
-use local_pipeline::interpreter::{Interpreter, SUPPORTED_RESOURCES, TaskError, TaskRunner};
+use local_pipeline::interpreter::{
+    Interpreter, SUPPORTED_RESOURCES, TaskContext, TaskError, TaskRunner,
+};
 use serde_json::{Value, json};
 use shared::ErrorName;
 
@@ -61,7 +63,12 @@ impl Scripted {
 
 #[async_trait::async_trait]
 impl TaskRunner for Scripted {
-    async fn run(&self, resource: &str, parameters: Value) -> Result<Value, TaskError> {
+    async fn run(
+        &self,
+        resource: &str,
+        parameters: Value,
+        _task: &TaskContext,
+    ) -> Result<Value, TaskError> {
         self.calls
             .lock()
             .unwrap()

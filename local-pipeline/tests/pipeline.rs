@@ -10,7 +10,7 @@ use local_pipeline::execution::{ExecutionRecord, ExecutionStatus};
 use local_pipeline::pipeline::{PipelineOptions, RunningPipeline};
 
 /// Small enough that both routes are quick.
-const THRESHOLD: u64 = 64 * 1024;
+pub const THRESHOLD: u64 = 64 * 1024;
 
 /// The folder holding this test's binaries and the processors': `target/<profile>`.
 pub fn bin_dir() -> PathBuf {
@@ -33,7 +33,7 @@ pub fn options() -> PipelineOptions {
     options.threshold_bytes = THRESHOLD;
     options.time_scale = 0.001;
     options.log_dir =
-        std::env::temp_dir().join(format!("local-pipeline-test-{}", std::process::id()));
+        Some(std::env::temp_dir().join(format!("local-pipeline-test-{}", std::process::id())));
     options
 }
 
@@ -402,15 +402,23 @@ fn the_demo_command_runs_and_every_outcome_is_expected() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
+/// A `local-pipeline serve` child on `data`, once it has printed its endpoint: the child,
+/// its stderr lines, the endpoint, the printed `NAME=value` settings, and what it printed.
+async fn spawn_serve(
+    data: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    String,
+    std::collections::HashMap<String, String>,
+    Vec<String>,
+) {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let data = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-pipeline"))
         .args(["serve", "--lambda-concurrency", "2", "--bin-dir"])
         .arg(bin_dir())
         .arg("--data-dir")
-        .arg(data.path())
+        .arg(data)
         .env("RUST_LOG", "local_pipeline=info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -436,43 +444,22 @@ async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
             break (endpoint, rest.trim().to_owned());
         }
     };
-    assert!(
-        printed
-            .iter()
-            .any(|line| line.trim() == "lambda          at most 2 at once, more are throttled"),
-        "{printed:?}"
-    );
-    let pair = |name: &str| {
-        credentials
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .unwrap()
-            .to_owned()
-    };
-    let config = aws_sdk_s3::config::Builder::new()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .force_path_style(true)
-        .region(aws_sdk_s3::config::Region::new(pair("AWS_REGION")))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            pair("AWS_ACCESS_KEY_ID"),
-            pair("AWS_SECRET_ACCESS_KEY"),
-            None,
-            None,
-            "serve",
-        ))
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(config);
-    client
-        .put_object()
-        .bucket("uploads")
-        .key("incoming/dropped in.csv")
-        .body(include_bytes!("../samples/people.csv").to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let logged = tokio::time::timeout(Duration::from_mins(1), async {
+    let settings = credentials
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    // Keep reading stdout so that serve never blocks on it.
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    (child, stderr, endpoint, settings, printed)
+}
+
+/// Waits for serve to log an execution's successful end.
+async fn logged_success(
+    stderr: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) -> String {
+    tokio::time::timeout(Duration::from_mins(1), async {
         while let Some(line) = stderr.next_line().await.unwrap() {
             if line.contains("execution ended") && line.contains("SUCCEEDED") {
                 return line;
@@ -481,7 +468,29 @@ async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
         panic!("serve ended without logging the execution");
     })
     .await
-    .expect("the execution is logged");
+    .expect("the execution is logged")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, mut stderr, endpoint, settings, printed) = spawn_serve(data.path()).await;
+    assert!(
+        printed
+            .iter()
+            .any(|line| line.trim() == "lambda          at most 2 at once, more are throttled"),
+        "{printed:?}"
+    );
+    let client = s3_client(&endpoint, &settings);
+    client
+        .put_object()
+        .bucket("uploads")
+        .key("incoming/dropped in.csv")
+        .body(include_bytes!("../samples/people.csv").to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let logged = logged_success(&mut stderr).await;
     assert!(logged.contains("execution ended"), "{logged}");
     let report = client
         .get_object()
@@ -490,7 +499,119 @@ async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
         .send()
         .await;
     assert!(report.is_ok(), "no report: {report:?}");
-    child.kill().await.unwrap();
+
+    // SIGTERM stops it promptly and cleanly.
+    let stopping = std::time::Instant::now();
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-s", "TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("serve stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    eprintln!("serve stopped on SIGTERM in {:?}", stopping.elapsed());
     // The data stays in the folder it was given.
     assert!(std::fs::read_dir(data.path()).unwrap().next().is_some());
+
+    // Started again on it, it knows the execution, and the next one's name follows it.
+    let started = std::time::Instant::now();
+    let (_child, mut stderr, endpoint, settings, _) = spawn_serve(data.path()).await;
+    eprintln!("serve started again in {:?}", started.elapsed());
+    let sfn = sfn_client(&endpoint, &settings);
+    let machine = sfn
+        .list_state_machines()
+        .send()
+        .await
+        .unwrap()
+        .state_machines()[0]
+        .state_machine_arn()
+        .to_owned();
+    let names = |listed: &aws_sdk_sfn::operation::list_executions::ListExecutionsOutput| {
+        listed
+            .executions()
+            .iter()
+            .map(|e| (e.name().to_owned(), e.status().as_str().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let listed = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&listed),
+        [("local-00000001".to_owned(), "SUCCEEDED".to_owned())]
+    );
+    s3_client(&endpoint, &settings)
+        .put_object()
+        .bucket("uploads")
+        .key("incoming/again.csv")
+        .body(include_bytes!("../samples/people.csv").to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    logged_success(&mut stderr).await;
+    let listed = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&listed),
+        [
+            ("local-00000002".to_owned(), "SUCCEEDED".to_owned()),
+            ("local-00000001".to_owned(), "SUCCEEDED".to_owned())
+        ]
+    );
+}
+
+/// An S3 client with the settings serve printed.
+fn s3_client(
+    endpoint: &str,
+    settings: &std::collections::HashMap<String, String>,
+) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .region(aws_sdk_s3::config::Region::new(
+            settings["AWS_REGION"].clone(),
+        ))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            settings["AWS_ACCESS_KEY_ID"].clone(),
+            settings["AWS_SECRET_ACCESS_KEY"].clone(),
+            None,
+            None,
+            "serve",
+        ))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A Step Functions client with the settings serve printed.
+fn sfn_client(
+    endpoint: &str,
+    settings: &std::collections::HashMap<String, String>,
+) -> aws_sdk_sfn::Client {
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_sfn::config::Region::new(
+            settings["AWS_REGION"].clone(),
+        ))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            settings["AWS_ACCESS_KEY_ID"].clone(),
+            settings["AWS_SECRET_ACCESS_KEY"].clone(),
+            None,
+            None,
+            "serve",
+        ))
+        .build();
+    aws_sdk_sfn::Client::from_conf(config)
 }

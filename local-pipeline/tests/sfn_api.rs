@@ -680,7 +680,7 @@ fn unknown_operations_and_bad_bodies_are_errors() {
         (status.as_u16(), body["__type"].as_str().unwrap().to_owned())
     };
     assert_eq!(
-        error_type("StopExecution", "{}"),
+        error_type("DeleteStateMachine", "{}"),
         (400, "UnknownOperationException".to_owned())
     );
     assert_eq!(

@@ -2,4 +2,5 @@
 
 mod interpreter;
 mod pipeline;
+mod restart;
 mod sfn_api;

@@ -43,7 +43,9 @@ use std::time::{Duration, SystemTime};
 use infra::asl::{Catcher, JitterStrategy, Retrier, State, StateMachine};
 use serde_json::{Value, json};
 
-use crate::execution::{Execution, ExecutionStatus};
+use crate::execution::{
+    Execution, ExecutionRecord, ExecutionStatus, Position, StopRequest, StopWatch,
+};
 use choice::Rule;
 use intrinsics::Intrinsic;
 use paths::ReferencePath;
@@ -72,9 +74,46 @@ pub const STATES_RESULT_PATH_MATCH_FAILURE: &str = "States.ResultPathMatchFailur
 #[async_trait::async_trait]
 pub trait TaskRunner: Send + Sync {
     /// Runs the integration `resource` (e.g. "arn:aws:states:::lambda:invoke") with the
-    /// task's effective parameters (paths and intrinsics already resolved); returns the
-    /// integration's raw output, or the task's error.
-    async fn run(&self, resource: &str, parameters: Value) -> Result<Value, TaskError>;
+    /// task's effective parameters (paths and intrinsics already resolved), for the execution
+    /// `task` describes; returns the integration's raw output, or the task's error.
+    ///
+    /// When `task.stop` fires, the work should stop as its service stops it (an ECS task gets
+    /// SIGTERM, then SIGKILL) and its outcome be returned as usual.
+    async fn run(
+        &self,
+        resource: &str,
+        parameters: Value,
+        task: &TaskContext,
+    ) -> Result<Value, TaskError>;
+}
+
+/// What a task knows of the execution it runs for.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    /// The execution's name (task logs are kept per execution).
+    pub execution_name: String,
+    /// The execution's stop requests.
+    pub stop: StopWatch,
+}
+
+impl TaskContext {
+    /// A context for running a task outside an execution: named `name`, never stopped.
+    pub fn detached(name: &str) -> TaskContext {
+        TaskContext {
+            execution_name: name.to_owned(),
+            stop: StopWatch::never(),
+        }
+    }
+}
+
+/// How [`Interpreter::run`] left an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// It ended (succeeded, failed, timed out, or was aborted).
+    Ended,
+    /// The runner is stopping ([`StopRequest::Shutdown`]): the execution stopped at a state
+    /// boundary, still `RUNNING`, its [`Position`] saved, to be taken up by a later `run`.
+    Suspended,
 }
 
 /// A task's failure: Step Functions' error name and cause.
@@ -216,7 +255,7 @@ impl Step {
     }
 }
 
-/// How an execution ended.
+/// How a walk through the states stopped.
 #[derive(Debug)]
 enum Ending {
     Succeeded(Value),
@@ -224,6 +263,19 @@ enum Ending {
         error: String,
         cause: Option<String>,
     },
+    /// Stopped for a shutdown, to be taken up again.
+    Suspended,
+    /// Stopped by `StopExecution` (already recorded as such).
+    Aborted,
+}
+
+/// Where a walk through the states begins.
+struct Resume {
+    state: String,
+    input: Value,
+    /// The state's `…StateEntered` event, when it was recorded before the runner stopped.
+    entered: Option<u64>,
+    retries: Vec<u32>,
 }
 
 /// What a state did.
@@ -280,30 +332,91 @@ impl Interpreter {
 
     /// Runs one execution to its end, writing status/output/error/cause/stop_date and the
     /// history into `execution` as it goes.
-    pub async fn run(&self, execution: &Execution, tasks: &dyn TaskRunner) {
+    ///
+    /// An execution that has a history already (the runner stopped while it ran) is taken up
+    /// where its [`Position`] says, with an `ExecutionRedriven` event: a state it had not
+    /// entered yet is entered, a Task state it was in is attempted again with the retries it
+    /// had used. The machine's `TimeoutSeconds` counts from the execution's start.
+    ///
+    /// On [`StopRequest::Shutdown`] the execution stops at its next state (a running task is
+    /// stopped by its runner and its outcome recorded first, a Wait or a retry interval is cut
+    /// short) and [`RunEnd::Suspended`] is returned; on [`StopRequest::Abort`]
+    /// ([`Execution::abort`]) it stops as soon as its task returns.
+    pub async fn run(&self, execution: &Execution, tasks: &dyn TaskRunner) -> RunEnd {
         let record = execution.snapshot();
-        let input = record.input;
-        execution.record(
-            "ExecutionStarted",
-            Some((
-                "executionStartedEventDetails",
-                json!({ "input": text(&input), "inputDetails": { "truncated": false } }),
-            )),
-        );
+        if record.status != ExecutionStatus::Running {
+            return RunEnd::Ended;
+        }
+        let resume = self.begin(execution, &record);
+        let stop = execution.stop_watch();
         let context = Context {
             execution,
             tasks,
             region: region_of(&record.execution_arn),
             jitter: std::sync::Mutex::new(Jitter::seeded(&record.execution_arn)),
+            task: TaskContext {
+                execution_name: record.name.clone(),
+                stop: stop.clone(),
+            },
         };
-        let walk = self.run_states(&context, input);
+        let walk = self.run_states(&context, resume);
         let ending = match self.timeout_seconds {
-            Some(seconds) => tokio::time::timeout(Duration::from_secs(seconds), walk)
-                .await
-                .ok(),
+            Some(seconds) => {
+                let elapsed = SystemTime::now()
+                    .duration_since(record.start_date)
+                    .unwrap_or_default();
+                let left = Duration::from_secs(seconds).saturating_sub(elapsed);
+                tokio::time::timeout(left, walk).await.ok()
+            }
             None => Some(walk.await),
         };
+        self.finish(execution, ending)
+    }
+
+    /// Records the execution's start (or its taking up again); where its walk begins.
+    fn begin(&self, execution: &Execution, record: &ExecutionRecord) -> Resume {
+        let resume = if record.history.is_empty() {
+            execution.record(
+                "ExecutionStarted",
+                Some((
+                    "executionStartedEventDetails",
+                    json!({ "input": text(&record.input), "inputDetails": { "truncated": false } }),
+                )),
+            );
+            None
+        } else {
+            let count = record.redrive_count + 1;
+            execution.update(|record| record.redrive_count = count);
+            execution.record(
+                "ExecutionRedriven",
+                Some((
+                    "executionRedrivenEventDetails",
+                    json!({ "redriveCount": count }),
+                )),
+            );
+            record.position.clone().map(|position| Resume {
+                state: position.state,
+                input: position.input,
+                entered: position.entered,
+                retries: position.retries,
+            })
+        };
+        resume.unwrap_or_else(|| Resume {
+            state: self.start_at.clone(),
+            input: record.input.clone(),
+            entered: None,
+            retries: Vec::new(),
+        })
+    }
+
+    /// Records how the walk ended (`None`: the machine's timeout).
+    fn finish(&self, execution: &Execution, ending: Option<Ending>) -> RunEnd {
         let (status, output, error, cause) = match ending {
+            Some(Ending::Suspended) => {
+                execution.flush();
+                return RunEnd::Suspended;
+            }
+            Some(Ending::Aborted) => return RunEnd::Ended,
             Some(Ending::Succeeded(output)) => {
                 execution.record(
                     "ExecutionSucceeded",
@@ -346,35 +459,45 @@ impl Interpreter {
             }
         };
         execution.update(|record| {
-            record.status = status;
-            record.output = output;
-            record.error = error;
-            record.cause = cause;
-            record.stop_date = Some(SystemTime::now());
+            // A StopExecution that came first stands.
+            if record.status == ExecutionStatus::Running {
+                record.status = status;
+                record.output = output;
+                record.error = error;
+                record.cause = cause;
+                record.stop_date = Some(SystemTime::now());
+                record.position = None;
+            }
         });
+        RunEnd::Ended
     }
 
     fn scaled(&self, seconds: f64) -> Duration {
         Duration::try_from_secs_f64(seconds * self.scale).unwrap_or(Duration::MAX)
     }
 
-    async fn run_states(&self, context: &Context<'_>, input: Value) -> Ending {
-        let mut name = self.start_at.clone();
-        let mut input = input;
+    async fn run_states(&self, context: &Context<'_>, resume: Resume) -> Ending {
+        let mut name = resume.state;
+        let mut input = resume.input;
+        let mut carried = Some((resume.entered, resume.retries));
         loop {
-            let step = &self.states[&name];
+            let Some(step) = self.states.get(&name) else {
+                return Ending::Failed {
+                    error: STATES_RUNTIME.to_owned(),
+                    cause: Some(format!(
+                        "The execution was taken up at the state '{name}', which the state machine no longer has."
+                    )),
+                };
+            };
             let kind = step.type_name();
-            let entered = context.execution.record(
-                &format!("{kind}StateEntered"),
-                Some((
-                    "stateEnteredEventDetails",
-                    json!({
-                        "name": name,
-                        "input": text(&input),
-                        "inputDetails": { "truncated": false },
-                    }),
-                )),
-            );
+            let (entered_before, retries) = carried.take().unwrap_or_default();
+            let entered = match entered_before {
+                Some(id) => id,
+                None => match enter(context, &name, kind, &input) {
+                    Ok(id) => id,
+                    Err(stopped) => return stopped,
+                },
+            };
             let failure = StateFailure {
                 name: &name,
                 entered,
@@ -385,10 +508,12 @@ impl Interpreter {
                     result_path,
                     then,
                 } => pass(parameters.as_ref(), result_path, then, input, &failure),
-                Step::Task(task) => self.task(task, input, context, &failure).await,
+                Step::Task(task) => self.task(task, input, context, &failure, retries).await,
                 Step::Choice { rules, default } => choose(rules, default.as_ref(), input, &failure),
                 Step::Wait { seconds, next } => {
-                    tokio::time::sleep(self.scaled(*seconds as f64)).await;
+                    if let Some(stopped) = self.pause(context, self.scaled(*seconds as f64)).await {
+                        return stopped;
+                    }
                     Outcome::Continue(Some(next.clone()), input)
                 }
                 Step::Succeed => Outcome::Continue(None, input),
@@ -420,17 +545,39 @@ impl Interpreter {
         }
     }
 
-    /// Runs a Task state: attempts, retries, catchers.
+    /// Sleeps `duration`, unless the execution is asked to stop first: then how it stops.
+    async fn pause(&self, context: &Context<'_>, duration: Duration) -> Option<Ending> {
+        let mut stop = context.task.stop.clone();
+        tokio::select! {
+            () = tokio::time::sleep(duration) => None,
+            request = stop.requested() => Some(match request {
+                StopRequest::Abort => Ending::Aborted,
+                StopRequest::Shutdown => Ending::Suspended,
+            }),
+        }
+    }
+
+    /// Runs a Task state: attempts, retries (`used` of each retrier so far), catchers.
     async fn task(
         &self,
         task: &TaskStep,
         input: Value,
         context: &Context<'_>,
         failure: &StateFailure<'_>,
+        mut used: Vec<u32>,
     ) -> Outcome {
-        let mut used = vec![0u32; task.retry.len()];
+        used.resize(task.retry.len(), 0);
         loop {
-            let error = match self.attempt(task, &input, context).await {
+            match context.task.stop.get() {
+                Some(StopRequest::Abort) => return Outcome::Stop(Ending::Aborted),
+                Some(StopRequest::Shutdown) => return Outcome::Stop(Ending::Suspended),
+                None => {}
+            }
+            let attempted = self.attempt(task, &input, context).await;
+            if context.task.stop.get() == Some(StopRequest::Abort) {
+                return Outcome::Stop(Ending::Aborted);
+            }
+            let error = match attempted {
                 Ok(output) => return Outcome::Continue(next_of(&task.then), output),
                 Err(Attempt::Runtime(detail)) => return Outcome::Stop(failure.runtime(&detail)),
                 Err(Attempt::Failed(error)) => error,
@@ -450,7 +597,14 @@ impl Interpreter {
                 if used[index] < retrier.max_attempts {
                     let delay = retry_delay(retrier, used[index], &context.jitter);
                     used[index] += 1;
-                    tokio::time::sleep(self.scaled(delay)).await;
+                    context.execution.update(|record| {
+                        if let Some(position) = &mut record.position {
+                            position.retries.clone_from(&used);
+                        }
+                    });
+                    if let Some(stopped) = self.pause(context, self.scaled(delay)).await {
+                        return Outcome::Stop(stopped);
+                    }
                     continue;
                 }
             }
@@ -511,7 +665,7 @@ impl Interpreter {
             "TaskStarted",
             Some(("taskStartedEventDetails", details(json!({})))),
         );
-        let run = context.tasks.run(&task.resource, parameters);
+        let run = context.tasks.run(&task.resource, parameters, &context.task);
         let result = match task.timeout_seconds {
             Some(seconds) => tokio::time::timeout(Duration::from_secs(seconds), run)
                 .await
@@ -555,6 +709,40 @@ impl Interpreter {
     }
 }
 
+/// Enters the state `name` (unless the execution is asked to stop: then how it stops):
+/// records its `…StateEntered` event and moves the execution's position there.
+fn enter(context: &Context<'_>, name: &str, kind: &str, input: &Value) -> Result<u64, Ending> {
+    let position = |entered| Position {
+        state: name.to_owned(),
+        kind: kind.to_owned(),
+        input: input.clone(),
+        entered,
+        retries: Vec::new(),
+    };
+    match context.task.stop.get() {
+        Some(StopRequest::Abort) => return Err(Ending::Aborted),
+        Some(StopRequest::Shutdown) => {
+            context
+                .execution
+                .update(|record| record.position = Some(position(None)));
+            return Err(Ending::Suspended);
+        }
+        None => {}
+    }
+    Ok(context.execution.record_at(
+        &format!("{kind}StateEntered"),
+        Some((
+            "stateEnteredEventDetails",
+            json!({
+                "name": name,
+                "input": text(input),
+                "inputDetails": { "truncated": false },
+            }),
+        )),
+        |id| Some(position(Some(id))),
+    ))
+}
+
 /// Why one attempt of a Task state failed.
 enum Attempt {
     /// `States.Runtime` in the state's own processing: fails the execution.
@@ -569,6 +757,7 @@ struct Context<'r> {
     tasks: &'r dyn TaskRunner,
     region: Option<String>,
     jitter: std::sync::Mutex<Jitter>,
+    task: TaskContext,
 }
 
 /// The state being executed, to word its runtime errors as Step Functions does.
