@@ -266,3 +266,77 @@ async fn stopping_during_a_fargate_task_interrupts_it_and_the_restart_retries_it
     assert_eq!(task_logs(pipeline.log_dir()).len(), 2);
     pipeline.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_execution_aborts_it_and_stops_its_fargate_task_with_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let pipeline = RunningPipeline::start(options_in(data.path()))
+        .await
+        .unwrap();
+    pipeline.s3().faults().inject(
+        FaultRule::new(Operation::GetObject, Fault::Delay(Duration::from_secs(3)))
+            .key_prefix("incoming/slow/")
+            .always(),
+    );
+    let large = local_pipeline::demo::generated_csv(crate::pipeline::THRESHOLD * 2);
+    upload(&pipeline, "incoming/slow/stop-me.csv", large).await;
+    until(&pipeline, "the Fargate task started", |r| {
+        kinds(r).last() == Some(&"TaskStarted")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let arn = pipeline.executions()[0].snapshot().execution_arn;
+    let sfn = sfn_client(&pipeline);
+    let stopped = sfn
+        .stop_execution()
+        .execution_arn(&arn)
+        .cause("no longer needed")
+        .send()
+        .await
+        .unwrap();
+    // ABORTED at once, with the Task state aborted.
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.status(),
+        &aws_sdk_sfn::types::ExecutionStatus::Aborted
+    );
+    assert_eq!(described.stop_date(), Some(stopped.stop_date()));
+    assert_eq!(described.cause(), Some("no longer needed"));
+    let record = pipeline.executions()[0].snapshot();
+    assert_eq!(
+        kinds(&record)[kinds(&record).len() - 3..],
+        ["TaskStarted", "TaskStateAborted", "ExecutionAborted"]
+    );
+    // The task got SIGTERM and exited Interrupted; nothing more was recorded, nothing retried.
+    let log_dir = pipeline.log_dir().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        let logs = task_logs(&log_dir);
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        let log = std::fs::read_to_string(log_dir.join(&logs[0])).unwrap();
+        if log.contains("Interrupted") {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "the task did not stop: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(log.contains("SIGTERM"), "{log}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(pipeline.executions()[0].snapshot().history, record.history);
+    pipeline.shutdown().await;
+    // And it stays aborted after a restart.
+    let pipeline = RunningPipeline::start(options_in(data.path()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = pipeline.executions()[0].snapshot();
+    assert_eq!(again.status, ExecutionStatus::Aborted);
+    assert_eq!(again.history, record.history);
+    assert_eq!(task_logs(pipeline.log_dir()).len(), 1);
+    pipeline.shutdown().await;
+}

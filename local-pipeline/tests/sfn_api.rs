@@ -501,6 +501,131 @@ async fn succeeded_and_failed_executions_are_described() {
 }
 
 #[tokio::test]
+async fn stop_execution_aborts_a_running_execution_and_leaves_ended_ones() {
+    let fixture = start().await;
+    let sfn = &fixture.sfn;
+    let held = fixture.run(Some("held"), &json!({"hold": true})).await;
+    let before = SystemTime::now();
+    let stopped = sfn
+        .stop_execution()
+        .execution_arn(&held)
+        .error("Manual")
+        .cause("stopped by the test")
+        .send()
+        .await
+        .unwrap();
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&held)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.status(), &ExecutionStatus::Aborted);
+    assert_eq!(described.error(), Some("Manual"));
+    assert_eq!(described.cause(), Some("stopped by the test"));
+    assert_eq!(described.stop_date(), Some(stopped.stop_date()));
+    let record = fixture.executions.find(&held).unwrap().snapshot();
+    assert!(same_instant(stopped.stop_date(), record.stop_date.unwrap()));
+    assert!(record.stop_date.unwrap() >= before - Duration::from_millis(1));
+    // Its history ends with ExecutionAborted, carrying the error and cause.
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&held)
+        .reverse_order(true)
+        .send()
+        .await
+        .unwrap();
+    let last = &history.events()[0];
+    assert_eq!(last.r#type(), &HistoryEventType::ExecutionAborted);
+    let details = last.execution_aborted_event_details().unwrap();
+    assert_eq!(
+        (details.error(), details.cause()),
+        (Some("Manual"), Some("stopped by the test"))
+    );
+    // Listed under ABORTED.
+    let aborted = sfn
+        .list_executions()
+        .state_machine_arn(MACHINE_ARN)
+        .status_filter(ExecutionStatus::Aborted)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = aborted
+        .executions()
+        .iter()
+        .map(ExecutionListItem::name)
+        .collect();
+    assert_eq!(names, ["held"]);
+    assert!(aborted.executions()[0].stop_date().is_some());
+
+    // Stopping it again, or stopping one that ended, changes nothing and answers its stop date.
+    let again = sfn
+        .stop_execution()
+        .execution_arn(&held)
+        .error("Other")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.stop_date(), stopped.stop_date());
+    let ok = fixture.run(Some("ok"), &json!({"key": "a"})).await;
+    let ended = fixture.executions.find(&ok).unwrap().snapshot();
+    let answer = sfn
+        .stop_execution()
+        .execution_arn(&ok)
+        .send()
+        .await
+        .unwrap();
+    assert!(same_instant(answer.stop_date(), ended.stop_date.unwrap()));
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&ok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.status(), &ExecutionStatus::Succeeded);
+    assert_eq!(
+        fixture
+            .executions
+            .find(&held)
+            .unwrap()
+            .snapshot()
+            .error
+            .as_deref(),
+        Some("Manual")
+    );
+    fixture.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_execution_errors_are_named_as_aws_names_them() {
+    let fixture = start().await;
+    let sfn = &fixture.sfn;
+    let stop = |arn: &str| sfn.stop_execution().execution_arn(arn).send();
+    let error = stop(&execution_arn(MACHINE_ARN, "never-started"))
+        .await
+        .unwrap_err();
+    assert!(error.into_service_error().is_execution_does_not_exist());
+    assert_eq!(failure_code(stop(MACHINE_ARN).await), "InvalidArn");
+    assert_eq!(failure_code(stop("not-an-arn").await), "InvalidArn");
+    let running = fixture.run(Some("running"), &json!({"hold": true})).await;
+    let too_long = sfn
+        .stop_execution()
+        .execution_arn(&running)
+        .error("e".repeat(257))
+        .send()
+        .await;
+    assert_eq!(failure_code(too_long), "ValidationException");
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&running)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.status(), &ExecutionStatus::Running);
+    fixture.s3.shutdown().await;
+}
+
+#[tokio::test]
 async fn history_is_given_in_order_reversed_and_in_pages() {
     let fixture = start().await;
     let ok = fixture.run(Some("ok"), &json!({"key": "a"})).await;
