@@ -15,7 +15,12 @@ use local_pipeline::tasks::ContainerLauncher;
 /// DescribeExecution, GetExecutionHistory, ...), so `aws s3 ...` and `aws stepfunctions ...`
 /// with `--endpoint-url` both work against it.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Each subcommand's --help lists its flags: `local-pipeline demo --help`, \
+                  `local-pipeline serve --help`, `local-pipeline smoke --help`."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +38,9 @@ enum Command {
     /// bucket (`--bucket`, default `uploads`), the prefixes and the credentials to use
     /// (access key `local`, secret `localsecret`, region `--region`), then logs each execution
     /// on stderr. Upload under `incoming/` with any S3 client; reports appear under
-    /// `processed/`. Ctrl-C stops it.
+    /// `processed/`. Ctrl-C or SIGTERM stops it: uploads are refused, running ECS tasks get
+    /// SIGTERM, and with `--data-dir` the executions and their history are kept there, to go
+    /// on after the next start.
     Serve(PipelineArgs),
     /// Upload one small and one large sample to a running pipeline (this one or a deployed
     /// stack), wait for both executions and check their routes and reports.
@@ -124,9 +131,10 @@ fn describe(pipeline: &RunningPipeline) {
         None => println!("  lambda          no concurrency limit, one environment in turn"),
     }
     println!("  state machine   {}", pipeline.state_machine_arn());
+    // AWS_DEFAULT_REGION too: the AWS CLI v1 reads only that one.
     println!(
-        "  credentials     AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_REGION={}",
-        options.region
+        "  credentials     AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_REGION={region} AWS_DEFAULT_REGION={region}",
+        region = options.region
     );
     println!("  task logs       {}", pipeline.log_dir().display());
     if let Some(data) = pipeline.data_dir() {

@@ -2,8 +2,10 @@
 //! state machine through the generated rule, and the real processor binaries (host builds in
 //! this target folder: `cargo test --workspace` builds them) write the reports.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use serde_json::Value;
 
 use local_pipeline::demo::Route;
 use local_pipeline::execution::{ExecutionRecord, ExecutionStatus};
@@ -481,6 +483,8 @@ async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
             .any(|line| line.trim() == "lambda          at most 2 at once, more are throttled"),
         "{printed:?}"
     );
+    // Both region variables: the AWS CLI v1 the project pins reads only AWS_DEFAULT_REGION.
+    assert_eq!(settings["AWS_DEFAULT_REGION"], settings["AWS_REGION"]);
     let client = s3_client(&endpoint, &settings);
     client
         .put_object()
@@ -568,6 +572,79 @@ async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
             ("local-00000002".to_owned(), "SUCCEEDED".to_owned()),
             ("local-00000001".to_owned(), "SUCCEEDED".to_owned())
         ]
+    );
+
+    check_with_the_aws_cli(&endpoint, &settings, &machine);
+}
+
+/// The pinned AWS CLI (v1), with only the variables serve printed (issue 11, item 8): its
+/// everyday `aws stepfunctions` calls.
+fn check_with_the_aws_cli(
+    endpoint: &str,
+    settings: &std::collections::HashMap<String, String>,
+    machine: &str,
+) {
+    let aws = |args: &[&str]| -> Value {
+        let cli = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/aws");
+        assert!(
+            cli.exists(),
+            "{} is missing: run `make tools`",
+            cli.display()
+        );
+        let output = std::process::Command::new(cli)
+            .args(["stepfunctions"])
+            .args(args)
+            .args(["--endpoint-url", endpoint, "--output", "json"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", std::env::temp_dir())
+            .envs(
+                settings
+                    .iter()
+                    .filter(|(name, _)| name.as_str() != "AWS_REGION"),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "aws stepfunctions {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    };
+    let listed = aws(&[
+        "list-executions",
+        "--state-machine-arn",
+        machine,
+        "--status-filter",
+        "SUCCEEDED",
+    ]);
+    assert_eq!(
+        listed["executions"].as_array().unwrap().len(),
+        2,
+        "{listed}"
+    );
+    let arn = listed["executions"][1]["executionArn"].as_str().unwrap();
+    let described = aws(&["describe-execution", "--execution-arn", arn]);
+    assert_eq!(described["name"], "local-00000001");
+    let stopped = aws(&["stop-execution", "--execution-arn", arn]);
+    assert!(stopped["stopDate"].is_number(), "{stopped}");
+    let history = aws(&["get-execution-history", "--execution-arn", arn]);
+    assert_eq!(history["events"][0]["type"], "ExecutionStarted");
+}
+
+#[test]
+fn the_top_level_help_says_where_the_flags_are() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_local-pipeline"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        help.contains("Each subcommand's --help lists its flags")
+            && help.contains("local-pipeline serve --help"),
+        "{help}"
     );
 }
 
