@@ -149,6 +149,12 @@ struct PreflightArgs {
     /// The deployment bucket (default: <stack>-artifacts-<account>-<region>).
     #[arg(long)]
     artifact_bucket: Option<String>,
+    /// Checked as `infra deploy` checks it, so that the same DEPLOY_ARGS serve both.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    tags: Vec<Tag>,
+    /// Accepted, so that the same DEPLOY_ARGS serve both; the preflight does not read it.
+    #[arg(long)]
+    template: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -872,8 +872,8 @@ fn repository(t: &mut Template) {
                         },
                         {
                             "rulePriority": 2,
-                            "description": "Keep the 20 newest images",
-                            "selection": { "tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 20 },
+                            "description": "Keep the 60 newest images (20 builds: each pushes an arm64 image, an amd64 image and their index)",
+                            "selection": { "tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 60 },
                             "action": { "type": "expire" },
                         },
                     ]
