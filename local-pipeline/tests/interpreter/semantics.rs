@@ -1,6 +1,8 @@
 //! Semantics: each feature on small definitions, and what the interpreter refuses to load.
 
 use super::*;
+use local_pipeline::execution::StopRequest;
+use local_pipeline::interpreter::RunEnd;
 
 #[tokio::test]
 async fn pass_states_shape_the_input_and_the_history_records_it() {
@@ -767,4 +769,108 @@ fn loading_refuses_broken_machines() {
         assert!(shown.contains(problem), "{shown}");
     }
     assert!(Interpreter::load("{not json").is_err());
+}
+
+/// An execution of `definition` on `input`, not yet run.
+fn new_execution(input: Value) -> Execution {
+    Execution::new(
+        EXECUTION_ARN.into(),
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:pipeline".into(),
+        "run-1".into(),
+        input,
+    )
+}
+
+#[tokio::test]
+async fn a_shutdown_in_a_retry_interval_suspends_and_the_next_run_goes_on_with_the_retries_used() {
+    let definition = one_task(json!({
+        "Resource": LAMBDA,
+        "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 100, "MaxAttempts": 2, "BackoffRate": 1.0}],
+        "Next": "Done"
+    }));
+    let interpreter = Interpreter::load(&definition.to_string())
+        .unwrap()
+        .with_time_scale(1.0);
+    let execution = new_execution(json!({"n": 1}));
+    let tasks = Scripted::new(LAMBDA, vec![task_error("Flaky", "first")]);
+    // The first attempt fails; the run waits 100 s to retry, and is stopped meanwhile.
+    let stopper = execution.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stopper.request_stop(StopRequest::Shutdown);
+    });
+    let started = Instant::now();
+    assert_eq!(interpreter.run(&execution, &tasks).await, RunEnd::Suspended);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let record = execution.snapshot();
+    assert_eq!(record.status, ExecutionStatus::Running);
+    let position = record.position.clone().unwrap();
+    assert_eq!(
+        (position.state.as_str(), position.retries),
+        ("Work", vec![1])
+    );
+    assert!(position.entered.is_some());
+
+    // Taken up (as after a restart): one retry left, used; then the retrier is spent.
+    let restored = Execution::with_record(record, None);
+    let tasks = Scripted::new(
+        LAMBDA,
+        vec![task_error("Flaky", "second"), task_error("Flaky", "third")],
+    );
+    let interpreter = interpreter.with_time_scale(0.001);
+    assert_eq!(interpreter.run(&restored, &tasks).await, RunEnd::Ended);
+    let record = restored.snapshot();
+    assert_eq!(tasks.calls().len(), 2, "one retry was left");
+    assert_failed(&record, "Flaky");
+    assert_eq!(record.cause.as_deref(), Some("third"));
+    assert_eq!(record.redrive_count, 1);
+    let redriven = details(
+        &record,
+        "ExecutionRedriven",
+        "executionRedrivenEventDetails",
+    );
+    assert_eq!(redriven, [json!({"redriveCount": 1})]);
+    // The state was not entered twice.
+    assert_eq!(path(&record), ["Work"]);
+}
+
+#[tokio::test]
+async fn an_aborted_execution_stops_in_its_wait_and_its_history_is_closed() {
+    let definition = json!({
+        "StartAt": "Hold",
+        "States": {"Hold": {"Type": "Wait", "Seconds": 100, "Next": "Done"}, "Done": {"Type": "Succeed"}}
+    });
+    let interpreter = Interpreter::load(&definition.to_string()).unwrap();
+    let execution = new_execution(json!({}));
+    let aborter = execution.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        aborter
+            .abort(Some("Manual".into()), None)
+            .expect("it is running");
+    });
+    let started = Instant::now();
+    assert_eq!(
+        interpreter.run(&execution, &Scripted::default()).await,
+        RunEnd::Ended
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let record = execution.snapshot();
+    assert_eq!(record.status, ExecutionStatus::Aborted);
+    assert_eq!(record.error.as_deref(), Some("Manual"));
+    assert_eq!(
+        kinds(&record),
+        [
+            "ExecutionStarted",
+            "WaitStateEntered",
+            "WaitStateAborted",
+            "ExecutionAborted"
+        ]
+    );
+    // Nothing more is recorded, and it cannot be aborted twice.
+    execution.record("PassStateEntered", None);
+    assert_eq!(execution.snapshot().history.len(), 4);
+    let again = execution.abort(None, None).unwrap_err();
+    assert_eq!(again.status, ExecutionStatus::Aborted);
+    assert_eq!(again.stop_date, record.stop_date);
 }
