@@ -648,20 +648,26 @@ impl RecordSink for RowProfiler {
     fn record(&mut self, record: &Record<'_>) -> Result<(), Error> {
         if self.expect_header {
             self.expect_header = false;
-            if record.problem.is_none() {
-                self.set_columns(header_names(record));
-                return Ok(());
+            match record.problem {
+                None => {
+                    self.set_columns(header_names(record));
+                    return Ok(());
+                }
+                // A row too large to read cannot be told a header: it is a record (a
+                // malformed one), counted below like any other.
+                Some(MalformedKind::RecordTooLarge) => {}
+                // A broken header is reported as record 0; the first good row sets the width.
+                Some(kind) => {
+                    let at = Position {
+                        record: 0,
+                        line: record.line,
+                        byte_offset: record.byte_offset,
+                    };
+                    return self
+                        .malformed
+                        .push(at, kind, || format!("header row: {}", describe(kind)));
+                }
             }
-            // A broken header is reported as record 0; the first good row sets the width.
-            let at = Position {
-                record: 0,
-                line: record.line,
-                byte_offset: record.byte_offset,
-            };
-            let kind = record.problem.unwrap_or(MalformedKind::InvalidUtf8);
-            return self
-                .malformed
-                .push(at, kind, || format!("header row: {}", describe(kind)));
         }
         self.total += 1;
         let at = Position {

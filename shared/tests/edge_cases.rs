@@ -289,6 +289,22 @@ fn edge_cases_give_their_documented_outcomes() {
             report((2, 1, 1), 2, &[RecordTooLarge]),
         ),
         (
+            // Issue 11: a file of one huge line reported 0 records and 1 malformed (the line
+            // taken for a header). A record too large to read is still a record.
+            "a first row longer than the limit is a record, not a header",
+            format!("{},b\n1,2\n", "z".repeat(100)).into_bytes(),
+            Some("x.csv"),
+            &tight,
+            report((2, 1, 1), 2, &[RecordTooLarge]),
+        ),
+        (
+            "one line longer than the limit and nothing else",
+            format!("{},b", "z".repeat(100)).into_bytes(),
+            Some("x.csv"),
+            &tight,
+            report((1, 0, 1), 0, &[RecordTooLarge]),
+        ),
+        (
             "JSON line longer than the limit",
             format!(
                 "{{\"a\":1}}\n{{\"a\":\"{}\"}}\n{{\"a\":2}}",
