@@ -189,7 +189,7 @@ impl DataDir {
     /// (of a write a crash cut short) are removed.
     pub fn load_executions(&self) -> Result<Vec<(u64, ExecutionRecord)>, DataDirError> {
         let dir = self.executions_dir();
-        let mut loaded = Vec::new();
+        let mut files = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
             let path = entry.map_err(io_error(&dir))?.path();
             let name = path
@@ -212,24 +212,37 @@ impl DataDir {
                 tracing::warn!(file = %path.display(), "not an execution file: ignored");
                 continue;
             };
-            let bytes = fs::read(&path).map_err(io_error(&path))?;
-            let corrupt = |detail: String| DataDirError::Corrupt {
-                path: path.clone(),
-                detail,
-            };
-            let version: VersionOnly = serde_json::from_slice(&bytes)
-                .map_err(|e| corrupt(format!("not an execution file: {e}")))?;
-            if version.version != FORMAT_VERSION {
-                return Err(corrupt(format!(
-                    "an execution file of version {}, in a directory of version {FORMAT_VERSION}",
-                    version.version
-                )));
-            }
-            let file: ExecutionFile = serde_json::from_slice(&bytes)
-                .map_err(|e| corrupt(format!("not an execution file: {e}")))?;
-            loaded.push((ordinal, file.execution));
+            files.push((ordinal, path));
         }
-        loaded.sort_by_key(|(ordinal, _)| *ordinal);
+        files.sort_by_key(|(ordinal, _)| *ordinal);
+        // Parsing dominates a restart on many executions: spread it over the cores.
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let chunk = files.len().div_ceil(threads).max(1);
+        let parsed: Vec<Result<Vec<(u64, ExecutionRecord)>, DataDirError>> =
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = files
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            part.iter()
+                                .map(|(ordinal, path)| Ok((*ordinal, read_execution(path)?)))
+                                .collect()
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|worker| {
+                        worker
+                            .join()
+                            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                    })
+                    .collect()
+            });
+        let mut loaded = Vec::with_capacity(files.len());
+        for part in parsed {
+            loaded.extend(part?);
+        }
         Ok(loaded)
     }
 
@@ -241,6 +254,31 @@ impl DataDir {
             temporary: dir.join(format!(".{ordinal:08}.json.tmp")),
         }
     }
+}
+
+/// Reads one execution's file.
+fn read_execution(path: &Path) -> Result<ExecutionRecord, DataDirError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    let corrupt = |detail: String| DataDirError::Corrupt {
+        path: path.to_owned(),
+        detail,
+    };
+    // One parse; the version is looked at on its own only to explain a failure.
+    let wrong_version = |found: u64| {
+        corrupt(format!(
+            "an execution file of version {found}, in a directory of version {FORMAT_VERSION}"
+        ))
+    };
+    let file: ExecutionFile = serde_json::from_slice(&bytes).map_err(|e| {
+        match serde_json::from_slice::<VersionOnly>(&bytes) {
+            Ok(VersionOnly { version }) if version != FORMAT_VERSION => wrong_version(version),
+            _ => corrupt(format!("not an execution file: {e}")),
+        }
+    })?;
+    if file.version != FORMAT_VERSION {
+        return Err(wrong_version(file.version));
+    }
+    Ok(file.execution)
 }
 
 /// Where one execution is saved.

@@ -227,6 +227,21 @@ impl Execution {
         self.lock().clone()
     }
 
+    /// Reads the record under its lock (no copy).
+    pub fn read<T>(&self, read: impl FnOnce(&ExecutionRecord) -> T) -> T {
+        read(&self.lock())
+    }
+
+    /// Where it is.
+    pub fn status(&self) -> ExecutionStatus {
+        self.lock().status
+    }
+
+    /// Its name.
+    pub fn name(&self) -> String {
+        self.lock().name.clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ExecutionRecord> {
         self.0.record.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -161,13 +161,14 @@ impl Starter {
     /// Takes up every execution still running (after a restart).
     fn resume_all(self: &Arc<Self>) {
         for execution in self.executions.all() {
-            let record = execution.snapshot();
-            if record.status == ExecutionStatus::Running {
-                tracing::info!(
-                    execution = %record.name,
-                    state = record.position.as_ref().map_or("(start)", |p| p.state.as_str()),
-                    "taking up the execution where it was"
-                );
+            if execution.status() == ExecutionStatus::Running {
+                execution.read(|record| {
+                    tracing::info!(
+                        execution = %record.name,
+                        state = record.position.as_ref().map_or("(start)", |p| p.state.as_str()),
+                        "taking up the execution where it was"
+                    );
+                });
                 self.drive(execution);
             }
         }
@@ -263,7 +264,7 @@ fn abort(
     cause: Option<String>,
 ) -> Result<std::time::SystemTime, crate::execution::NotRunning> {
     let stopped = execution.abort(error, cause)?;
-    tracing::info!(execution = %execution.snapshot().name, "execution aborted (StopExecution)");
+    tracing::info!(execution = %execution.name(), "execution aborted (StopExecution)");
     Ok(stopped)
 }
 
@@ -615,7 +616,7 @@ impl RunningPipeline {
         }
         self.starter.stopping.store(true, Ordering::SeqCst);
         for execution in self.starter.executions.all() {
-            if execution.snapshot().status == ExecutionStatus::Running {
+            if execution.status() == ExecutionStatus::Running {
                 execution.request_stop(StopRequest::Shutdown);
             }
         }
@@ -647,7 +648,7 @@ impl RunningPipeline {
             tracing::warn!("the event loop did not end");
         }
         for execution in self.starter.executions.all() {
-            if execution.snapshot().status == ExecutionStatus::Running {
+            if execution.status() == ExecutionStatus::Running {
                 execution.flush();
             }
         }
@@ -674,7 +675,7 @@ async fn event_loop(
         matches.fetch_add(1, Ordering::SeqCst);
         match starter.start(None, event, true) {
             Ok(execution) => {
-                tracing::info!(key = %object.key, execution = %execution.snapshot().name, "execution started");
+                tracing::info!(key = %object.key, execution = %execution.name(), "execution started");
             }
             Err(error) => tracing::error!(%error, "cannot start an execution"),
         }

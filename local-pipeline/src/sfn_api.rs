@@ -318,15 +318,16 @@ impl StepFunctionsApi {
         let mut items = Vec::new();
         let mut next_token = None;
         for index in (0..below).rev() {
-            let record = all[index].snapshot();
-            if !matching(&record) {
+            let Some(item) =
+                all[index].read(|record| matching(record).then(|| execution_list_item(record)))
+            else {
                 continue;
-            }
+            };
             if items.len() == size {
                 next_token = Some(format!("executions:{}", index + 1));
                 break;
             }
-            items.push(execution_list_item(&record));
+            items.push(item);
         }
         let mut answer = json!({ "executions": items });
         if let Some(token) = next_token {
