@@ -340,3 +340,80 @@ async fn stop_execution_aborts_it_and_stops_its_fargate_task_with_sigterm() {
     assert_eq!(task_logs(pipeline.log_dir()).len(), 1);
     pipeline.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_accepted_while_stopping_runs_after_the_restart_and_later_ones_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let pipeline = RunningPipeline::start(options_in(data.path()))
+        .await
+        .unwrap();
+    // This upload is slow to be stored: it is accepted before the stop, stored during it.
+    pipeline.s3().faults().inject(
+        FaultRule::new(Operation::PutObject, Fault::Delay(Duration::from_secs(1)))
+            .key_prefix("incoming/late")
+            .times(1),
+    );
+    let client = pipeline.s3().client();
+    let no_retries = aws_sdk_s3::Client::from_conf(
+        pipeline
+            .s3()
+            .client_config()
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let put = |client: aws_sdk_s3::Client, key: &'static str| async move {
+        client
+            .put_object()
+            .bucket("uploads")
+            .key(key)
+            .body(b"id,name\n1,a\n".to_vec().into())
+            .send()
+            .await
+    };
+    let late = tokio::spawn(put(client, "incoming/late.csv"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = tokio::spawn(async move {
+        // Once the stop has begun.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        put(no_retries, "incoming/refused.csv").await
+    });
+    pipeline.shutdown().await;
+    late.await.unwrap().expect("the slow upload was accepted");
+    // Refused (503 while tasks are being stopped, then no endpoint): never half taken.
+    refused
+        .await
+        .unwrap()
+        .expect_err("uploads are refused while stopping");
+    // Its execution was recorded, not started: it starts after the restart.
+    let saved = DataDir::open(data.path())
+        .unwrap()
+        .load_executions()
+        .unwrap();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].1.status, ExecutionStatus::Running);
+    assert!(saved[0].1.history.is_empty());
+    let pipeline = RunningPipeline::start(options_in(data.path()))
+        .await
+        .unwrap();
+    let records = ended(&pipeline, 1).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].name, "local-00000001");
+    assert_eq!(records[0].status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        local_pipeline::demo::execution_key(&records[0]).as_deref(),
+        Some("incoming/late.csv")
+    );
+    let missing = pipeline
+        .s3()
+        .client()
+        .head_object()
+        .bucket("uploads")
+        .key("incoming/refused.csv")
+        .send()
+        .await;
+    assert!(
+        missing.is_err(),
+        "the refused upload was stored: {missing:?}"
+    );
+    pipeline.shutdown().await;
+}
