@@ -408,6 +408,7 @@ fn the_demo_command_runs_and_every_outcome_is_expected() {
 /// its stderr lines, the endpoint, the printed `NAME=value` settings, and what it printed.
 async fn spawn_serve(
     data: &std::path::Path,
+    extra: &[&str],
 ) -> (
     tokio::process::Child,
     tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
@@ -421,6 +422,7 @@ async fn spawn_serve(
         .arg(bin_dir())
         .arg("--data-dir")
         .arg(data)
+        .args(extra)
         .env("RUST_LOG", "local_pipeline=info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -476,7 +478,7 @@ async fn logged_success(
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
     let data = tempfile::tempdir().unwrap();
-    let (mut child, mut stderr, endpoint, settings, printed) = spawn_serve(data.path()).await;
+    let (mut child, mut stderr, endpoint, settings, printed) = spawn_serve(data.path(), &[]).await;
     assert!(
         printed
             .iter()
@@ -523,7 +525,7 @@ async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
 
     // Started again on it, it knows the execution, and the next one's name follows it.
     let started = std::time::Instant::now();
-    let (_child, mut stderr, endpoint, settings, _) = spawn_serve(data.path()).await;
+    let (_child, mut stderr, endpoint, settings, _) = spawn_serve(data.path(), &[]).await;
     eprintln!("serve started again in {:?}", started.elapsed());
     let sfn = sfn_client(&endpoint, &settings);
     let machine = sfn
@@ -691,4 +693,99 @@ fn sfn_client(
         ))
         .build();
     aws_sdk_sfn::Client::from_conf(config)
+}
+
+/// Crash safety: `serve` killed with SIGKILL while its Fargate task runs loses nothing that
+/// was saved; started again, it takes the execution up at the task, which runs again.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_killed_during_a_fargate_task_takes_it_up_again_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    // A small threshold and a large object: a Fargate task that runs for a while.
+    let args = ["--threshold-bytes", "65536"];
+    let (mut child, _stderr, endpoint, settings, _) = spawn_serve(data.path(), &args).await;
+    let large = local_pipeline::demo::generated_csv(40 * 1024 * 1024);
+    s3_client(&endpoint, &settings)
+        .put_object()
+        .bucket("uploads")
+        .key("incoming/crash.csv")
+        .body(large.into())
+        .send()
+        .await
+        .unwrap();
+    let saved = || {
+        local_pipeline::data_dir::DataDir::open(data.path())
+            .unwrap()
+            .load_executions()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
+    loop {
+        let executions = saved();
+        if executions.first().is_some_and(|(_, record)| {
+            record
+                .history
+                .last()
+                .is_some_and(|e| e.kind == "TaskStarted")
+                && record.position.as_ref().map(|p| p.state.as_str())
+                    == Some(infra::statemachine::state::FARGATE)
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().await.unwrap();
+    let crashed = saved().remove(0).1;
+    assert_eq!(crashed.status, ExecutionStatus::Running);
+
+    let (_child, _stderr, endpoint, settings, _) = spawn_serve(data.path(), &args).await;
+    let sfn = sfn_client(&endpoint, &settings);
+    let deadline = std::time::Instant::now() + Duration::from_mins(2);
+    let described = loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&crashed.execution_arn)
+            .send()
+            .await
+            .unwrap();
+        if described.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
+            break described;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the execution never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        described.status(),
+        &aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        described.error(),
+        described.cause()
+    );
+    assert_eq!(described.redrive_count(), Some(1));
+    let record = saved().remove(0).1;
+    let kinds: Vec<&str> = record.history.iter().map(|e| e.kind.as_str()).collect();
+    let redriven = kinds
+        .iter()
+        .position(|k| *k == "ExecutionRedriven")
+        .unwrap();
+    assert_eq!(
+        kinds[redriven..],
+        [
+            "ExecutionRedriven",
+            "TaskScheduled",
+            "TaskStarted",
+            "TaskSucceeded",
+            "TaskStateExited",
+            "SucceedStateEntered",
+            "SucceedStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
+    assert_eq!(record.history[..redriven], crashed.history[..]);
 }
