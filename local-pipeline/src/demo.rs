@@ -179,9 +179,11 @@ async fn upload_samples(pipeline: &RunningPipeline, samples: &[Sample]) -> anyho
     Ok(())
 }
 
-/// Waits until `count` executions have ended, printing each as it ends; their records.
+/// Waits until `count` executions after the first `skip` (those of an earlier run kept in the
+/// data directory) have ended, printing each as it ends; their records.
 async fn wait_for_executions(
     pipeline: &RunningPipeline,
+    skip: usize,
     count: usize,
     wait: Duration,
 ) -> anyhow::Result<Vec<ExecutionRecord>> {
@@ -191,6 +193,7 @@ async fn wait_for_executions(
         let records: Vec<ExecutionRecord> = pipeline
             .executions()
             .iter()
+            .skip(skip)
             .map(crate::execution::Execution::snapshot)
             .collect();
         for record in &records {
@@ -225,9 +228,10 @@ async fn wait_for_executions(
 pub async fn run(pipeline: &RunningPipeline, wait: Duration) -> anyhow::Result<Vec<Outcome>> {
     let options = pipeline.options();
     let samples = samples(&options.input_prefix, options.threshold_bytes);
+    let earlier = pipeline.executions().len();
     upload_samples(pipeline, &samples).await?;
     let client = pipeline.s3().client();
-    let records = wait_for_executions(pipeline, samples.len(), wait).await?;
+    let records = wait_for_executions(pipeline, earlier, samples.len(), wait).await?;
     let layout = shared::job::KeyLayout::new(&options.input_prefix, &options.output_prefix)
         .map_err(|e| anyhow::anyhow!("prefixes: {e}"))?;
     let mut outcomes = Vec::new();

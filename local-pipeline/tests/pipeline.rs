@@ -475,6 +475,46 @@ async fn logged_success(
     .expect("the execution is logged")
 }
 
+#[test]
+fn the_demo_runs_again_on_its_data_directory_and_reports_the_new_executions() {
+    let data = tempfile::tempdir().unwrap();
+    for run in 1..=2 {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_local-pipeline"))
+            .args(["demo", "--bin-dir"])
+            .arg(bin_dir())
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("every outcome is the expected one"),
+            "run {run}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("[6/6]"), "run {run}: {stdout}");
+        assert!(!stdout.contains("[7/6]"), "run {run}: {stdout}");
+    }
+    let saved = local_pipeline::data_dir::DataDir::open(data.path())
+        .unwrap()
+        .load_executions()
+        .unwrap();
+    let names: Vec<&str> = saved.iter().map(|(_, r)| r.name.as_str()).collect();
+    assert_eq!(names.len(), 12);
+    assert_eq!(names[6], "local-00000007");
+    // The second run waited for its own executions, not the first run's.
+    assert!(
+        saved
+            .iter()
+            .all(|(_, r)| r.status != ExecutionStatus::Running),
+        "{:?}",
+        saved
+            .iter()
+            .map(|(_, r)| (&r.name, r.status))
+            .collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_keeps_the_endpoint_up_and_logs_each_execution() {
     let data = tempfile::tempdir().unwrap();
