@@ -17,7 +17,8 @@
 //!
 //! A directory of another version, or one that holds files but no marker (an earlier
 //! local-pipeline kept S3 objects directly in it), is refused with a [`DataDirError`], never
-//! read as if it were this version.
+//! read as if it were this version. A directory holding only `s3/` (a store filled for it,
+//! e.g. by local-s3's `fill` example with `--root DIR/s3`) is taken as new.
 
 use std::fs;
 use std::io::Write as _;
@@ -113,8 +114,8 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Opens `root` (created, with its marker, if missing or empty); refuses a directory of
-    /// another version or without a marker.
+    /// Opens `root` (created, with its marker, if missing, empty, or holding only `s3/`);
+    /// refuses a directory of another version, or one holding other files but no marker.
     pub fn open(root: &Path) -> Result<DataDir, DataDirError> {
         fs::create_dir_all(root).map_err(io_error(root))?;
         let root = root.canonicalize().map_err(io_error(root))?;
@@ -141,9 +142,12 @@ impl DataDir {
                 }
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let mut entries = fs::read_dir(&root).map_err(io_error(&root))?;
-                if entries.next().is_some() {
-                    return Err(DataDirError::Unversioned { path: root });
+                // New: empty, or holding only an S3 store prepared for it (`s3/`).
+                for entry in fs::read_dir(&root).map_err(io_error(&root))? {
+                    let entry = entry.map_err(io_error(&root))?;
+                    if entry.file_name() != "s3" {
+                        return Err(DataDirError::Unversioned { path: root });
+                    }
                 }
                 let text = serde_json::to_vec_pretty(&Marker {
                     format: FORMAT_NAME.to_owned(),
@@ -346,6 +350,11 @@ mod tests {
         assert!(root.join(MARKER).is_file());
         assert!(dir.s3_root().is_dir() && dir.task_logs().is_dir());
         DataDir::open(&root).unwrap();
+        // One holding only an S3 store made for it (local-s3's `fill` example) is new too.
+        let prepared = temp.path().join("prepared");
+        fs::create_dir_all(prepared.join("s3/objects")).unwrap();
+        DataDir::open(&prepared).unwrap();
+        assert!(prepared.join(MARKER).is_file());
     }
 
     #[test]
