@@ -829,3 +829,32 @@ async fn serve_killed_during_a_fargate_task_takes_it_up_again_after_a_restart() 
     );
     assert_eq!(record.history[..redriven], crashed.history[..]);
 }
+
+/// Issue 11: the README's own `make serve DEMO_ARGS="--port 9000 --data-dir …"` failed, since
+/// the Makefile passed `--data-dir` too and clap refuses the flag twice. `make -n` prints the
+/// command it would run.
+#[test]
+fn make_serve_passes_one_data_dir() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let serve_line = |demo_args: &str| {
+        let output = std::process::Command::new("make")
+            .current_dir(&root)
+            .args(["-n", "--no-print-directory", "serve"])
+            .arg(format!("DEMO_ARGS={demo_args}"))
+            .output()
+            .expect("make runs");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .find(|line| line.contains("local-pipeline serve"))
+            .expect("make serve runs local-pipeline serve")
+            .to_owned()
+    };
+    let given = serve_line("--port 9000 --data-dir /tmp/pipeline");
+    assert_eq!(given.matches("--data-dir").count(), 1, "{given}");
+    assert!(given.contains("--data-dir /tmp/pipeline"), "{given}");
+    let default = serve_line("");
+    assert_eq!(default.matches("--data-dir").count(), 1, "{default}");
+    assert!(default.contains("local-pipeline/data"), "{default}");
+}
