@@ -15,14 +15,10 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
-    /// s3s-fs refused the data folder.
-    #[error("s3s-fs cannot use {} as the data folder: {message}", path.display())]
-    Store {
-        /// The folder.
-        path: PathBuf,
-        /// s3s-fs's error, as text (its error type has no `Display`).
-        message: String,
-    },
+    /// The object store refused the data folder (another format, an old s3s-fs layout, in
+    /// use by another server, unreadable).
+    #[error(transparent)]
+    Store(#[from] crate::objects::OpenError),
     /// The listening socket could not be bound.
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind {

@@ -51,7 +51,8 @@ pub struct ObjectCreated {
     pub size: u64,
     /// The ETag, without quotes (see the crate docs for how it is computed).
     pub etag: String,
-    /// Always `None`: local-s3 does not version objects (see the crate docs).
+    /// The version id, in a versioned bucket (`None` in a bucket that never had versioning,
+    /// and for a suspended bucket's `null` versions).
     pub version_id: Option<String>,
     /// Orders the events of the server: 18 upper-case hex digits, strictly increasing within a
     /// server, and based on the clock so that it keeps increasing across restarts on the same
@@ -81,10 +82,6 @@ impl Notifier {
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<ObjectCreated> {
         self.sender.subscribe()
-    }
-
-    pub(crate) fn has_subscribers(&self) -> bool {
-        self.sender.receiver_count() > 0
     }
 
     /// Next sequencer: `max(previous + 1, nanoseconds since the epoch)`, as fixed-width hex.

@@ -35,6 +35,8 @@ pub enum Operation {
     DeleteObjects,
     /// `GetBucketLocation`.
     GetBucketLocation,
+    /// `GetBucketVersioning`.
+    GetBucketVersioning,
     /// `GetObject`.
     GetObject,
     /// `HeadBucket`.
@@ -49,6 +51,8 @@ pub enum Operation {
     ListObjectsV2,
     /// `ListParts`.
     ListParts,
+    /// `PutBucketVersioning`.
+    PutBucketVersioning,
     /// `PutObject`.
     PutObject,
     /// `UploadPart`.
@@ -71,6 +75,7 @@ impl Operation {
             Self::DeleteObject => "DeleteObject",
             Self::DeleteObjects => "DeleteObjects",
             Self::GetBucketLocation => "GetBucketLocation",
+            Self::GetBucketVersioning => "GetBucketVersioning",
             Self::GetObject => "GetObject",
             Self::HeadBucket => "HeadBucket",
             Self::HeadObject => "HeadObject",
@@ -78,6 +83,7 @@ impl Operation {
             Self::ListObjects => "ListObjects",
             Self::ListObjectsV2 => "ListObjectsV2",
             Self::ListParts => "ListParts",
+            Self::PutBucketVersioning => "PutBucketVersioning",
             Self::PutObject => "PutObject",
             Self::UploadPart => "UploadPart",
             Self::UploadPartCopy => "UploadPartCopy",

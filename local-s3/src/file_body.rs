@@ -6,7 +6,10 @@
 //! share small, as S3's is to its clients.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
+#[cfg(test)]
+use std::io::{Seek, SeekFrom};
+#[cfg(test)]
 use std::path::Path;
 
 use bytes::Bytes;
@@ -16,6 +19,7 @@ use futures::Stream;
 pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
 /// Opens `path`, positioned at byte `first`.
+#[cfg(test)]
 pub(crate) fn open_range(path: &Path, first: u64) -> io::Result<File> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(first))?;

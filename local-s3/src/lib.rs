@@ -2,57 +2,76 @@
 //! and for tests: any S3 client reaches it (aws-sdk-s3 with path-style addressing and a custom
 //! endpoint, `aws s3 --endpoint-url`).
 //!
-//! It serves [`s3s_fs::FileSystem`] through [`s3s`], wrapped in [`LocalStore`], which adds what
-//! the pipeline and its tests need:
+//! It serves the crate's own object store through [`s3s`]'s protocol layer, in [`LocalStore`],
+//! with what the pipeline and its tests need:
 //!
 //! - **Fault injection** ([`Faults`], [`FaultRule`]): make the next `n` (or all) requests of an
 //!   operation, bucket or key prefix fail with 500, 503 or 403, or stall; count the requests
 //!   the server saw ([`RunningS3::requests_seen`]).
 //! - **Notifications** ([`ObjectCreated`], [`RunningS3::subscribe`]): one per successful
-//!   `PutObject`, `CompleteMultipartUpload` and `CopyObject`, with size, ETag and a monotonic
-//!   sequencer, published before the client gets its response.
-//! - **Read preconditions**: s3s-fs ignores `If-Match`, `If-None-Match`, `If-Modified-Since`
-//!   and `If-Unmodified-Since` on GetObject and HeadObject; here they answer 412
-//!   `PreconditionFailed` and 304 `NotModified` as on S3 (RFC 9110 order, dates to the second).
-//!   s3s-fs already honours `If-None-Match: *` and `If-Match` on PutObject and
-//!   CompleteMultipartUpload (412 `PreconditionFailed`), and the `x-amz-copy-source-if-*`
-//!   conditions on CopyObject.
-//! - **Atomic writes per key**: writes and reads of one key are serialised (a write holds the
-//!   key's lock for its whole upload), so two `If-None-Match: *` uploads of one key never both
-//!   succeed, and a GetObject's ETag is always that of the bytes it returns.
-//! - **Fidelity fixes**: PutObject and CreateMultipartUpload into a missing bucket answer
-//!   `NoSuchBucket` (s3s-fs would create the bucket); GetObject/HeadObject of a key that is a
-//!   folder of the store (`a` while `a/b` exists) answer `NoSuchKey` (s3s-fs: 500);
-//!   `encoding-type=url` listings encode the keys (s3s-fs returns them raw, so the AWS CLI
-//!   would turn `+` into a space); CreateBucket of an existing bucket answers
-//!   `BucketAlreadyOwnedByYou`; GetBucketLocation reports the configured region.
+//!   `PutObject`, `CompleteMultipartUpload` and `CopyObject`, with size, ETag, version id (in a
+//!   versioned bucket) and a monotonic sequencer, published after the commit and before the
+//!   client gets its response.
+//! - **Conditional requests in S3's order**: on GetObject and HeadObject, `If-Match` /
+//!   `If-None-Match` / `If-Modified-Since` / `If-Unmodified-Since` (412 `PreconditionFailed`,
+//!   304 `NotModified`, RFC 9110 order, dates to the second) come before `Range` (416): a read
+//!   pinned to a stale ETag answers 412 whatever its range. `If-None-Match: *` and `If-Match`
+//!   on PutObject and CompleteMultipartUpload are checked inside the committing transaction, so
+//!   two create-only writes never both succeed; `x-amz-copy-source-if-*` on CopyObject.
+//! - **Failed requests are logged** (`tracing`): 5xx at error level, refusals such as
+//!   `BadDigest` or 412 at warn, the everyday 404 and 304 at debug.
+//!
+//! # The object store
+//!
+//! Object bytes live in files named by an id (`blobs/<xx>/<id>`), never by the key; every
+//! key's versions (ETag, size, checksums, content headers, user metadata, version id, last
+//! modified), the buckets and the multipart uploads live in one [redb](https://www.redb.org)
+//! database, `metadata.redb`. redb is chosen for durability under crash: its copy-on-write
+//! B-trees commit atomically (a crash leaves the last committed state, never a torn one), it
+//! is pure Rust (no C toolchain, builds wherever the workspace builds), and one write
+//! transaction at a time makes a conditional write's check and its commit one step.
+//!
+//! - **Keys are keys**: any valid S3 key (1 to 1,024 bytes of UTF-8, else `KeyTooLongError`),
+//!   compared bytewise: `a//b`, `a/b`, `../x`, `.` and `..` are five distinct objects, and a key
+//!   ending in `/` may have a body. `a` and `a/b` both exist.
+//! - **A write commits or leaves nothing**: a PUT (or a part) streams into `tmp/`, its
+//!   `Content-MD5` and every `x-amz-checksum-*` (header or trailer) are verified, and only then
+//!   is the file fsynced, renamed into `blobs/` and recorded in one transaction. A refused
+//!   (`BadDigest`, 412) or interrupted PUT leaves the old object as it was, and sends no
+//!   notification. CompleteMultipartUpload joins the parts into one blob and records the
+//!   object and the end of the upload in one transaction.
+//! - **Crash-safe**: every acknowledged write survives `kill -9`. `tmp/` is emptied at start;
+//!   after a crash (the store is still marked open), the blobs interrupted writes left
+//!   unreferenced are removed at start. A clean start reads no object: it opens the database.
+//! - **Versioned**: buckets are created unversioned, as on S3 ([`LocalS3::bucket`]);
+//!   [`LocalS3::versioned_bucket`] or PutBucketVersioning enables versioning (the deployed
+//!   bucket is versioned): every write gets a version id; GetObject, HeadObject and
+//!   DeleteObject take `versionId`; a delete adds a delete marker; a suspended bucket writes
+//!   `null` versions. An unversioned bucket's objects have the version `null`, responses carry
+//!   no version id, and any other id answers 404 `NoSuchVersion`.
+//! - **Format**: the data folder carries `local-s3-format` (format 1). A folder of another
+//!   format, or one an older local-s3 filled (s3s-fs: buckets as folders, keys as paths), is
+//!   refused at start with a clear error, never misread.
+//! - **Listings** (ListObjects, ListObjectsV2) as S3's: bytewise key order, prefix, delimiter
+//!   and common prefixes, `max-keys` (at most 1,000), markers, `StartAfter`, opaque
+//!   continuation tokens, `encoding-type=url` (with the workspace's one key encoder,
+//!   [`shared::job::encode_event_key`]).
 //!
 //! # ETags
 //!
-//! As S3's: a single PutObject's ETag is the hex MD5 of the content; a multipart object's is
-//! the MD5 of the concatenated binary part MD5s, then `-` and the part count
-//! (`"<hex>-3"`); UploadPart answers the part's MD5; CopyObject keeps the source's ETag.
-//! s3s-fs stores the ETag beside the object; for a file copied into the data folder by hand it
-//! computes the MD5 on every read. ETags are strong and quoted on the wire; [`ObjectCreated`]
-//! carries them without quotes.
+//! As S3's: a single PutObject's ETag is the hex MD5 of the content (an empty folder marker's
+//! too); a multipart object's is the MD5 of the concatenated binary part MD5s, then `-` and the
+//! part count (`"<hex>-3"`); UploadPart answers the part's MD5; CopyObject keeps the source's
+//! ETag. ETags are strong and quoted on the wire; [`ObjectCreated`] carries them without
+//! quotes.
 //!
-//! # Versions
+//! # Limits
 //!
-//! Objects are not versioned: no response carries a version id, [`ObjectCreated::version_id`]
-//! is `None`, and a GetObject, HeadObject or DeleteObject naming a version id other than
-//! `null` answers 404 `NoSuchVersion`, so a reader asking for an exact version never gets
-//! other bytes. Readers pin an object with `If-Match` on its ETag instead.
-//!
-//! # Limits (those of s3s-fs 0.14)
-//!
-//! - Keys map to paths: `a` and `a/b` cannot both exist, `..` components are refused, and a
-//!   key ending in `/` is a folder (a zero-byte folder marker).
-//! - Multipart: parts other than the last must be at least 5 MiB (`EntityTooSmall`), and
-//!   their numbers must run 1, 2, 3… without gaps; part ETags in the completion request are
-//!   not checked.
-//! - Listings carry no ETag or storage class per object.
-//! - A PutObject whose `Content-MD5` or checksum does not match answers `BadDigest`, but
-//!   s3s-fs has already replaced the object's bytes by then.
+//! - PutObject and UploadPart take at most 5 GiB; multipart parts other than the last must be
+//!   at least 5 MiB (`EntityTooSmall`), part numbers 1 to 10,000; the parts a completion names
+//!   must have been uploaded with the ETags given (`InvalidPart`), in ascending order.
+//! - Checksums of multipart objects (composite checksums) are not kept; ListObjectVersions,
+//!   tagging, ACLs, object lock and lifecycle are not implemented.
 //! - Requests must be signed (SigV4 headers or presigned URL) with the configured credentials;
 //!   anonymous requests are refused. Only HTTP/1.1, no TLS.
 //!
@@ -92,8 +111,9 @@ mod faults;
 mod file_body;
 mod json;
 mod listing;
-mod locks;
 mod moto;
+mod objects;
+mod receive;
 mod server;
 mod store;
 
@@ -102,6 +122,7 @@ pub use events::{CreationReason, NOTIFICATION_BUFFER, ObjectCreated};
 pub use faults::{Fault, FaultRule, Faults, Operation};
 pub use json::{AMZ_JSON_1_0, JSON_BODY_LIMIT, JsonService};
 pub use moto::MotoServer;
+pub use objects::{FORMAT_FILE, FORMAT_VERSION, ObjectStore, OpenError, StoreError, Versioning};
 pub use server::{
     DEFAULT_ACCESS_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY, LocalS3, RunningS3, SHUTDOWN_GRACE,
     test_retry_config,

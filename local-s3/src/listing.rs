@@ -1,29 +1,14 @@
-//! `encoding-type=url` for listings: s3s-fs echoes the parameter but returns raw keys, so a
-//! client that asked for encoded keys (the AWS CLI always does) would decode `a+b` to `a b`.
-//! S3 encodes the keys and prefixes; we do the same.
+//! `encoding-type=url` for listings: a client that asks for encoded keys (the AWS CLI always
+//! does) decodes them, so raw keys would turn `a+b` into `a b`. S3 encodes the keys and
+//! prefixes; we do the same.
 
 use s3s::dto::{CommonPrefix, EncodingType, ListObjectsOutput, ListObjectsV2Output, Object};
 
-/// Percent-encodes `value` as S3 does for `encoding-type=url`: unreserved characters and `/`
-/// stay, a space becomes `+`, every other byte becomes `%XX`. Decoding with form-URL rules
-/// (`+` is a space) gives the key back.
+/// Percent-encodes `value` as S3 does for `encoding-type=url`: the one encoder of event keys,
+/// [`shared::job::encode_event_key`] (unreserved characters and `/` stay, a space becomes `+`,
+/// every other byte `%XX`).
 pub(crate) fn url_encode(value: &str) -> String {
-    let mut encoded = String::with_capacity(value.len());
-    for &byte in value.as_bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                encoded.push(char::from(byte));
-            }
-            b' ' => encoded.push('+'),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                encoded.push('%');
-                encoded.push(char::from(HEX[usize::from(byte >> 4)]));
-                encoded.push(char::from(HEX[usize::from(byte & 0x0F)]));
-            }
-        }
-    }
-    encoded
+    shared::job::encode_event_key(value)
 }
 
 fn wants_url(encoding: Option<&EncodingType>) -> bool {

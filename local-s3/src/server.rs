@@ -51,7 +51,7 @@ pub struct LocalS3 {
     access_key: String,
     secret_key: String,
     region: String,
-    buckets: Vec<String>,
+    buckets: Vec<(String, bool)>,
     json_services: JsonServices,
 }
 
@@ -71,8 +71,9 @@ impl LocalS3 {
         }
     }
 
-    /// Keeps the data in this folder (created if missing, kept at shutdown): each bucket is a
-    /// sub-folder, each object a file at its key, so files copied there are objects too.
+    /// Keeps the data in this folder (created if missing, kept at shutdown): the object
+    /// store's format file, metadata database and blobs (see the crate docs). A folder of
+    /// another format, or one an older local-s3 (s3s-fs) filled, is refused at start.
     pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
         self.root = Some(root.into());
         self
@@ -101,9 +102,18 @@ impl LocalS3 {
         self
     }
 
-    /// Creates this bucket at start, unless it exists (may be called several times).
+    /// Creates this bucket at start, unless it exists (may be called several times). It is
+    /// not versioned, as a new S3 bucket: one version per key, no version ids.
     pub fn bucket(mut self, name: impl Into<String>) -> Self {
-        self.buckets.push(name.into());
+        self.buckets.push((name.into(), false));
+        self
+    }
+
+    /// Creates this bucket at start with versioning enabled (or enables it on the existing
+    /// bucket), as the deployed bucket is: every write gets a version id, reads and deletes
+    /// take `versionId`, deletes add delete markers, and notifications carry the version id.
+    pub fn versioned_bucket(mut self, name: impl Into<String>) -> Self {
+        self.buckets.push((name.into(), true));
         self
     }
 
@@ -124,11 +134,19 @@ impl LocalS3 {
             Some(root) => (root, false),
             None => (fresh_temp_dir(), true),
         };
-        let store = LocalStore::new(&root, self.region.clone())?;
+        let store = match LocalStore::new(&root, self.region.clone()) {
+            Ok(store) => store,
+            Err(error) => {
+                if temporary {
+                    remove_temp_dir(Some(&root));
+                }
+                return Err(error);
+            }
+        };
         let root = store.root().to_owned();
         let owned_root = temporary.then(|| root.clone());
-        for bucket in &self.buckets {
-            if let Err(error) = store.ensure_bucket(bucket).await {
+        for (bucket, versioned) in &self.buckets {
+            if let Err(error) = store.ensure_bucket(bucket, *versioned).await {
                 remove_temp_dir(owned_root.as_deref());
                 return Err(error);
             }
@@ -240,8 +258,9 @@ impl RunningS3 {
 
     /// Uploads `body` under `key` in `bucket` (one PutObject) and returns the job document
     /// its `Object Created` event carries: the key form-URL-encoded as events spell it, the
-    /// size, the ETag, and sequencer `0000000000000001` (tests that order events set their
-    /// own). What processor tests start from.
+    /// size, the ETag, the version id (in a versioned bucket), and sequencer
+    /// `0000000000000001` (tests that order events set their own). What processor tests start
+    /// from.
     pub async fn upload_job(
         &self,
         bucket: &str,

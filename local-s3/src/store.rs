@@ -1,27 +1,29 @@
-//! [`LocalStore`]: the `s3s::S3` implementation served by the local endpoint. It delegates to
-//! `s3s_fs::FileSystem` and adds fault injection, read preconditions, per-key atomicity,
-//! object-created notifications and a few fidelity fixes (see the crate docs).
+//! [`LocalStore`]: the `s3s::S3` implementation served by the local endpoint, over the crate's
+//! own [`ObjectStore`] (see the crate docs), with fault injection, read preconditions,
+//! object-created notifications, and a log line for every failed request.
 
-use std::path::{Component, Path, PathBuf};
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{Extensions, HeaderMap, Method, Uri};
-use s3s::dto::StreamingBlob;
+use http::{HeaderMap, HeaderValue};
 use s3s::dto::{
-    AbortMultipartUploadInput, AbortMultipartUploadOutput, BucketLocationConstraint,
-    CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput,
-    CreateBucketInput, CreateBucketOutput, CreateMultipartUploadInput, CreateMultipartUploadOutput,
-    DeleteBucketInput, DeleteBucketOutput, DeleteObjectInput, DeleteObjectOutput,
-    DeleteObjectsInput, DeleteObjectsOutput, ETag, GetBucketLocationInput, GetBucketLocationOutput,
-    GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
-    HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsInput, ListObjectsOutput,
-    ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput, PutObjectInput,
-    PutObjectOutput, Timestamp, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
-    UploadPartOutput,
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, Bucket, BucketLocationConstraint,
+    BucketVersioningStatus, CommonPrefix, CompleteMultipartUploadInput,
+    CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput, CopyObjectResult,
+    CopyPartResult, CopySource, CreateBucketInput, CreateBucketOutput, CreateMultipartUploadInput,
+    CreateMultipartUploadOutput, DeleteBucketInput, DeleteBucketOutput, DeleteObjectInput,
+    DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETag,
+    ETagCondition, GetBucketLocationInput, GetBucketLocationOutput, GetBucketVersioningInput,
+    GetBucketVersioningOutput, GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput,
+    HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsInput,
+    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput,
+    MetadataDirective, Object, ObjectStorageClass, Part, PutBucketVersioningInput,
+    PutBucketVersioningOutput, PutObjectInput, PutObjectOutput, Range, StreamingBlob, Timestamp,
+    UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
-use s3s_fs::FileSystem;
 use tokio::sync::broadcast;
 
 use crate::conditions::ReadConditions;
@@ -30,58 +32,59 @@ use crate::events::{CreationReason, Notifier, ObjectCreated};
 use crate::faults::{Fault, Faults, Operation};
 use crate::file_body;
 use crate::listing;
-use crate::locks::KeyLocks;
-
-/// The ETag of empty content (MD5 of nothing), which S3 gives to folder markers (`key/`).
-const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
+use crate::objects::{
+    Attributes, BucketRecord, Checksums, ListEntry, ListQuery, MAX_KEY_BYTES, MAX_PUT_BYTES,
+    NewObject, ObjectStore, StoreError, Version, Versioning, WriteCondition, position_of, token_of,
+};
+use crate::receive::{Expected, receive};
 
 /// The region S3 reports as no location constraint.
 const UNCONSTRAINED_REGION: &str = "us-east-1";
+/// Listings return at most this many entries a page (S3's 1,000).
+const MAX_LIST: usize = 1000;
+/// The largest part number.
+const MAX_PART_NUMBER: i32 = 10_000;
 
-/// The S3 implementation behind [`RunningS3`](crate::RunningS3): s3s-fs on a folder, plus fault
-/// injection, read preconditions, per-key atomicity and object-created notifications.
+/// The S3 implementation behind [`RunningS3`](crate::RunningS3): the crate's object store, plus
+/// fault injection, read preconditions and object-created notifications.
 ///
 /// Use it directly to serve it your own way (`s3s::service::S3ServiceBuilder::new(store)`);
 /// take the [`faults`](Self::faults) handle and a [`subscribe`](Self::subscribe) receiver
 /// before handing it over.
 #[derive(Debug)]
 pub struct LocalStore {
-    fs: FileSystem,
-    root: PathBuf,
+    objects: Arc<ObjectStore>,
     region: String,
     faults: Faults,
     notifier: Arc<Notifier>,
-    locks: KeyLocks,
 }
 
 impl LocalStore {
-    /// A store keeping buckets as sub-folders of `root` (created if missing), reporting
-    /// `region` as the buckets' location.
+    /// A store keeping its data in `root` (created if missing; see the crate docs for the
+    /// layout), reporting `region` as the buckets' location. Refuses a folder of another
+    /// format, or one an older local-s3 (s3s-fs) filled.
     pub fn new(root: impl AsRef<Path>, region: impl Into<String>) -> Result<Self, Error> {
         let root = root.as_ref();
-        let root_error = |source| Error::Root {
+        std::fs::create_dir_all(root).map_err(|source| Error::Root {
             path: root.to_owned(),
             source,
-        };
-        std::fs::create_dir_all(root).map_err(root_error)?;
-        let root = root.canonicalize().map_err(root_error)?;
-        let fs = FileSystem::new(&root).map_err(|error| Error::Store {
-            path: root.clone(),
-            message: format!("{error:?}"),
         })?;
+        let root = root.canonicalize().map_err(|source| Error::Root {
+            path: root.to_owned(),
+            source,
+        })?;
+        let objects = Arc::new(ObjectStore::open(&root)?);
         Ok(Self {
-            fs,
-            root,
+            objects,
             region: region.into(),
             faults: Faults::default(),
             notifier: Arc::new(Notifier::new()),
-            locks: KeyLocks::default(),
         })
     }
 
     /// The data folder (absolute).
     pub fn root(&self) -> &Path {
-        &self.root
+        self.objects.root()
     }
 
     /// The region the buckets report.
@@ -103,27 +106,26 @@ impl LocalStore {
         Arc::clone(&self.notifier)
     }
 
-    /// Creates the bucket unless it exists (no fault injection, not counted).
-    pub async fn ensure_bucket(&self, bucket: &str) -> Result<(), Error> {
+    /// Creates the bucket unless it exists (no fault injection, not counted); with
+    /// `versioned`, versioning is enabled on it (also if it existed).
+    pub async fn ensure_bucket(&self, bucket: &str, versioned: bool) -> Result<(), Error> {
         if !s3s::path::check_bucket_name(bucket) {
             return Err(Error::InvalidBucketName(bucket.to_owned()));
         }
-        let input = CreateBucketInput {
-            bucket: bucket.to_owned(),
-            ..CreateBucketInput::default()
+        let versioning = if versioned {
+            Versioning::Enabled
+        } else {
+            Versioning::Disabled
         };
-        match self
-            .fs
-            .create_bucket(internal_request(input, Method::PUT))
+        let objects = Arc::clone(&self.objects);
+        let name = bucket.to_owned();
+        blocking(move || objects.create_bucket(&name, versioning))
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) if *error.code() == S3ErrorCode::BucketAlreadyExists => Ok(()),
-            Err(error) => Err(Error::CreateBucket {
+            .map(drop)
+            .map_err(|error| Error::CreateBucket {
                 bucket: bucket.to_owned(),
                 message: error.to_string(),
-            }),
-        }
+            })
     }
 
     /// Counts the request and applies the fault injected for it, if any.
@@ -148,139 +150,266 @@ impl LocalStore {
         }
     }
 
-    /// s3s-fs creates a missing bucket's folder on the first write; S3 answers NoSuchBucket.
-    async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
-        let input = HeadBucketInput {
-            bucket: bucket.to_owned(),
-            ..HeadBucketInput::default()
-        };
-        self.fs
-            .head_bucket(internal_request(input, Method::HEAD))
-            .await
-            .map(drop)
-    }
-
-    /// A key naming a folder of the store (`a` while `a/b` exists) is no object: s3s-fs would
-    /// answer 500 (a retryable error) where S3 answers NoSuchKey.
-    fn reject_folder(&self, bucket: &str, key: &str) -> S3Result<()> {
-        let relative = Path::new(key);
-        let plain = relative
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
-        if plain && !key.ends_with('/') && self.root.join(bucket).join(relative).is_dir() {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NoSuchKey,
-                "The specified key does not exist.",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Publishes an [`ObjectCreated`] for an object just written (the caller holds its write
-    /// lock, so the size and ETag read here are those of this write).
-    async fn announce(
-        &self,
-        bucket: String,
-        key: String,
-        etag: Option<String>,
-        reason: CreationReason,
-    ) {
-        if !self.notifier.has_subscribers() {
-            return;
-        }
+    /// Publishes an [`ObjectCreated`] for a version just committed.
+    fn announce(&self, bucket: &str, key: &str, version: &Version, reason: CreationReason) {
         let time = SystemTime::now();
-        let (size, etag) = if key.ends_with('/') {
-            (0, EMPTY_ETAG.to_owned())
-        } else {
-            let input = HeadObjectInput {
-                bucket: bucket.clone(),
-                key: key.clone(),
-                ..HeadObjectInput::default()
-            };
-            match self
-                .fs
-                .head_object(internal_request(input, Method::HEAD))
-                .await
-            {
-                Ok(head) => {
-                    let size = head
-                        .output
-                        .content_length
-                        .and_then(|n| u64::try_from(n).ok())
-                        .unwrap_or(0);
-                    let etag = etag
-                        .or_else(|| head.output.e_tag.map(ETag::into_value))
-                        .unwrap_or_default();
-                    (size, etag)
-                }
-                Err(error) => {
-                    tracing::warn!(%bucket, %key, %error, "object written but not found: no notification");
-                    return;
-                }
-            }
-        };
         let sequencer = self.notifier.next_sequencer(time);
         self.notifier.publish(ObjectCreated {
-            bucket,
-            key,
-            size,
-            etag,
-            version_id: None,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: version.size,
+            etag: version.etag.clone(),
+            version_id: version.version_id.clone(),
             sequencer,
             reason,
             time,
         });
     }
-}
 
-/// A request made by the store itself, to s3s-fs.
-fn internal_request<T>(input: T, method: Method) -> S3Request<T> {
-    S3Request {
-        input,
-        method,
-        uri: Uri::from_static("/"),
-        headers: HeaderMap::new(),
-        extensions: Extensions::new(),
-        credentials: None,
-        region: None,
-        service: None,
-        trailing_headers: None,
+    /// Looks up the version a read names, then opens its bytes; a concurrent overwrite may
+    /// release a blob between the two, so the lookup is tried again then.
+    fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<(BucketRecord, Version, Option<std::fs::File>)> {
+        for _ in 0..5 {
+            let (record, found) = self
+                .objects
+                .head(bucket, key, version)
+                .map_err(store_error)?;
+            match self.objects.open_blob(&found) {
+                Ok(file) => return Ok((record, found, file)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(internal("cannot open the object", &error)),
+            }
+        }
+        Err(S3Error::with_message(
+            S3ErrorCode::SlowDown,
+            "the object keeps changing under the read; try again",
+        ))
     }
 }
 
-/// Objects are not versioned: the only version is `null`, the current object. Any other version
-/// id is a version that does not exist (never the current object under another name).
-fn check_version(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(S3Error::with_message(
-            S3ErrorCode::NoSuchVersion,
-            "local-s3 does not version objects: the only version id is \"null\"",
+/// Runs a store call that fsyncs on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) => Err(StoreError::Io {
+            context: "the store's worker thread failed".to_owned(),
+            source: std::io::Error::other(error.to_string()),
+        }),
+    }
+}
+
+fn internal(context: &str, error: &dyn std::fmt::Display) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InternalError, format!("{context}: {error}"))
+}
+
+/// The S3 error a store error answers with.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "used as `map_err(store_error)`"
+)]
+fn store_error(error: StoreError) -> S3Error {
+    let message = error.to_string();
+    let code = match &error {
+        StoreError::NoSuchBucket(_) => S3ErrorCode::NoSuchBucket,
+        StoreError::BucketNotEmpty(_) => S3ErrorCode::BucketNotEmpty,
+        StoreError::NoSuchKey(_) => S3ErrorCode::NoSuchKey,
+        StoreError::NoSuchVersion { .. } => S3ErrorCode::NoSuchVersion,
+        StoreError::DeleteMarker(_) => {
+            let mut error = S3Error::with_message(S3ErrorCode::MethodNotAllowed, message);
+            let mut headers = HeaderMap::new();
+            headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+            error.set_headers(headers);
+            return error;
+        }
+        StoreError::PreconditionFailed(_) => S3ErrorCode::PreconditionFailed,
+        StoreError::NoSuchUpload(_) => S3ErrorCode::NoSuchUpload,
+        StoreError::InvalidPart(_) => S3ErrorCode::InvalidPart,
+        StoreError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
+        StoreError::EntityTooSmall { .. } => S3ErrorCode::EntityTooSmall,
+        StoreError::Io { .. } | StoreError::Db(_) | StoreError::Record(_) => {
+            S3ErrorCode::InternalError
+        }
+    };
+    S3Error::with_message(code, message)
+}
+
+/// Logs a failed request: 5xx as errors, refusals a client should notice (digests,
+/// preconditions, sizes...) as warnings, and the everyday 404/304 at debug level.
+fn logged<T>(
+    operation: Operation,
+    bucket: Option<&str>,
+    key: Option<&str>,
+    result: S3Result<T>,
+) -> S3Result<T> {
+    if let Err(error) = &result {
+        let status = error.status_code().map_or(500, |s| s.as_u16());
+        let code = error.code().as_str();
+        let message = error.message().unwrap_or("");
+        if status >= 500 {
+            tracing::error!(%operation, bucket, key, status, code, message, "request failed");
+        } else if matches!(status, 304 | 404) {
+            tracing::debug!(%operation, bucket, key, status, code, message, "request failed");
+        } else {
+            tracing::warn!(%operation, bucket, key, status, code, message, "request refused");
+        }
+    }
+    result
+}
+
+fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "An object key must not be empty.",
+        ));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(S3Error::with_message(
+            S3ErrorCode::KeyTooLongError,
+            "Your key is too long (at most 1,024 bytes of UTF-8).",
+        ));
+    }
+    Ok(())
+}
+
+fn version_arg(version_id: Option<&String>) -> Option<&str> {
+    version_id.map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// The version id a response carries: none for a bucket that never had versioning.
+fn shown_version(record: &BucketRecord, version: &Version) -> Option<String> {
+    (record.versioning != Versioning::Disabled).then(|| version.id().to_owned())
+}
+
+fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<WriteCondition> {
+    match (if_match, if_none_match) {
+        (Some(ETagCondition::Any), _) => Ok(WriteCondition::Exists),
+        (Some(ETagCondition::ETag(etag)), _) => Ok(WriteCondition::ETag(etag.value().to_owned())),
+        (None, Some(ETagCondition::Any)) => Ok(WriteCondition::Absent),
+        (None, Some(ETagCondition::ETag(_))) => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "If-None-Match on a write supports only '*'.",
         )),
+        (None, None) => Ok(WriteCondition::None),
     }
 }
 
-/// Applies the read preconditions to an answer: the answer is served only if they hold.
-fn check_read(
-    conditions: &ReadConditions,
-    etag: Option<&ETag>,
-    last_modified: Option<&Timestamp>,
-) -> S3Result<()> {
-    match (etag, last_modified) {
-        (Some(etag), Some(last_modified)) => match conditions
-            .evaluate(etag, last_modified)
-            .into_error(etag, last_modified)
-        {
-            Some(error) => Err(error),
-            None => Ok(()),
-        },
-        // s3s-fs always gives both; without them there is nothing to compare.
-        _ if conditions.is_empty() => Ok(()),
-        _ => Err(S3Error::with_message(
-            S3ErrorCode::InternalError,
-            "the object has no ETag or Last-Modified to evaluate the preconditions",
-        )),
+fn check_read(conditions: &ReadConditions, version: &Version) -> S3Result<()> {
+    let etag = ETag::Strong(version.etag.clone());
+    let modified = Timestamp::from(version.last_modified);
+    match conditions
+        .evaluate(&etag, &modified)
+        .into_error(&etag, &modified)
+    {
+        Some(error) => Err(error),
+        None => Ok(()),
     }
+}
+
+fn timestamp(time: SystemTime) -> Timestamp {
+    Timestamp::from(time)
+}
+
+fn attributes_of(
+    content_type: Option<&s3s::dto::ContentType>,
+    content_encoding: Option<&String>,
+    content_disposition: Option<&String>,
+    content_language: Option<&String>,
+    cache_control: Option<&String>,
+    metadata: Option<&s3s::dto::Metadata>,
+) -> Attributes {
+    Attributes {
+        content_type: content_type.map(ToString::to_string),
+        content_encoding: content_encoding.cloned(),
+        content_disposition: content_disposition.cloned(),
+        content_language: content_language.cloned(),
+        cache_control: cache_control.cloned(),
+        metadata: metadata
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn metadata_of(attributes: &Attributes) -> Option<s3s::dto::Metadata> {
+    (!attributes.metadata.is_empty()).then(|| {
+        attributes
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
+fn content_type_of(attributes: &Attributes) -> Option<s3s::dto::ContentType> {
+    attributes
+        .content_type
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+}
+
+fn checksums_wanted(mode: Option<&s3s::dto::ChecksumMode>, version: &Version) -> Checksums {
+    if mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED")) {
+        version.checksums.clone()
+    } else {
+        Checksums::default()
+    }
+}
+
+/// The byte range `first..end` a Range header selects, or 416.
+fn select(range: Option<&Range>, size: u64) -> S3Result<Option<std::ops::Range<u64>>> {
+    let Some(range) = range else {
+        return Ok(None);
+    };
+    range.check(size).map(Some).map_err(|_| {
+        S3Error::with_message(
+            S3ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        )
+    })
+}
+
+fn max_keys(max: Option<i32>) -> S3Result<usize> {
+    match max {
+        None => Ok(MAX_LIST),
+        Some(n) if n < 0 => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "max-keys must be at least 0",
+        )),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(MAX_LIST).min(MAX_LIST)),
+    }
+}
+
+fn listed(entries: Vec<ListEntry>) -> (Vec<Object>, Vec<CommonPrefix>) {
+    let mut objects = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in entries {
+        match entry {
+            ListEntry::Object(key, version) => objects.push(Object {
+                key: Some(key),
+                size: Some(i64::try_from(version.size).unwrap_or(i64::MAX)),
+                e_tag: Some(ETag::Strong(version.etag)),
+                last_modified: Some(timestamp(version.last_modified)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
+                ..Object::default()
+            }),
+            ListEntry::Prefix(prefix) => prefixes.push(CommonPrefix {
+                prefix: Some(prefix),
+            }),
+        }
+    }
+    (objects, prefixes)
 }
 
 #[async_trait::async_trait]
@@ -290,71 +419,197 @@ impl S3 for LocalStore {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = &req.input;
-        self.admit(
-            Operation::AbortMultipartUpload,
-            Some(&input.bucket),
-            Some(&input.key),
-        )
-        .await?;
-        self.fs.abort_multipart_upload(req).await
+        let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+        let op = Operation::AbortMultipartUpload;
+        let result = async {
+            self.admit(op, Some(bucket), Some(key)).await?;
+            let objects = Arc::clone(&self.objects);
+            let (b, k, u) = (bucket.to_owned(), key.to_owned(), input.upload_id.clone());
+            blocking(move || objects.abort_upload(&u, &b, &k))
+                .await
+                .map_err(store_error)?;
+            Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+        }
+        .await;
+        logged(op, Some(bucket), Some(key), result)
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.admit(
-            Operation::CompleteMultipartUpload,
-            Some(&bucket),
-            Some(&key),
-        )
-        .await?;
-        let _lock = self.locks.write(&bucket, &key).await;
-        let response = self.fs.complete_multipart_upload(req).await?;
-        // s3s-fs puts the output (ETag included) in a future; the object is complete already.
-        self.announce(bucket, key, None, CreationReason::CompleteMultipartUpload)
-            .await;
-        Ok(response)
+        let input = &req.input;
+        let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+        let op = Operation::CompleteMultipartUpload;
+        let result = async {
+            self.admit(op, Some(bucket), Some(key)).await?;
+            let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+            let mut requested = Vec::new();
+            for part in input
+                .multipart_upload
+                .as_ref()
+                .and_then(|m| m.parts.as_ref())
+                .into_iter()
+                .flatten()
+            {
+                let number = part
+                    .part_number
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| {
+                        S3Error::with_message(S3ErrorCode::InvalidPart, "a part has no number")
+                    })?;
+                requested.push((number, part.e_tag.as_ref().map(|e| e.value().to_owned())));
+            }
+            let objects = Arc::clone(&self.objects);
+            let (b, k, u) = (bucket.to_owned(), key.to_owned(), input.upload_id.clone());
+            let (record, version) =
+                blocking(move || objects.complete_upload(&u, &b, &k, &requested, &condition))
+                    .await
+                    .map_err(store_error)?;
+            self.announce(
+                bucket,
+                key,
+                &version,
+                CreationReason::CompleteMultipartUpload,
+            );
+            Ok(S3Response::new(CompleteMultipartUploadOutput {
+                bucket: Some(bucket.to_owned()),
+                key: Some(key.to_owned()),
+                e_tag: Some(ETag::Strong(version.etag.clone())),
+                version_id: shown_version(&record, &version),
+                ..CompleteMultipartUploadOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), Some(key), result)
     }
 
     async fn copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.admit(Operation::CopyObject, Some(&bucket), Some(&key))
-            .await?;
-        let _lock = self.locks.write(&bucket, &key).await;
-        let response = self.fs.copy_object(req).await?;
-        let etag = response
-            .output
-            .copy_object_result
-            .as_ref()
-            .and_then(|result| result.e_tag.as_ref())
-            .map(|etag| etag.value().to_owned());
-        self.announce(bucket, key, etag, CreationReason::CopyObject)
-            .await;
-        Ok(response)
+        let input = &req.input;
+        let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+        let op = Operation::CopyObject;
+        let result = async {
+            self.admit(op, Some(bucket), Some(key)).await?;
+            check_key(key)?;
+            let CopySource::Bucket {
+                bucket: source_bucket,
+                key: source_key,
+                version_id: source_version,
+            } = &input.copy_source
+            else {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::NotImplemented,
+                    "only bucket/key copy sources are supported",
+                ));
+            };
+            let (source_record, source, file) =
+                self.open(source_bucket, source_key, source_version.as_deref())?;
+            let conditions = ReadConditions {
+                if_match: input.copy_source_if_match.clone(),
+                if_none_match: input.copy_source_if_none_match.clone(),
+                if_modified_since: input.copy_source_if_modified_since.clone(),
+                if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
+            };
+            if !conditions.is_empty() {
+                // Every copy-source condition that fails answers 412, 304 included.
+                check_read(&conditions, &source).map_err(|_| {
+                    S3Error::with_message(
+                        S3ErrorCode::PreconditionFailed,
+                        "At least one of the pre-conditions you specified did not hold",
+                    )
+                })?;
+            }
+            let replace = input
+                .metadata_directive
+                .as_ref()
+                .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+            let attributes = if replace {
+                attributes_of(
+                    input.content_type.as_ref(),
+                    input.content_encoding.as_ref(),
+                    input.content_disposition.as_ref(),
+                    input.content_language.as_ref(),
+                    input.cache_control.as_ref(),
+                    input.metadata.as_ref(),
+                )
+            } else {
+                source.attributes.clone()
+            };
+            let object = NewObject {
+                size: source.size,
+                etag: source.etag.clone(),
+                attributes,
+                checksums: source.checksums.clone(),
+            };
+            let objects = Arc::clone(&self.objects);
+            let (b, k) = (bucket.to_owned(), key.to_owned());
+            let (record, version) = blocking(move || {
+                let staged = match file {
+                    Some(mut file) => {
+                        let (staged, mut target) = objects.stage()?;
+                        std::io::copy(&mut file, &mut target).map_err(|source| StoreError::Io {
+                            context: "copying an object".to_owned(),
+                            source,
+                        })?;
+                        Some(staged)
+                    }
+                    None => None,
+                };
+                objects.commit_object(&b, &k, staged, object, &WriteCondition::None)
+            })
+            .await
+            .map_err(store_error)?;
+            self.announce(bucket, key, &version, CreationReason::CopyObject);
+            Ok(S3Response::new(CopyObjectOutput {
+                copy_object_result: Some(CopyObjectResult {
+                    e_tag: Some(ETag::Strong(version.etag.clone())),
+                    last_modified: Some(timestamp(version.last_modified)),
+                    ..CopyObjectResult::default()
+                }),
+                version_id: shown_version(&record, &version),
+                copy_source_version_id: shown_version(&source_record, &source),
+                ..CopyObjectOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), Some(key), result)
     }
 
     async fn create_bucket(
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.admit(Operation::CreateBucket, Some(&req.input.bucket), None)
-            .await?;
-        self.fs.create_bucket(req).await.map_err(|error| {
-            // Every bucket here belongs to the one user.
-            if *error.code() == S3ErrorCode::BucketAlreadyExists {
-                S3Error::with_message(
+        let bucket = req.input.bucket.as_str();
+        let op = Operation::CreateBucket;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            if !s3s::path::check_bucket_name(bucket) {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidBucketName,
+                    "The specified bucket is not valid.",
+                ));
+            }
+            let objects = Arc::clone(&self.objects);
+            let name = bucket.to_owned();
+            let created = blocking(move || objects.create_bucket(&name, Versioning::Disabled))
+                .await
+                .map_err(store_error)?;
+            if !created {
+                // Every bucket here belongs to the one user.
+                return Err(S3Error::with_message(
                     S3ErrorCode::BucketAlreadyOwnedByYou,
                     "Your previous request to create the named bucket succeeded and you already own it.",
-                )
-            } else {
-                error
+                ));
             }
-        })
+            Ok(S3Response::new(CreateBucketOutput {
+                location: Some(format!("/{bucket}")),
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), None, result)
     }
 
     async fn create_multipart_upload(
@@ -362,23 +617,52 @@ impl S3 for LocalStore {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = &req.input;
-        self.admit(
-            Operation::CreateMultipartUpload,
-            Some(&input.bucket),
-            Some(&input.key),
-        )
-        .await?;
-        self.require_bucket(&input.bucket).await?;
-        self.fs.create_multipart_upload(req).await
+        let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+        let op = Operation::CreateMultipartUpload;
+        let result = async {
+            self.admit(op, Some(bucket), Some(key)).await?;
+            check_key(key)?;
+            let attributes = attributes_of(
+                input.content_type.as_ref(),
+                input.content_encoding.as_ref(),
+                input.content_disposition.as_ref(),
+                input.content_language.as_ref(),
+                input.cache_control.as_ref(),
+                input.metadata.as_ref(),
+            );
+            let objects = Arc::clone(&self.objects);
+            let (b, k) = (bucket.to_owned(), key.to_owned());
+            let upload_id = blocking(move || objects.create_upload(&b, &k, attributes))
+                .await
+                .map_err(store_error)?;
+            Ok(S3Response::new(CreateMultipartUploadOutput {
+                bucket: Some(bucket.to_owned()),
+                key: Some(key.to_owned()),
+                upload_id: Some(upload_id),
+                ..CreateMultipartUploadOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), Some(key), result)
     }
 
     async fn delete_bucket(
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.admit(Operation::DeleteBucket, Some(&req.input.bucket), None)
-            .await?;
-        self.fs.delete_bucket(req).await
+        let bucket = req.input.bucket.as_str();
+        let op = Operation::DeleteBucket;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            let objects = Arc::clone(&self.objects);
+            let name = bucket.to_owned();
+            blocking(move || objects.delete_bucket(&name))
+                .await
+                .map_err(store_error)?;
+            Ok(S3Response::new(DeleteBucketOutput::default()))
+        }
+        .await;
+        logged(op, Some(bucket), None, result)
     }
 
     async fn delete_object(
@@ -386,39 +670,123 @@ impl S3 for LocalStore {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = &req.input;
-        self.admit(
-            Operation::DeleteObject,
-            Some(&input.bucket),
-            Some(&input.key),
-        )
-        .await?;
-        check_version(input.version_id.as_deref())?;
-        let _lock = self.locks.write(&input.bucket, &input.key).await;
-        self.fs.delete_object(req).await
+        let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+        let op = Operation::DeleteObject;
+        let result = async {
+            self.admit(op, Some(bucket), Some(key)).await?;
+            let objects = Arc::clone(&self.objects);
+            let (b, k) = (bucket.to_owned(), key.to_owned());
+            let version = version_arg(input.version_id.as_ref()).map(str::to_owned);
+            let (_, deleted) = blocking(move || objects.delete_object(&b, &k, version.as_deref()))
+                .await
+                .map_err(store_error)?;
+            Ok(S3Response::new(DeleteObjectOutput {
+                delete_marker: deleted.delete_marker.then_some(true),
+                version_id: deleted.version_id,
+                ..DeleteObjectOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), Some(key), result)
     }
 
     async fn delete_objects(
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.admit(Operation::DeleteObjects, Some(&req.input.bucket), None)
-            .await?;
-        self.fs.delete_objects(req).await
+        let input = &req.input;
+        let bucket = input.bucket.as_str();
+        let op = Operation::DeleteObjects;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            let mut deleted = Vec::new();
+            let mut errors = Vec::new();
+            for object in &input.delete.objects {
+                let objects = Arc::clone(&self.objects);
+                let (b, k) = (bucket.to_owned(), object.key.clone());
+                let version = version_arg(object.version_id.as_ref()).map(str::to_owned);
+                match blocking(move || objects.delete_object(&b, &k, version.as_deref())).await {
+                    Ok((_, gone)) => deleted.push(DeletedObject {
+                        key: Some(object.key.clone()),
+                        version_id: object.version_id.clone(),
+                        delete_marker: gone.delete_marker.then_some(true),
+                        delete_marker_version_id: gone
+                            .delete_marker
+                            .then_some(gone.version_id)
+                            .flatten(),
+                    }),
+                    Err(StoreError::NoSuchBucket(name)) => {
+                        return Err(store_error(StoreError::NoSuchBucket(name)));
+                    }
+                    Err(error) => {
+                        let error = store_error(error);
+                        errors.push(s3s::dto::Error {
+                            key: Some(object.key.clone()),
+                            version_id: object.version_id.clone(),
+                            code: Some(error.code().as_str().to_owned()),
+                            message: error.message().map(str::to_owned),
+                        });
+                    }
+                }
+            }
+            let quiet = input.delete.quiet.unwrap_or(false);
+            Ok(S3Response::new(DeleteObjectsOutput {
+                deleted: (!quiet).then_some(deleted),
+                errors: (!errors.is_empty()).then_some(errors),
+                ..DeleteObjectsOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), None, result)
     }
 
     async fn get_bucket_location(
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.admit(Operation::GetBucketLocation, Some(&req.input.bucket), None)
-            .await?;
-        let mut response = self.fs.get_bucket_location(req).await?;
-        // S3 reports us-east-1 as no constraint.
-        if self.region != UNCONSTRAINED_REGION {
-            response.output.location_constraint =
-                Some(BucketLocationConstraint::from(self.region.clone()));
+        let bucket = req.input.bucket.as_str();
+        let op = Operation::GetBucketLocation;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            if self.objects.bucket(bucket).map_err(store_error)?.is_none() {
+                return Err(store_error(StoreError::NoSuchBucket(bucket.to_owned())));
+            }
+            // S3 reports us-east-1 as no constraint.
+            let location_constraint = (self.region != UNCONSTRAINED_REGION)
+                .then(|| BucketLocationConstraint::from(self.region.clone()));
+            Ok(S3Response::new(GetBucketLocationOutput {
+                location_constraint,
+            }))
         }
-        Ok(response)
+        .await;
+        logged(op, Some(bucket), None, result)
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let bucket = req.input.bucket.as_str();
+        let op = Operation::GetBucketVersioning;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            let record = self
+                .objects
+                .bucket(bucket)
+                .map_err(store_error)?
+                .ok_or_else(|| store_error(StoreError::NoSuchBucket(bucket.to_owned())))?;
+            let status = match record.versioning {
+                Versioning::Disabled => None,
+                Versioning::Enabled => Some(BucketVersioningStatus::ENABLED),
+                Versioning::Suspended => Some(BucketVersioningStatus::SUSPENDED),
+            };
+            Ok(S3Response::new(GetBucketVersioningOutput {
+                status: status.map(BucketVersioningStatus::from_static),
+                ..GetBucketVersioningOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), None, result)
     }
 
     async fn get_object(
@@ -426,42 +794,83 @@ impl S3 for LocalStore {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = &req.input;
-        self.admit(Operation::GetObject, Some(&input.bucket), Some(&input.key))
-            .await?;
-        check_version(input.version_id.as_deref())?;
-        self.reject_folder(&input.bucket, &input.key)?;
-        let conditions = ReadConditions {
-            if_match: input.if_match.clone(),
-            if_none_match: input.if_none_match.clone(),
-            if_modified_since: input.if_modified_since.clone(),
-            if_unmodified_since: input.if_unmodified_since.clone(),
-        };
-        // Held while s3s-fs opens the file and reads its ETag, so both are of the same write;
-        // the body then streams from the open file, unaffected by later writes.
-        let lock = self.locks.read(&input.bucket, &input.key).await;
-        let path = self.root.join(&input.bucket).join(&input.key);
-        let mut response = self.fs.get_object(req).await?;
-        // The same file, opened under the same lock, read in large chunks instead.
-        if let Some(body) = large_chunk_body(&path, &response.output) {
-            response.output.body = Some(body);
+        let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+        let op = Operation::GetObject;
+        let result = async {
+            self.admit(op, Some(bucket), Some(key)).await?;
+            let (record, version, file) =
+                self.open(bucket, key, version_arg(input.version_id.as_ref()))?;
+            // S3's order: the preconditions (412, 304), then the range (416).
+            let conditions = ReadConditions {
+                if_match: input.if_match.clone(),
+                if_none_match: input.if_none_match.clone(),
+                if_modified_since: input.if_modified_since.clone(),
+                if_unmodified_since: input.if_unmodified_since.clone(),
+            };
+            check_read(&conditions, &version)?;
+            let selected = select(input.range.as_ref(), version.size)?;
+            let (first, length) = selected
+                .as_ref()
+                .map_or((0, version.size), |r| (r.start, r.end - r.start));
+            let body = match file {
+                Some(mut file) if length > 0 => {
+                    file.seek(SeekFrom::Start(first))
+                        .map_err(|e| internal("cannot read the object", &e))?;
+                    StreamingBlob::wrap(file_body::chunks(file, length))
+                }
+                _ => StreamingBlob::from(s3s::Body::empty()),
+            };
+            let checksums = if selected.is_none() {
+                checksums_wanted(input.checksum_mode.as_ref(), &version)
+            } else {
+                Checksums::default()
+            };
+            let attributes = &version.attributes;
+            Ok(S3Response::new(GetObjectOutput {
+                body: Some(body),
+                content_length: Some(i64::try_from(length).unwrap_or(i64::MAX)),
+                content_range: selected
+                    .map(|r| format!("bytes {}-{}/{}", r.start, r.end - 1, version.size)),
+                accept_ranges: Some("bytes".to_owned()),
+                e_tag: Some(ETag::Strong(version.etag.clone())),
+                last_modified: Some(timestamp(version.last_modified)),
+                version_id: shown_version(&record, &version),
+                metadata: metadata_of(attributes),
+                content_type: content_type_of(attributes),
+                content_encoding: attributes.content_encoding.clone(),
+                content_disposition: attributes.content_disposition.clone(),
+                content_language: attributes.content_language.clone(),
+                cache_control: attributes.cache_control.clone(),
+                checksum_crc32: checksums.crc32,
+                checksum_crc32c: checksums.crc32c,
+                checksum_sha1: checksums.sha1,
+                checksum_sha256: checksums.sha256,
+                checksum_crc64nvme: checksums.crc64nvme,
+                ..GetObjectOutput::default()
+            }))
         }
-        drop(lock);
-        let output = &response.output;
-        check_read(
-            &conditions,
-            output.e_tag.as_ref(),
-            output.last_modified.as_ref(),
-        )?;
-        Ok(response)
+        .await;
+        logged(op, Some(bucket), Some(key), result)
     }
 
     async fn head_bucket(
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.admit(Operation::HeadBucket, Some(&req.input.bucket), None)
-            .await?;
-        self.fs.head_bucket(req).await
+        let bucket = req.input.bucket.as_str();
+        let op = Operation::HeadBucket;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            if self.objects.bucket(bucket).map_err(store_error)?.is_none() {
+                return Err(store_error(StoreError::NoSuchBucket(bucket.to_owned())));
+            }
+            Ok(S3Response::new(HeadBucketOutput {
+                bucket_region: Some(self.region.clone()),
+                ..HeadBucketOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), None, result)
     }
 
     async fn head_object(
@@ -469,56 +878,179 @@ impl S3 for LocalStore {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = &req.input;
-        self.admit(Operation::HeadObject, Some(&input.bucket), Some(&input.key))
-            .await?;
-        check_version(input.version_id.as_deref())?;
-        self.reject_folder(&input.bucket, &input.key)?;
-        let conditions = ReadConditions {
-            if_match: input.if_match.clone(),
-            if_none_match: input.if_none_match.clone(),
-            if_modified_since: input.if_modified_since.clone(),
-            if_unmodified_since: input.if_unmodified_since.clone(),
-        };
-        let lock = self.locks.read(&input.bucket, &input.key).await;
-        let response = self.fs.head_object(req).await?;
-        drop(lock);
-        let output = &response.output;
-        check_read(
-            &conditions,
-            output.e_tag.as_ref(),
-            output.last_modified.as_ref(),
-        )?;
-        Ok(response)
+        let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+        let op = Operation::HeadObject;
+        let result = async {
+            self.admit(op, Some(bucket), Some(key)).await?;
+            let (record, version) = self
+                .objects
+                .head(bucket, key, version_arg(input.version_id.as_ref()))
+                .map_err(store_error)?;
+            let conditions = ReadConditions {
+                if_match: input.if_match.clone(),
+                if_none_match: input.if_none_match.clone(),
+                if_modified_since: input.if_modified_since.clone(),
+                if_unmodified_since: input.if_unmodified_since.clone(),
+            };
+            check_read(&conditions, &version)?;
+            let selected = select(input.range.as_ref(), version.size)?;
+            let length = selected.as_ref().map_or(version.size, |r| r.end - r.start);
+            let checksums = checksums_wanted(input.checksum_mode.as_ref(), &version);
+            let attributes = &version.attributes;
+            Ok(S3Response::new(HeadObjectOutput {
+                content_length: Some(i64::try_from(length).unwrap_or(i64::MAX)),
+                content_range: selected
+                    .map(|r| format!("bytes {}-{}/{}", r.start, r.end - 1, version.size)),
+                accept_ranges: Some("bytes".to_owned()),
+                e_tag: Some(ETag::Strong(version.etag.clone())),
+                last_modified: Some(timestamp(version.last_modified)),
+                version_id: shown_version(&record, &version),
+                metadata: metadata_of(attributes),
+                content_type: content_type_of(attributes),
+                content_encoding: attributes.content_encoding.clone(),
+                content_disposition: attributes.content_disposition.clone(),
+                content_language: attributes.content_language.clone(),
+                cache_control: attributes.cache_control.clone(),
+                checksum_crc32: checksums.crc32,
+                checksum_crc32c: checksums.crc32c,
+                checksum_sha1: checksums.sha1,
+                checksum_sha256: checksums.sha256,
+                checksum_crc64nvme: checksums.crc64nvme,
+                ..HeadObjectOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), Some(key), result)
     }
 
     async fn list_buckets(
         &self,
-        req: S3Request<ListBucketsInput>,
+        _req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.admit(Operation::ListBuckets, None, None).await?;
-        self.fs.list_buckets(req).await
+        let op = Operation::ListBuckets;
+        let result = async {
+            self.admit(op, None, None).await?;
+            let buckets = self
+                .objects
+                .buckets()
+                .map_err(store_error)?
+                .into_iter()
+                .map(|(name, record)| Bucket {
+                    name: Some(name),
+                    creation_date: Some(timestamp(record.created)),
+                    bucket_region: Some(self.region.clone()),
+                })
+                .collect();
+            Ok(S3Response::new(ListBucketsOutput {
+                buckets: Some(buckets),
+                ..ListBucketsOutput::default()
+            }))
+        }
+        .await;
+        logged(op, None, None, result)
     }
 
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.admit(Operation::ListObjects, Some(&req.input.bucket), None)
-            .await?;
-        let mut response = self.fs.list_objects(req).await?;
-        listing::encode_v1(&mut response.output);
-        Ok(response)
+        let input = &req.input;
+        let bucket = input.bucket.as_str();
+        let op = Operation::ListObjects;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            let query = ListQuery {
+                prefix: input.prefix.clone().unwrap_or_default(),
+                delimiter: input.delimiter.clone(),
+                after: input
+                    .marker
+                    .as_ref()
+                    .filter(|m| !m.is_empty())
+                    .map(|m| m.as_bytes().to_vec()),
+                max: max_keys(input.max_keys)?,
+            };
+            let page = self.objects.list(bucket, &query).map_err(store_error)?;
+            // S3 gives NextMarker only with a delimiter; clients use the last key otherwise.
+            let next_marker = (page.truncated && input.delimiter.is_some())
+                .then(|| match page.entries.last() {
+                    Some(ListEntry::Object(key, _)) => Some(key.clone()),
+                    Some(ListEntry::Prefix(prefix)) => Some(prefix.clone()),
+                    None => None,
+                })
+                .flatten();
+            let (contents, prefixes) = listed(page.entries);
+            let mut output = ListObjectsOutput {
+                name: Some(bucket.to_owned()),
+                prefix: input.prefix.clone(),
+                marker: input.marker.clone(),
+                max_keys: input.max_keys.or(Some(1000)),
+                is_truncated: Some(page.truncated),
+                contents: Some(contents),
+                common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+                delimiter: input.delimiter.clone(),
+                next_marker,
+                encoding_type: input.encoding_type.clone(),
+                ..ListObjectsOutput::default()
+            };
+            listing::encode_v1(&mut output);
+            Ok(S3Response::new(output))
+        }
+        .await;
+        logged(op, Some(bucket), None, result)
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.admit(Operation::ListObjectsV2, Some(&req.input.bucket), None)
-            .await?;
-        let mut response = self.fs.list_objects_v2(req).await?;
-        listing::encode_v2(&mut response.output);
-        Ok(response)
+        let input = &req.input;
+        let bucket = input.bucket.as_str();
+        let op = Operation::ListObjectsV2;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            let after = match &input.continuation_token {
+                Some(token) => Some(position_of(token).ok_or_else(|| {
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        "The continuation token provided is incorrect",
+                    )
+                })?),
+                None => input
+                    .start_after
+                    .as_ref()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.as_bytes().to_vec()),
+            };
+            let query = ListQuery {
+                prefix: input.prefix.clone().unwrap_or_default(),
+                delimiter: input.delimiter.clone(),
+                after,
+                max: max_keys(input.max_keys)?,
+            };
+            let page = self.objects.list(bucket, &query).map_err(store_error)?;
+            let count = page.entries.len();
+            let next = page.resume_after.as_deref().map(token_of);
+            let (contents, prefixes) = listed(page.entries);
+            let mut output = ListObjectsV2Output {
+                name: Some(bucket.to_owned()),
+                prefix: input.prefix.clone(),
+                max_keys: input.max_keys.or(Some(1000)),
+                key_count: Some(i32::try_from(count).unwrap_or(i32::MAX)),
+                continuation_token: input.continuation_token.clone(),
+                is_truncated: Some(page.truncated),
+                next_continuation_token: next,
+                contents: Some(contents),
+                common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+                delimiter: input.delimiter.clone(),
+                encoding_type: input.encoding_type.clone(),
+                start_after: input.start_after.clone(),
+                ..ListObjectsV2Output::default()
+            };
+            listing::encode_v2(&mut output);
+            Ok(S3Response::new(output))
+        }
+        .await;
+        logged(op, Some(bucket), None, result)
     }
 
     async fn list_parts(
@@ -526,41 +1058,238 @@ impl S3 for LocalStore {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = &req.input;
-        self.admit(Operation::ListParts, Some(&input.bucket), Some(&input.key))
-            .await?;
-        self.fs.list_parts(req).await
+        let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+        let op = Operation::ListParts;
+        let result = async {
+            self.admit(op, Some(bucket), Some(key)).await?;
+            let after = input
+                .part_number_marker
+                .and_then(|m| u32::try_from(m).ok())
+                .unwrap_or(0);
+            let max = input
+                .max_parts
+                .and_then(|m| usize::try_from(m).ok())
+                .unwrap_or(MAX_LIST)
+                .min(MAX_LIST);
+            let all = self
+                .objects
+                .parts(&input.upload_id, bucket, key)
+                .map_err(store_error)?;
+            let mut remaining = all.into_iter().filter(|p| p.number > after).peekable();
+            let mut parts = Vec::new();
+            while parts.len() < max
+                && let Some(part) = remaining.next()
+            {
+                parts.push(part);
+            }
+            let truncated = remaining.peek().is_some();
+            let next = parts.last().map(|p| i32::try_from(p.number).unwrap_or(0));
+            Ok(S3Response::new(ListPartsOutput {
+                bucket: Some(bucket.to_owned()),
+                key: Some(key.to_owned()),
+                upload_id: Some(input.upload_id.clone()),
+                is_truncated: Some(truncated),
+                next_part_number_marker: truncated.then_some(next).flatten(),
+                part_number_marker: input.part_number_marker,
+                max_parts: input.max_parts,
+                parts: Some(
+                    parts
+                        .into_iter()
+                        .map(|p| Part {
+                            part_number: i32::try_from(p.number).ok(),
+                            e_tag: Some(ETag::Strong(p.etag)),
+                            size: i64::try_from(p.size).ok(),
+                            last_modified: Some(timestamp(p.last_modified)),
+                            ..Part::default()
+                        })
+                        .collect(),
+                ),
+                ..ListPartsOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), Some(key), result)
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let input = &req.input;
+        let bucket = input.bucket.as_str();
+        let op = Operation::PutBucketVersioning;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            let versioning = match input
+                .versioning_configuration
+                .status
+                .as_ref()
+                .map(BucketVersioningStatus::as_str)
+            {
+                Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+                Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+                _ => {
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::MalformedXML,
+                        "The versioning status must be Enabled or Suspended.",
+                    ));
+                }
+            };
+            let objects = Arc::clone(&self.objects);
+            let name = bucket.to_owned();
+            blocking(move || objects.set_versioning(&name, versioning))
+                .await
+                .map_err(store_error)?;
+            Ok(S3Response::new(PutBucketVersioningOutput::default()))
+        }
+        .await;
+        logged(op, Some(bucket), None, result)
     }
 
     async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.admit(Operation::PutObject, Some(&bucket), Some(&key))
+        let S3Request {
+            input,
+            trailing_headers,
+            ..
+        } = req;
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let op = Operation::PutObject;
+        let result = async {
+            self.admit(op, Some(&bucket), Some(&key)).await?;
+            check_key(&key)?;
+            let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+            // Refuse early, before reading the body, what the commit would refuse anyway.
+            match self.objects.head(&bucket, &key, None) {
+                Ok((_, current)) => condition.check(Some(&current)).map_err(store_error)?,
+                Err(StoreError::NoSuchKey(_) | StoreError::DeleteMarker(_)) => {
+                    condition.check(None).map_err(store_error)?;
+                }
+                Err(error) => return Err(store_error(error)),
+            }
+            let attributes = attributes_of(
+                input.content_type.as_ref(),
+                input.content_encoding.as_ref(),
+                input.content_disposition.as_ref(),
+                input.content_language.as_ref(),
+                input.cache_control.as_ref(),
+                input.metadata.as_ref(),
+            );
+            let expected = Expected {
+                content_md5: input.content_md5.clone(),
+                algorithm: input.checksum_algorithm.clone(),
+                checksums: Checksums {
+                    crc32: input.checksum_crc32.clone(),
+                    crc32c: input.checksum_crc32c.clone(),
+                    sha1: input.checksum_sha1.clone(),
+                    sha256: input.checksum_sha256.clone(),
+                    crc64nvme: input.checksum_crc64nvme.clone(),
+                },
+            };
+            let received = receive(
+                &self.objects,
+                input.body,
+                MAX_PUT_BYTES,
+                expected,
+                trailing_headers,
+            )
             .await?;
-        self.require_bucket(&bucket).await?;
-        // Held for the whole upload: s3s-fs checks If-None-Match / If-Match before it reads the
-        // body, so two conditional writes must not overlap.
-        let _lock = self.locks.write(&bucket, &key).await;
-        let response = self.fs.put_object(req).await?;
-        let etag = response
-            .output
-            .e_tag
-            .as_ref()
-            .map(|etag| etag.value().to_owned());
-        self.announce(bucket, key, etag, CreationReason::PutObject)
-            .await;
-        Ok(response)
+            let checksums = received.checksums.clone();
+            let object = NewObject {
+                size: received.size,
+                etag: received.md5.clone(),
+                attributes,
+                checksums: received.checksums,
+            };
+            let objects = Arc::clone(&self.objects);
+            let (b, k) = (bucket.clone(), key.clone());
+            let staged = received.staged;
+            let (record, version) =
+                blocking(move || objects.commit_object(&b, &k, staged, object, &condition))
+                    .await
+                    .map_err(store_error)?;
+            self.announce(&bucket, &key, &version, CreationReason::PutObject);
+            Ok(S3Response::new(PutObjectOutput {
+                e_tag: Some(ETag::Strong(version.etag.clone())),
+                version_id: shown_version(&record, &version),
+                checksum_crc32: checksums.crc32,
+                checksum_crc32c: checksums.crc32c,
+                checksum_sha1: checksums.sha1,
+                checksum_sha256: checksums.sha256,
+                checksum_crc64nvme: checksums.crc64nvme,
+                ..PutObjectOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(&bucket), Some(&key), result)
     }
 
     async fn upload_part(
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let input = &req.input;
-        self.admit(Operation::UploadPart, Some(&input.bucket), Some(&input.key))
+        let S3Request {
+            input,
+            trailing_headers,
+            ..
+        } = req;
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let op = Operation::UploadPart;
+        let result = async {
+            self.admit(op, Some(&bucket), Some(&key)).await?;
+            let number = part_number(input.part_number)?;
+            self.objects
+                .upload(&input.upload_id, &bucket, &key)
+                .map_err(store_error)?;
+            let expected = Expected {
+                content_md5: input.content_md5.clone(),
+                algorithm: input.checksum_algorithm.clone(),
+                checksums: Checksums {
+                    crc32: input.checksum_crc32.clone(),
+                    crc32c: input.checksum_crc32c.clone(),
+                    sha1: input.checksum_sha1.clone(),
+                    sha256: input.checksum_sha256.clone(),
+                    crc64nvme: input.checksum_crc64nvme.clone(),
+                },
+            };
+            let received = receive(
+                &self.objects,
+                input.body,
+                MAX_PUT_BYTES,
+                expected,
+                trailing_headers,
+            )
             .await?;
-        self.fs.upload_part(req).await
+            let checksums = received.checksums.clone();
+            let objects = Arc::clone(&self.objects);
+            let (b, k, u) = (bucket.clone(), key.clone(), input.upload_id.clone());
+            let part = blocking(move || {
+                objects.commit_part(
+                    &u,
+                    &b,
+                    &k,
+                    number,
+                    received.staged,
+                    received.md5,
+                    received.size,
+                )
+            })
+            .await
+            .map_err(store_error)?;
+            Ok(S3Response::new(UploadPartOutput {
+                e_tag: Some(ETag::Strong(part.etag)),
+                checksum_crc32: checksums.crc32,
+                checksum_crc32c: checksums.crc32c,
+                checksum_sha1: checksums.sha1,
+                checksum_sha256: checksums.sha256,
+                checksum_crc64nvme: checksums.crc64nvme,
+                ..UploadPartOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(&bucket), Some(&key), result)
     }
 
     async fn upload_part_copy(
@@ -568,48 +1297,89 @@ impl S3 for LocalStore {
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = &req.input;
-        self.admit(
-            Operation::UploadPartCopy,
-            Some(&input.bucket),
-            Some(&input.key),
-        )
-        .await?;
-        self.fs.upload_part_copy(req).await
-    }
-}
-
-/// The body of a GetObject response s3s-fs answered, read from `path` in large chunks
-/// ([`file_body`]); `None` (keep s3s-fs's body) if the file cannot be opened again.
-fn large_chunk_body(path: &Path, output: &GetObjectOutput) -> Option<StreamingBlob> {
-    let length = u64::try_from(output.content_length?).ok()?;
-    // `bytes FIRST-LAST/SIZE` for a range, else the whole object.
-    let first = match &output.content_range {
-        Some(range) => range
-            .strip_prefix("bytes ")?
-            .split_once('-')?
-            .0
-            .parse()
-            .ok()?,
-        None => 0,
-    };
-    match file_body::open_range(path, first) {
-        Ok(file) => Some(StreamingBlob::wrap(file_body::chunks(file, length))),
-        Err(error) => {
-            tracing::warn!(path = %path.display(), %error, "cannot reopen the object; 4 KiB reads");
-            None
+        let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+        let op = Operation::UploadPartCopy;
+        let result = async {
+            self.admit(op, Some(bucket), Some(key)).await?;
+            let number = part_number(input.part_number)?;
+            let CopySource::Bucket {
+                bucket: source_bucket,
+                key: source_key,
+                version_id: source_version,
+            } = &input.copy_source
+            else {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::NotImplemented,
+                    "only bucket/key copy sources are supported",
+                ));
+            };
+            self.objects
+                .upload(&input.upload_id, bucket, key)
+                .map_err(store_error)?;
+            let (_, source, file) =
+                self.open(source_bucket, source_key, source_version.as_deref())?;
+            let range = input
+                .copy_source_range
+                .as_deref()
+                .map(Range::parse)
+                .transpose()
+                .map_err(|_| {
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        "The x-amz-copy-source-range value must be of the form bytes=first-last",
+                    )
+                })?;
+            let selected = select(range.as_ref(), source.size)?.unwrap_or(0..source.size);
+            let objects = Arc::clone(&self.objects);
+            let (b, k, u) = (bucket.to_owned(), key.to_owned(), input.upload_id.clone());
+            let part = blocking(move || {
+                let (staged, mut target) = objects.stage()?;
+                let mut md5 = <md5::Md5 as md5::Digest>::new();
+                if let Some(mut file) = file {
+                    use std::io::Read as _;
+                    let io = |source| StoreError::Io {
+                        context: "copying a part".to_owned(),
+                        source,
+                    };
+                    file.seek(SeekFrom::Start(selected.start)).map_err(io)?;
+                    let mut limited = file.take(selected.end - selected.start);
+                    let mut buffer = vec![0; 1 << 20];
+                    loop {
+                        let n = limited.read(&mut buffer).map_err(io)?;
+                        if n == 0 {
+                            break;
+                        }
+                        md5::Digest::update(&mut md5, &buffer[..n]);
+                        std::io::Write::write_all(&mut target, &buffer[..n]).map_err(io)?;
+                    }
+                }
+                let size = selected.end - selected.start;
+                let etag = crate::objects::hex(&md5::Digest::finalize(md5));
+                objects.commit_part(&u, &b, &k, number, (size > 0).then_some(staged), etag, size)
+            })
+            .await
+            .map_err(store_error)?;
+            Ok(S3Response::new(UploadPartCopyOutput {
+                copy_part_result: Some(CopyPartResult {
+                    e_tag: Some(ETag::Strong(part.etag)),
+                    last_modified: Some(timestamp(part.last_modified)),
+                    ..CopyPartResult::default()
+                }),
+                ..UploadPartCopyOutput::default()
+            }))
         }
+        .await;
+        logged(op, Some(bucket), Some(key), result)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_null_version_exists() {
-        assert!(check_version(None).is_ok());
-        assert!(check_version(Some("null")).is_ok());
-        let error = check_version(Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")).unwrap_err();
-        assert_eq!(error.code(), &S3ErrorCode::NoSuchVersion);
+fn part_number(number: i32) -> S3Result<u32> {
+    if (1..=MAX_PART_NUMBER).contains(&number) {
+        Ok(u32::try_from(number).unwrap_or(1))
+    } else {
+        Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive",
+        ))
     }
 }

@@ -138,11 +138,11 @@ async fn an_aborted_upload_leaves_nothing() {
         .await
         .unwrap_err();
     assert_eq!(code_and_status(&head).1, 404);
-    let leftovers: Vec<_> = std::fs::read_dir(s3.root())
-        .unwrap()
-        .filter_map(|entry| entry.unwrap().file_name().into_string().ok())
-        .filter(|name| name.contains(".upload"))
-        .collect();
+    // Neither the part's blob nor a staging file is left.
+    let leftovers = crate::support::files_under(&s3.root().join("blobs"))
+        .into_iter()
+        .chain(crate::support::files_under(&s3.root().join("tmp")))
+        .collect::<Vec<_>>();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     let missing_bucket = client

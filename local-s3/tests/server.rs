@@ -22,7 +22,8 @@ async fn a_given_root_keeps_the_data_across_restarts() {
         .unwrap();
     put(&s3.client(), "kept", b"data").await;
     s3.shutdown().await;
-    assert!(root.join(BUCKET).join("kept").is_file());
+    assert!(root.join(local_s3::FORMAT_FILE).is_file());
+    assert!(!root.join(BUCKET).exists(), "keys are not paths");
 
     // Same folder, same bucket asked again: no error, the object is there.
     let s3 = LocalS3::builder()

@@ -2,10 +2,14 @@
 //! server (ephemeral port, temporary data folder) per test.
 
 mod conditions;
+mod crash;
 mod faults;
 mod json;
+mod model;
 mod multipart;
 mod notifications;
 mod objects;
+mod regressions;
 mod server;
 mod support;
+mod versions;
