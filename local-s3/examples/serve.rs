@@ -1,7 +1,7 @@
 //! Serves a local S3 until Ctrl-C, for trying it with any client:
 //!
 //! ```text
-//! cargo run -p local-s3 --example serve -- [--root DIR] [--port N] [--bucket NAME]...
+//! cargo run -p local-s3 --example serve -- [--root DIR] [--port N] [--bucket NAME]... [--versioned-bucket NAME]...
 //! eval "$(...)"   # the first lines printed are `export` lines for the AWS CLI and SDKs
 //! aws s3 ls s3://NAME/
 //! ```
@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         builder = match flag.as_str() {
             "--root" => builder.root(value),
             "--bucket" => builder.bucket(value),
+            "--versioned-bucket" => builder.versioned_bucket(value),
             "--port" => match value.parse() {
                 Ok(port) => builder.port(port),
                 Err(error) => {
@@ -30,7 +31,9 @@ async fn main() -> ExitCode {
                 }
             },
             _ => {
-                eprintln!("usage: serve [--root DIR] [--port N] [--bucket NAME]...");
+                eprintln!(
+                    "usage: serve [--root DIR] [--port N] [--bucket NAME]... [--versioned-bucket NAME]..."
+                );
                 return ExitCode::from(2);
             }
         };
@@ -53,8 +56,12 @@ async fn main() -> ExitCode {
     let mut created = s3.subscribe();
     tokio::spawn(async move {
         while let Ok(event) = created.recv().await {
+            let version = event
+                .version_id
+                .map(|v| format!(", version {v}"))
+                .unwrap_or_default();
             eprintln!(
-                "{} s3://{}/{} ({} bytes, etag {}, sequencer {})",
+                "{} s3://{}/{} ({} bytes, etag {}{version}, sequencer {})",
                 event.reason, event.bucket, event.key, event.size, event.etag, event.sequencer
             );
         }

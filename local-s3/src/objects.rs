@@ -1483,6 +1483,7 @@ impl ObjectStore {
             staged.push((key, id, bytes.len() as u64, hex(&Md5::digest(bytes))));
         }
         let count = staged.len();
+        let mut released = Vec::new();
         let txn = db(self.db.begin_write())?;
         {
             let record = Self::require_bucket(&db(txn.open_table(BUCKETS))?, bucket)?;
@@ -1500,11 +1501,11 @@ impl ObjectStore {
                     attributes: Attributes::default(),
                     checksums: Checksums::default(),
                 };
-                let released = Self::add_version(&txn, bucket, &key, &version)?;
-                self.release(released);
+                released.extend(Self::add_version(&txn, bucket, &key, &version)?);
             }
         }
         db(txn.commit())?;
+        self.release(released);
         Ok(count)
     }
 }
