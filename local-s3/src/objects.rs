@@ -741,7 +741,10 @@ impl ObjectStore {
     }
 
     fn version_id_of(&self, seq: u64) -> String {
-        format!("{seq:016x}{:016x}", seq.wrapping_mul(self.salt) ^ self.salt)
+        format!(
+            "{seq:016x}{:016x}",
+            (seq ^ self.salt).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        )
     }
 
     // ---------------------------------------------------------------- buckets

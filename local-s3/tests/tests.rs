@@ -1,6 +1,7 @@
 //! Integration tests: the real aws-sdk-s3 client against a running local S3 on loopback, one
 //! server (ephemeral port, temporary data folder) per test.
 
+mod cli;
 mod conditions;
 mod crash;
 mod faults;
