@@ -49,6 +49,8 @@ pub enum Operation {
     ListObjects,
     /// `ListObjectsV2`.
     ListObjectsV2,
+    /// `ListObjectVersions`.
+    ListObjectVersions,
     /// `ListParts`.
     ListParts,
     /// `PutBucketVersioning`.
@@ -82,6 +84,7 @@ impl Operation {
             Self::ListBuckets => "ListBuckets",
             Self::ListObjects => "ListObjects",
             Self::ListObjectsV2 => "ListObjectsV2",
+            Self::ListObjectVersions => "ListObjectVersions",
             Self::ListParts => "ListParts",
             Self::PutBucketVersioning => "PutBucketVersioning",
             Self::PutObject => "PutObject",

@@ -49,10 +49,10 @@
 //!   DeleteObject take `versionId`; a delete adds a delete marker; a suspended bucket writes
 //!   `null` versions. An unversioned bucket's objects have the version `null`, responses carry
 //!   no version id, and any other id answers 404 `NoSuchVersion`.
-//! - **Format**: the data folder carries `local-s3-format` (format 1). A folder of another
+//! - **Format**: the data folder carries `local-s3-format` (format 2). A folder of another
 //!   format, or one an older local-s3 filled (s3s-fs: buckets as folders, keys as paths), is
 //!   refused at start with a clear error, never misread.
-//! - **Listings** (ListObjects, ListObjectsV2) as S3's: bytewise key order, prefix, delimiter
+//! - **Listings** (ListObjects, ListObjectsV2, ListObjectVersions) as S3's: bytewise key order, prefix, delimiter
 //!   and common prefixes, `max-keys` (at most 1,000), markers, `StartAfter`, opaque
 //!   continuation tokens, `encoding-type=url` (with the workspace's one key encoder,
 //!   [`shared::job::encode_event_key`]).
@@ -70,8 +70,9 @@
 //! - PutObject and UploadPart take at most 5 GiB; multipart parts other than the last must be
 //!   at least 5 MiB (`EntityTooSmall`), part numbers 1 to 10,000; the parts a completion names
 //!   must have been uploaded with the ETags given (`InvalidPart`), in ascending order.
-//! - Checksums of multipart objects (composite checksums) are not kept; ListObjectVersions,
-//!   tagging, ACLs, object lock and lifecycle are not implemented.
+//! - Checksums of multipart objects (composite checksums) are not kept; tagging, ACLs, object
+//!   lock and lifecycle are not implemented. Keys must not contain U+0000 (XML cannot carry
+//!   it, so no listing could name it).
 //! - Requests must be signed (SigV4 headers or presigned URL) with the configured credentials;
 //!   anonymous requests are refused. Only HTTP/1.1, no TLS.
 //!

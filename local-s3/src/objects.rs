@@ -5,7 +5,7 @@
 //! # Layout of the data folder
 //!
 //! ```text
-//! local-s3-format        "local-s3 object store, format 1": refused if another version
+//! local-s3-format        "local-s3 object store, format 2": refused if another version
 //! metadata.redb          buckets, objects and their versions, uploads and parts
 //! blobs/<xx>/<id>        object and part bytes; <id> is "<boot>-<counter>" in hex
 //! tmp/                   uploads being received; emptied at every start
@@ -33,7 +33,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 /// The data folder format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The file naming the format.
 pub const FORMAT_FILE: &str = "local-s3-format";
 const FORMAT_PREFIX: &str = "local-s3 object store, format ";
@@ -51,7 +51,8 @@ pub const MAX_KEY_BYTES: usize = 1024;
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// bucket-prefixed key -> the current version (absent when the newest is a delete marker).
 const CURRENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("current");
-/// bucket-prefixed key, 0xFF, !sequence -> a version (newest first).
+/// bucket-prefixed key, 0x00, !sequence -> a version: by key (bytewise), newest first (keys
+/// never hold U+0000, so a key's versions sort before those of the keys it prefixes).
 const VERSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("versions");
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 /// upload id, '/', part number (big-endian) -> a part.
@@ -347,6 +348,35 @@ pub struct ListPage {
     pub resume_after: Option<Vec<u8>>,
 }
 
+/// One entry of a version listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionEntry {
+    /// A version or a delete marker.
+    Version {
+        /// Its key.
+        key: String,
+        /// The version.
+        version: Box<Version>,
+        /// Whether it is the key's newest.
+        latest: bool,
+    },
+    /// A common prefix.
+    Prefix(String),
+}
+
+/// A page of a version listing.
+#[derive(Debug, Clone, Default)]
+pub struct VersionPage {
+    /// Versions, delete markers and common prefixes, in order.
+    pub entries: Vec<VersionEntry>,
+    /// Whether more follow.
+    pub truncated: bool,
+    /// Where the next page starts: after this key...
+    pub next_key_marker: Option<String>,
+    /// ...and this version of it (`None`: after all its versions).
+    pub next_version_marker: Option<String>,
+}
+
 /// A multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadRecord {
@@ -439,17 +469,22 @@ fn bucket_end(bucket: &str) -> Vec<u8> {
 
 fn version_key(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
     let mut out = object_key(bucket, key.as_bytes());
-    out.push(0xFF);
+    out.push(0);
     out.extend_from_slice(&(!seq).to_be_bytes());
     out
 }
 
 fn versions_range(bucket: &str, key: &str) -> (Vec<u8>, Vec<u8>) {
     let mut start = object_key(bucket, key.as_bytes());
-    start.push(0xFF);
+    start.push(0);
     let mut end = start.clone();
     end.extend_from_slice(&[0xFF; 9]);
     (start, end)
+}
+
+/// The key of a VERSIONS entry, and the bucket prefix's length.
+fn key_of_version_entry(entry: &[u8], base: usize) -> &[u8] {
+    &entry[base..entry.len().saturating_sub(9)]
 }
 
 fn part_key(upload_id: &str, number: u32) -> Vec<u8> {
@@ -1219,6 +1254,112 @@ impl ObjectStore {
         }
         if page.truncated {
             page.resume_after = last;
+        }
+        Ok(page)
+    }
+
+    /// One page of ListObjectVersions: every version and delete marker, by key then newest
+    /// first, keys rolled up at `delimiter`, starting after `key_marker` (all its versions,
+    /// or, with `version_marker`, those up to that one).
+    pub fn list_versions(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+        key_marker: Option<&str>,
+        version_marker: Option<&str>,
+    ) -> Result<VersionPage, StoreError> {
+        let txn = db(self.db.begin_read())?;
+        Self::require_bucket(&db(txn.open_table(BUCKETS))?, bucket)?;
+        let versions = db(txn.open_table(VERSIONS))?;
+        let mut page = VersionPage::default();
+        if query.max == 0 {
+            return Ok(page);
+        }
+        let base = 1 + bucket.len();
+        let prefix = query.prefix.as_bytes();
+        let delimiter = query
+            .delimiter
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .map(str::as_bytes);
+        let end = bucket_end(bucket);
+        let mut start = object_key(bucket, prefix);
+        // The key whose versions were partly listed already: its next one is not the latest.
+        let mut previous: Option<Vec<u8>> = None;
+        if let Some(marker) = key_marker.filter(|m| !m.is_empty()) {
+            let resume = match version_marker.filter(|v| !v.is_empty()) {
+                Some(wanted) => {
+                    let found = Self::find_version(&versions, bucket, marker, wanted)?.ok_or_else(
+                        || StoreError::NoSuchVersion {
+                            key: marker.to_owned(),
+                            version: wanted.to_owned(),
+                        },
+                    )?;
+                    previous = Some(marker.as_bytes().to_vec());
+                    let mut at = version_key(bucket, marker, found.seq);
+                    at.push(0);
+                    at
+                }
+                None => {
+                    let mut at = object_key(bucket, marker.as_bytes());
+                    at.push(1);
+                    at
+                }
+            };
+            start = start.max(resume);
+        }
+        let marker = key_marker.map(str::as_bytes);
+        let mut last: Option<(String, String)> = None;
+        'seek: loop {
+            for item in db(versions.range(start.as_slice()..end.as_slice()))? {
+                let (k, v) = db(item)?;
+                let key = key_of_version_entry(k.value(), base);
+                if !key.starts_with(prefix) {
+                    break 'seek;
+                }
+                let rolled = delimiter.and_then(|d| {
+                    let rest = &key[prefix.len()..];
+                    rest.windows(d.len())
+                        .position(|w| w == d)
+                        .map(|i| &key[..prefix.len() + i + d.len()])
+                });
+                if let Some(common) = rolled {
+                    if marker.is_none_or(|m| common > m) {
+                        if page.entries.len() == query.max {
+                            page.truncated = true;
+                            break 'seek;
+                        }
+                        let common = String::from_utf8_lossy(common).into_owned();
+                        page.entries.push(VersionEntry::Prefix(common.clone()));
+                        last = Some((common, String::new()));
+                    }
+                    let mut past = common.to_vec();
+                    past.push(0xFF);
+                    start = object_key(bucket, &past);
+                    continue 'seek;
+                }
+                if page.entries.len() == query.max {
+                    page.truncated = true;
+                    break 'seek;
+                }
+                let latest = previous.as_deref() != Some(key);
+                previous = Some(key.to_vec());
+                let version: Version = decode(v.value())?;
+                let key = String::from_utf8_lossy(key).into_owned();
+                last = Some((key.clone(), version.id().to_owned()));
+                page.entries.push(VersionEntry::Version {
+                    key,
+                    version: Box::new(version),
+                    latest,
+                });
+            }
+            break;
+        }
+        if page.truncated
+            && let Some((key, version)) = last
+        {
+            page.next_key_marker = Some(key);
+            page.next_version_marker = (!version.is_empty()).then_some(version);
         }
         Ok(page)
     }

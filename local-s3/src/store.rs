@@ -13,15 +13,17 @@ use s3s::dto::{
     BucketVersioningStatus, CommonPrefix, CompleteMultipartUploadInput,
     CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput, CopyObjectResult,
     CopyPartResult, CopySource, CreateBucketInput, CreateBucketOutput, CreateMultipartUploadInput,
-    CreateMultipartUploadOutput, DeleteBucketInput, DeleteBucketOutput, DeleteObjectInput,
-    DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETag,
-    ETagCondition, GetBucketLocationInput, GetBucketLocationOutput, GetBucketVersioningInput,
+    CreateMultipartUploadOutput, DeleteBucketInput, DeleteBucketOutput, DeleteMarkerEntry,
+    DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject,
+    ETag, ETagCondition, GetBucketLocationInput, GetBucketLocationOutput, GetBucketVersioningInput,
     GetBucketVersioningOutput, GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput,
-    HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsInput,
-    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput,
-    MetadataDirective, Object, ObjectStorageClass, Part, PutBucketVersioningInput,
-    PutBucketVersioningOutput, PutObjectInput, PutObjectOutput, Range, StreamingBlob, Timestamp,
-    UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
+    HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput,
+    ListObjectVersionsInput, ListObjectVersionsOutput, ListObjectsInput, ListObjectsOutput,
+    ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput, MetadataDirective,
+    Object, ObjectStorageClass, ObjectVersion, ObjectVersionStorageClass, Part,
+    PutBucketVersioningInput, PutBucketVersioningOutput, PutObjectInput, PutObjectOutput, Range,
+    StreamingBlob, Timestamp, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
+    UploadPartOutput,
 };
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use tokio::sync::broadcast;
@@ -34,7 +36,8 @@ use crate::file_body;
 use crate::listing;
 use crate::objects::{
     Attributes, BucketRecord, Checksums, ListEntry, ListQuery, MAX_KEY_BYTES, MAX_PUT_BYTES,
-    NewObject, ObjectStore, StoreError, Version, Versioning, WriteCondition, position_of, token_of,
+    NewObject, ObjectStore, StoreError, Version, VersionEntry, Versioning, WriteCondition,
+    position_of, token_of,
 };
 use crate::receive::{Expected, receive};
 
@@ -268,6 +271,13 @@ fn check_key(key: &str) -> S3Result<()> {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidArgument,
             "An object key must not be empty.",
+        ));
+    }
+    if key.contains('\0') {
+        // XML cannot carry it: no listing could name such a key.
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "An object key must not contain U+0000.",
         ));
     }
     if key.len() > MAX_KEY_BYTES {
@@ -999,6 +1009,69 @@ impl S3 for LocalStore {
         logged(op, Some(bucket), None, result)
     }
 
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = &req.input;
+        let bucket = input.bucket.as_str();
+        let op = Operation::ListObjectVersions;
+        let result = async {
+            self.admit(op, Some(bucket), None).await?;
+            let query = ListQuery {
+                prefix: input.prefix.clone().unwrap_or_default(),
+                delimiter: input.delimiter.clone(),
+                after: None,
+                max: max_keys(input.max_keys)?,
+            };
+            let page = self
+                .objects
+                .list_versions(
+                    bucket,
+                    &query,
+                    input.key_marker.as_deref(),
+                    input.version_id_marker.as_deref(),
+                )
+                .map_err(|error| match error {
+                    StoreError::NoSuchVersion { .. } => S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        "Invalid version id specified",
+                    ),
+                    other => store_error(other),
+                })?;
+            let url = input
+                .encoding_type
+                .as_ref()
+                .is_some_and(|e| e.as_str() == s3s::dto::EncodingType::URL);
+            let encode = |value: String| {
+                if url {
+                    listing::url_encode(&value)
+                } else {
+                    value
+                }
+            };
+            let (versions, markers, prefixes) = versions_listed(page.entries, url);
+            Ok(S3Response::new(ListObjectVersionsOutput {
+                name: Some(bucket.to_owned()),
+                prefix: input.prefix.clone().map(encode),
+                delimiter: input.delimiter.clone().map(encode),
+                key_marker: input.key_marker.clone().map(encode),
+                version_id_marker: input.version_id_marker.clone(),
+                max_keys: input.max_keys.or(Some(1000)),
+                is_truncated: Some(page.truncated),
+                next_key_marker: page.next_key_marker.map(encode),
+                next_version_id_marker: page.next_version_marker,
+                versions: Some(versions),
+                delete_markers: (!markers.is_empty()).then_some(markers),
+                common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+                encoding_type: input.encoding_type.clone(),
+                ..ListObjectVersionsOutput::default()
+            }))
+        }
+        .await;
+        logged(op, Some(bucket), None, result)
+    }
+
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
@@ -1371,6 +1444,71 @@ impl S3 for LocalStore {
         .await;
         logged(op, Some(bucket), Some(key), result)
     }
+}
+
+/// A version listing's entries as S3 answers them (keys URL-encoded with `url`).
+fn versions_listed(
+    entries: Vec<VersionEntry>,
+    url: bool,
+) -> (
+    Vec<ObjectVersion>,
+    Vec<DeleteMarkerEntry>,
+    Vec<CommonPrefix>,
+) {
+    let mut versions = Vec::new();
+    let mut markers = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in entries {
+        match entry {
+            VersionEntry::Version {
+                key,
+                version,
+                latest,
+            } if version.delete_marker => markers.push(DeleteMarkerEntry {
+                key: Some(key),
+                version_id: Some(version.id().to_owned()),
+                is_latest: Some(latest),
+                last_modified: Some(timestamp(version.last_modified)),
+                ..DeleteMarkerEntry::default()
+            }),
+            VersionEntry::Version {
+                key,
+                version,
+                latest,
+            } => versions.push(ObjectVersion {
+                key: Some(key),
+                version_id: Some(version.id().to_owned()),
+                is_latest: Some(latest),
+                e_tag: Some(ETag::Strong(version.etag.clone())),
+                size: Some(i64::try_from(version.size).unwrap_or(i64::MAX)),
+                last_modified: Some(timestamp(version.last_modified)),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                ..ObjectVersion::default()
+            }),
+            VersionEntry::Prefix(prefix) => prefixes.push(CommonPrefix {
+                prefix: Some(prefix),
+            }),
+        }
+    }
+    let encode = |value: String| {
+        if url {
+            listing::url_encode(&value)
+        } else {
+            value
+        }
+    };
+    for version in &mut versions {
+        version.key = version.key.take().map(encode);
+    }
+    for marker in &mut markers {
+        marker.key = marker.key.take().map(encode);
+    }
+    for prefix in &mut prefixes {
+        prefix.prefix = prefix.prefix.take().map(encode);
+    }
+    (versions, markers, prefixes)
 }
 
 fn part_number(number: i32) -> S3Result<u32> {

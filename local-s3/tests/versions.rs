@@ -347,3 +347,101 @@ async fn the_processors_pinned_reads_follow_the_version_id() {
     assert_eq!(error.name(), ErrorName::SourceMissing);
     s3.shutdown().await;
 }
+
+/// ListObjectVersions: by key (bytewise: `a` before `a/b` before `ab`), newest first, delete
+/// markers apart, `IsLatest` on each key's newest, pages resumed at the next markers.
+#[tokio::test]
+async fn versions_are_listed_by_key_then_newest_first_across_pages() {
+    let s3 = versioned().await;
+    let client = s3.client();
+    let mut expected = Vec::new(); // (key, version id, delete marker)
+    for (key, body) in [("a", "1"), ("ab", "1"), ("a/b", "1"), ("a", "2")] {
+        let version = client
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap()
+            .version_id
+            .unwrap();
+        expected.push((key.to_owned(), version, false));
+    }
+    let marker = client
+        .delete_object()
+        .bucket(BUCKET)
+        .key("a")
+        .send()
+        .await
+        .unwrap()
+        .version_id
+        .unwrap();
+    expected.push(("a".to_owned(), marker, true));
+    // By key, then newest first.
+    expected.sort_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)));
+
+    let mut listed = Vec::new(); // (key, version id, delete marker, latest)
+    let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+    for _ in 0..10 {
+        let page = client
+            .list_object_versions()
+            .bucket(BUCKET)
+            .max_keys(2)
+            .set_key_marker(key_marker.clone())
+            .set_version_id_marker(version_marker.clone())
+            .send()
+            .await
+            .unwrap();
+        let mut entries: Vec<(String, String, bool, bool)> = page
+            .versions()
+            .iter()
+            .map(|v| {
+                let key = v.key().unwrap().to_owned();
+                let id = v.version_id().unwrap().to_owned();
+                (key, id, false, v.is_latest().unwrap())
+            })
+            .chain(page.delete_markers().iter().map(|m| {
+                let key = m.key().unwrap().to_owned();
+                let id = m.version_id().unwrap().to_owned();
+                (key, id, true, m.is_latest().unwrap())
+            }))
+            .collect();
+        entries.sort_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)));
+        assert!(entries.len() <= 2);
+        listed.extend(entries);
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+    let keys_and_ids: Vec<_> = listed
+        .iter()
+        .map(|(k, id, marker, _)| (k.clone(), id.clone(), *marker))
+        .collect();
+    assert_eq!(keys_and_ids, expected);
+    let latest: Vec<_> = listed
+        .iter()
+        .filter(|entry| entry.3)
+        .map(|(k, _, marker, _)| (k.as_str(), *marker))
+        .collect();
+    assert_eq!(latest, [("a", true), ("a/b", false), ("ab", false)]);
+
+    // With a delimiter, `a/b` rolls up into `a/`.
+    let grouped = client
+        .list_object_versions()
+        .bucket(BUCKET)
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<_> = grouped
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(prefixes, ["a/"]);
+    assert_eq!(grouped.versions().len(), 3); // a twice, ab once
+    s3.shutdown().await;
+}
