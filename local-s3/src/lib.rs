@@ -42,7 +42,8 @@
 //!   object and the end of the upload in one transaction.
 //! - **Crash-safe**: every acknowledged write survives `kill -9`. `tmp/` is emptied at start;
 //!   after a crash (the store is still marked open), the blobs interrupted writes left
-//!   unreferenced are removed at start. A clean start reads no object: it opens the database.
+//!   unreferenced are removed in the background. A start reads no object: it opens the
+//!   database.
 //! - **Versioned**: buckets are created unversioned, as on S3 ([`LocalS3::bucket`]);
 //!   [`LocalS3::versioned_bucket`] or PutBucketVersioning enables versioning (the deployed
 //!   bucket is versioned): every write gets a version id; GetObject, HeadObject and

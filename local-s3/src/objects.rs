@@ -16,9 +16,9 @@
 //! A write streams into `tmp/`, where nothing is visible; the caller checks its digests; then
 //! [`ObjectStore::commit_object`] fsyncs the file, renames it into `blobs/`, fsyncs that folder,
 //! and only then records the object in one redb transaction (fsynced at commit). A crash before
-//! the commit leaves at most an unreferenced blob, which the next start removes (a start finds
-//! the store still marked open only after a crash: a clean start never scans the blobs); a
-//! crash after it leaves the object whole. Blobs an overwrite or a delete
+//! the commit leaves at most an unreferenced blob, which the server removes in the background
+//! after the next start (a start finds the store still marked open only after a crash: a
+//! clean start never scans the blobs); a crash after it leaves the object whole. Blobs an overwrite or a delete
 //! releases are removed after the commit (an open reader keeps reading its file).
 
 use std::collections::{BTreeMap, HashSet};
@@ -431,6 +431,9 @@ impl Drop for Staged {
 pub struct ObjectStore {
     root: PathBuf,
     db: Database,
+    /// The last run did not stop cleanly.
+    crashed: bool,
+    boot_nanos: u128,
     boot: String,
     counter: AtomicU64,
     salt: u64,
@@ -650,20 +653,12 @@ impl ObjectStore {
         let store = ObjectStore {
             root: root.to_owned(),
             db,
+            crashed,
+            boot_nanos,
             boot: format!("{boot_nanos:x}"),
             counter: AtomicU64::new(0),
             salt,
         };
-        if crashed {
-            // Only after a crash: a clean start stays independent of the number of objects.
-            match store.collect_garbage() {
-                Ok(removed) => tracing::info!(
-                    removed,
-                    "the last server did not stop cleanly: removed the blobs its interrupted writes left"
-                ),
-                Err(error) => tracing::warn!(%error, "cannot collect stray blobs"),
-            }
-        }
         Ok(store)
     }
 
@@ -672,9 +667,16 @@ impl ObjectStore {
         &self.root
     }
 
-    /// Removes the blobs no record refers to (left by a crash between a blob's rename and its
-    /// transaction), except those of this run. Returns how many were removed. Run at open
-    /// when the last run did not stop cleanly.
+    /// Whether the last run did not stop cleanly (the store was still marked open): its
+    /// interrupted writes may have left blobs no record refers to, which
+    /// [`collect_garbage`](Self::collect_garbage) removes.
+    pub fn recovered_from_crash(&self) -> bool {
+        self.crashed
+    }
+
+    /// Removes the blobs of earlier runs that no record refers to (left by a crash between a
+    /// blob's rename and its transaction). Returns how many were removed. Needed only when
+    /// [`recovered_from_crash`](Self::recovered_from_crash); safe while the store serves.
     pub fn collect_garbage(&self) -> Result<usize, StoreError> {
         let mut referenced = HashSet::new();
         {
@@ -694,7 +696,6 @@ impl ObjectStore {
                 }
             }
         }
-        let ours = format!("{}-", self.boot);
         let mut removed = 0;
         let blobs = self.root.join(BLOBS);
         for shard in fs::read_dir(&blobs).map_err(io_error("listing blobs"))? {
@@ -705,7 +706,12 @@ impl ObjectStore {
             for entry in entries {
                 let entry = entry.map_err(io_error("listing blobs"))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if !name.starts_with(&ours) && !referenced.contains(&name) {
+                // Only blobs of earlier runs: this run's may be committed any moment.
+                let earlier = name
+                    .split_once('-')
+                    .and_then(|(boot, _)| u128::from_str_radix(boot, 16).ok())
+                    .is_some_and(|boot| boot < self.boot_nanos);
+                if earlier && !referenced.contains(&name) {
                     match fs::remove_file(entry.path()) {
                         Ok(()) => removed += 1,
                         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
@@ -1792,7 +1798,10 @@ mod tests {
         };
         assert_eq!(blobs(), 2);
         let store = ObjectStore::open(dir.path()).unwrap();
-        assert_eq!(blobs(), 1);
+        assert!(store.recovered_from_crash());
+        put(&store, "b", "new", b"new");
+        assert_eq!(store.collect_garbage().unwrap(), 1);
+        assert_eq!(blobs(), 2, "the stray blob went, this run's stayed");
         let (_, v) = store.head("b", "kept", None).unwrap();
         assert_eq!(body(&store, &v), b"kept");
     }

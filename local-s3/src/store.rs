@@ -77,6 +77,18 @@ impl LocalStore {
             source,
         })?;
         let objects = Arc::new(ObjectStore::open(&root)?);
+        if objects.recovered_from_crash() {
+            // In the background: the server answers at once; the blobs it removes are
+            // unreferenced ones of earlier runs only.
+            let collector = Arc::clone(&objects);
+            std::thread::spawn(move || match collector.collect_garbage() {
+                Ok(removed) => tracing::info!(
+                    removed,
+                    "the last server did not stop cleanly: removed the blobs its interrupted writes left"
+                ),
+                Err(error) => tracing::warn!(%error, "cannot collect stray blobs"),
+            });
+        }
         Ok(Self {
             objects,
             region: region.into(),
