@@ -435,10 +435,12 @@ impl RunningPipeline {
         // The local S3 comes first: the processors need its endpoint. The API is attached
         // once the starter exists, through a slot the S3 server reads per request.
         let slot = Arc::new(ApiSlot::default());
+        // Versioned, as the deployed bucket is: events carry the version id, and the
+        // processors pin their reads to it.
         let mut s3 = LocalS3::builder()
             .port(options.port)
             .region(options.region.clone())
-            .bucket(options.bucket.clone())
+            .versioned_bucket(options.bucket.clone())
             .json_service(slot.clone());
         if let Some(data) = &data {
             s3 = s3.root(data.s3_root());

@@ -135,6 +135,46 @@ async fn the_threshold_splits_the_routes() {
     pipeline.shutdown().await;
 }
 
+/// The bucket is versioned, as the deployed one is: each event carries the version id S3
+/// gave the upload, and both processors read that version and name it in the report.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_carry_the_uploads_version_and_both_routes_report_it() {
+    let pipeline = start().await;
+    let mut versions = Vec::new();
+    for (key, size) in [
+        ("incoming/versioned-small.csv", THRESHOLD / 2),
+        ("incoming/versioned-large.csv", THRESHOLD * 2),
+    ] {
+        let body = local_pipeline::demo::generated_csv(size);
+        let put = pipeline
+            .s3()
+            .client()
+            .put_object()
+            .bucket(&pipeline.options().bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+        let version = put
+            .version_id()
+            .expect("a versioned bucket gives a version id");
+        versions.push((key, version.to_owned()));
+    }
+    let records = ended(&pipeline, 2).await;
+    for (key, version) in versions {
+        let record = record_for(&records, key);
+        assert_eq!(record.status, ExecutionStatus::Succeeded, "{key}");
+        assert_eq!(
+            record.input["detail"]["object"]["version-id"], version,
+            "{key}: the event"
+        );
+        let report: Value = serde_json::from_slice(&report(&pipeline, key).await).unwrap();
+        assert_eq!(report["source"]["version_id"], version, "{key}: the report");
+    }
+    pipeline.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_with_spaces_plus_unicode_and_deep_paths_are_processed() {
     let pipeline = start().await;
