@@ -1,6 +1,5 @@
 //! Read preconditions (`If-Match`, `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since`
-//! on GetObject and HeadObject), which s3s-fs 0.14 ignores, evaluated as S3 and RFC 9110 §13.2.2
-//! do.
+//! on GetObject and HeadObject), evaluated as S3 and RFC 9110 §13.2.2 do: before Range.
 
 use http::HeaderMap;
 use http::header::{ETAG, LAST_MODIFIED};

@@ -1,9 +1,9 @@
 //! GetObject bodies read from the object's file in large chunks.
 //!
-//! s3s-fs streams a body in 4 KiB reads, each a trip to tokio's blocking pool: serving 1 GiB
-//! costs the server several CPU-seconds, mostly in the kernel, which on a small machine is
-//! taken from the program reading the object. Reading 1 MiB at a time makes the server's
-//! share small, as S3's is to its clients.
+//! Streaming a body in small reads (s3s-fs, which this crate used to store through, read 4 KiB
+//! at a time, each a trip to tokio's blocking pool) costs the server several CPU-seconds per
+//! GiB, mostly in the kernel, which on a small machine is taken from the program reading the
+//! object. Reading 1 MiB at a time makes the server's share small, as S3's is to its clients.
 
 use std::fs::File;
 use std::io::{self, Read};
