@@ -17,8 +17,8 @@ use aws_sdk_cloudformation::types::{
 use crate::clients::{Clients, aws_error};
 use crate::preflight::{self, BucketProbe, Check, PreflightRequest};
 use crate::request::{
-    DeployRequest, ImageSource, InvalidInput, check_prefixes, check_request, check_stack_name,
-    check_task_size, default_artifact_bucket, parse_image_uri,
+    DeployRequest, ImageSource, InvalidInput, StackSettings, check_prefixes, check_request,
+    check_stack_name, check_task_size, default_artifact_bucket, parse_image_uri,
 };
 use crate::template::{self, Settings, param};
 
@@ -189,6 +189,22 @@ pub async fn stack_state(
     }
 }
 
+/// The value a parameter will have after the deploy: the one asked for, else the stack's
+/// current one, else the template's default.
+pub fn effective(
+    settings: &StackSettings,
+    stack: Option<&StackState>,
+    name: &str,
+) -> Option<String> {
+    settings
+        .parameters()
+        .into_iter()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .or_else(|| stack.and_then(|s| s.parameters.get(name).cloned()))
+        .or_else(|| template::parameter_default(name))
+}
+
 /// Hex SHA-256 of `bytes`: content-addressed keys.
 fn content_hash(bytes: &[u8]) -> String {
     use sha2::Digest as _;
@@ -329,16 +345,7 @@ fn check_effective(
     request: &DeployRequest,
     current: Option<&StackState>,
 ) -> Result<(), InvalidInput> {
-    let asked = request.settings.parameters();
-    let value = |name: &str| {
-        asked
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| current.and_then(|s| s.parameters.get(name).cloned()))
-            .or_else(|| template::parameter_default(name))
-            .unwrap_or_default()
-    };
+    let value = |name: &str| effective(&request.settings, current, name).unwrap_or_default();
     check_prefixes(&value(param::INPUT_PREFIX), &value(param::OUTPUT_PREFIX))?;
     let number = |name: &str| value(name).parse::<u32>().unwrap_or(0);
     check_task_size(number(param::TASK_CPU), number(param::TASK_MEMORY))

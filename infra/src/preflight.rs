@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
 use crate::clients::{Clients, describe};
-use crate::deploy::{DeployError, StackState, stack_state};
+use crate::deploy::{DeployError, StackState, effective, stack_state};
 use crate::request::{
     CapacityProvider, ImageSource, PROCESSOR_SUFFIX, StackSettings, default_artifact_bucket,
     parse_image_uri,
@@ -343,18 +343,6 @@ async fn probe_image(clients: &Clients, uri: &str) -> ImageProbe {
             _ => ImageProbe::Unknown(describe(&e)),
         },
     }
-}
-
-/// The value a parameter will have after the deploy: the one asked for, else the stack's
-/// current one, else the template's default.
-fn effective(settings: &StackSettings, stack: Option<&StackState>, name: &str) -> Option<String> {
-    settings
-        .parameters()
-        .into_iter()
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-        .or_else(|| stack.and_then(|s| s.parameters.get(name).cloned()))
-        .or_else(|| crate::template::parameter_default(name))
 }
 
 /// Decides every check from the facts.
