@@ -3,14 +3,15 @@
 //! The content decides; the key's extension only breaks ties and allows single-column CSV.
 //! JSON Lines is recognised when the first lines are JSON values. Delimited text is
 //! recognised by the delimiter (`,`, tab, `;`, `|`) that splits its rows into the same number
-//! of fields most consistently. Its first row is a header when every field of it is a
-//! distinct, non-empty string that is not a number, boolean, date or timestamp.
+//! of fields most consistently. Its first row is a header when it does not fit the types of
+//! the columns below it, as DuckDB's sniffer decides (see `sniff_header`).
 
 use crate::config::{Config, Format};
 use crate::delimited::{Record, RecordSink, Tokenizer};
 use crate::error::{Error, ErrorKind};
-use crate::infer::{Value, infer_text};
+use crate::infer::{Value, ValueType, infer_text};
 use crate::json_lines::is_json_value;
+use crate::malformed::MalformedKind;
 
 /// The delimiters tried, in order of preference when they tie.
 pub const DELIMITERS: [u8; 4] = [b',', b'\t', b';', b'|'];
@@ -106,7 +107,7 @@ pub(crate) fn detect(
             };
             let header = match config.header {
                 Some(header) => header,
-                None => sniff_header(&rows(sample, complete, delimiter)),
+                None => sniff_header(&rows(sample, complete, delimiter, config.max_record_bytes)),
             };
             Ok(Layout {
                 format,
@@ -171,29 +172,45 @@ fn complete_lines(sample: &[u8], complete: bool) -> impl Iterator<Item = &[u8]> 
         .filter(move |line| !line.is_empty() || complete)
 }
 
-/// Rows of the sample as tokenized with `delimiter`: complete rows, or the one partial row
-/// when the sample holds no complete one.
-fn rows(sample: &[u8], complete: bool, delimiter: u8) -> Vec<Vec<String>> {
-    struct Collect(Vec<Vec<String>>);
+/// A row of the sniffing sample.
+#[derive(Debug)]
+struct Row {
+    fields: Vec<String>,
+    /// The row's first problem, if it broke a rule.
+    problem: Option<MalformedKind>,
+}
+
+/// Rows of the sample as tokenized with `delimiter`, keeping rows of at most
+/// `max_record_bytes` (the tokenizer's measure): complete rows, or the one partial row when
+/// the sample holds no complete one.
+fn rows(sample: &[u8], complete: bool, delimiter: u8, max_record_bytes: usize) -> Vec<Row> {
+    struct Collect(Vec<Row>);
     impl RecordSink for Collect {
         fn record(&mut self, record: &Record<'_>) -> Result<(), Error> {
             if self.0.len() < SNIFF_ROWS {
-                self.0.push(record.fields().map(str::to_owned).collect());
+                self.0.push(Row {
+                    fields: record.fields().map(str::to_owned).collect(),
+                    problem: record.problem,
+                });
             }
             Ok(())
         }
     }
     let mut collect = Collect(Vec::new());
-    let mut tokenizer = Tokenizer::new(delimiter, sample.len().max(1) * 2, 0);
+    let mut tokenizer = Tokenizer::new(delimiter, max_record_bytes, 0);
     // Collect never fails.
     let _ = tokenizer.feed(sample, &mut collect);
     if complete {
         let _ = tokenizer.finish(&mut collect);
     } else if collect.0.is_empty() {
-        // One row longer than the sample: its last field may be cut anywhere.
+        // One row longer than the sample: its last field may be cut anywhere, even inside
+        // quotes.
         let _ = tokenizer.finish(&mut collect);
         if let Some(row) = collect.0.first_mut() {
-            row.pop();
+            row.fields.pop();
+            if row.problem == Some(MalformedKind::UnterminatedQuote) {
+                row.problem = None;
+            }
         }
     }
     collect.0
@@ -203,9 +220,10 @@ fn rows(sample: &[u8], complete: bool, delimiter: u8) -> Vec<Vec<String>> {
 fn sniff_delimiter(sample: &[u8], complete: bool, hinted: Option<u8>) -> Option<u8> {
     let mut best: Option<((u32, bool, usize, usize), u8)> = None;
     for (order, &delimiter) in DELIMITERS.iter().enumerate() {
-        let widths: Vec<usize> = rows(sample, complete, delimiter)
+        // No row of the sample is too long here: the widths are what is being compared.
+        let widths: Vec<usize> = rows(sample, complete, delimiter, usize::MAX)
             .iter()
-            .map(Vec::len)
+            .map(|row| row.fields.len())
             .collect();
         let Some((mode, frequency)) = mode(&widths) else {
             continue;
@@ -240,14 +258,68 @@ fn mode(values: &[usize]) -> Option<(usize, usize)> {
         .max_by_key(|&(value, count)| (count, value))
 }
 
-fn sniff_header(rows: &[Vec<String>]) -> bool {
-    let Some(first) = rows.first() else {
+/// Whether the first row is a header, decided as DuckDB's sniffer does: by comparing the
+/// first row's fields with the types of the columns below it.
+///
+/// Each column's type is inferred (by the profile's inference) from the rows below the first
+/// that have as many fields as it and are not malformed (longer than the record limit, a
+/// quote left open…); empty fields are nulls and tell nothing. Then the first row is a
+/// header when
+/// - some field of it does not fit its column's type (a name over integers, dates,
+///   booleans…; an integer fits a float column and a date a timestamp column, an empty field
+///   fits any), or
+/// - no column below has a type other than text (DuckDB's rule: over text columns the first
+///   row is taken for names, whatever it holds), or
+/// - all its fields are empty.
+///
+/// With nothing below to compare with (a single row, or only empty fields below), the first
+/// row is compared with itself: a header when all its fields are text that is not a value.
+/// Repeated names do not count against a header (they become `name_2`…).
+fn sniff_header(rows: &[Row]) -> bool {
+    let Some((first, below)) = rows.split_first() else {
         return false;
     };
-    let mut seen = std::collections::HashSet::new();
-    first
-        .iter()
-        .all(|name| !name.is_empty() && seen.insert(name) && infer_text(name) == Value::String)
+    // A row too long to read is a record (a malformed one), never a header.
+    if first.problem == Some(MalformedKind::RecordTooLarge) {
+        return false;
+    }
+    if first.fields.iter().all(String::is_empty) {
+        // Empty fields only: names to make up (DuckDB's rule). A row with no field left (its
+        // only field cut by the end of the sample) or unreadable (not UTF-8) tells nothing.
+        return first.problem.is_none() && !first.fields.is_empty();
+    }
+    let width = first.fields.len();
+    let mut types: Vec<Option<ValueType>> = vec![None; width];
+    for row in below {
+        if row.problem.is_some() || row.fields.len() != width {
+            continue;
+        }
+        for (column, field) in types.iter_mut().zip(&row.fields) {
+            if field.is_empty() || *column == Some(ValueType::String) {
+                continue;
+            }
+            let found = infer_text(field).value_type();
+            *column = Some(column.map_or(found, |known| known.join(found)));
+        }
+    }
+    if types.iter().all(Option::is_none) {
+        return first
+            .fields
+            .iter()
+            .all(|field| !field.is_empty() && infer_text(field) == Value::String);
+    }
+    let mut any_typed = false;
+    for (column, field) in types.iter().zip(&first.fields) {
+        let Some(column) = *column else { continue };
+        if column == ValueType::String {
+            continue;
+        }
+        any_typed = true;
+        if !field.is_empty() && infer_text(field).value_type().join(column) != column {
+            return true;
+        }
+    }
+    !any_typed
 }
 
 #[cfg(test)]
@@ -335,5 +407,192 @@ mod tests {
         let hint = FormatHint::from_key("emails.csv");
         let l = detect(b"email\na@b.c\n", true, 0, hint, &Config::default()).unwrap();
         assert_eq!((l.delimiter, l.header), (Some(b','), Some(true)));
+    }
+
+    /// Whether `text` (a `.csv` upload) is read with a header.
+    fn header(text: &str) -> bool {
+        header_with(text, &Config::default())
+    }
+
+    fn header_with(text: &str, config: &Config) -> bool {
+        let hint = FormatHint::from_key("upload.csv");
+        let layout = detect(text.as_bytes(), true, 0, hint, config).unwrap();
+        layout.header.unwrap()
+    }
+
+    /// The column names the whole processor gives `text` (a `.csv` upload).
+    fn names(text: &str) -> Vec<String> {
+        let mut processor = crate::Processor::new(Config::default(), Some("upload.csv"));
+        processor.feed(text.as_bytes()).unwrap();
+        let analysis = processor.finish().unwrap();
+        analysis.columns.into_iter().map(|c| c.name).collect()
+    }
+
+    // Each case says what DuckDB 2.0.0 decides (`sniff_csv(...)`'s `HasHeader`).
+
+    #[test]
+    fn a_repeated_name_over_values_is_a_header() {
+        // DuckDB: header, columns a, a_1, b (its suffixes count from 1; ours from 2).
+        assert!(header("a,a,b\n1,2,3\n4,5,6\n"));
+        assert_eq!(names("a,a,b\n1,2,3\n4,5,6\n"), ["a", "a_2", "b"]);
+        // DuckDB: header, a, a_1, a_2, b.
+        assert_eq!(names("a,a,a,b\n1,2,3,4\n"), ["a", "a_2", "a_3", "b"]);
+        // DuckDB: header (CRLF line ends change nothing).
+        assert_eq!(names("a,a,b\r\n1,2,3\r\n4,5,6\r\n"), ["a", "a_2", "b"]);
+    }
+
+    #[test]
+    fn a_name_over_typed_values_is_a_header() {
+        // DuckDB: header.
+        assert!(header("name,age\nbob,42\nann,37\n"));
+        // DuckDB: header: `id` is no integer, even though `2024` is one.
+        assert!(header("id,2024\n1,5\n2,6\n"));
+        // DuckDB: header: a single column too.
+        assert!(header("n\n1\n2\n"));
+        // DuckDB: header: a name over dates.
+        assert!(header("day,event\n2024-01-01,launch\n2024-02-03,party\n"));
+        // DuckDB: header: a name over timestamps.
+        assert!(header(
+            "when,n\n2024-01-01 10:00:00,1\n2024-01-02 11:00:00,2\n"
+        ));
+        // DuckDB: header: `flag` is no boolean.
+        assert!(header("flag,n\ntrue,1\nfalse,2\n"));
+        // DuckDB: header: integers are no booleans.
+        assert!(header("0,1\ntrue,false\nfalse,true\n"));
+        // DuckDB: header: 1.5 is no integer.
+        assert!(header("1.5,2\n1,2\n3,4\n"));
+        // DuckDB: header: a timestamp is no date.
+        assert!(header(
+            "2024-01-01 10:00:00,x\n2024-01-01,y\n2024-01-02,z\n"
+        ));
+    }
+
+    #[test]
+    fn a_first_row_that_fits_the_types_below_is_data() {
+        // DuckDB: no header.
+        assert!(!header("1,2\n3,4\n5,6\n"));
+        // DuckDB: no header: `2023,2024` are integers like the rows below.
+        assert!(!header("2023,2024\n10,20\n30,40\n"));
+        // DuckDB: no header: integers fit a float column.
+        assert!(!header("2023,2024\n1.5,2.5\n3.5,4.5\n"));
+        // DuckDB: no header: a date fits a timestamp column.
+        assert!(!header(
+            "2024-01-01,1\n2024-01-01 10:00:00,2\n2024-01-02 11:00:00,3\n"
+        ));
+        // DuckDB: no header: dates over dates; text over text.
+        assert!(!header("2024-01-01,x\n2024-01-02,y\n2024-01-03,z\n"));
+        // DuckDB: no header: text over text, an integer over integers.
+        assert!(!header("x,1\ny,2\nz,3\n"));
+        // DuckDB: no header: `region` sits over text, the years over integers. (A header,
+        // but nothing in the types tells it.)
+        assert!(!header("region,2023,2024\neu,10,20\nus,30,40\n"));
+        // DuckDB: no header: quotes do not make a name.
+        assert!(!header("\"1\",\"2\"\n3,4\n"));
+    }
+
+    #[test]
+    fn repeated_values_are_no_header_signal() {
+        // DuckDB: no header: a repeated value is data.
+        assert!(!header("0,0,1\n1,2,3\n4,5,6\n"));
+        // DuckDB: no header: repeated text over text, an integer over integers.
+        assert!(!header("x,x,1\ny,z,2\nu,v,3\n"));
+    }
+
+    #[test]
+    fn over_text_columns_the_first_row_is_a_header() {
+        // DuckDB: header whenever every column below is text, whatever the first row holds.
+        assert!(header("city,country\nParis,France\nLondon,UK\n"));
+        assert!(header("Paris,France\nLondon,UK\nRome,Italy\n"));
+        assert!(header("1,2\nx,y\nz,w\n"));
+        // DuckDB: header.
+        assert!(header("x,x\ny,z\nu,v\n"));
+        // DuckDB: header.
+        assert!(header("city,country\r\nParis,France\r\n"));
+    }
+
+    #[test]
+    fn empty_fields_in_the_first_row() {
+        // DuckDB: header, columns a, column1, c (0-based); ours `column_N` from 1.
+        assert!(header("a,,c\n1,2,3\n4,5,6\n"));
+        assert_eq!(names("a,,c\n1,2,3\n4,5,6\n"), ["a", "column_2", "c"]);
+        // DuckDB: no header: an empty field fits any column; 1 fits the integers.
+        assert!(!header("1,\n1,2\n3,4\n"));
+        // DuckDB: header: a first row of empty fields only.
+        assert!(header(",\n1,2\n3,4\n"));
+        assert_eq!(names(",\n1,2\n3,4\n"), ["column_1", "column_2"]);
+    }
+
+    #[test]
+    fn columns_empty_below_tell_nothing() {
+        // DuckDB: header (named `1`, `1_1`): its column with no value below takes no value at
+        // all. Ours: the empty column tells nothing; 1 fits the integers below: data.
+        assert!(!header("1,1\n2,\n3,\n"));
+        assert!(!header("1,x\n2,\n3,\n"));
+        // DuckDB: header; ours too: the only column with values below is text.
+        assert!(header("x,1\ny,\nz,\n"));
+        // DuckDB: header (both columns empty below). Ours: nothing below to compare with, so
+        // the first row is judged alone, as a single row is.
+        assert!(!header("1,2\n,\n,\n"));
+        assert!(header("a,b\n,\n,\n"));
+    }
+
+    #[test]
+    fn a_single_row_is_a_header_when_all_its_fields_are_names() {
+        // DuckDB: header.
+        assert!(header("name,age\n"));
+        assert!(header("\"a\",\"b\"\r\n"));
+        // DuckDB: header, columns a, a_1.
+        assert!(header("a,a\n"));
+        assert_eq!(names("a,a\n"), ["a", "a_2"]);
+        // DuckDB: no header.
+        assert!(!header("1,2\n"));
+        assert!(!header("a,1\n"));
+        assert!(!header("a,true\n"));
+        assert!(!header("a,\n"));
+        // DuckDB: header (every field empty).
+        assert!(header(",\n"));
+    }
+
+    #[test]
+    fn quoted_names() {
+        // DuckDB: header, columns `a,1` and `b`.
+        assert!(header("\"a,1\",\"b\"\n1,2\n3,4\n"));
+        assert_eq!(names("\"a,1\",\"b\"\n1,2\n3,4\n"), ["a,1", "b"]);
+    }
+
+    #[test]
+    fn rows_the_profile_cannot_read_are_left_out_of_the_comparison() {
+        let tight = Config {
+            max_record_bytes: 64,
+            ..Config::default()
+        };
+        // The long row would make both columns text (hence a header); it is malformed, and
+        // the rows that count are integers under integers.
+        let text = format!("1,2\n{},x\n3,4\n", "z".repeat(100));
+        assert!(!header_with(&text, &tight));
+        // A first row longer than the limit is a record, never a header.
+        let text = format!("{},b\n1,2\n", "z".repeat(100));
+        assert!(!header_with(&text, &tight));
+        // Rows of another width than the first are left out: here only the last one counts.
+        assert!(header("a,b\n1\n2\n3,4\n"));
+    }
+
+    #[test]
+    fn tiny_inputs_are_read_whole() {
+        // The sniffing tokenizer once cut rows under its overhead of 4 bytes per field, so
+        // `a,b,c` had no delimiter and `1,2` was an empty header.
+        let l = layout("a,b,c\n").unwrap();
+        assert_eq!((l.delimiter, l.header), (Some(b','), Some(true)));
+        let l = layout("1,2\n").unwrap();
+        assert_eq!((l.delimiter, l.header), (Some(b','), Some(false)));
+    }
+
+    #[test]
+    fn every_column_counts_not_only_the_profiled_ones() {
+        let narrow = Config {
+            max_columns: 2,
+            ..Config::default()
+        };
+        assert!(header_with("1,2,name\n3,4,5\n", &narrow));
     }
 }

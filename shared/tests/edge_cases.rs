@@ -385,6 +385,32 @@ fn json_lines_columns_nested_values_and_repeated_keys() {
 }
 
 #[test]
+fn the_first_row_is_a_header_when_it_does_not_fit_the_types_below() {
+    // (input, column names, records); DuckDB 2.0.0's `sniff_csv` reads each the same way.
+    let cases: [(&[u8], &[&str], u64); 6] = [
+        // DuckDB: header (a, a_1, b).
+        (b"a,a,b\r\n1,2,3\r\n4,5,6\r\n", &["a", "a_2", "b"], 2),
+        // DuckDB: header (a, column1, c).
+        (b"a,,\"c\"\n1,2,3\n", &["a", "column_2", "c"], 1),
+        // DuckDB: header: `id` is no integer.
+        (b"id,2024\n1,5\n2,6\n", &["id", "2024"], 2),
+        // DuckDB: no header: integers over integers.
+        (b"2023,2024\n10,20\n", &["column_1", "column_2"], 2),
+        // DuckDB: header: every column below is text.
+        (b"Paris,France\nLondon,UK\n", &["Paris", "France"], 1),
+        // DuckDB: no header. A one-row file of values is a record (it was taken for a header).
+        (b"1,2\n", &["column_1", "column_2"], 1),
+    ];
+    for (input, names, records) in cases {
+        let analysis = analyze(input, &Config::default(), Some("x.csv")).unwrap();
+        let found: Vec<&str> = analysis.columns.iter().map(|c| c.name.as_str()).collect();
+        let text = String::from_utf8_lossy(input);
+        assert_eq!(found, names, "{text:?}");
+        assert_eq!(analysis.records.total, records, "{text:?}");
+    }
+}
+
+#[test]
 fn too_wide_inputs_report_the_columns_left_out() {
     let names: Vec<String> = (0..30).map(|i| format!("c{i}")).collect();
     let input = format!("{}\n{}\n", names.join(","), vec!["1"; 30].join(","));
