@@ -181,21 +181,23 @@ impl GzipDecoder {
                 GzipState::Body => {
                     let in_before = self.inflate.total_in();
                     let out_before = self.inflate.total_out();
-                    let status = self
-                        .inflate
-                        .decompress(input, &mut self.out, FlushDecompress::None)
-                        .map_err(|e| self.corrupt(e.to_string()))?;
+                    let status =
+                        self.inflate
+                            .decompress(input, &mut self.out, FlushDecompress::None);
                     let used = usize::try_from(self.inflate.total_in() - in_before)
                         .map_err(|_| self.corrupt("decoder overran its input"))?;
                     let produced = usize::try_from(self.inflate.total_out() - out_before)
                         .map_err(|_| self.corrupt("decoder overran its output"))?;
                     self.consumed += used as u64;
                     input = &input[used..];
+                    // What was inflated before a corrupt code goes out first, as it would have
+                    // had the input stopped just before that code: the outcome never depends
+                    // on how the input is split.
                     if produced > 0 {
                         self.crc.update(&self.out[..produced]);
                         sink(&self.out[..produced])?;
                     }
-                    match status {
+                    match status.map_err(|e| self.corrupt(e.to_string()))? {
                         Status::StreamEnd => self.state = GzipState::Trailer,
                         Status::Ok => {}
                         Status::BufError => {
@@ -248,14 +250,14 @@ impl GzipDecoder {
             let out_before = self.inflate.total_out();
             let status = self
                 .inflate
-                .decompress(&[], &mut self.out, FlushDecompress::None)
-                .map_err(|e| self.corrupt(e.to_string()))?;
+                .decompress(&[], &mut self.out, FlushDecompress::None);
             let produced = usize::try_from(self.inflate.total_out() - out_before)
                 .map_err(|_| self.corrupt("decoder overran its output"))?;
             if produced > 0 {
                 self.crc.update(&self.out[..produced]);
                 sink(&self.out[..produced])?;
             }
+            let status = status.map_err(|e| self.corrupt(e.to_string()))?;
             if status == Status::StreamEnd {
                 self.state = GzipState::Trailer;
                 return Ok(());
@@ -335,8 +337,178 @@ fn gzip_header_len(bytes: &[u8]) -> HeaderParse {
     }
 }
 
+/// Where the input stands in the zstd stream's layout (RFC 8878, section 3.1), tracked so that
+/// no call to the decoder reaches past the end of a block.
+///
+/// zstd's streaming decoder drops the output of a call that fails (it updates the output
+/// position only on success): given a valid block and a corrupt one in one call it returns the
+/// error alone, given them in two calls it returns the block first. Ending every call at a block's
+/// end makes the output independent of how the input is split: every block's bytes reach the
+/// caller before the next block is looked at, whatever the chunking. The layout is followed
+/// only as far as it makes sense; past anything unexpected the bytes go to the decoder as they
+/// come, and it names the corruption.
+#[derive(Debug)]
+enum ZstdLayout {
+    /// Collecting a frame's first bytes: the magic number (4) and, for a zstd frame, the frame
+    /// header descriptor (1), or for a skippable frame its size (4).
+    FrameStart(Vec<u8>),
+    /// Inside a frame header, after its descriptor: this many bytes to the first block.
+    HeaderRest { left: u64, checksum: FrameChecksum },
+    /// Inside a skippable frame's content or a frame's checksum: this many bytes to the next
+    /// frame.
+    Skip { left: u64 },
+    /// Collecting a 3-byte block header.
+    BlockHeader(Vec<u8>, FrameChecksum),
+    /// Inside a block's content: this many bytes to its end.
+    Block {
+        left: u64,
+        last: bool,
+        checksum: FrameChecksum,
+    },
+    /// Something unexpected: no more cuts.
+    Opaque,
+}
+
+/// Whether a zstd frame ends with a 4-byte content checksum.
+#[derive(Debug, Clone, Copy)]
+struct FrameChecksum(bool);
+
+const ZSTD_SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
+
+impl ZstdLayout {
+    fn new() -> ZstdLayout {
+        ZstdLayout::FrameStart(Vec::with_capacity(8))
+    }
+
+    /// How many of `input`'s first bytes the decoder may take in one call: up to the end of the
+    /// current block, or all of them when no block ends within them.
+    fn next_call_len(&mut self, input: &[u8]) -> usize {
+        let mut at = 0;
+        while at < input.len() {
+            let rest = &input[at..];
+            match self {
+                ZstdLayout::Opaque => return input.len(),
+                ZstdLayout::FrameStart(start) => {
+                    // The magic number first; then it tells how many bytes to collect.
+                    let need = match start.len() {
+                        0..4 => 4,
+                        _ if is_skippable(start) => 8,
+                        _ => 5,
+                    };
+                    let take = (need - start.len()).min(rest.len());
+                    start.extend_from_slice(&rest[..take]);
+                    at += take;
+                    if start.len() == need && need > 4 {
+                        *self = ZstdLayout::after_frame_start(start);
+                    }
+                }
+                ZstdLayout::HeaderRest { left, checksum } => {
+                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(rest.len());
+                    *left -= take as u64;
+                    at += take;
+                    if *left == 0 {
+                        *self = ZstdLayout::BlockHeader(Vec::with_capacity(3), *checksum);
+                    }
+                }
+                ZstdLayout::Skip { left } => {
+                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(rest.len());
+                    *left -= take as u64;
+                    at += take;
+                    if *left == 0 {
+                        *self = ZstdLayout::new();
+                    }
+                }
+                ZstdLayout::BlockHeader(header, checksum) => {
+                    let take = (3 - header.len()).min(rest.len());
+                    header.extend_from_slice(&rest[..take]);
+                    at += take;
+                    if header.len() == 3 {
+                        let bits = u32::from(header[0])
+                            | u32::from(header[1]) << 8
+                            | u32::from(header[2]) << 16;
+                        let last = bits & 1 == 1;
+                        let size = match (bits >> 1) & 0b11 {
+                            0 | 2 => u64::from(bits >> 3), // raw, compressed
+                            1 => 1,                        // RLE: one byte repeated
+                            _ => {
+                                *self = ZstdLayout::Opaque; // reserved: the decoder refuses it
+                                continue;
+                            }
+                        };
+                        *self = ZstdLayout::Block {
+                            left: size,
+                            last,
+                            checksum: *checksum,
+                        };
+                        if size == 0 {
+                            self.end_block();
+                            return at;
+                        }
+                    }
+                }
+                ZstdLayout::Block { left, .. } => {
+                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(rest.len());
+                    *left -= take as u64;
+                    at += take;
+                    if *left == 0 {
+                        self.end_block();
+                        return at;
+                    }
+                }
+            }
+        }
+        input.len()
+    }
+
+    /// The state after a frame's first bytes (magic number and descriptor, or skippable size).
+    fn after_frame_start(start: &[u8]) -> ZstdLayout {
+        if is_skippable(start) {
+            let size = u32::from_le_bytes([start[4], start[5], start[6], start[7]]);
+            return ZstdLayout::Skip {
+                left: u64::from(size),
+            };
+        }
+        if start[..4] != ZSTD_MAGIC {
+            return ZstdLayout::Opaque;
+        }
+        let descriptor = start[4];
+        let content_size_flag = descriptor >> 6;
+        let single_segment = descriptor & 0b10_0000 != 0;
+        let checksum = FrameChecksum(descriptor & 0b100 != 0);
+        let window = u64::from(!single_segment);
+        let dictionary = [0, 1, 2, 4][usize::from(descriptor & 0b11)];
+        let content_size = match content_size_flag {
+            0 => u64::from(single_segment),
+            1 => 2,
+            2 => 4,
+            _ => 8,
+        };
+        match window + dictionary + content_size {
+            0 => ZstdLayout::BlockHeader(Vec::with_capacity(3), checksum),
+            left => ZstdLayout::HeaderRest { left, checksum },
+        }
+    }
+
+    /// After a block's last byte: the next block's header, the frame's checksum, or a new frame.
+    fn end_block(&mut self) {
+        if let ZstdLayout::Block { last, checksum, .. } = *self {
+            *self = match (last, checksum) {
+                (false, _) => ZstdLayout::BlockHeader(Vec::with_capacity(3), checksum),
+                (true, FrameChecksum(true)) => ZstdLayout::Skip { left: 4 },
+                (true, FrameChecksum(false)) => ZstdLayout::new(),
+            };
+        }
+    }
+}
+
+fn is_skippable(start: &[u8]) -> bool {
+    u32::from_le_bytes([start[0], start[1], start[2], start[3]]) & 0xFFFF_FFF0
+        == ZSTD_SKIPPABLE_MAGIC
+}
+
 pub(crate) struct ZstdDecoder {
     context: zstd::stream::raw::Decoder<'static>,
+    layout: ZstdLayout,
     /// The decoder's last hint: 0 when the last frame is complete and flushed.
     hint: usize,
     consumed: u64,
@@ -358,6 +530,7 @@ impl ZstdDecoder {
             .map_err(|e| ErrorKind::Internal(format!("cannot create a zstd decoder: {e}")))?;
         Ok(ZstdDecoder {
             context,
+            layout: ZstdLayout::new(),
             hint: 0,
             consumed: 0,
             out: vec![0; OUTPUT_BUFFER],
@@ -366,12 +539,23 @@ impl ZstdDecoder {
 
     fn decode(
         &mut self,
+        mut input: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        while !input.is_empty() {
+            let call = self.layout.next_call_len(input);
+            self.decode_call(&input[..call], sink)?;
+            input = &input[call..];
+        }
+        Ok(())
+    }
+
+    /// Decodes `input`, which reaches past no block's end, handing all its output to `sink`.
+    fn decode_call(
+        &mut self,
         input: &[u8],
         sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        if input.is_empty() {
-            return Ok(());
-        }
         let mut source = InBuffer::around(input);
         loop {
             let before = source.pos();
@@ -441,6 +625,77 @@ mod tests {
         }
         decoder.finish()?;
         Ok(out)
+    }
+
+    /// The output handed out before the first error, and that error's text.
+    fn decode_until_error(compressed: &[u8], chunk: usize) -> (Vec<u8>, String) {
+        let mut decoder = Decoder::new(Compression::detect(compressed)).unwrap();
+        let mut out = Vec::new();
+        for piece in compressed.chunks(chunk.max(1)) {
+            let result = decoder.decode(piece, &mut |bytes| {
+                out.extend_from_slice(bytes);
+                Ok(())
+            });
+            if let Err(e) = result {
+                return (out, e.kind().to_string());
+            }
+        }
+        let error = decoder.finish().expect_err("the input is corrupt");
+        (out, error.kind().to_string())
+    }
+
+    #[test]
+    fn what_precedes_corruption_comes_out_whatever_the_chunking() {
+        let content = b"valid content before a corrupt block";
+        let len = u16::try_from(content.len()).unwrap();
+        // zstd: a raw block, then a block header of the reserved type.
+        let mut zstd_frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00];
+        zstd_frame.extend_from_slice(&(u32::from(len) << 3).to_le_bytes()[..3]);
+        zstd_frame.extend_from_slice(content);
+        zstd_frame.extend_from_slice(&[0xff, 0xff, 0xff]);
+        // gzip: a stored block, then a block of the reserved type.
+        let mut gzip_member = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0];
+        gzip_member.extend_from_slice(&len.to_le_bytes());
+        gzip_member.extend_from_slice(&(!len).to_le_bytes());
+        gzip_member.extend_from_slice(content);
+        gzip_member.extend_from_slice(&[0b111, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for input in [zstd_frame, gzip_member] {
+            for chunk in [1, 2, 5, 64, usize::MAX] {
+                let (out, error) = decode_until_error(&input, chunk);
+                assert_eq!(out, content, "chunks of {chunk}: {error}");
+                assert!(error.contains("corrupt"), "chunks of {chunk}: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn zstd_checksums_and_skippable_frames_decode_whatever_the_chunking() {
+        let data = sample();
+        let mut encoder = zstd::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_checksum(true).unwrap();
+        encoder.write_all(&data[..70_000]).unwrap();
+        let mut stream = encoder.finish().unwrap();
+        // A skippable frame (magic 0x184D2A5?, size, content) between two frames.
+        stream.extend_from_slice(&[0x53, 0x2a, 0x4d, 0x18, 5, 0, 0, 0, 1, 2, 3, 4, 5]);
+        let mut encoder = zstd::Encoder::new(Vec::new(), 19).unwrap();
+        encoder.set_pledged_src_size(Some(130_000)).unwrap();
+        encoder.write_all(&data[70_000..200_000]).unwrap();
+        stream.extend(encoder.finish().unwrap());
+        stream.extend(zstd::encode_all(&data[200_000..], 1).unwrap());
+        for chunk in [1, 3, 4096, usize::MAX] {
+            assert_eq!(decode_in_chunks(&stream, chunk).unwrap(), data, "chunks of {chunk}");
+        }
+        // A flipped bit in the checksum fails at the end of its frame, after its content.
+        let mut bad_checksum = zstd::Encoder::new(Vec::new(), 3).unwrap();
+        bad_checksum.include_checksum(true).unwrap();
+        bad_checksum.write_all(&data[..1000]).unwrap();
+        let mut bad_checksum = bad_checksum.finish().unwrap();
+        *bad_checksum.last_mut().unwrap() ^= 1;
+        for chunk in [1, 7, usize::MAX] {
+            let (out, error) = decode_until_error(&bad_checksum, chunk);
+            assert_eq!(out, &data[..1000], "chunks of {chunk}");
+            assert!(error.contains("corrupt"), "{error}");
+        }
     }
 
     fn sample() -> Vec<u8> {

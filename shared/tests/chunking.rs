@@ -22,7 +22,38 @@ fn hazards() -> Vec<(&'static str, Vec<u8>)> {
         ("unterminated", b"a,b\n1,2\n\"open,3\n4,5\n".to_vec()),
         ("empty", Vec::new()),
         ("binary", b"PK\x03\x04\0\0\x01".to_vec()),
+        ("binary-then-corrupt.zst", zstd_raw_block_then_corrupt(b"\0\0\0\0binary\0")),
+        ("text-then-corrupt.zst", zstd_raw_block_then_corrupt(b"a,b\n1,2\n")),
+        ("binary-then-corrupt.gz", gzip_stored_block_then_corrupt(b"\0\0\0\0binary\0")),
+        ("text-then-corrupt.gz", gzip_stored_block_then_corrupt(b"a,b\n1,2\n")),
     ]
+}
+
+/// A zstd frame whose first block holds `content` as it is (a raw block) and whose second
+/// block header has the reserved type: the decoder can hand out the content, then must fail.
+/// (Found by the fuzzer: fed whole, zstd's streaming decoder returned the error alone.)
+fn zstd_raw_block_then_corrupt(content: &[u8]) -> Vec<u8> {
+    // Magic; descriptor 0 (no content size, no checksum); window descriptor 0 (1 KiB).
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00];
+    let raw_header = u32::try_from(content.len()).unwrap() << 3; // not last, raw
+    frame.extend_from_slice(&raw_header.to_le_bytes()[..3]);
+    frame.extend_from_slice(content);
+    frame.extend_from_slice(&[0xff, 0xff, 0xff]); // last, reserved type
+    frame
+}
+
+/// A gzip member whose deflate stream stores `content` in a stored block and then has a block
+/// of the reserved type (RFC 1951, 3.2.3): the content can come out, then the stream fails.
+fn gzip_stored_block_then_corrupt(content: &[u8]) -> Vec<u8> {
+    let mut member = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let len = u16::try_from(content.len()).unwrap();
+    member.push(0b000); // not final, stored
+    member.extend_from_slice(&len.to_le_bytes());
+    member.extend_from_slice(&(!len).to_le_bytes());
+    member.extend_from_slice(content);
+    member.push(0b111); // final, reserved type
+    member.extend_from_slice(&[0; 8]);
+    member
 }
 
 /// A configuration whose sniffing window is tiny, so format detection straddles chunks too.
