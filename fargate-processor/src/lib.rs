@@ -19,7 +19,7 @@ pub const ROUTE: &str = "fargate";
 /// The job comes from PIPELINE_JOB (the job document as JSON, as the state machine passes
 /// it), or from --bucket and --key for a manual run. Exit codes: 0 done; 10 InvalidInput,
 /// 11 UnsupportedFormat, 12 TooManyMalformedRecords, 13 SourceChanged, 14 SourceMissing,
-/// 15 Storage, 16 Interrupted (SIGTERM), 17 Internal; 2 bad arguments.
+/// 15 Storage, 16 Interrupted (SIGTERM), 17 Internal, 18 ContractViolation; 2 bad arguments.
 ///
 /// S3 is configured as AWS SDKs are (AWS_REGION, credentials, AWS_ENDPOINT_URL); set
 /// PIPELINE_S3_PATH_STYLE=true for an endpoint that needs path-style addressing.

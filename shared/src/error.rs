@@ -20,6 +20,9 @@ pub enum ErrorName {
     UnsupportedFormat,
     /// More records were malformed than the configured limits allow.
     TooManyMalformedRecords,
+    /// The object is under a data contract's prefix and does not meet it: a header that does
+    /// not match, or more rejected records than the contract allows.
+    ContractViolation,
     /// The object changed since the event described it (other etag or version).
     SourceChanged,
     /// The object described by the event no longer exists.
@@ -34,10 +37,11 @@ pub enum ErrorName {
 
 impl ErrorName {
     /// Every name, in a stable order: for generators and tests that must cover them all.
-    pub const ALL: [ErrorName; 8] = [
+    pub const ALL: [ErrorName; 9] = [
         ErrorName::InvalidInput,
         ErrorName::UnsupportedFormat,
         ErrorName::TooManyMalformedRecords,
+        ErrorName::ContractViolation,
         ErrorName::SourceChanged,
         ErrorName::SourceMissing,
         ErrorName::Storage,
@@ -51,6 +55,7 @@ impl ErrorName {
             ErrorName::InvalidInput => "InvalidInput",
             ErrorName::UnsupportedFormat => "UnsupportedFormat",
             ErrorName::TooManyMalformedRecords => "TooManyMalformedRecords",
+            ErrorName::ContractViolation => "ContractViolation",
             ErrorName::SourceChanged => "SourceChanged",
             ErrorName::SourceMissing => "SourceMissing",
             ErrorName::Storage => "Storage",
@@ -66,6 +71,7 @@ impl ErrorName {
             ErrorName::InvalidInput
             | ErrorName::UnsupportedFormat
             | ErrorName::TooManyMalformedRecords
+            | ErrorName::ContractViolation
             | ErrorName::SourceChanged
             | ErrorName::SourceMissing
             | ErrorName::Internal => false,
@@ -86,6 +92,7 @@ impl ErrorName {
             ErrorName::Storage => 15,
             ErrorName::Interrupted => 16,
             ErrorName::Internal => 17,
+            ErrorName::ContractViolation => 18,
         }
     }
 
@@ -183,6 +190,14 @@ pub enum ErrorKind {
         /// Description of the first malformed record.
         first: String,
     },
+    /// The input does not meet the data contract that owns its key.
+    #[error("the object does not meet the contract of dataset `{dataset}`: {detail}")]
+    ContractViolation {
+        /// The contract's dataset.
+        dataset: String,
+        /// What does not meet it.
+        detail: String,
+    },
     /// Reading the input failed.
     #[error("reading the input failed: {0}")]
     Read(#[source] std::io::Error),
@@ -210,6 +225,7 @@ impl Error {
             ErrorKind::TooManyMalformed { .. } | ErrorKind::MalformedShare { .. } => {
                 ErrorName::TooManyMalformedRecords
             }
+            ErrorKind::ContractViolation { .. } => ErrorName::ContractViolation,
             ErrorKind::Read(_) => ErrorName::Storage,
             ErrorKind::Internal(_) => ErrorName::Internal,
         }

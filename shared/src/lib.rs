@@ -21,6 +21,7 @@
 //! ```
 
 pub mod config;
+pub mod contract;
 pub mod decompress;
 pub mod delimited;
 pub mod detect;
@@ -35,6 +36,7 @@ pub mod profile;
 pub mod report;
 
 pub use config::{Config, Format, MalformedLimits};
+pub use contract::{Contract, ContractError, Contracts};
 pub use decompress::Compression;
 pub use detect::{FormatHint, Layout};
 pub use error::{Error, ErrorKind, ErrorName};

@@ -1,0 +1,1291 @@
+//! Data contracts: what a dataset's files must hold, read from `contracts/*.toml`.
+//!
+//! A [`Contract`] owns the input keys under its prefix. It names the dataset, the format
+//! (or leaves it to detection), the columns with their [`ColumnType`], nullability and
+//! [`Constraints`], what to do with a header that differs from the columns
+//! ([`HeaderPolicy`]), and how many rejected records a file may have ([`RejectionPolicy`]).
+//! [`Contracts`] is the set of them, checked together (one owner per key).
+//!
+//! Each record is checked on its own: a [`Binding`] (the contract matched to a file's header)
+//! turns a record's fields into typed [`Value`]s, or says why the record is rejected
+//! ([`Rejection`]). The file format is documented in `docs/contracts.md`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use crate::config::Format;
+use crate::infer::{self, Value as Inferred};
+
+/// The longest dataset name: it names a Glue table (at most 255) and an S3 prefix segment;
+/// kept short so that derived names fit everywhere.
+pub const MAX_DATASET_NAME: usize = 64;
+/// The largest decimal precision (Parquet's and Athena's limit for DECIMAL is 38 digits).
+pub const MAX_DECIMAL_PRECISION: u8 = 38;
+
+/// The type of a contract's column, as it lands in Parquet and Athena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    /// `true` or `false` (any letter case).
+    Boolean,
+    /// A 32-bit signed integer.
+    Int32,
+    /// A 64-bit signed integer.
+    Int64,
+    /// A 64-bit IEEE 754 float (finite).
+    Float64,
+    /// A decimal number with `precision` digits, `scale` of them after the point.
+    Decimal {
+        /// Total digits, 1 to 38.
+        precision: u8,
+        /// Digits after the point, at most `precision`.
+        scale: u8,
+    },
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// An instant, microseconds in UTC; text without a zone is read as UTC.
+    Timestamp,
+    /// UTF-8 text.
+    String,
+}
+
+impl ColumnType {
+    /// Every type name as a contract spells it (`decimal` takes `(precision, scale)`).
+    pub const NAMES: [&'static str; 8] = [
+        "boolean",
+        "int32",
+        "int64",
+        "float64",
+        "decimal(p, s)",
+        "date",
+        "timestamp",
+        "string",
+    ];
+
+    /// The type's name in the Glue Data Catalog (Hive DDL), as Athena shows it.
+    pub fn glue_name(self) -> String {
+        match self {
+            ColumnType::Boolean => "boolean".into(),
+            ColumnType::Int32 => "int".into(),
+            ColumnType::Int64 => "bigint".into(),
+            ColumnType::Float64 => "double".into(),
+            ColumnType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+            ColumnType::Date => "date".into(),
+            ColumnType::Timestamp => "timestamp".into(),
+            ColumnType::String => "string".into(),
+        }
+    }
+
+    /// Reads `text` as a value of this type.
+    pub fn parse(self, text: &str) -> Result<Value<'_>, RejectReason> {
+        let mismatch = || RejectReason::Type;
+        match self {
+            ColumnType::String => Ok(Value::String(text)),
+            ColumnType::Boolean => match infer::infer_text(text) {
+                Inferred::Boolean(b) => Ok(Value::Boolean(b)),
+                _ => Err(mismatch()),
+            },
+            ColumnType::Int32 => match infer::infer_text(text) {
+                Inferred::Integer(i) => i32::try_from(i)
+                    .map(Value::Int32)
+                    .map_err(|_| RejectReason::Range),
+                Inferred::Float(_) if is_integer_text(text) => Err(RejectReason::Range),
+                _ => Err(mismatch()),
+            },
+            ColumnType::Int64 => match infer::infer_text(text) {
+                Inferred::Integer(i) => Ok(Value::Int64(i)),
+                // An integer too large for 64 bits is inferred as a float.
+                Inferred::Float(_) if is_integer_text(text) => Err(RejectReason::Range),
+                _ => Err(mismatch()),
+            },
+            ColumnType::Float64 => match infer::infer_text(text) {
+                #[allow(clippy::cast_precision_loss)]
+                Inferred::Integer(i) => Ok(Value::Float64(i as f64)),
+                Inferred::Float(f) if f.is_finite() => Ok(Value::Float64(f)),
+                Inferred::Float(_) => Err(RejectReason::Range),
+                _ => Err(mismatch()),
+            },
+            ColumnType::Decimal { precision, scale } => parse_decimal(text, precision, scale),
+            ColumnType::Date => match infer::infer_text(text) {
+                Inferred::Date(days) => i32::try_from(days)
+                    .map(Value::Date)
+                    .map_err(|_| RejectReason::Range),
+                _ => Err(mismatch()),
+            },
+            ColumnType::Timestamp => match infer::infer_text(text) {
+                Inferred::Timestamp(micros) => Ok(Value::Timestamp(micros)),
+                Inferred::Date(days) => Ok(Value::Timestamp(days * 86_400_000_000)),
+                _ => Err(mismatch()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ColumnType::Boolean => f.write_str("boolean"),
+            ColumnType::Int32 => f.write_str("int32"),
+            ColumnType::Int64 => f.write_str("int64"),
+            ColumnType::Float64 => f.write_str("float64"),
+            ColumnType::Decimal { precision, scale } => write!(f, "decimal({precision}, {scale})"),
+            ColumnType::Date => f.write_str("date"),
+            ColumnType::Timestamp => f.write_str("timestamp"),
+            ColumnType::String => f.write_str("string"),
+        }
+    }
+}
+
+impl std::str::FromStr for ColumnType {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ColumnType, String> {
+        let text = text.trim();
+        Ok(match text {
+            "boolean" => ColumnType::Boolean,
+            "int32" => ColumnType::Int32,
+            "int64" => ColumnType::Int64,
+            "float64" => ColumnType::Float64,
+            "date" => ColumnType::Date,
+            "timestamp" => ColumnType::Timestamp,
+            "string" => ColumnType::String,
+            _ => {
+                let Some(arguments) = text
+                    .strip_prefix("decimal")
+                    .map(str::trim_start)
+                    .and_then(|rest| rest.strip_prefix('('))
+                    .and_then(|rest| rest.strip_suffix(')'))
+                else {
+                    return Err(format!(
+                        "unknown type `{text}`: expected one of {}",
+                        ColumnType::NAMES.join(", ")
+                    ));
+                };
+                let numbers: Vec<Option<u8>> = arguments
+                    .split(',')
+                    .map(|n| n.trim().parse().ok())
+                    .collect();
+                let [Some(precision), Some(scale)] = numbers[..] else {
+                    return Err(format!(
+                        "`{text}`: a decimal is `decimal(precision, scale)`, e.g. decimal(12, 2)"
+                    ));
+                };
+                if !(1..=MAX_DECIMAL_PRECISION).contains(&precision) || scale > precision {
+                    return Err(format!(
+                        "`{text}`: the precision must be 1 to {MAX_DECIMAL_PRECISION} and the \
+                         scale at most the precision"
+                    ));
+                }
+                ColumnType::Decimal { precision, scale }
+            }
+        })
+    }
+}
+
+/// Whether `text` is an optionally signed run of digits (an integer, whatever its size).
+fn is_integer_text(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `[+-]digits[.digits]` as an unscaled integer of `scale` fraction digits. More fraction
+/// digits than the scale is a rejection, never a silent rounding.
+fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<Value<'_>, RejectReason> {
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits_only(whole) || !digits_only(fraction) {
+        return Err(RejectReason::Type);
+    }
+    if fraction.len() > usize::from(scale) {
+        return Err(RejectReason::Range);
+    }
+    let whole = whole.trim_start_matches('0');
+    if whole.len() + usize::from(scale) > usize::from(precision) {
+        return Err(RejectReason::Range);
+    }
+    let mut unscaled: i128 = 0;
+    let padding = usize::from(scale) - fraction.len();
+    for b in whole
+        .bytes()
+        .chain(fraction.bytes())
+        .chain(std::iter::repeat_n(b'0', padding))
+    {
+        // At most 38 digits: no overflow of i128 (up to about 1.7e38).
+        unscaled = unscaled * 10 + i128::from(b - b'0');
+    }
+    Ok(Value::Decimal(if negative { -unscaled } else { unscaled }))
+}
+
+/// One typed value of a record that meets its contract.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// A boolean.
+    Boolean(bool),
+    /// A 32-bit integer.
+    Int32(i32),
+    /// A 64-bit integer.
+    Int64(i64),
+    /// A finite float.
+    Float64(f64),
+    /// A decimal's unscaled value (the column's type gives the scale).
+    Decimal(i128),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since 1970-01-01T00:00:00Z.
+    Timestamp(i64),
+    /// Text, borrowed from the record.
+    String(&'a str),
+}
+
+impl Value<'_> {
+    /// Orders two values of the same column type; `None` for values of different types.
+    fn compare(&self, other: &Value<'_>) -> Option<std::cmp::Ordering> {
+        match (self, other) {
+            (Value::Boolean(a), Value::Boolean(b)) => Some(a.cmp(b)),
+            (Value::Int32(a), Value::Int32(b)) | (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+            (Value::Int64(a), Value::Int64(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => {
+                Some(a.cmp(b))
+            }
+            (Value::Float64(a), Value::Float64(b)) => a.partial_cmp(b),
+            (Value::Decimal(a), Value::Decimal(b)) => Some(a.cmp(b)),
+            (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+}
+
+/// Optional checks on a column's values, beyond its type.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Constraints {
+    /// The smallest allowed value (as text in the contract, read with the column's type).
+    pub min: Option<String>,
+    /// The largest allowed value.
+    pub max: Option<String>,
+    /// The only values allowed, compared as text.
+    pub allowed: Option<Vec<String>>,
+    /// The longest allowed text, in characters.
+    pub max_length: Option<usize>,
+}
+
+/// One column of a contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSpec {
+    /// The column's name: the header field it matches, and its name in Parquet and Athena.
+    pub name: String,
+    /// Its type.
+    pub column_type: ColumnType,
+    /// Whether an empty field (CSV) or a null or absent key (JSON Lines) is allowed.
+    pub nullable: bool,
+    /// Further checks.
+    pub constraints: Constraints,
+}
+
+impl ColumnSpec {
+    /// Checks one field's text (`None`: null or absent) against this column.
+    pub fn check<'a>(&self, text: Option<&'a str>) -> Result<Option<Value<'a>>, RejectReason> {
+        let text = match text {
+            None | Some("") => {
+                return if self.nullable {
+                    Ok(None)
+                } else {
+                    Err(RejectReason::Null)
+                };
+            }
+            Some(text) => text,
+        };
+        let value = self.column_type.parse(text)?;
+        let c = &self.constraints;
+        if let Some(allowed) = &c.allowed
+            && !allowed.iter().any(|a| a == text)
+        {
+            return Err(RejectReason::NotAllowed);
+        }
+        if let Some(max_length) = c.max_length
+            && text.chars().count() > max_length
+        {
+            return Err(RejectReason::TooLong);
+        }
+        for (bound, failing, reason) in [
+            (&c.min, std::cmp::Ordering::Less, RejectReason::BelowMin),
+            (&c.max, std::cmp::Ordering::Greater, RejectReason::AboveMax),
+        ] {
+            if let Some(bound) = bound
+                && let Ok(bound) = self.column_type.parse(bound)
+                && value.compare(&bound) == Some(failing)
+            {
+                return Err(reason);
+            }
+        }
+        Ok(Some(value))
+    }
+}
+
+/// What to do with a file's header when it differs from the contract's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderPolicy {
+    /// A contract column the header lacks: fail the file, or (for a nullable column) read it
+    /// as null in every record.
+    pub missing_columns: MissingColumns,
+    /// A header column the contract lacks: ignore it, or fail the file.
+    pub extra_columns: ExtraColumns,
+    /// Columns in another order than the contract's: match them by name, or fail the file.
+    pub order: ColumnOrder,
+}
+
+impl Default for HeaderPolicy {
+    fn default() -> Self {
+        HeaderPolicy {
+            missing_columns: MissingColumns::Fail,
+            extra_columns: ExtraColumns::Ignore,
+            order: ColumnOrder::ByName,
+        }
+    }
+}
+
+/// See [`HeaderPolicy::missing_columns`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingColumns {
+    /// The file fails with `ContractViolation`.
+    Fail,
+    /// A missing nullable column is null; a missing required column still fails the file.
+    Null,
+}
+
+/// See [`HeaderPolicy::extra_columns`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtraColumns {
+    /// Extra columns are not written.
+    Ignore,
+    /// The file fails with `ContractViolation`.
+    Fail,
+}
+
+/// See [`HeaderPolicy::order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnOrder {
+    /// Columns are matched by name, in any order.
+    ByName,
+    /// The header must list the contract's columns in the contract's order.
+    Exact,
+}
+
+/// How many rejected records a file may have before the whole file fails.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectionPolicy {
+    /// More rejected records than this fails the file (none: no count limit).
+    pub max_count: Option<u64>,
+    /// A larger share (0.0–1.0) of rejected records fails the file (judged at the end).
+    pub max_share: Option<f64>,
+}
+
+impl Default for RejectionPolicy {
+    /// No count limit; at most 10 % of a file's records rejected.
+    fn default() -> Self {
+        RejectionPolicy {
+            max_count: None,
+            max_share: Some(0.1),
+        }
+    }
+}
+
+/// A partition column, taken from a `name=value/` segment of the key's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionSpec {
+    /// The column's name, as the key's segment spells it (`region` in `region=eu/`).
+    pub name: String,
+    /// Its type: `string`, `int32`, `int64` or `date`.
+    pub column_type: ColumnType,
+}
+
+/// The format a contract fixes; `None` fields are detected as for any file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FormatSpec {
+    /// CSV or JSON Lines.
+    pub format: Option<Format>,
+    /// The delimiter of delimited text.
+    pub delimiter: Option<u8>,
+    /// Whether delimited text has a header row.
+    pub header: Option<bool>,
+}
+
+/// One dataset's contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contract {
+    /// The dataset's name: `[a-z][a-z0-9_]*`, the Glue table's name and the output folder's.
+    pub dataset: String,
+    /// The input keys this contract owns (ends with `/`).
+    pub prefix: String,
+    /// The format, where the contract fixes it.
+    pub format: FormatSpec,
+    /// The columns, in output order.
+    pub columns: Vec<ColumnSpec>,
+    /// Partition columns from the key's path, outermost first.
+    pub partitions: Vec<PartitionSpec>,
+    /// What to do with a header that differs from the columns.
+    pub header: HeaderPolicy,
+    /// When rejected records fail the whole file.
+    pub rejects: RejectionPolicy,
+    /// The file it was read from, for messages.
+    pub source: PathBuf,
+}
+
+/// A contract file that cannot be used: the file, the line, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}: {message}", path.display())]
+pub struct ContractError {
+    /// The contract file.
+    pub path: PathBuf,
+    /// The line (from 1) the problem is on; 0 when it concerns the whole file.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The TOML document, as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContractFile {
+    dataset: Spanned<String>,
+    prefix: Spanned<String>,
+    #[serde(default)]
+    format: Option<FormatFile>,
+    #[serde(default)]
+    header: Option<HeaderFile>,
+    #[serde(default)]
+    rejects: Option<RejectionPolicy>,
+    #[serde(default)]
+    partitions: Vec<PartitionFile>,
+    columns: Spanned<Vec<ColumnFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormatFile {
+    #[serde(rename = "type")]
+    format: Option<Spanned<String>>,
+    delimiter: Option<Spanned<String>>,
+    header: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderFile {
+    missing_columns: Option<MissingColumns>,
+    extra_columns: Option<ExtraColumns>,
+    order: Option<ColumnOrder>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartitionFile {
+    name: Spanned<String>,
+    #[serde(rename = "type")]
+    column_type: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ColumnFile {
+    name: Spanned<String>,
+    #[serde(rename = "type")]
+    column_type: Spanned<String>,
+    #[serde(default = "yes")]
+    nullable: bool,
+    min: Option<Spanned<toml::Value>>,
+    max: Option<Spanned<toml::Value>>,
+    allowed: Option<Vec<String>>,
+    max_length: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reads contract files, turning byte spans into line numbers.
+struct ContractReader<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl ContractReader<'_> {
+    fn error_at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> ContractError {
+        let line = self.text[..span.start.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1;
+        ContractError {
+            path: self.path.to_owned(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    fn read(&self) -> Result<Contract, ContractError> {
+        let file: ContractFile = toml::from_str(self.text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            self.error_at(span, e.message().to_owned())
+        })?;
+        let dataset = file.dataset.get_ref();
+        if !is_identifier(dataset) || dataset.len() > MAX_DATASET_NAME {
+            return Err(self.error_at(
+                file.dataset.span(),
+                format!(
+                    "dataset `{dataset}`: a name of lowercase letters, digits and `_`, starting \
+                     with a letter, at most {MAX_DATASET_NAME} characters (it names the Athena table)"
+                ),
+            ));
+        }
+        let prefix = file.prefix.get_ref();
+        if !prefix.ends_with('/') || prefix.starts_with('/') || prefix.contains("//") {
+            return Err(self.error_at(
+                file.prefix.span(),
+                format!("prefix `{prefix}`: a key prefix ending with `/`, e.g. `incoming/sales/`"),
+            ));
+        }
+        let format = match file.format {
+            None => FormatSpec::default(),
+            Some(f) => self.format(&f)?,
+        };
+        let header = file.header.map_or_else(HeaderPolicy::default, |h| {
+            let default = HeaderPolicy::default();
+            HeaderPolicy {
+                missing_columns: h.missing_columns.unwrap_or(default.missing_columns),
+                extra_columns: h.extra_columns.unwrap_or(default.extra_columns),
+                order: h.order.unwrap_or(default.order),
+            }
+        });
+        let rejects = file.rejects.unwrap_or_default();
+        if let Some(share) = rejects.max_share
+            && !(0.0..=1.0).contains(&share)
+        {
+            return Err(self.error_at(0..0, "rejects.max_share must be between 0.0 and 1.0"));
+        }
+        let columns_span = file.columns.span();
+        let mut columns: Vec<ColumnSpec> = Vec::new();
+        for column in file.columns.into_inner() {
+            let spec = self.column(column)?;
+            columns.push(spec);
+        }
+        if columns.is_empty() {
+            return Err(self.error_at(columns_span, "a contract needs at least one column"));
+        }
+        let partitions = self.partitions(file.partitions)?;
+        let mut names: Vec<&str> = columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(partitions.iter().map(|p| p.name.as_str()))
+            .collect();
+        names.sort_unstable();
+        if let Some([name, _]) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(self.error_at(
+                columns_span,
+                format!("column `{name}` is named twice (columns and partitions share names)"),
+            ));
+        }
+        Ok(Contract {
+            dataset: dataset.clone(),
+            prefix: prefix.clone(),
+            format,
+            columns,
+            partitions,
+            header,
+            rejects,
+            source: self.path.to_owned(),
+        })
+    }
+
+    fn partitions(
+        &self,
+        partitions: Vec<PartitionFile>,
+    ) -> Result<Vec<PartitionSpec>, ContractError> {
+        let mut specs = Vec::with_capacity(partitions.len());
+        for partition in partitions {
+            let name = partition.name.get_ref();
+            if !is_identifier(name) {
+                return Err(self.error_at(
+                    partition.name.span(),
+                    format!("partition `{name}`: lowercase letters, digits and `_`"),
+                ));
+            }
+            let column_type = match &partition.column_type {
+                None => ColumnType::String,
+                Some(t) => match t.get_ref().parse() {
+                    Ok(
+                        ty @ (ColumnType::String
+                        | ColumnType::Int32
+                        | ColumnType::Int64
+                        | ColumnType::Date),
+                    ) => ty,
+                    _ => {
+                        return Err(self.error_at(
+                            t.span(),
+                            format!(
+                                "partition `{name}`: type `{}`: expected string, int32, int64 or date",
+                                t.get_ref()
+                            ),
+                        ));
+                    }
+                },
+            };
+            specs.push(PartitionSpec {
+                name: name.clone(),
+                column_type,
+            });
+        }
+        Ok(specs)
+    }
+
+    fn format(&self, f: &FormatFile) -> Result<FormatSpec, ContractError> {
+        let format = match &f.format {
+            None => None,
+            Some(name) => Some(match name.get_ref().as_str() {
+                "csv" => Format::Csv,
+                "json_lines" => Format::JsonLines,
+                other => {
+                    return Err(self.error_at(
+                        name.span(),
+                        format!("format type `{other}`: expected `csv` or `json_lines`"),
+                    ));
+                }
+            }),
+        };
+        let delimiter = match &f.delimiter {
+            None => None,
+            Some(d) => match d.get_ref().as_bytes() {
+                [b] if b.is_ascii() && !matches!(b, b'"' | b'\n' | b'\r') => Some(*b),
+                _ if d.get_ref() == "\\t" => Some(b'\t'),
+                _ => {
+                    return Err(self.error_at(
+                        d.span(),
+                        format!(
+                            "delimiter `{}`: one ASCII character other than a quote or line break",
+                            d.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
+        if format == Some(Format::JsonLines) && (delimiter.is_some() || f.header.is_some()) {
+            return Err(self.error_at(
+                f.format.as_ref().map_or(0..0, Spanned::span),
+                "JSON Lines has no delimiter or header",
+            ));
+        }
+        Ok(FormatSpec {
+            format,
+            delimiter,
+            header: f.header,
+        })
+    }
+
+    fn column(&self, column: ColumnFile) -> Result<ColumnSpec, ContractError> {
+        let name = column.name.get_ref();
+        if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+            return Err(self.error_at(
+                column.name.span(),
+                format!("column name `{name}`: 1 to 255 characters, no control characters"),
+            ));
+        }
+        let column_type: ColumnType =
+            column
+                .column_type
+                .get_ref()
+                .parse()
+                .map_err(|message: String| {
+                    self.error_at(
+                        column.column_type.span(),
+                        format!("column `{name}`: {message}"),
+                    )
+                })?;
+        let mut constraints = Constraints {
+            allowed: column.allowed,
+            max_length: column.max_length,
+            ..Constraints::default()
+        };
+        for (bound, slot) in [
+            (column.min, &mut constraints.min),
+            (column.max, &mut constraints.max),
+        ] {
+            let Some(bound) = bound else { continue };
+            let text = match bound.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Datetime(d) => d.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(_) | toml::Value::Table(_) => String::new(),
+            };
+            if column_type == ColumnType::String || column_type.parse(&text).is_err() {
+                return Err(self.error_at(
+                    bound.span(),
+                    format!(
+                        "column `{name}`: bound `{text}` is not a {column_type} value \
+                         (min and max apply to numbers, dates and timestamps)"
+                    ),
+                ));
+            }
+            *slot = Some(text);
+        }
+        Ok(ColumnSpec {
+            name: name.clone(),
+            column_type,
+            nullable: column.nullable,
+            constraints,
+        })
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+}
+
+impl Contract {
+    /// Reads one contract from `text`, the content of the file `path` (named in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Contract, ContractError> {
+        ContractReader { path, text }.read()
+    }
+
+    /// The partition values in `key` (relative to nothing: the whole key), in the contract's
+    /// order, or the name of the partition the key lacks or spells wrongly.
+    pub fn partition_values<'k>(&self, key: &'k str) -> Result<Vec<&'k str>, String> {
+        let relative = key.strip_prefix(&self.prefix).unwrap_or(key);
+        let segments: Vec<&str> = relative.split('/').collect();
+        let folders = &segments[..segments.len().saturating_sub(1)];
+        self.partitions
+            .iter()
+            .map(|p| {
+                let value = folders
+                    .iter()
+                    .find_map(|s| s.strip_prefix(p.name.as_str())?.strip_prefix('='))
+                    .ok_or_else(|| format!("the key has no `{}=` folder", p.name))?;
+                if value.is_empty() || p.column_type.parse(value).is_err() {
+                    return Err(format!(
+                        "partition `{}={value}` is not a {} value",
+                        p.name, p.column_type
+                    ));
+                }
+                Ok(value)
+            })
+            .collect()
+    }
+
+    /// Matches the contract to a file's header (`None`: no header, columns by position).
+    pub fn bind(&self, header: Option<&[String]>) -> Result<Binding, String> {
+        let Some(header) = header else {
+            return Ok(Binding {
+                sources: (0..self.columns.len()).map(Some).collect(),
+                fields: Some(self.columns.len()),
+            });
+        };
+        let policy = self.header;
+        let mut sources = Vec::with_capacity(self.columns.len());
+        let mut missing = Vec::new();
+        for column in &self.columns {
+            let found = header.iter().position(|h| h == &column.name);
+            if found.is_none()
+                && (policy.missing_columns == MissingColumns::Fail || !column.nullable)
+            {
+                missing.push(column.name.as_str());
+            }
+            sources.push(found);
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "the header lacks the column(s) {}",
+                quoted_list(missing.iter().copied())
+            ));
+        }
+        let extra: Vec<&str> = header
+            .iter()
+            .filter(|h| !self.columns.iter().any(|c| &c.name == *h))
+            .map(String::as_str)
+            .collect();
+        if policy.extra_columns == ExtraColumns::Fail && !extra.is_empty() {
+            return Err(format!(
+                "the header has column(s) the contract lacks: {}",
+                quoted_list(extra.iter().copied())
+            ));
+        }
+        if policy.order == ColumnOrder::Exact {
+            let found: Vec<usize> = sources.iter().flatten().copied().collect();
+            if found.windows(2).any(|w| w[0] > w[1]) {
+                return Err(format!(
+                    "the header's columns are not in the contract's order ({})",
+                    quoted_list(self.columns.iter().map(|c| c.name.as_str()))
+                ));
+            }
+        }
+        Ok(Binding {
+            sources,
+            fields: Some(header.len()),
+        })
+    }
+}
+
+fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A contract matched to one file's columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// For each contract column, the index of the file's field that holds it (`None`: a
+    /// missing nullable column, always null).
+    pub sources: Vec<Option<usize>>,
+    /// How many fields each record must have (`None`: any, as for JSON Lines).
+    pub fields: Option<usize>,
+}
+
+/// Why a record does not meet its contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The record is malformed (bad quoting, not UTF-8, too long): it has no fields to check.
+    Malformed,
+    /// The record has another number of fields than the header.
+    FieldCount,
+    /// An empty or absent value in a column that is not nullable.
+    Null,
+    /// A value that is not of the column's type.
+    Type,
+    /// A value of the type but outside what it can hold (an int32 overflow, too many digits
+    /// for a decimal).
+    Range,
+    /// A value below the column's `min`.
+    BelowMin,
+    /// A value above the column's `max`.
+    AboveMax,
+    /// A value not in the column's `allowed` list.
+    NotAllowed,
+    /// Text longer than the column's `max_length`.
+    TooLong,
+}
+
+impl RejectReason {
+    /// The reason as reports and rejects files spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Malformed => "malformed",
+            RejectReason::FieldCount => "field_count",
+            RejectReason::Null => "null",
+            RejectReason::Type => "type",
+            RejectReason::Range => "range",
+            RejectReason::BelowMin => "below_min",
+            RejectReason::AboveMax => "above_max",
+            RejectReason::NotAllowed => "not_allowed",
+            RejectReason::TooLong => "too_long",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rejected record's first problem: the column (by contract index, `None` for the whole
+/// record) and the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejection {
+    /// The contract column at fault, if one is.
+    pub column: Option<usize>,
+    /// Why.
+    pub reason: RejectReason,
+}
+
+impl Binding {
+    /// Checks one delimited record's `fields` against `contract`, filling `out` with one value
+    /// per contract column (`None`: null).
+    pub fn check_fields<'r>(
+        &self,
+        contract: &Contract,
+        fields: &[&'r str],
+        out: &mut Vec<Option<Value<'r>>>,
+    ) -> Result<(), Rejection> {
+        out.clear();
+        if self.fields.is_some_and(|n| n != fields.len()) {
+            return Err(Rejection {
+                column: None,
+                reason: RejectReason::FieldCount,
+            });
+        }
+        for (index, (column, source)) in contract.columns.iter().zip(&self.sources).enumerate() {
+            let text = source.and_then(|s| fields.get(s).copied());
+            let value = column.check(text).map_err(|reason| Rejection {
+                column: Some(index),
+                reason,
+            })?;
+            out.push(value);
+        }
+        Ok(())
+    }
+}
+
+/// Every contract of a deployment: at most one owns a key.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Contracts {
+    contracts: Vec<Contract>,
+}
+
+impl Contracts {
+    /// No contracts: every object is profiled only.
+    pub fn none() -> Contracts {
+        Contracts::default()
+    }
+
+    /// Checks `contracts` together: distinct datasets, prefixes under `input_prefix` that do
+    /// not overlap.
+    pub fn new(contracts: Vec<Contract>, input_prefix: &str) -> Result<Contracts, ContractError> {
+        for (i, contract) in contracts.iter().enumerate() {
+            let at = |message: String| ContractError {
+                path: contract.source.clone(),
+                line: 0,
+                message,
+            };
+            if !contract.prefix.starts_with(input_prefix) || contract.prefix == input_prefix {
+                return Err(at(format!(
+                    "prefix `{}` is not inside the input prefix `{input_prefix}`: no upload there \
+                     would reach the pipeline",
+                    contract.prefix
+                )));
+            }
+            for other in &contracts[..i] {
+                if other.dataset == contract.dataset {
+                    return Err(at(format!(
+                        "dataset `{}` is also defined in {}",
+                        contract.dataset,
+                        other.source.display()
+                    )));
+                }
+                if other.prefix.starts_with(&contract.prefix)
+                    || contract.prefix.starts_with(&other.prefix)
+                {
+                    return Err(at(format!(
+                        "prefix `{}` overlaps `{}` of {}: a key would have two contracts",
+                        contract.prefix,
+                        other.prefix,
+                        other.source.display()
+                    )));
+                }
+            }
+        }
+        Ok(Contracts { contracts })
+    }
+
+    /// Reads every `*.toml` file of `dir` (sorted by name) and checks them together. A missing
+    /// folder is no contracts.
+    pub fn load_dir(dir: &Path, input_prefix: &str) -> Result<Contracts, ContractError> {
+        let io_error = |path: &Path, e: std::io::Error| ContractError {
+            path: path.to_owned(),
+            line: 0,
+            message: e.to_string(),
+        };
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contracts::none()),
+            Err(e) => return Err(io_error(dir, e)),
+        };
+        let mut paths = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| io_error(dir, e))?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let mut contracts = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+            contracts.push(Contract::parse(&path, &text)?);
+        }
+        Contracts::new(contracts, input_prefix)
+    }
+
+    /// The contract that owns `key`, if any.
+    pub fn owner(&self, key: &str) -> Option<&Contract> {
+        self.contracts.iter().find(|c| key.starts_with(&c.prefix))
+    }
+
+    /// Every contract, in the order they were given (by file name for [`Self::load_dir`]).
+    pub fn iter(&self) -> impl Iterator<Item = &Contract> {
+        self.contracts.iter()
+    }
+
+    /// Whether there is no contract.
+    pub fn is_empty(&self) -> bool {
+        self.contracts.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SALES: &str = r#"
+dataset = "sales"
+prefix = "incoming/sales/"
+
+[format]
+type = "csv"
+header = true
+
+[rejects]
+max_share = 0.25
+
+[[partitions]]
+name = "region"
+
+[[partitions]]
+name = "day"
+type = "date"
+
+[[columns]]
+name = "order_id"
+type = "int64"
+nullable = false
+min = 1
+
+[[columns]]
+name = "amount"
+type = "decimal(12, 2)"
+min = "0"
+
+[[columns]]
+name = "status"
+type = "string"
+allowed = ["new", "paid"]
+
+[[columns]]
+name = "ordered_at"
+type = "timestamp"
+"#;
+
+    fn sales() -> Contract {
+        Contract::parse(Path::new("contracts/sales.toml"), SALES).unwrap()
+    }
+
+    fn parse_error(text: &str) -> ContractError {
+        Contract::parse(Path::new("c.toml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn a_contract_reads_with_its_defaults() {
+        let c = sales();
+        assert_eq!(c.dataset, "sales");
+        assert_eq!(c.format.format, Some(Format::Csv));
+        assert_eq!(c.columns.len(), 4);
+        assert_eq!(
+            c.columns[1].column_type,
+            ColumnType::Decimal {
+                precision: 12,
+                scale: 2
+            }
+        );
+        assert!(!c.columns[0].nullable && c.columns[1].nullable);
+        assert_eq!(c.header, HeaderPolicy::default());
+        assert_eq!(c.rejects.max_share, Some(0.25));
+        assert_eq!(c.partitions[1].column_type, ColumnType::Date);
+    }
+
+    #[test]
+    fn bad_contracts_name_the_file_and_line() {
+        let unknown_type = SALES.replace("\"int64\"", "\"int\"");
+        let e = parse_error(&unknown_type);
+        assert_eq!(e.line, 21, "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("c.toml:21: column `order_id`: unknown type `int`")
+        );
+
+        let e = parse_error(&SALES.replace("nullable = false", "nullable = false\ncolour = 1"));
+        assert_eq!(e.line, 23, "{e}");
+        assert!(e.to_string().contains("colour"), "{e}");
+
+        let e = parse_error(&SALES.replace("decimal(12, 2)", "decimal(40, 2)"));
+        assert!(e.to_string().contains("precision must be 1 to 38"), "{e}");
+        assert_eq!(e.line, 27);
+
+        let e = parse_error(&SALES.replace("min = 1", "min = \"one\""));
+        assert!(
+            e.to_string().contains("bound `one` is not a int64 value"),
+            "{e}"
+        );
+
+        let e = parse_error(&SALES.replace("\"sales\"", "\"Sales Data\""));
+        assert_eq!(e.line, 2);
+        let e = parse_error(&SALES.replace("\"incoming/sales/\"", "\"incoming/sales\""));
+        assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn contracts_own_disjoint_prefixes_inside_the_input_prefix() {
+        let other = |dataset: &str, prefix: &str| {
+            let text = SALES
+                .replace("\"sales\"", &format!("\"{dataset}\""))
+                .replace("incoming/sales/", prefix);
+            Contract::parse(Path::new(&format!("contracts/{dataset}.toml")), &text).unwrap()
+        };
+        let ok = Contracts::new(
+            vec![sales(), other("refunds", "incoming/refunds/")],
+            "incoming/",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.owner("incoming/refunds/a.csv").unwrap().dataset,
+            "refunds"
+        );
+        assert!(ok.owner("incoming/salesman/a.csv").is_none());
+
+        let e = Contracts::new(
+            vec![sales(), other("eu", "incoming/sales/eu/")],
+            "incoming/",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("overlaps"), "{e}");
+        let e = Contracts::new(vec![other("x", "elsewhere/x/")], "incoming/").unwrap_err();
+        assert!(e.to_string().contains("not inside the input prefix"), "{e}");
+        let e =
+            Contracts::new(vec![sales(), other("sales", "incoming/s2/")], "incoming/").unwrap_err();
+        assert!(e.to_string().contains("also defined"), "{e}");
+    }
+
+    #[test]
+    fn values_are_typed_or_rejected_with_a_reason() {
+        fn t<'a>(ty: &str, text: &'a str) -> Result<Value<'a>, RejectReason> {
+            ty.parse::<ColumnType>().unwrap().parse(text)
+        }
+        assert_eq!(t("int32", "2147483647"), Ok(Value::Int32(i32::MAX)));
+        assert_eq!(t("int32", "2147483648"), Err(RejectReason::Range));
+        assert_eq!(t("int64", "99999999999999999999"), Err(RejectReason::Range));
+        assert_eq!(t("int64", "1.5"), Err(RejectReason::Type));
+        assert_eq!(t("decimal(5, 2)", "-123.4"), Ok(Value::Decimal(-12340)));
+        assert_eq!(t("decimal(5, 2)", "1234.5"), Err(RejectReason::Range));
+        assert_eq!(t("decimal(5, 2)", "1.234"), Err(RejectReason::Range));
+        assert_eq!(t("decimal(5, 2)", "1.2.3"), Err(RejectReason::Type));
+        assert_eq!(
+            t("decimal(38, 0)", &"9".repeat(38)),
+            Ok(Value::Decimal(10i128.pow(38) - 1))
+        );
+        assert_eq!(t("date", "0001-01-01"), Ok(Value::Date(-719_162)));
+        assert_eq!(t("date", "9999-12-31"), Ok(Value::Date(2_932_896)));
+        assert_eq!(
+            t("timestamp", "2026-12-02T10:00:00+01:00"),
+            Ok(Value::Timestamp(1_796_202_000_000_000))
+        );
+        assert_eq!(
+            t("timestamp", "2026-12-02"),
+            Ok(Value::Timestamp(1_796_169_600_000_000))
+        );
+        assert_eq!(t("boolean", "TRUE"), Ok(Value::Boolean(true)));
+        assert_eq!(t("boolean", "yes"), Err(RejectReason::Type));
+        assert_eq!(t("float64", "1e3"), Ok(Value::Float64(1000.0)));
+    }
+
+    #[test]
+    fn records_check_against_the_bound_header() {
+        let c = sales();
+        let header: Vec<String> = ["status", "order_id", "amount", "ordered_at", "note"]
+            .map(String::from)
+            .to_vec();
+        let binding = c.bind(Some(&header)).unwrap();
+        assert_eq!(binding.sources, [Some(1), Some(2), Some(0), Some(3)]);
+        let mut out = Vec::new();
+        binding
+            .check_fields(
+                &c,
+                &["paid", "7", "10.50", "2026-12-02 10:00", "x"],
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(out[0], Some(Value::Int64(7)));
+        assert_eq!(out[1], Some(Value::Decimal(1050)));
+        let reject = |fields: &[&str]| binding.check_fields(&c, fields, &mut Vec::new());
+        assert_eq!(
+            reject(&["paid", "", "1", "", ""]),
+            Err(Rejection {
+                column: Some(0),
+                reason: RejectReason::Null
+            })
+        );
+        assert_eq!(
+            reject(&["paid", "0", "1", "", ""]),
+            Err(Rejection {
+                column: Some(0),
+                reason: RejectReason::BelowMin
+            })
+        );
+        assert_eq!(
+            reject(&["lost", "1", "1", "", ""]),
+            Err(Rejection {
+                column: Some(2),
+                reason: RejectReason::NotAllowed
+            })
+        );
+        assert_eq!(
+            reject(&["paid", "1"]),
+            Err(Rejection {
+                column: None,
+                reason: RejectReason::FieldCount
+            })
+        );
+
+        let missing: Vec<String> = ["order_id", "status"].map(String::from).to_vec();
+        assert!(
+            c.bind(Some(&missing))
+                .unwrap_err()
+                .contains("`amount`, `ordered_at`")
+        );
+        let mut lenient = c.clone();
+        lenient.header.missing_columns = MissingColumns::Null;
+        let binding = lenient.bind(Some(&missing)).unwrap();
+        assert_eq!(binding.sources, [Some(0), None, Some(1), None]);
+        lenient.header.order = ColumnOrder::Exact;
+        let reordered: Vec<String> = ["status", "order_id"].map(String::from).to_vec();
+        assert!(
+            lenient
+                .bind(Some(&reordered))
+                .unwrap_err()
+                .contains("order")
+        );
+        lenient.header.extra_columns = ExtraColumns::Fail;
+        let extra: Vec<String> = ["order_id", "status", "x"].map(String::from).to_vec();
+        assert!(lenient.bind(Some(&extra)).unwrap_err().contains("`x`"));
+    }
+
+    #[test]
+    fn partitions_come_from_the_keys_folders() {
+        let c = sales();
+        assert_eq!(
+            c.partition_values("incoming/sales/region=eu/day=2026-12-02/x.csv"),
+            Ok(vec!["eu", "2026-12-02"])
+        );
+        assert!(
+            c.partition_values("incoming/sales/region=eu/x.csv")
+                .unwrap_err()
+                .contains("`day=`")
+        );
+        assert!(
+            c.partition_values("incoming/sales/region=eu/day=tuesday/x.csv")
+                .unwrap_err()
+                .contains("not a date")
+        );
+    }
+}
