@@ -20,6 +20,14 @@ pub const DEFAULT_OUTPUT_PREFIX: &str = "processed/";
 /// Suffix of a report's key.
 pub const REPORT_SUFFIX: &str = ".report.json";
 
+/// Records that meet a contract go under this prefix, as
+/// `curated/<dataset>/<key relative to the contract's prefix>.parquet`.
+pub const CURATED_PREFIX: &str = "curated/";
+
+/// Records a contract rejects go under this prefix, as
+/// `rejected/<dataset>/<key relative to the contract's prefix>.rejects.jsonl`.
+pub const REJECTED_PREFIX: &str = "rejected/";
+
 /// Environment variables both processors read; the infra generator sets them.
 pub mod env {
     /// The input prefix (default [`DEFAULT_INPUT_PREFIX`](super::DEFAULT_INPUT_PREFIX)).
@@ -31,6 +39,9 @@ pub mod env {
     /// `true` to address buckets in the path (`http://host/bucket/key`), as an S3 endpoint
     /// on loopback needs; set with `AWS_ENDPOINT_URL`.
     pub const S3_PATH_STYLE: &str = "PIPELINE_S3_PATH_STYLE";
+    /// The folder holding the data contracts (`*.toml`), built into the deployment and read
+    /// once per container at start.
+    pub const CONTRACTS_DIR: &str = "PIPELINE_CONTRACTS_DIR";
 }
 
 /// The job document: what a processor needs to know about one uploaded object.
