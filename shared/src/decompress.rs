@@ -683,7 +683,11 @@ mod tests {
         stream.extend(encoder.finish().unwrap());
         stream.extend(zstd::encode_all(&data[200_000..], 1).unwrap());
         for chunk in [1, 3, 4096, usize::MAX] {
-            assert_eq!(decode_in_chunks(&stream, chunk).unwrap(), data, "chunks of {chunk}");
+            assert_eq!(
+                decode_in_chunks(&stream, chunk).unwrap(),
+                data,
+                "chunks of {chunk}"
+            );
         }
         // A flipped bit in the checksum fails at the end of its frame, after its content.
         let mut bad_checksum = zstd::Encoder::new(Vec::new(), 3).unwrap();

@@ -22,10 +22,22 @@ fn hazards() -> Vec<(&'static str, Vec<u8>)> {
         ("unterminated", b"a,b\n1,2\n\"open,3\n4,5\n".to_vec()),
         ("empty", Vec::new()),
         ("binary", b"PK\x03\x04\0\0\x01".to_vec()),
-        ("binary-then-corrupt.zst", zstd_raw_block_then_corrupt(b"\0\0\0\0binary\0")),
-        ("text-then-corrupt.zst", zstd_raw_block_then_corrupt(b"a,b\n1,2\n")),
-        ("binary-then-corrupt.gz", gzip_stored_block_then_corrupt(b"\0\0\0\0binary\0")),
-        ("text-then-corrupt.gz", gzip_stored_block_then_corrupt(b"a,b\n1,2\n")),
+        (
+            "binary-then-corrupt.zst",
+            zstd_raw_block_then_corrupt(b"\0\0\0\0binary\0"),
+        ),
+        (
+            "text-then-corrupt.zst",
+            zstd_raw_block_then_corrupt(b"a,b\n1,2\n"),
+        ),
+        (
+            "binary-then-corrupt.gz",
+            gzip_stored_block_then_corrupt(b"\0\0\0\0binary\0"),
+        ),
+        (
+            "text-then-corrupt.gz",
+            gzip_stored_block_then_corrupt(b"a,b\n1,2\n"),
+        ),
     ]
 }
 
