@@ -201,6 +201,9 @@ pub enum ErrorKind {
     /// Reading the input failed.
     #[error("reading the input failed: {0}")]
     Read(#[source] std::io::Error),
+    /// Writing an output (Parquet, rejected records) to its sink failed.
+    #[error("writing an output failed: {0}")]
+    Write(#[source] std::io::Error),
     /// An invariant of the core did not hold: a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -226,7 +229,7 @@ impl Error {
                 ErrorName::TooManyMalformedRecords
             }
             ErrorKind::ContractViolation { .. } => ErrorName::ContractViolation,
-            ErrorKind::Read(_) => ErrorName::Storage,
+            ErrorKind::Read(_) | ErrorKind::Write(_) => ErrorName::Storage,
             ErrorKind::Internal(_) => ErrorName::Internal,
         }
     }
