@@ -9,8 +9,10 @@
 )]
 
 mod chunking;
+mod contracts;
 mod cli;
 mod corpora;
 mod edge_cases;
 mod oracle;
+mod suggest_contract;
 mod support;
