@@ -9,7 +9,6 @@
 )]
 
 mod chunking;
-mod contracts;
 mod cli;
 mod corpora;
 mod edge_cases;
