@@ -18,6 +18,7 @@ use serde_spanned::Spanned;
 
 use crate::config::Format;
 use crate::infer::{self, Value as Inferred};
+use crate::job::{CURATED_PREFIX, REJECTED_PREFIX};
 
 /// The longest dataset name: it names a Glue table (at most 255) and an S3 prefix segment;
 /// kept short so that derived names fit everywhere.
@@ -759,6 +760,18 @@ impl Contract {
         ContractReader { path, text }.read()
     }
 
+    /// Where the outputs of the object stored under `key` go: the key relative to the
+    /// contract's prefix, under `curated/<dataset>/` with `.parquet` added, and under
+    /// `rejected/<dataset>/` with `.rejects.jsonl` added. One source key, one output key each:
+    /// a new version of the source replaces its outputs.
+    pub fn output_keys(&self, key: &str) -> OutputKeys {
+        let relative = key.strip_prefix(&self.prefix).unwrap_or(key);
+        OutputKeys {
+            parquet: format!("{CURATED_PREFIX}{}/{relative}.parquet", self.dataset),
+            rejects: format!("{REJECTED_PREFIX}{}/{relative}.rejects.jsonl", self.dataset),
+        }
+    }
+
     /// The partition values in `key` (relative to nothing: the whole key), in the contract's
     /// order, or the name of the partition the key lacks or spells wrongly.
     pub fn partition_values<'k>(&self, key: &'k str) -> Result<Vec<&'k str>, String> {
@@ -841,6 +854,15 @@ fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The keys of one object's outputs under a contract ([`Contract::output_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputKeys {
+    /// The Parquet file of the records that meet the contract.
+    pub parquet: String,
+    /// The rejected records, JSON Lines.
+    pub rejects: String,
 }
 
 /// A contract matched to one file's columns.
@@ -1273,6 +1295,9 @@ type = "timestamp"
     #[test]
     fn partitions_come_from_the_keys_folders() {
         let c = sales();
+        let keys = c.output_keys("incoming/sales/region=eu/day=2026-12-02/x.csv");
+        assert_eq!(keys.parquet, "curated/sales/region=eu/day=2026-12-02/x.csv.parquet");
+        assert_eq!(keys.rejects, "rejected/sales/region=eu/day=2026-12-02/x.csv.rejects.jsonl");
         assert_eq!(
             c.partition_values("incoming/sales/region=eu/day=2026-12-02/x.csv"),
             Ok(vec!["eu", "2026-12-02"])

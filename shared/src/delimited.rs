@@ -10,7 +10,8 @@
 //! `\r`; blank lines are skipped. Rows that break the rules are still delivered, with the
 //! [`MalformedKind`] of their first problem, so the caller can count them and go on.
 
-use crate::error::Error;
+use crate::conversion::Conversion;
+use crate::error::{Error, ErrorKind};
 use crate::malformed::{MalformedKind, MalformedLog, Position};
 use crate::profile::Columns;
 
@@ -624,6 +625,8 @@ pub(crate) struct RowProfiler {
     /// Rows after the header, malformed included.
     pub(crate) total: u64,
     pub(crate) valid: u64,
+    /// The contract stage, which sees every record after the header.
+    pub(crate) conversion: Option<Box<Conversion>>,
 }
 
 impl RowProfiler {
@@ -635,7 +638,14 @@ impl RowProfiler {
             malformed,
             total: 0,
             valid: 0,
+            conversion: None,
         }
+    }
+
+    /// Adds the contract stage.
+    pub(crate) fn with_conversion(mut self, conversion: Option<Box<Conversion>>) -> RowProfiler {
+        self.conversion = conversion;
+        self
     }
 
     fn set_columns(&mut self, names: Vec<String>) {
@@ -650,7 +660,11 @@ impl RecordSink for RowProfiler {
             self.expect_header = false;
             match record.problem {
                 None => {
-                    self.set_columns(header_names(record));
+                    let names = header_names(record);
+                    if let Some(conversion) = &mut self.conversion {
+                        conversion.bind(Some(&names))?;
+                    }
+                    self.set_columns(names);
                     return Ok(());
                 }
                 // A row too large to read cannot be told a header: it is a record (a
@@ -658,6 +672,17 @@ impl RecordSink for RowProfiler {
                 Some(MalformedKind::RecordTooLarge) => {}
                 // A broken header is reported as record 0; the first good row sets the width.
                 Some(kind) => {
+                    if let Some(conversion) = &self.conversion {
+                        return Err(ErrorKind::ContractViolation {
+                            dataset: conversion.contract().dataset.clone(),
+                            detail: format!(
+                                "the header row on line {} is malformed: {}",
+                                record.line,
+                                describe(kind)
+                            ),
+                        }
+                        .into());
+                    }
                     let at = Position {
                         record: 0,
                         line: record.line,
@@ -675,6 +700,9 @@ impl RecordSink for RowProfiler {
             line: record.line,
             byte_offset: record.byte_offset,
         };
+        if let Some(conversion) = &mut self.conversion {
+            conversion.delimited_record(at, record.fields(), record.problem)?;
+        }
         if let Some(kind) = record.problem {
             return self.malformed.push(at, kind, || describe(kind).to_owned());
         }

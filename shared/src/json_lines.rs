@@ -12,6 +12,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::conversion::Conversion;
 use crate::error::Error;
 use crate::infer::{Value, infer_json_number, infer_json_string};
 use crate::malformed::{MalformedKind, MalformedLog, Position};
@@ -39,6 +40,8 @@ pub(crate) struct JsonLinesProfiler {
     last_record: Vec<u64>,
     pub(crate) total: u64,
     pub(crate) valid: u64,
+    /// The contract stage, which sees every record.
+    pub(crate) conversion: Option<Box<Conversion>>,
 }
 
 impl JsonLinesProfiler {
@@ -60,7 +63,17 @@ impl JsonLinesProfiler {
             last_record: Vec::new(),
             total: 0,
             valid: 0,
+            conversion: None,
         }
+    }
+
+    /// Adds the contract stage.
+    pub(crate) fn with_conversion(
+        mut self,
+        conversion: Option<Box<Conversion>>,
+    ) -> JsonLinesProfiler {
+        self.conversion = conversion;
+        self
     }
 
     pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
@@ -128,6 +141,9 @@ impl JsonLinesProfiler {
             byte_offset: start,
         };
         if oversized {
+            if let Some(conversion) = &mut self.conversion {
+                conversion.json_record(at, "", None)?;
+            }
             return self.malformed.push(at, MalformedKind::RecordTooLarge, || {
                 format!(
                     "the line is longer than the maximum of {} bytes",
@@ -135,7 +151,15 @@ impl JsonLinesProfiler {
                 )
             });
         }
-        match parse_line(line) {
+        let parsed = parse_line(line);
+        if let Some(conversion) = &mut self.conversion {
+            let text = std::str::from_utf8(line).unwrap_or("");
+            match &parsed {
+                Ok(Line::Object(members)) => conversion.json_record(at, text, Some(members))?,
+                Ok(Line::Other(_)) | Err(_) => conversion.json_record(at, text, None)?,
+            }
+        }
+        match parsed {
             Ok(record) => {
                 self.valid += 1;
                 self.profile(record);

@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod contract;
+pub mod conversion;
 pub mod decompress;
 pub mod delimited;
 pub mod detect;
@@ -38,6 +39,7 @@ pub mod report;
 
 pub use config::{Config, Format, MalformedLimits};
 pub use contract::{Contract, ContractError, Contracts};
+pub use conversion::{ContractOutcome, Conversion, ConversionOutputs, SharedBuffer};
 pub use decompress::Compression;
 pub use detect::{FormatHint, Layout};
 pub use error::{Error, ErrorKind, ErrorName};
@@ -47,4 +49,4 @@ pub use malformed::{MalformedKind, MalformedRecord};
 pub use parquet_output::{ParquetOptions, ParquetSummary, ParquetWriter};
 pub use processor::{Analysis, Processor, RecordCounts, process_reader};
 pub use profile::ColumnSummary;
-pub use report::{Processing, Report, SCHEMA_VERSION, Source};
+pub use report::{OutputObject, Processing, Report, ReportContract, SCHEMA_VERSION, Source};

@@ -11,6 +11,7 @@
 use std::io::Read;
 
 use crate::config::{Config, Format};
+use crate::conversion::{ContractOutcome, Conversion};
 use crate::decompress::{Compression, Decoder};
 use crate::delimited::{RowProfiler, Tokenizer};
 use crate::detect::{FormatHint, Layout, detect};
@@ -53,6 +54,9 @@ pub struct Analysis {
     pub columns_not_profiled: u64,
     /// The first malformed records (up to [`Config::malformed_examples`]).
     pub malformed: Vec<MalformedRecord>,
+    /// What the contract stage did, when the processor had one
+    /// ([`Processor::with_conversion`]).
+    pub contract: Option<ContractOutcome>,
 }
 
 /// The streaming processor. See the [module docs](self).
@@ -62,6 +66,8 @@ pub struct Processor {
     hint: FormatHint,
     bytes_in: u64,
     stage: Stage,
+    /// The contract stage, until the body starts.
+    conversion: Option<Box<Conversion>>,
     /// Set by an error: the processor must not be used any more.
     failed: bool,
 }
@@ -85,8 +91,25 @@ impl Processor {
             config,
             bytes_in: 0,
             stage: Stage::Head(Vec::with_capacity(Compression::MAGIC_LEN)),
+            conversion: None,
             failed: false,
         }
+    }
+
+    /// A processor that also runs `conversion`, the contract stage: the contract's format
+    /// options override `config`'s, and every record is checked, written or rejected.
+    pub fn with_conversion(
+        mut config: Config,
+        key: Option<&str>,
+        conversion: Conversion,
+    ) -> Processor {
+        let format = conversion.contract().format;
+        config.format = format.format.or(config.format);
+        config.delimiter = format.delimiter.or(config.delimiter);
+        config.header = format.header.or(config.header);
+        let mut processor = Processor::new(config, key);
+        processor.conversion = Some(Box::new(conversion));
+        processor
     }
 
     /// Processes the next chunk of the input.
@@ -119,7 +142,11 @@ impl Processor {
     fn start_body(&mut self, head: &[u8]) -> Result<(), Error> {
         let compression = Compression::detect(head);
         let mut decoder = Decoder::new(compression)?;
-        let mut text = Box::new(TextStage::new(self.config.clone(), self.hint));
+        let mut text = Box::new(TextStage::new(
+            self.config.clone(),
+            self.hint,
+            self.conversion.take(),
+        ));
         decoder.decode(head, &mut |b| text.feed(b))?;
         self.stage = Stage::Body {
             compression,
@@ -182,6 +209,8 @@ struct TextStage {
     sniff: Vec<u8>,
     /// Set once the layout is decided.
     parser: Option<(Layout, bool, Parser)>,
+    /// The contract stage, handed to the parser once the layout is decided.
+    conversion: Option<Box<Conversion>>,
 }
 
 #[derive(Debug)]
@@ -194,13 +223,14 @@ enum Parser {
 }
 
 impl TextStage {
-    fn new(config: Config, hint: FormatHint) -> TextStage {
+    fn new(config: Config, hint: FormatHint, conversion: Option<Box<Conversion>>) -> TextStage {
         TextStage {
             config,
             hint,
             decoded: 0,
             sniff: Vec::new(),
             parser: None,
+            conversion,
         }
     }
 
@@ -236,6 +266,7 @@ impl TextStage {
         let columns = Columns::new(self.config.max_columns);
         let malformed =
             MalformedLog::new(self.config.malformed_examples, self.config.malformed_limits);
+        let mut conversion = self.conversion.take();
         let mut parser = match (layout.format, layout.delimiter) {
             (Format::Csv, Some(delimiter)) => Parser::Delimited {
                 tokenizer: Box::new(Tokenizer::new(
@@ -243,19 +274,26 @@ impl TextStage {
                     self.config.max_record_bytes,
                     base,
                 )),
-                rows: RowProfiler::new(layout.header.unwrap_or(false), columns, malformed),
+                rows: RowProfiler::new(layout.header.unwrap_or(false), columns, malformed)
+                    .with_conversion(conversion.map(|mut c| {
+                        c.set_delimiter(delimiter);
+                        c
+                    })),
             },
             (Format::Csv, None) => {
                 return Err(
                     ErrorKind::Internal("delimited layout without delimiter".into()).into(),
                 );
             }
-            (Format::JsonLines, _) => Parser::JsonLines(JsonLinesProfiler::new(
-                columns,
-                malformed,
-                self.config.max_record_bytes,
-                base,
-            )),
+            (Format::JsonLines, _) => {
+                if let Some(conversion) = &mut conversion {
+                    conversion.bind_json();
+                }
+                Parser::JsonLines(
+                    JsonLinesProfiler::new(columns, malformed, self.config.max_record_bytes, base)
+                        .with_conversion(conversion),
+                )
+            }
         };
         parser.feed(body)?;
         self.parser = Some((layout, bom, parser));
@@ -269,17 +307,20 @@ impl TextStage {
         let Some((layout, bom, mut parser)) = self.parser else {
             return Err(ErrorKind::Internal("no parser after deciding".into()).into());
         };
-        let (total, valid, columns, malformed) = match &mut parser {
+        let (total, valid, columns, malformed, conversion) = match &mut parser {
             Parser::Delimited { tokenizer, rows } => {
                 tokenizer.finish(rows)?;
-                (rows.total, rows.valid, &rows.columns, &rows.malformed)
+                let conversion = rows.conversion.take();
+                (rows.total, rows.valid, &rows.columns, &rows.malformed, conversion)
             }
             Parser::JsonLines(lines) => {
                 lines.finish()?;
-                (lines.total, lines.valid, &lines.columns, &lines.malformed)
+                let conversion = lines.conversion.take();
+                (lines.total, lines.valid, &lines.columns, &lines.malformed, conversion)
             }
         };
         malformed.check_share(total)?;
+        let contract = conversion.map(|c| c.finish()).transpose()?;
         Ok(Analysis {
             compression,
             layout,
@@ -294,6 +335,7 @@ impl TextStage {
             columns: columns.summaries(valid),
             columns_not_profiled: columns.not_profiled(),
             malformed: malformed.examples().to_vec(),
+            contract,
         })
     }
 }

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::config::Format;
+use crate::conversion::ContractOutcome;
 use crate::decompress::Compression;
 use crate::malformed::MalformedRecord;
 use crate::processor::{Analysis, RecordCounts};
@@ -110,6 +111,30 @@ pub struct Report {
     pub malformed: MalformedSummary,
     /// Who processed it and how fast (varies between runs).
     pub processing: Processing,
+    /// What the data contract that owns the key did (absent for an object no contract owns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<ReportContract>,
+}
+
+/// The report's `contract` section: the contract stage's outcome and the outputs it committed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportContract {
+    /// Records written and rejected, by reason; the outputs' sizes.
+    #[serde(flatten)]
+    pub outcome: ContractOutcome,
+    /// The objects written (Parquet, then rejects when there were any), as committed.
+    pub outputs: Vec<OutputObject>,
+}
+
+/// One output object as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutputObject {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its etag, as the store answered the write.
+    pub etag: Option<String>,
 }
 
 impl Report {
@@ -135,6 +160,10 @@ impl Report {
                 listed: analysis.malformed.clone(),
             },
             processing,
+            contract: analysis.contract.clone().map(|outcome| ReportContract {
+                outcome,
+                outputs: Vec::new(),
+            }),
         }
     }
 

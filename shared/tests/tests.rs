@@ -9,6 +9,7 @@
 )]
 
 mod chunking;
+mod contracts;
 mod cli;
 mod corpora;
 mod edge_cases;

@@ -1,0 +1,479 @@
+//! The contract stage: records in, typed Parquet and rejected records out.
+//!
+//! A [`Conversion`] rides along with the profiler in the same streaming pass
+//! ([`Processor::with_conversion`](crate::Processor::with_conversion)). It matches the
+//! contract to the file's header, checks every record, writes those that meet the contract to
+//! a [`ParquetWriter`] and those that do not, with their position and reason, to a JSON Lines
+//! rejects stream. The rejection policy is applied as it goes (count) and at the end (share):
+//! past it the object fails with `ContractViolation`.
+//!
+//! The outputs go to [`Write`] sinks the caller gives ([`ConversionOutputs`]): a buffer
+//! ([`SharedBuffer`]) or a multipart upload. The caller commits them only after
+//! [`Processor::finish`](crate::Processor::finish) succeeded; on an error it discards them.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::contract::{Binding, Contract, RejectReason, Rejection, Value};
+use crate::error::{Error, ErrorKind};
+use crate::malformed::{MalformedKind, Position};
+use crate::parquet_output::{ParquetOptions, ParquetWriter};
+
+/// Bytes of a rejected record kept in the rejects file; longer records are cut.
+pub const MAX_REJECT_RAW_BYTES: usize = 1024;
+
+/// Where a conversion writes.
+pub struct ConversionOutputs {
+    /// The Parquet file of the records that meet the contract.
+    pub parquet: Box<dyn Write + Send>,
+    /// The rejected records, one JSON object per line.
+    pub rejects: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for ConversionOutputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConversionOutputs").finish_non_exhaustive()
+    }
+}
+
+/// An in-memory sink that can be cloned: one clone writes, another takes the bytes after.
+#[derive(Debug, Clone, Default)]
+pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// An empty buffer.
+    pub fn new() -> SharedBuffer {
+        SharedBuffer::default()
+    }
+
+    /// Takes the bytes written so far, leaving the buffer empty.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a conversion did, for the report's `contract` section.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContractOutcome {
+    /// The contract's dataset.
+    pub dataset: String,
+    /// Records written to Parquet.
+    pub records_written: u64,
+    /// Records rejected.
+    pub records_rejected: u64,
+    /// Rejected records by reason (`docs/contracts.md` lists the reasons).
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Row groups in the Parquet file.
+    pub row_groups: u64,
+    /// Size of the Parquet file.
+    pub parquet_bytes: u64,
+    /// Size of the rejects file (0: no rejects, no file).
+    pub rejects_bytes: u64,
+}
+
+/// Counts the bytes that pass through.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// One rejected record, as a line of the rejects file.
+#[derive(serde::Serialize)]
+struct RejectLine<'a> {
+    record: u64,
+    line: u64,
+    byte_offset: u64,
+    column: Option<&'a str>,
+    reason: RejectReason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a str>,
+    raw: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    raw_truncated: bool,
+}
+
+/// The contract stage of one object. See the [module docs](self).
+pub struct Conversion {
+    contract: Contract,
+    delimiter: u8,
+    binding: Option<Binding>,
+    parquet: ParquetWriter<Counted<Box<dyn Write + Send>>>,
+    rejects: Counted<BufWriter<Box<dyn Write + Send>>>,
+    total: u64,
+    written: u64,
+    rejected: BTreeMap<RejectReason, u64>,
+    rejected_count: u64,
+}
+
+impl std::fmt::Debug for Conversion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conversion")
+            .field("dataset", &self.contract.dataset)
+            .field("binding", &self.binding)
+            .field("written", &self.written)
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conversion {
+    /// The contract stage for the object stored under `key`, writing to `outputs`. Fails with
+    /// `ContractViolation` when the key lacks the contract's partition folders.
+    pub fn new(
+        contract: &Contract,
+        key: &str,
+        outputs: ConversionOutputs,
+    ) -> Result<Conversion, Error> {
+        contract
+            .partition_values(key)
+            .map_err(|detail| violation(contract, detail))?;
+        let parquet = ParquetWriter::new(
+            &contract.columns,
+            Counted {
+                inner: outputs.parquet,
+                bytes: 0,
+            },
+            ParquetOptions::default(),
+        )?;
+        Ok(Conversion {
+            contract: contract.clone(),
+            delimiter: contract.format.delimiter.unwrap_or(b','),
+            binding: None,
+            parquet,
+            rejects: Counted {
+                inner: BufWriter::with_capacity(64 * 1024, outputs.rejects),
+                bytes: 0,
+            },
+            total: 0,
+            written: 0,
+            rejected: BTreeMap::new(),
+            rejected_count: 0,
+        })
+    }
+
+    /// The contract.
+    pub fn contract(&self) -> &Contract {
+        &self.contract
+    }
+
+    /// The delimiter of the delimited text, for the rejects' raw records.
+    pub(crate) fn set_delimiter(&mut self, delimiter: u8) {
+        self.delimiter = delimiter;
+    }
+
+    /// Matches the contract to the file's columns: the header's names, or `None` for a file
+    /// without header (columns by position). Called once, before the first record.
+    pub(crate) fn bind(&mut self, header: Option<&[String]>) -> Result<(), Error> {
+        let binding = self
+            .contract
+            .bind(header)
+            .map_err(|detail| violation(&self.contract, detail))?;
+        self.binding = Some(binding);
+        Ok(())
+    }
+
+    /// Binds by name for JSON Lines: every record is an object whose keys are looked up.
+    pub(crate) fn bind_json(&mut self) {
+        self.binding = Some(Binding {
+            sources: (0..self.contract.columns.len()).map(Some).collect(),
+            fields: None,
+        });
+    }
+
+    fn binding(&mut self) -> Result<&Binding, Error> {
+        if self.binding.is_none() {
+            self.bind(None)?;
+        }
+        self.binding
+            .as_ref()
+            .ok_or_else(|| ErrorKind::Internal("conversion without binding".into()).into())
+    }
+
+    /// A delimited record: its fields, or the problem that makes it malformed.
+    pub(crate) fn delimited_record<'r>(
+        &mut self,
+        at: Position,
+        fields: impl Iterator<Item = &'r str>,
+        problem: Option<MalformedKind>,
+    ) -> Result<(), Error> {
+        self.total += 1;
+        let values: Vec<&str> = fields.collect();
+        let delimiter = self.delimiter;
+        let raw = || raw_delimited(values.iter().copied(), delimiter);
+        if problem.is_some() {
+            let rejection = Rejection {
+                column: None,
+                reason: RejectReason::Malformed,
+            };
+            return self.reject(at, rejection, None, &raw());
+        }
+        let mut row = Vec::with_capacity(self.contract.columns.len());
+        self.binding()?;
+        let checked = match &self.binding {
+            Some(binding) => binding.check_fields(&self.contract, &values, &mut row),
+            None => return Err(ErrorKind::Internal("conversion without binding".into()).into()),
+        };
+        match checked {
+            Ok(()) => self.accept(&row),
+            Err(rejection) => {
+                let value = self.rejected_value(&rejection, |source| values.get(source).copied());
+                self.reject(at, rejection, value, &raw())
+            }
+        }
+    }
+
+    /// A JSON Lines record: the line's text and, when it is an object, its members (the last
+    /// one wins for a repeated key); `None` for a line that is not one JSON value.
+    pub(crate) fn json_record(
+        &mut self,
+        at: Position,
+        line: &str,
+        members: Option<&[(Cow<'_, str>, &serde_json::value::RawValue)]>,
+    ) -> Result<(), Error> {
+        self.total += 1;
+        let Some(members) = members else {
+            let reason = if serde_json::from_str::<&serde_json::value::RawValue>(line).is_ok() {
+                RejectReason::Type
+            } else {
+                RejectReason::Malformed
+            };
+            let rejection = Rejection {
+                column: None,
+                reason,
+            };
+            return self.reject(at, rejection, None, line);
+        };
+        let mut texts: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(self.contract.columns.len());
+        let mut not_scalar = None;
+        for (index, column) in self.contract.columns.iter().enumerate() {
+            let raw = members
+                .iter()
+                .rev()
+                .find(|(key, _)| key == &column.name)
+                .map(|(_, raw)| raw.get());
+            let text = match raw {
+                None | Some("null") => None,
+                Some(raw) if raw.starts_with('"') => {
+                    match serde_json::from_str::<Cow<'_, str>>(raw) {
+                        Ok(text) => Some(text),
+                        Err(_) => return Err(ErrorKind::Internal("unreadable JSON string".into()).into()),
+                    }
+                }
+                Some(raw) if raw.starts_with(['{', '[']) => {
+                    not_scalar.get_or_insert(index);
+                    None
+                }
+                Some(raw) => Some(Cow::Borrowed(raw)),
+            };
+            texts.push(text);
+        }
+        if let Some(column) = not_scalar {
+            let rejection = Rejection {
+                column: Some(column),
+                reason: RejectReason::Type,
+            };
+            return self.reject(at, rejection, None, line);
+        }
+        let mut row = Vec::with_capacity(texts.len());
+        let mut failed = None;
+        for (index, (column, text)) in self.contract.columns.iter().zip(&texts).enumerate() {
+            match column.check(text.as_deref()) {
+                Ok(value) => row.push(value),
+                Err(reason) => {
+                    failed = Some(Rejection {
+                        column: Some(index),
+                        reason,
+                    });
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => self.accept(&row),
+            Some(rejection) => {
+                let value = rejection
+                    .column
+                    .and_then(|c| texts.get(c))
+                    .and_then(|t| t.as_deref())
+                    .map(str::to_owned);
+                self.reject(at, rejection, value.as_deref(), line)
+            }
+        }
+    }
+
+    fn rejected_value<'v>(
+        &self,
+        rejection: &Rejection,
+        field: impl Fn(usize) -> Option<&'v str>,
+    ) -> Option<&'v str> {
+        let column = rejection.column?;
+        let source = self.binding.as_ref()?.sources.get(column).copied().flatten()?;
+        field(source)
+    }
+
+    fn accept(&mut self, row: &[Option<Value<'_>>]) -> Result<(), Error> {
+        self.parquet.push(row)?;
+        self.written += 1;
+        Ok(())
+    }
+
+    fn reject(
+        &mut self,
+        at: Position,
+        rejection: Rejection,
+        value: Option<&str>,
+        raw: &str,
+    ) -> Result<(), Error> {
+        let (raw, raw_truncated) = cut(raw, MAX_REJECT_RAW_BYTES);
+        let line = RejectLine {
+            record: at.record,
+            line: at.line,
+            byte_offset: at.byte_offset,
+            column: rejection
+                .column
+                .and_then(|c| self.contract.columns.get(c))
+                .map(|c| c.name.as_str()),
+            reason: rejection.reason,
+            value: value.map(|v| cut(v, MAX_REJECT_RAW_BYTES).0),
+            raw,
+            raw_truncated,
+        };
+        serde_json::to_writer(&mut self.rejects, &line).map_err(write_error)?;
+        self.rejects.write_all(b"\n").map_err(ErrorKind::Write)?;
+        *self.rejected.entry(rejection.reason).or_default() += 1;
+        self.rejected_count += 1;
+        if let Some(limit) = self.contract.rejects.max_count
+            && self.rejected_count > limit
+        {
+            return Err(violation(
+                &self.contract,
+                format!(
+                    "more than {limit} rejected records (the contract's rejects.max_count); \
+                     record {} at line {}: {}",
+                    at.record,
+                    at.line,
+                    describe(&self.contract, rejection)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Ends the stage: applies the share limit, closes the Parquet file and flushes both
+    /// sinks. `total` is the number of records the object had (after any header).
+    pub(crate) fn finish(self) -> Result<ContractOutcome, Error> {
+        if let Some(share) = self.contract.rejects.max_share
+            && self.total > 0
+        {
+            #[allow(clippy::cast_precision_loss)]
+            let rejected_share = self.rejected_count as f64 / self.total as f64;
+            if rejected_share > share {
+                return Err(violation(
+                    &self.contract,
+                    format!(
+                        "{} of {} records rejected, more than the contract's rejects.max_share of {share}",
+                        self.rejected_count, self.total
+                    ),
+                ));
+            }
+        }
+        let (mut parquet_sink, summary) = self.parquet.finish()?;
+        parquet_sink.flush().map_err(ErrorKind::Write)?;
+        let mut rejects = self.rejects;
+        rejects.flush().map_err(ErrorKind::Write)?;
+        Ok(ContractOutcome {
+            dataset: self.contract.dataset.clone(),
+            records_written: self.written,
+            records_rejected: self.rejected_count,
+            rejected_by_reason: self
+                .rejected
+                .iter()
+                .map(|(reason, count)| (reason.as_str().to_owned(), *count))
+                .collect(),
+            row_groups: summary.row_groups,
+            parquet_bytes: parquet_sink.bytes,
+            rejects_bytes: rejects.bytes,
+        })
+    }
+}
+
+fn violation(contract: &Contract, detail: String) -> Error {
+    ErrorKind::ContractViolation {
+        dataset: contract.dataset.clone(),
+        detail,
+    }
+    .into()
+}
+
+fn write_error(e: serde_json::Error) -> Error {
+    ErrorKind::Write(std::io::Error::other(e)).into()
+}
+
+fn describe(contract: &Contract, rejection: Rejection) -> String {
+    match rejection.column.and_then(|c| contract.columns.get(c)) {
+        Some(column) => format!("column `{}`: {}", column.name, rejection.reason),
+        None => rejection.reason.to_string(),
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, and whether it was cut.
+fn cut(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+/// The record as a line of delimited text again: fields quoted as RFC 4180 wants.
+fn raw_delimited<'r>(fields: impl Iterator<Item = &'r str>, delimiter: u8) -> String {
+    let delimiter = char::from(delimiter);
+    let mut raw = String::new();
+    for (index, field) in fields.enumerate() {
+        if index > 0 {
+            raw.push(delimiter);
+        }
+        if field.contains([delimiter, '"', '\n', '\r']) {
+            raw.push('"');
+            raw.push_str(&field.replace('"', "\"\""));
+            raw.push('"');
+        } else {
+            raw.push_str(field);
+        }
+        if raw.len() > MAX_REJECT_RAW_BYTES {
+            break;
+        }
+    }
+    raw
+}
