@@ -1,40 +1,13 @@
-//! The `profile` example: the command a newcomer tries first.
+//! The `profile` example, the command a newcomer tries first, and `convert`, its counterpart
+//! under a data contract.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use shared::ErrorName;
 
-/// The example binary `cargo test` builds next to this test binary.
 fn profile_command() -> Command {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let examples = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile_dir| profile_dir.join("examples"))
-        .expect("target/<profile>/deps/<test binary>");
-    let binary: PathBuf = examples.join(format!("profile{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        // `cargo test --test integration` builds no example: build it with the same cargo.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let profile_dir = examples.parent().expect("target/<profile>");
-        let release = profile_dir.ends_with("release");
-        let mut build = Command::new(cargo);
-        build.args(["build", "-q", "-p", "shared", "--example", "profile"]);
-        if let Some(target_dir) = profile_dir.parent() {
-            build.env("CARGO_TARGET_DIR", target_dir);
-        }
-        if release {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(
-            status.success() && binary.exists(),
-            "cannot build {}",
-            binary.display()
-        );
-    }
-    Command::new(binary)
+    crate::support::example_command("profile")
 }
 
 fn temp_file(name: &str, content: &[u8]) -> PathBuf {
@@ -79,5 +52,79 @@ fn profile_names_the_error_and_exits_with_its_code() {
     assert_eq!(
         output.status.code(),
         Some(ErrorName::SourceMissing.exit_code())
+    );
+}
+
+const CONTRACT: &str = r#"
+dataset = "people"
+prefix = "incoming/people/"
+
+[rejects]
+max_share = 0.5
+
+[[columns]]
+name = "name"
+type = "string"
+nullable = false
+
+[[columns]]
+name = "age"
+type = "int32"
+min = 0
+"#;
+
+#[test]
+fn convert_writes_parquet_and_rejects_and_leaves_nothing_on_failure() {
+    let contract = temp_file("people.toml", CONTRACT.as_bytes());
+    let input = temp_file("people.csv", b"name,age\nAda,36\nAlan,-1\nGrace,85\n");
+    let out = input.with_file_name("converted");
+    let _ = std::fs::remove_dir_all(&out);
+    let output = crate::support::example_command("convert")
+        .arg("--contract")
+        .arg(&contract)
+        .arg(&input)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["source"]["key"], "incoming/people/people.csv");
+    assert_eq!(report["contract"]["records_written"], 2);
+    assert_eq!(report["contract"]["rejected_by_reason"]["below_min"], 1);
+    let parquet = std::fs::read(out.join("people.csv.parquet")).unwrap();
+    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"));
+    assert_eq!(report["contract"]["outputs"][0]["size"], parquet.len());
+    let rejects = std::fs::read_to_string(out.join("people.csv.rejects.jsonl")).unwrap();
+    assert!(rejects.contains("\"raw\":\"Alan,-1\""), "{rejects}");
+
+    // Two of three rejected: past the share of 0.5. The exit code names the error, and the
+    // previous outputs are neither replaced nor joined by partial files.
+    let bad = temp_file("people.csv", b"name,age\nAda,x\nAlan,-1\nGrace,85\n");
+    let output = crate::support::example_command("convert")
+        .args([
+            "--contract".as_ref(),
+            contract.as_os_str(),
+            bad.as_os_str(),
+            out.as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    let name = ErrorName::ContractViolation;
+    assert_eq!(output.status.code(), Some(name.exit_code()));
+    assert!(output.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("ContractViolation: "));
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["people.csv.parquet", "people.csv.rejects.jsonl"]);
+    assert_eq!(
+        std::fs::read(out.join("people.csv.parquet")).unwrap(),
+        parquet
     );
 }

@@ -7,44 +7,8 @@ use std::process::{Command, Output};
 use shared::contract::{ColumnType, Value};
 use shared::{Contract, ErrorName, Format};
 
-/// The example binary, built next to this test binary (as `cli.rs` finds `profile`).
 fn suggest_command() -> Command {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let examples = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile_dir| profile_dir.join("examples"))
-        .expect("target/<profile>/deps/<test binary>");
-    let binary: PathBuf =
-        examples.join(format!("suggest_contract{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        // `cargo test --test integration` builds no example: build it with the same cargo.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let profile_dir = examples.parent().expect("target/<profile>");
-        let release = profile_dir.ends_with("release");
-        let mut build = Command::new(cargo);
-        build.args([
-            "build",
-            "-q",
-            "-p",
-            "shared",
-            "--example",
-            "suggest_contract",
-        ]);
-        if let Some(target_dir) = profile_dir.parent() {
-            build.env("CARGO_TARGET_DIR", target_dir);
-        }
-        if release {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(
-            status.success() && binary.exists(),
-            "cannot build {}",
-            binary.display()
-        );
-    }
-    Command::new(binary)
+    crate::support::example_command("suggest_contract")
 }
 
 fn temp_file(name: &str, content: &[u8]) -> PathBuf {

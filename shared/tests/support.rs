@@ -1,6 +1,7 @@
 //! What the test modules share: running the processor in chunks, comparing outcomes.
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use shared::{Analysis, Config, Error, ErrorKind, Processor};
 
@@ -100,4 +101,36 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 pub fn zstd(data: &[u8]) -> Vec<u8> {
     zstd::encode_all(data, 3).unwrap()
+}
+
+/// One of the crate's example programs (`profile`, `convert`, `suggest_contract`), built next
+/// to this test binary: `cargo test` builds them; `cargo test --test integration` does not, and
+/// then it is built here with the same cargo, profile and target folder.
+pub fn example_command(name: &str) -> Command {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let examples = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile_dir| profile_dir.join("examples"))
+        .expect("target/<profile>/deps/<test binary>");
+    let binary: PathBuf = examples.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let profile_dir = examples.parent().expect("target/<profile>");
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "shared", "--example", name]);
+        if let Some(target_dir) = profile_dir.parent() {
+            build.env("CARGO_TARGET_DIR", target_dir);
+        }
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(
+            status.success() && binary.exists(),
+            "cannot build {}",
+            binary.display()
+        );
+    }
+    Command::new(binary)
 }
