@@ -299,7 +299,11 @@ fn write_row_group<W: Write + Send>(
                     writer.typed::<FixedLenByteArrayType>(),
                     levels,
                     count,
-                    |i| FixedLenByteArray::from(ByteArray::from(data.slice(i * width..(i + 1) * width))),
+                    |i| {
+                        FixedLenByteArray::from(ByteArray::from(
+                            data.slice(i * width..(i + 1) * width),
+                        ))
+                    },
                 )?;
             }
             Values::Bytes { data, ends } => {
@@ -586,11 +590,7 @@ impl SinkFailure {
     /// Our error for the parquet crate's: a failure of the sink is [`ErrorKind::Write`]
     /// (whatever the crate wrapped it in), anything else a bug.
     fn error(&self, error: ParquetError) -> Error {
-        let sink = self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let sink = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(io) = sink {
             return ErrorKind::Write(io).into();
         }
@@ -625,5 +625,640 @@ impl<W: Write> Write for Sink<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush().map_err(|e| self.failure.record(e))
+    }
+}
+
+#[cfg(test)]
+// Tables of expectations read best long.
+#[allow(clippy::too_many_lines)]
+mod tests {
+    use parquet::basic::{ConvertedType, Encoding};
+    use parquet::data_type::Decimal;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+
+    use super::*;
+    use crate::ErrorName;
+    use crate::contract::Constraints;
+
+    fn spec(name: &str, column_type: &str, nullable: bool) -> ColumnSpec {
+        ColumnSpec {
+            name: name.into(),
+            column_type: column_type.parse().expect("a column type"),
+            nullable,
+            constraints: Constraints::default(),
+        }
+    }
+
+    fn write(
+        columns: &[ColumnSpec],
+        rows: &[Vec<Option<Value<'_>>>],
+        options: ParquetOptions,
+    ) -> (Vec<u8>, ParquetSummary) {
+        let mut writer = ParquetWriter::new(columns, Vec::new(), options).expect("a writer");
+        for row in rows {
+            writer.push(row).expect("push a row");
+        }
+        assert_eq!(writer.rows(), rows.len() as u64);
+        writer.finish().expect("finish")
+    }
+
+    fn reader(bytes: &[u8]) -> SerializedFileReader<Bytes> {
+        SerializedFileReader::new(Bytes::copy_from_slice(bytes)).expect("a Parquet file")
+    }
+
+    /// Every row as the parquet crate's own reader gives it back.
+    fn read_rows(bytes: &[u8]) -> Vec<Vec<Field>> {
+        reader(bytes)
+            .get_row_iter(None)
+            .expect("rows")
+            .map(|row| {
+                row.expect("a row")
+                    .get_column_iter()
+                    .map(|(_, field)| field.clone())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A decimal's unscaled value from its big-endian two's complement bytes.
+    fn unscaled(decimal: &Decimal) -> i128 {
+        let data = decimal.data();
+        let fill = if data.first().is_some_and(|b| b & 0x80 != 0) {
+            0xFF
+        } else {
+            0
+        };
+        let mut bytes = [fill; 16];
+        bytes[16 - data.len()..].copy_from_slice(data);
+        i128::from_be_bytes(bytes)
+    }
+
+    /// What the reader must give back for `value`.
+    fn expected(value: Option<&Value<'_>>) -> Field {
+        match value {
+            None => Field::Null,
+            Some(Value::Boolean(b)) => Field::Bool(*b),
+            Some(Value::Int32(v)) => Field::Int(*v),
+            Some(Value::Int64(v)) => Field::Long(*v),
+            Some(Value::Float64(v)) => Field::Double(*v),
+            Some(Value::Date(v)) => Field::Date(*v),
+            Some(Value::Timestamp(v)) => Field::TimestampMicros(*v),
+            Some(Value::String(s)) => Field::Str((*s).to_owned()),
+            Some(Value::Decimal(_)) => unreachable!("decimals compare by their unscaled value"),
+        }
+    }
+
+    fn assert_round_trip(bytes: &[u8], rows: &[Vec<Option<Value<'_>>>]) {
+        let read = read_rows(bytes);
+        assert_eq!(read.len(), rows.len(), "row count");
+        for (index, (theirs, ours)) in read.iter().zip(rows).enumerate() {
+            assert_eq!(theirs.len(), ours.len(), "row {index}: width");
+            for (column, (field, value)) in theirs.iter().zip(ours).enumerate() {
+                match (field, value) {
+                    (Field::Decimal(d), Some(Value::Decimal(v))) => {
+                        assert_eq!(unscaled(d), *v, "row {index} column {column}");
+                    }
+                    _ => assert_eq!(
+                        *field,
+                        expected(value.as_ref()),
+                        "row {index} column {column}"
+                    ),
+                }
+            }
+        }
+    }
+
+    fn date(text: &str) -> Value<'_> {
+        ColumnType::Date.parse(text).expect("a date")
+    }
+
+    fn every_type() -> Vec<ColumnSpec> {
+        vec![
+            spec("flag", "boolean", true),
+            spec("small", "int32", false),
+            spec("big", "int64", true),
+            spec("ratio", "float64", true),
+            spec("d9", "decimal(9, 2)", true),
+            spec("d18", "decimal(18, 0)", true),
+            spec("d38", "decimal(38, 38)", true),
+            spec("day", "date", true),
+            spec("at", "timestamp", true),
+            spec("name", "string", true),
+            spec("code", "string", false),
+        ]
+    }
+
+    fn every_type_rows() -> Vec<Vec<Option<Value<'static>>>> {
+        let d9 = 999_999_999_i128;
+        let d18 = 999_999_999_999_999_999_i128;
+        let d38 = 10_i128.pow(38) - 1;
+        vec![
+            vec![
+                Some(Value::Boolean(true)),
+                Some(Value::Int32(i32::MIN)),
+                Some(Value::Int64(i64::MIN)),
+                Some(Value::Float64(-0.0)),
+                Some(Value::Decimal(-d9)),
+                Some(Value::Decimal(-d18)),
+                Some(Value::Decimal(-d38)),
+                Some(date("0001-01-01")),
+                Some(Value::Timestamp(i64::MIN)),
+                Some(Value::String("")),
+                Some(Value::String("")),
+            ],
+            vec![
+                Some(Value::Boolean(false)),
+                Some(Value::Int32(i32::MAX)),
+                Some(Value::Int64(i64::MAX)),
+                Some(Value::Float64(f64::MAX)),
+                Some(Value::Decimal(d9)),
+                Some(Value::Decimal(d18)),
+                Some(Value::Decimal(d38)),
+                Some(date("9999-12-31")),
+                Some(Value::Timestamp(i64::MAX)),
+                Some(Value::String("Ünïcödé ✓ 日本語 🦀")),
+                Some(Value::String("tab\tnew\nline \"quoted\", comma")),
+            ],
+            vec![
+                None,
+                Some(Value::Int32(0)),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some(Value::String("x")),
+            ],
+            vec![
+                Some(Value::Boolean(true)),
+                Some(Value::Int32(-1)),
+                Some(Value::Int64(0)),
+                Some(Value::Float64(f64::MIN_POSITIVE / 4.0)),
+                Some(Value::Decimal(0)),
+                Some(Value::Decimal(-1)),
+                Some(Value::Decimal(1)),
+                Some(date("1970-01-01")),
+                Some(Value::Timestamp(0)),
+                Some(Value::String("null")),
+                Some(Value::String("NULL")),
+            ],
+        ]
+    }
+
+    #[test]
+    fn every_type_round_trips_through_the_parquet_reader() {
+        let columns = every_type();
+        let rows = every_type_rows();
+        assert_eq!(date("0001-01-01"), Value::Date(-719_162));
+        assert_eq!(date("9999-12-31"), Value::Date(2_932_896));
+        let (bytes, summary) = write(&columns, &rows, ParquetOptions::default());
+        assert_eq!(
+            summary,
+            ParquetSummary {
+                rows: 4,
+                row_groups: 1,
+                bytes: bytes.len() as u64
+            }
+        );
+        assert_round_trip(&bytes, &rows);
+        // An empty string is a value, not a null.
+        let read = read_rows(&bytes);
+        assert_eq!(read[0][9], Field::Str(String::new()));
+        assert_eq!(read[2][9], Field::Null);
+    }
+
+    #[test]
+    fn the_schema_carries_the_contract_types() {
+        let (bytes, _) = write(&every_type(), &every_type_rows(), ParquetOptions::default());
+        let reader = reader(&bytes);
+        let metadata = reader.metadata().file_metadata();
+        assert_eq!(metadata.created_by(), Some(CREATED_BY));
+        assert!(metadata.key_value_metadata().is_none());
+        let schema = metadata.schema_descr();
+        let described: Vec<_> = schema
+            .columns()
+            .iter()
+            .map(|c| {
+                (
+                    c.name().to_owned(),
+                    c.physical_type(),
+                    c.logical_type_ref().cloned(),
+                    c.converted_type(),
+                    c.self_type().is_optional(),
+                    c.type_length(),
+                )
+            })
+            .collect();
+        let decimal = |p, s| Some(LogicalType::decimal(s, p));
+        let expected = vec![
+            (
+                "flag",
+                PhysicalType::BOOLEAN,
+                None,
+                ConvertedType::NONE,
+                true,
+                -1,
+            ),
+            (
+                "small",
+                PhysicalType::INT32,
+                None,
+                ConvertedType::NONE,
+                false,
+                -1,
+            ),
+            (
+                "big",
+                PhysicalType::INT64,
+                None,
+                ConvertedType::NONE,
+                true,
+                -1,
+            ),
+            (
+                "ratio",
+                PhysicalType::DOUBLE,
+                None,
+                ConvertedType::NONE,
+                true,
+                -1,
+            ),
+            (
+                "d9",
+                PhysicalType::INT32,
+                decimal(9, 2),
+                ConvertedType::DECIMAL,
+                true,
+                -1,
+            ),
+            (
+                "d18",
+                PhysicalType::INT64,
+                decimal(18, 0),
+                ConvertedType::DECIMAL,
+                true,
+                -1,
+            ),
+            (
+                "d38",
+                PhysicalType::FIXED_LEN_BYTE_ARRAY,
+                decimal(38, 38),
+                ConvertedType::DECIMAL,
+                true,
+                16,
+            ),
+            (
+                "day",
+                PhysicalType::INT32,
+                Some(LogicalType::Date),
+                ConvertedType::DATE,
+                true,
+                -1,
+            ),
+            (
+                "at",
+                PhysicalType::INT64,
+                Some(LogicalType::timestamp(true, TimeUnit::MICROS)),
+                ConvertedType::TIMESTAMP_MICROS,
+                true,
+                -1,
+            ),
+            (
+                "name",
+                PhysicalType::BYTE_ARRAY,
+                Some(LogicalType::String),
+                ConvertedType::UTF8,
+                true,
+                -1,
+            ),
+            (
+                "code",
+                PhysicalType::BYTE_ARRAY,
+                Some(LogicalType::String),
+                ConvertedType::UTF8,
+                false,
+                -1,
+            ),
+        ];
+        let expected: Vec<_> = expected
+            .into_iter()
+            .map(|(n, p, l, c, o, len)| (n.to_owned(), p, l, c, o, len))
+            .collect();
+        assert_eq!(described, expected);
+        for column in schema.columns() {
+            if let Some(LogicalType::Decimal(d)) = column.logical_type_ref() {
+                assert_eq!(
+                    (column.type_precision(), column.type_scale()),
+                    (d.precision, d.scale)
+                );
+            }
+        }
+        // Every chunk is zstd with statistics.
+        for chunk in reader.metadata().row_group(0).columns() {
+            assert!(
+                matches!(chunk.compression(), Compression::ZSTD(_)),
+                "{chunk:?}"
+            );
+            assert!(chunk.statistics().is_some(), "{}", chunk.column_path());
+        }
+    }
+
+    #[test]
+    fn wide_decimals_take_the_fewest_bytes_for_their_precision() {
+        let widths: Vec<_> = (19..=38).map(decimal_physical).collect();
+        assert_eq!(widths[0], DecimalPhysical::Fixed(9));
+        assert_eq!(widths[19], DecimalPhysical::Fixed(16));
+        assert_eq!(decimal_physical(9), DecimalPhysical::Int32);
+        assert_eq!(decimal_physical(10), DecimalPhysical::Int64);
+        assert_eq!(decimal_physical(18), DecimalPhysical::Int64);
+        for precision in 19..=38u8 {
+            let DecimalPhysical::Fixed(width) = decimal_physical(precision) else {
+                panic!("decimal({precision}) is not fixed-width");
+            };
+            let max = decimal_max(precision);
+            assert!(
+                max < 1u128 << (8 * width - 1),
+                "decimal({precision}) fits {width} bytes"
+            );
+            assert!(
+                max >= 1u128 << (8 * width - 9),
+                "decimal({precision}) needs {width} bytes"
+            );
+            let columns = [spec("d", &format!("decimal({precision}, 3)"), false)];
+            let max = i128::try_from(max).expect("at most 38 digits");
+            let rows = [
+                vec![Some(Value::Decimal(max))],
+                vec![Some(Value::Decimal(-max))],
+                vec![Some(Value::Decimal(-1))],
+            ];
+            let (bytes, _) = write(&columns, &rows, ParquetOptions::default());
+            assert_round_trip(&bytes, &rows);
+            let reader = reader(&bytes);
+            let column = reader.metadata().file_metadata().schema_descr().column(0);
+            assert_eq!(column.type_length(), i32::try_from(width).expect("small"));
+        }
+    }
+
+    #[test]
+    fn row_groups_split_at_the_row_bound() {
+        let columns = [spec("n", "int64", true), spec("s", "string", false)];
+        let texts: Vec<String> = (0..25).map(|i| format!("row {i}")).collect();
+        let rows: Vec<_> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                vec![
+                    (i % 3 != 0).then_some(Value::Int64(i64::try_from(i).expect("small"))),
+                    Some(Value::String(text)),
+                ]
+            })
+            .collect();
+        let options = ParquetOptions {
+            max_row_group_rows: 10,
+            ..ParquetOptions::default()
+        };
+        let (bytes, summary) = write(&columns, &rows, options);
+        assert_eq!((summary.rows, summary.row_groups), (25, 3));
+        let reader = reader(&bytes);
+        let sizes: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(parquet::file::metadata::RowGroupMetaData::num_rows)
+            .collect();
+        assert_eq!(sizes, [10, 10, 5]);
+        assert_round_trip(&bytes, &rows);
+
+        // Exactly full: no empty row group at the end.
+        let (bytes, summary) = write(&columns, &rows[..20], options);
+        assert_eq!(summary.row_groups, 2);
+        assert_eq!(super::tests::reader(&bytes).metadata().num_row_groups(), 2);
+    }
+
+    #[test]
+    fn row_groups_split_at_the_byte_bound() {
+        // 8 bytes a required int64: a group reaches 100 bytes at its 13th row.
+        let columns = [spec("n", "int64", false)];
+        let rows: Vec<_> = (0..30).map(|i| vec![Some(Value::Int64(i))]).collect();
+        let options = ParquetOptions {
+            max_row_group_bytes: 100,
+            ..ParquetOptions::default()
+        };
+        let (bytes, summary) = write(&columns, &rows, options);
+        assert_eq!(summary.row_groups, 3);
+        let sizes: Vec<i64> = reader(&bytes)
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(parquet::file::metadata::RowGroupMetaData::num_rows)
+            .collect();
+        assert_eq!(sizes, [13, 13, 4]);
+        assert_round_trip(&bytes, &rows);
+
+        // Strings count their length (plus 4) and optional columns their levels (2).
+        let columns = [spec("s", "string", true)];
+        let long = "x".repeat(46);
+        let rows: Vec<_> = (0..5).map(|_| vec![Some(Value::String(&long))]).collect();
+        let (bytes, summary) = write(&columns, &rows, options);
+        assert_eq!(summary.row_groups, 3, "52 bytes a row: groups of 2");
+        assert_round_trip(&bytes, &rows);
+    }
+
+    #[test]
+    fn batches_of_strings_and_wide_decimals_keep_their_nulls_in_place() {
+        // More rows than a batch, nulls in irregular places.
+        let columns = [spec("s", "string", true), spec("d", "decimal(30, 5)", true)];
+        let texts: Vec<String> = (0..3 * BATCH + 17)
+            .map(|i| format!("value {}", i % 1000))
+            .collect();
+        let rows: Vec<_> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                vec![
+                    (i % 7 != 3).then_some(Value::String(text)),
+                    (i % 5 != 1).then_some(Value::Decimal(i as i128 * -1_000_000_007)),
+                ]
+            })
+            .collect();
+        let (bytes, summary) = write(&columns, &rows, ParquetOptions::default());
+        assert_eq!(summary.rows, rows.len() as u64);
+        assert_round_trip(&bytes, &rows);
+    }
+
+    #[test]
+    fn dictionaries_where_they_pay_plain_past_the_dictionary_limit() {
+        let columns = [spec("few", "string", false), spec("many", "string", false)];
+        // 100,000 distinct 40-byte strings: ~4 MB, past the 1 MiB dictionary page limit.
+        let many: Vec<String> = (0..100_000).map(|i| format!("{i:040}")).collect();
+        let rows: Vec<_> = many
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                vec![
+                    Some(Value::String(["eu", "us", "ap"][i % 3])),
+                    Some(Value::String(text)),
+                ]
+            })
+            .collect();
+        let (bytes, _) = write(&columns, &rows, ParquetOptions::default());
+        let reader = reader(&bytes);
+        let group = reader.metadata().row_group(0);
+        let few: Vec<Encoding> = group.column(0).encodings().collect();
+        let many: Vec<Encoding> = group.column(1).encodings().collect();
+        assert!(group.column(0).dictionary_page_offset().is_some());
+        let dictionary =
+            |e: &Encoding| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY);
+        assert!(few.iter().any(dictionary), "{few:?}");
+        assert!(
+            many.iter().any(dictionary),
+            "started with a dictionary: {many:?}"
+        );
+        assert!(
+            many.contains(&Encoding::PLAIN),
+            "fell back to plain: {many:?}"
+        );
+        assert!(bytes.len() < 4_000_000 / 2, "zstd: {} bytes", bytes.len());
+        assert_round_trip(&bytes, &rows);
+    }
+
+    #[test]
+    fn the_same_rows_give_the_same_bytes() {
+        let columns = every_type();
+        let rows = every_type_rows();
+        let options = ParquetOptions {
+            max_row_group_rows: 3,
+            ..ParquetOptions::default()
+        };
+        let (first, _) = write(&columns, &rows, options);
+        let (second, _) = write(&columns, &rows, options);
+        assert_eq!(first, second);
+        let (other, _) = write(&columns, &rows[1..], options);
+        assert_ne!(first, other);
+    }
+
+    #[test]
+    fn no_rows_is_a_valid_empty_file() {
+        let (bytes, summary) = write(&every_type(), &[], ParquetOptions::default());
+        assert_eq!((summary.rows, summary.row_groups), (0, 0));
+        assert_eq!(summary.bytes, bytes.len() as u64);
+        assert!(read_rows(&bytes).is_empty());
+        assert_eq!(
+            reader(&bytes)
+                .metadata()
+                .file_metadata()
+                .schema_descr()
+                .num_columns(),
+            11
+        );
+    }
+
+    #[test]
+    fn a_bad_row_is_internal_and_leaves_no_trace() {
+        let columns = [spec("n", "int32", false), spec("d", "decimal(4, 2)", true)];
+        let mut writer =
+            ParquetWriter::new(&columns, Vec::new(), ParquetOptions::default()).expect("a writer");
+        let bad: [&[Option<Value<'_>>]; 5] = [
+            &[Some(Value::Int32(1))],
+            &[Some(Value::Int64(1)), None],
+            &[None, None],
+            &[Some(Value::Int32(1)), Some(Value::Decimal(10_000))],
+            &[Some(Value::Int32(1)), Some(Value::String("1.00"))],
+        ];
+        for row in bad {
+            let error = writer.push(row).expect_err("a bad row");
+            assert!(matches!(error.kind(), ErrorKind::Internal(_)), "{error}");
+            assert_eq!(error.name(), ErrorName::Internal);
+        }
+        let good = [Some(Value::Int32(7)), Some(Value::Decimal(-9_999))];
+        writer.push(&good).expect("a good row");
+        assert_eq!(writer.rows(), 1);
+        let (bytes, summary) = writer.finish().expect("finish");
+        assert_eq!(summary.rows, 1);
+        assert_round_trip(&bytes, &[good.to_vec()]);
+    }
+
+    #[test]
+    fn bad_schemas_and_options_are_internal() {
+        let options = ParquetOptions::default();
+        let cases: [(&[ColumnSpec], ParquetOptions); 3] = [
+            (&[], options),
+            (
+                &[spec("a", "int32", false), spec("a", "string", true)],
+                options,
+            ),
+            (
+                &[spec("a", "int32", false)],
+                ParquetOptions {
+                    zstd_level: 99,
+                    ..options
+                },
+            ),
+        ];
+        for (columns, options) in cases {
+            let error = ParquetWriter::new(columns, Vec::new(), options).expect_err("refused");
+            assert!(matches!(error.kind(), ErrorKind::Internal(_)), "{error}");
+        }
+    }
+
+    /// A sink that takes `room` bytes, then fails.
+    struct Full {
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left"));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_is_a_write_error_named_storage() {
+        let columns = [spec("s", "string", false)];
+        let texts: Vec<String> = (0..200).map(|i| format!("payload {i}")).collect();
+        let rows: Vec<_> = texts.iter().map(|t| vec![Some(Value::String(t))]).collect();
+        let options = ParquetOptions {
+            max_row_group_rows: 50,
+            ..ParquetOptions::default()
+        };
+        let (whole, _) = write(&columns, &rows, options);
+        // Failing on the magic bytes, inside a row group, and on the footer's last byte.
+        for room in [0, 2, whole.len() / 2, whole.len() - 1] {
+            let outcome = (|| {
+                let mut writer = ParquetWriter::new(&columns, Full { room }, options)?;
+                for row in &rows {
+                    writer.push(row)?;
+                }
+                writer.finish().map(|(_, summary)| summary)
+            })();
+            let error = outcome.expect_err("the sink fills up");
+            let ErrorKind::Write(io) = error.kind() else {
+                panic!("room {room}: {error:?}");
+            };
+            assert_eq!(io.kind(), io::ErrorKind::StorageFull, "room {room}");
+            assert_eq!(error.name(), ErrorName::Storage);
+        }
+        let (_, summary) = ParquetWriter::new(&columns, Full { room: whole.len() }, options)
+            .and_then(|mut writer| {
+                for row in &rows {
+                    writer.push(row)?;
+                }
+                writer.finish()
+            })
+            .expect("room for the whole file");
+        assert_eq!(summary.bytes, whole.len() as u64);
     }
 }
