@@ -7,6 +7,14 @@
 //! [`Report`] turns it into the JSON document the pipeline writes. Memory is bounded by the
 //! [`Config`], never by the input's size.
 //!
+//! Under a data contract ([`Contract`], read from `contracts/*.toml`), the same pass also
+//! checks every record against the contract's typed columns: a [`Conversion`] given to
+//! [`Processor::with_conversion`] writes the records that meet it as Parquet
+//! ([`ParquetWriter`]) and the others, with their position and reason, as JSON Lines; the
+//! outcome lands in the report's `contract` section, and a file past the contract's rejection
+//! policy fails with `ContractViolation`. The outputs go to sinks the caller gives, and the
+//! caller commits them only once [`Processor::finish`] has succeeded.
+//!
 //! No AWS, no async runtime: the processors adapt their I/O to this crate.
 //!
 //! ```
