@@ -385,9 +385,16 @@ pub enum ColumnOrder {
 #[serde(deny_unknown_fields)]
 pub struct RejectionPolicy {
     /// More rejected records than this fails the file (none: no count limit).
+    #[serde(default)]
     pub max_count: Option<u64>,
-    /// A larger share (0.0–1.0) of rejected records fails the file (judged at the end).
+    /// A larger share (0.0–1.0) of rejected records fails the file (judged at the end); 0.1
+    /// unless the contract says otherwise (1.0: no share limit).
+    #[serde(default = "default_max_share")]
     pub max_share: Option<f64>,
+}
+
+fn default_max_share() -> Option<f64> {
+    RejectionPolicy::default().max_share
 }
 
 impl Default for RejectionPolicy {
@@ -1125,6 +1132,10 @@ type = "timestamp"
         assert_eq!(c.header, HeaderPolicy::default());
         assert_eq!(c.rejects.max_share, Some(0.25));
         assert_eq!(c.partitions[1].column_type, ColumnType::Date);
+        // A [rejects] table that sets only the count keeps the default share.
+        let count_only = SALES.replace("max_share = 0.25", "max_count = 5");
+        let rejects = Contract::parse(Path::new("c.toml"), &count_only).unwrap().rejects;
+        assert_eq!((rejects.max_count, rejects.max_share), (Some(5), Some(0.1)));
     }
 
     #[test]

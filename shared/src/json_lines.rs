@@ -187,9 +187,15 @@ impl JsonLinesProfiler {
             Line::Object(entries) => {
                 // Last value wins for a repeated key: walk backwards, skip columns seen.
                 for (key, raw) in entries.iter().rev() {
+                    let known = self.columns.len();
                     let Some(index) = self.columns.named(key) else {
                         continue;
                     };
+                    if self.columns.len() > known {
+                        // A new column: it is listed where its key first appears.
+                        let first = entries.iter().position(|(k, _)| k == key).unwrap_or(0);
+                        self.columns.set_first_seen(index, stamp, first);
+                    }
                     if index >= self.last_record.len() {
                         self.last_record.resize(index + 1, 0);
                     }
@@ -201,7 +207,11 @@ impl JsonLinesProfiler {
                 }
             }
             Line::Other(raw) => {
+                let known = self.columns.len();
                 if let Some(index) = self.columns.named(VALUE_COLUMN) {
+                    if self.columns.len() > known {
+                        self.columns.set_first_seen(index, stamp, 0);
+                    }
                     observe(&mut self.columns, index, raw);
                 }
             }

@@ -307,6 +307,9 @@ pub(crate) struct Columns {
     successors: Vec<Option<usize>>,
     /// The column looked up last (an index into `successors`, maybe past its end).
     previous: usize,
+    /// Where each column first appeared: (record, position in it). Summaries come in this
+    /// order, whatever order the columns were created in.
+    first_seen: Vec<(u64, usize)>,
 }
 
 impl Columns {
@@ -319,6 +322,7 @@ impl Columns {
             not_profiled_exact: 0,
             successors: Vec::new(),
             previous: 0,
+            first_seen: Vec::new(),
         }
     }
 
@@ -330,6 +334,7 @@ impl Columns {
             .take(self.limit)
             .map(ColumnProfile::new)
             .collect();
+        self.first_seen = (0..self.profiles.len()).map(|i| (0, i)).collect();
         self.not_profiled_exact = (total - self.profiles.len()) as u64;
     }
 
@@ -371,8 +376,21 @@ impl Columns {
         let index = self.profiles.len();
         self.profiles.push(ColumnProfile::new(name.to_owned()));
         self.successors.push(None);
+        self.first_seen.push((u64::MAX, 0));
         self.by_name.insert(name.to_owned(), index);
         Some(index)
+    }
+
+    /// How many columns are profiled.
+    pub(crate) fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    /// Records where column `index` first appeared: in `record`, at `position`.
+    pub(crate) fn set_first_seen(&mut self, index: usize, record: u64, position: usize) {
+        if let Some(slot) = self.first_seen.get_mut(index) {
+            *slot = (record, position);
+        }
     }
 
     pub(crate) fn get_mut(&mut self, index: usize) -> &mut ColumnProfile {
@@ -384,7 +402,12 @@ impl Columns {
     }
 
     pub(crate) fn summaries(&self, records: u64) -> Vec<ColumnSummary> {
-        self.profiles.iter().map(|p| p.summary(records)).collect()
+        let mut order: Vec<usize> = (0..self.profiles.len()).collect();
+        order.sort_by_key(|&i| self.first_seen.get(i).copied().unwrap_or((u64::MAX, i)));
+        order
+            .into_iter()
+            .map(|i| self.profiles[i].summary(records))
+            .collect()
     }
 }
 

@@ -169,17 +169,14 @@ fn suggest_contract_reads_json_lines_and_tsv() {
         !draft.contains("delimiter") && !draft.contains("header ="),
         "{draft}"
     );
-    // By name: the profile's JSON Lines column order is not the order of first appearance yet
-    // (a record's keys are walked backwards).
-    let mut types = column_types(&contract);
-    types.sort_unstable_by_key(|&(name, ..)| name);
+    let types = column_types(&contract);
     assert_eq!(
         types,
         [
-            ("at", ColumnType::Timestamp, false),
-            ("extra", ColumnType::String, true),
             ("id", ColumnType::Int32, false),
             ("kind", ColumnType::String, false),
+            ("at", ColumnType::Timestamp, false),
+            ("extra", ColumnType::String, true),
         ]
     );
 
