@@ -6,10 +6,12 @@
 //! exit code tells the state machine what happened: 0 for success, otherwise the exit code
 //! of the failure's name (see [`shared::ErrorName::exit_code`]).
 
+use std::path::PathBuf;
+
 use clap::Parser;
 use shared::job::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, encode_event_key, env};
 use shared::{ErrorName, Job, JobObject, KeyLayout};
-use storage::{JobError, ReadPlan, RunSettings};
+use storage::{JobError, ReadPlan, RunSettings, load_contracts};
 
 /// The route's name, in reports and logs.
 pub const ROUTE: &str = "fargate";
@@ -17,7 +19,9 @@ pub const ROUTE: &str = "fargate";
 /// Processes one S3 object of the upload pipeline and writes its report.
 ///
 /// The job comes from PIPELINE_JOB (the job document as JSON, as the state machine passes
-/// it), or from --bucket and --key for a manual run. Exit codes: 0 done; 10 InvalidInput,
+/// it), or from --bucket and --key for a manual run. An object under a data contract's prefix
+/// (contracts from PIPELINE_CONTRACTS_DIR) also gets its Parquet and rejects, streamed into
+/// multipart uploads and committed before the report. Exit codes: 0 done; 10 InvalidInput,
 /// 11 UnsupportedFormat, 12 TooManyMalformedRecords, 13 SourceChanged, 14 SourceMissing,
 /// 15 Storage, 16 Interrupted (SIGTERM), 17 Internal, 18 ContractViolation; 2 bad arguments.
 ///
@@ -54,6 +58,10 @@ pub struct Args {
     /// Ranged GETs in flight at most.
     #[arg(long, env = "PIPELINE_CONCURRENCY", default_value_t = ReadPlan::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
+    /// The data contracts' folder (`*.toml`, read once at start; none: every object is
+    /// profiled only). Objects under a contract's prefix also get Parquet and rejects.
+    #[arg(long, env = env::CONTRACTS_DIR)]
+    pub contracts_dir: Option<PathBuf>,
 }
 
 impl Args {
@@ -83,10 +91,12 @@ impl Args {
         }
     }
 
-    /// The settings these arguments describe.
+    /// The settings these arguments describe, the contracts loaded (a bad one is an
+    /// `Internal` failure naming its file and line).
     pub fn settings(&self) -> Result<RunSettings, JobError> {
         let layout = KeyLayout::new(&self.input_prefix, &self.output_prefix)
             .map_err(|e| JobError::new(ErrorName::Internal, format!("configuration: {e}")))?;
+        let contracts = load_contracts(self.contracts_dir.as_deref(), &self.input_prefix)?;
         Ok(RunSettings {
             layout,
             core: shared::Config::default(),
@@ -95,6 +105,7 @@ impl Args {
                 part_size: self.part_size_bytes.max(1),
                 concurrency: self.concurrency.max(1),
             },
+            contracts,
         })
     }
 }

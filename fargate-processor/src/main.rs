@@ -39,8 +39,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> Result<(), JobError> {
-    let job = args.job()?;
+    // The contracts first: a bad one fails the start, whatever the job.
     let settings = args.settings()?;
+    let job = args.job()?;
     let store = S3Store::from_environment().await;
     let (stop_sender, stop) = StopSignal::new();
     // SIGTERM: a Fargate stop or a Spot interruption, with 30 s to go. SIGINT: Ctrl-C.

@@ -1,5 +1,9 @@
 //! S3 for the processors: read exactly the object a job describes, stream it through the
-//! parsing core, and commit the report.
+//! parsing core, and commit its outputs and the report.
+//!
+//! The requests go through [`ObjectStore`] (pinned HEAD, ranged GET stream, conditional PUT,
+//! DELETE, multipart create/upload-part/complete/abort): [`S3Store`] against S3; the unit
+//! tests drive the same [`run_job`] with an in-memory model that fails any call on demand.
 //!
 //! Both processors are thin adapters around [`run_job`]: the Lambda function reads the
 //! object in one request ([`ReadPlan::Whole`]), the Fargate program in concurrent ranged
@@ -10,18 +14,41 @@
 //! - The object read is the one of the event: its version id when the event has one,
 //!   otherwise `If-Match` on its etag on every request. A changed object is `SourceChanged`,
 //!   a vanished one `SourceMissing`, never a silent read of other bytes.
-//! - Writes go only under the output prefix. The report is written last, in one request: it
-//!   is the commit marker, and a failed job leaves no output behind.
+//! - Writes go only under the output prefix, and, for an object a data contract owns, to its
+//!   two outputs (`curated/<dataset>/….parquet`, `rejected/<dataset>/….rejects.jsonl`). The
+//!   outputs are staged (buffers on the Lambda route; on the Fargate route multipart uploads
+//!   streamed while parsing goes on, in bounded memory) and committed only once the whole
+//!   object was read and every check passed (the rejection policy included): the Parquet
+//!   object, then the rejects (or, with none, a DELETE of a previous version's), then the
+//!   report, last, in one request: it is the commit marker. A failure before that aborts the
+//!   uploads and leaves the previous outputs as they were; one between the commits fails the
+//!   job (`Storage`, retried), and the rerun writes the same bytes again, then the report.
+//!   Both routes write byte-identical outputs.
 //! - A job whose report already exists for the same etag and version is done: nothing is
 //!   read or written again, so a duplicate event leaves the report byte-identical. A report
-//!   for a newer event (a later sequencer) is never overwritten by an older one.
+//!   for a newer event (a later sequencer) is never overwritten by an older one; the decision
+//!   is taken again just before the outputs are committed, so an older event that lost the
+//!   race writes nothing. (Two runs for different versions at the very same moment can still
+//!   interleave their output writes; the report names the sizes and etags of the outputs its
+//!   run wrote, and the state machine runs one execution per event.)
 
 mod error;
+#[cfg(test)]
+mod lifecycle;
+#[cfg(test)]
+mod memory;
 mod run;
+mod stage;
 mod store;
 mod tls;
 
 pub use error::JobError;
-pub use run::{ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal, run_job};
-pub use store::{ObjectHead, Pin, S3Store};
+pub use run::{
+    ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal, load_contracts, run_job,
+};
+pub use stage::{MIN_PART_SIZE, OUTPUT_PART_SIZE, PARQUET_CONTENT_TYPE, REJECTS_CONTENT_TYPE};
+pub use store::{
+    ByteChunks, CompletedPart, ObjectHead, ObjectStore, Pin, PutOptions, S3Store, Upload,
+    WriteCondition, Written,
+};
 pub use tls::https_client;

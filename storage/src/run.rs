@@ -1,20 +1,24 @@
-//! One job, end to end: resolve the object, skip it if done, stream it through the core,
-//! commit the report.
+//! One job, end to end: resolve the object, skip it if done, stream it through the core
+//! (staging the contract's outputs), commit the outputs, then the report.
 
 use std::cmp::Ordering;
 use std::time::Instant;
 
-use aws_sdk_s3::primitives::ByteStream;
-use bytes::Buf;
+use bytes::Bytes;
 use futures::StreamExt;
 use shared::{
-    Analysis, ErrorName, Job, KeyLayout, Processing, Processor, RecordCounts, Report, Source,
+    Analysis, Contract, Contracts, Conversion, ConversionOutputs, ErrorName, Job, KeyLayout,
+    OutputObject, Processing, Processor, RecordCounts, Report, SharedBuffer, Source,
 };
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::error::JobError;
-use crate::store::{ObjectHead, Pin, S3Store, WriteCondition, Written};
+use crate::stage::{
+    self, Committed, PARQUET_CONTENT_TYPE, PartUploader, REJECTS_CONTENT_TYPE, StagedBody,
+    StagedObject,
+};
+use crate::store::{ByteChunks, ObjectHead, ObjectStore, Pin, PutOptions, WriteCondition, Written};
 
 /// User metadata on a report naming the source it describes.
 const META_SOURCE_ETAG: &str = "source-etag";
@@ -55,11 +59,15 @@ pub struct RunSettings {
     pub processor: String,
     /// How to read the object.
     pub read: ReadPlan,
+    /// The data contracts: an object under a contract's prefix also gets its Parquet and
+    /// rejects outputs ([`Contracts::none`]: every object is profiled only).
+    pub contracts: Contracts,
 }
 
 impl RunSettings {
     /// Settings from the environment the infra gives both processors: the prefixes
-    /// (`PIPELINE_INPUT_PREFIX`, `PIPELINE_OUTPUT_PREFIX`), checked to be disjoint.
+    /// (`PIPELINE_INPUT_PREFIX`, `PIPELINE_OUTPUT_PREFIX`), checked to be disjoint, and the
+    /// contracts of the folder `PIPELINE_CONTRACTS_DIR` names ([`load_contracts`]).
     pub fn from_environment(processor: &str, read: ReadPlan) -> Result<RunSettings, JobError> {
         use shared::job::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, env};
         let input =
@@ -68,16 +76,36 @@ impl RunSettings {
             std::env::var(env::OUTPUT_PREFIX).unwrap_or_else(|_| DEFAULT_OUTPUT_PREFIX.into());
         let layout = KeyLayout::new(&input, &output)
             .map_err(|e| JobError::new(ErrorName::Internal, format!("configuration: {e}")))?;
+        let contracts = load_contracts(
+            std::env::var_os(env::CONTRACTS_DIR)
+                .map(std::path::PathBuf::from)
+                .as_deref(),
+            &input,
+        )?;
         Ok(RunSettings {
             layout,
             core: shared::Config::default(),
             processor: processor.to_owned(),
             read,
+            contracts,
         })
     }
 }
 
-/// What became of the report.
+/// The contracts of `dir` (`*.toml`), read once at a processor's start. No folder (or none
+/// given) is no contracts; a bad contract fails the start, `Internal`, with the file and line.
+pub fn load_contracts(
+    dir: Option<&std::path::Path>,
+    input_prefix: &str,
+) -> Result<Contracts, JobError> {
+    let Some(dir) = dir else {
+        return Ok(Contracts::none());
+    };
+    Contracts::load_dir(dir, input_prefix)
+        .map_err(|e| JobError::new(ErrorName::Internal, format!("contract {e}")))
+}
+
+/// What became of the report (and of a contract's outputs, committed just before it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportStatus {
@@ -98,10 +126,12 @@ pub struct RunOutcome {
     pub key: String,
     /// The report's key.
     pub report_key: String,
-    /// What became of the report.
+    /// What became of the report (and of a contract's outputs, committed just before it).
     pub status: ReportStatus,
     /// Record counts, when this run processed the object.
     pub records: Option<RecordCounts>,
+    /// The contract's outputs this run committed (Parquet, then rejects if any).
+    pub outputs: Vec<String>,
 }
 
 /// Tells a job to stop (SIGTERM): it stops reading, writes nothing, and fails with
@@ -122,14 +152,14 @@ impl StopSignal {
     }
 
     /// Resolves once the signal is raised (never, if its sender is gone unraised).
-    async fn raised(&mut self) {
+    pub(crate) async fn raised(&mut self) {
         if self.0.wait_for(|stop| *stop).await.is_err() {
             std::future::pending::<()>().await;
         }
     }
 }
 
-fn interrupted() -> JobError {
+pub(crate) fn interrupted() -> JobError {
     JobError::new(
         ErrorName::Interrupted,
         "stopped by a signal before the end: nothing was written",
@@ -137,8 +167,8 @@ fn interrupted() -> JobError {
 }
 
 /// Runs `job`: see the [crate docs](crate) for what it guarantees.
-pub async fn run_job(
-    store: &S3Store,
+pub async fn run_job<S: ObjectStore>(
+    store: &S,
     job: &Job,
     settings: &RunSettings,
     stop: &StopSignal,
@@ -168,6 +198,7 @@ pub async fn run_job(
         report_key: report_key.clone(),
         status,
         records: None,
+        outputs: Vec::new(),
     };
     if let Decision::Skip(status) = decide(
         store.head_output(bucket, &report_key).await?.as_ref(),
@@ -178,38 +209,16 @@ pub async fn run_job(
         return Ok(skipped(status));
     }
 
+    let contract = settings.contracts.owner(&key);
     let mut stop = stop.clone();
-    let analysis = match settings.read {
-        ReadPlan::Whole => {
-            let body = store.get_source(bucket, &key, &pin, None).await?;
-            read_whole(body, settings.core.clone(), &key, &mut stop).await?
-        }
-        ReadPlan::Ranged {
-            part_size,
-            concurrency,
-        } => {
-            read_ranged(
-                store,
-                bucket,
-                &key,
-                &pin,
-                head.size,
-                (part_size.max(1), concurrency.max(1)),
-                settings.core.clone(),
-                &mut stop,
-            )
-            .await?
-        }
-    };
-    if analysis.bytes_in != head.size {
-        return Err(JobError::new(
-            ErrorName::Storage,
-            format!(
-                "read {} bytes of an object of {}",
-                analysis.bytes_in, head.size
-            ),
-        ));
-    }
+    let (analysis, staged) = process(
+        store,
+        (bucket, &key, &pin, head.size),
+        contract,
+        settings,
+        &mut stop,
+    )
+    .await?;
 
     let source = Source {
         bucket: Some(bucket.to_owned()),
@@ -219,22 +228,251 @@ pub async fn run_job(
         version_id: head.version_id.clone(),
     };
     let processing = Processing::measure(&settings.processor, started.elapsed(), &analysis);
-    let report = Report::new(source, &analysis, processing).to_json();
+    let mut report = Report::new(source, &analysis, processing);
     let commit = Commit {
         bucket,
         report_key: &report_key,
         head: &head,
         sequencer,
     };
-    match commit.write(store, report, &stop).await? {
+    let mut outputs = Vec::new();
+    if let Some(staged) = staged {
+        match commit.outputs(store, staged, &stop).await? {
+            Ok(committed) => {
+                if let Some(section) = &mut report.contract {
+                    section.outputs = committed
+                        .iter()
+                        .map(|c| OutputObject {
+                            key: c.key.clone(),
+                            size: c.size,
+                            etag: Some(c.etag.clone()),
+                        })
+                        .collect();
+                }
+                outputs = committed.into_iter().map(|c| c.key).collect();
+            }
+            Err(status) => return Ok(skipped(status)),
+        }
+    }
+    match commit.write(store, report.to_json(), &stop).await? {
         ReportStatus::Written => {
-            info!(%report_key, records = analysis.records.total, "report written");
+            info!(%report_key, records = analysis.records.total, ?outputs, "report written");
             Ok(RunOutcome {
                 records: Some(analysis.records),
+                outputs,
                 ..skipped(ReportStatus::Written)
             })
         }
         status => Ok(skipped(status)),
+    }
+}
+
+/// A contract's two outputs, staged.
+#[derive(Debug)]
+struct StagedOutputs {
+    parquet: StagedObject,
+    rejects: StagedObject,
+}
+
+impl StagedOutputs {
+    async fn abandon<S: ObjectStore>(self, store: &S) {
+        self.parquet.abandon(store).await;
+        self.rejects.abandon(store).await;
+    }
+}
+
+/// Reads the object through the core, staging the contract's outputs if a contract owns it.
+/// On any failure nothing is left staged.
+async fn process<S: ObjectStore>(
+    store: &S,
+    (bucket, key, pin, size): (&str, &str, &Pin, u64),
+    contract: Option<&Contract>,
+    settings: &RunSettings,
+    stop: &mut StopSignal,
+) -> Result<(Analysis, Option<StagedOutputs>), JobError> {
+    let (analysis, staged) = match settings.read {
+        ReadPlan::Whole => {
+            process_whole(
+                store,
+                (bucket, key, pin),
+                contract,
+                settings.core.clone(),
+                stop,
+            )
+            .await?
+        }
+        ReadPlan::Ranged {
+            part_size,
+            concurrency,
+        } => {
+            let plan = (part_size.max(1), concurrency.max(1));
+            let object = (bucket, key, pin, size);
+            process_ranged(store, object, plan, contract, settings.core.clone(), stop).await?
+        }
+    };
+    if analysis.bytes_in != size {
+        if let Some(staged) = staged {
+            staged.abandon(store).await;
+        }
+        return Err(JobError::new(
+            ErrorName::Storage,
+            format!("read {} bytes of an object of {size}", analysis.bytes_in),
+        ));
+    }
+    Ok((analysis, staged))
+}
+
+/// The Lambda route: one GET; a contract's outputs in memory, PUT at commit.
+async fn process_whole<S: ObjectStore>(
+    store: &S,
+    (bucket, key, pin): (&str, &str, &Pin),
+    contract: Option<&Contract>,
+    core: shared::Config,
+    stop: &mut StopSignal,
+) -> Result<(Analysis, Option<StagedOutputs>), JobError> {
+    let Some(contract) = contract else {
+        let body = store.get(bucket, key, pin, None).await?;
+        return Ok((
+            read_whole(body, Processor::new(core, Some(key)), stop).await?,
+            None,
+        ));
+    };
+    let (parquet, rejects) = (SharedBuffer::new(), SharedBuffer::new());
+    let outputs = ConversionOutputs {
+        parquet: Box::new(parquet.clone()),
+        rejects: Box::new(rejects.clone()),
+    };
+    let conversion = Conversion::new(contract, key, outputs)?;
+    let processor = Processor::with_conversion(core, Some(key), conversion);
+    let body = store.get(bucket, key, pin, None).await?;
+    let analysis = read_whole(body, processor, stop).await?;
+    let keys = contract.output_keys(key);
+    let staged = |key: String, content_type, buffer: SharedBuffer| StagedObject {
+        bucket: bucket.to_owned(),
+        key,
+        content_type,
+        body: StagedBody::Buffered(buffer.take()),
+    };
+    let staged = StagedOutputs {
+        parquet: staged(keys.parquet, PARQUET_CONTENT_TYPE, parquet),
+        rejects: staged(keys.rejects, REJECTS_CONTENT_TYPE, rejects),
+    };
+    Ok((analysis, Some(staged)))
+}
+
+/// The Fargate route: ranged GETs; each of a contract's outputs streams into a multipart
+/// upload as it grows.
+async fn process_ranged<S: ObjectStore>(
+    store: &S,
+    object: (&str, &str, &Pin, u64),
+    (part_size, concurrency): (u64, usize),
+    contract: Option<&Contract>,
+    core: shared::Config,
+    stop: &mut StopSignal,
+) -> Result<(Analysis, Option<StagedOutputs>), JobError> {
+    let (bucket, key, ..) = object;
+    let Some(contract) = contract else {
+        let processor = Processor::new(core, Some(key));
+        let plan = (part_size, concurrency);
+        return Ok((
+            read_ranged(store, object, plan, processor, stop).await?,
+            None,
+        ));
+    };
+    // Checked before any upload starts.
+    contract.partition_values(key).map_err(|detail| {
+        JobError::new(
+            ErrorName::ContractViolation,
+            format!("contract {}: {detail}", contract.dataset),
+        )
+    })?;
+    let keys = contract.output_keys(key);
+    let output_part = output_part_size(part_size);
+    let (parquet, parquet_uploader) = stage::streamed(
+        store,
+        bucket,
+        &keys.parquet,
+        PARQUET_CONTENT_TYPE,
+        output_part,
+        stop,
+    );
+    let (rejects, rejects_uploader) = stage::streamed(
+        store,
+        bucket,
+        &keys.rejects,
+        REJECTS_CONTENT_TYPE,
+        output_part,
+        stop,
+    );
+    let uploaders = (parquet_uploader, rejects_uploader);
+    let outputs = ConversionOutputs {
+        parquet: Box::new(parquet),
+        rejects: Box::new(rejects),
+    };
+    let processor = match Conversion::new(contract, key, outputs) {
+        Ok(conversion) => Processor::with_conversion(core, Some(key), conversion),
+        Err(error) => {
+            let error = JobError::from(error);
+            finish_uploaders(store, uploaders, Some(error.clone())).await?;
+            return Err(error);
+        }
+    };
+    let parsed = read_ranged(store, object, (part_size, concurrency), processor, stop).await;
+    let failure = parsed.as_ref().err().cloned();
+    let staged = finish_uploaders(store, uploaders, failure).await?;
+    Ok((parsed?, staged))
+}
+
+/// The bytes of each output part on the Fargate route: those of the read parts, within what
+/// S3 takes for a part ([`stage::MIN_PART_SIZE`] to 5 GiB; the unit tests go below, against
+/// the in-memory store).
+fn output_part_size(read_part_size: u64) -> usize {
+    let floor = if cfg!(test) { 16 } else { stage::MIN_PART_SIZE };
+    usize::try_from(read_part_size)
+        .unwrap_or(usize::MAX)
+        .clamp(floor, 5 * 1024 * 1024 * 1024)
+}
+
+/// Once the core is done with the sinks: the staged outputs, or the failure. After a
+/// failure of the core (`failure`) the uploads are aborted; an uploader's own failure is the
+/// cause of the core's sink error, so it is the one returned.
+async fn finish_uploaders<S: ObjectStore>(
+    store: &S,
+    (parquet, rejects): (PartUploader, PartUploader),
+    failure: Option<JobError>,
+) -> Result<Option<StagedOutputs>, JobError> {
+    if failure.is_some() {
+        parquet.cancel();
+        rejects.cancel();
+    }
+    let parquet = parquet.finish(store).await;
+    let rejects = rejects.finish(store).await;
+    match (parquet, rejects, failure) {
+        (Ok(Some(parquet)), Ok(Some(rejects)), None) => {
+            Ok(Some(StagedOutputs { parquet, rejects }))
+        }
+        (parquet, rejects, failure) => {
+            let mut uploader_error = None;
+            for staged in [parquet, rejects] {
+                match staged {
+                    Ok(Some(staged)) => staged.abandon(store).await,
+                    Ok(None) => {}
+                    Err(error) => uploader_error = uploader_error.or(Some(error)),
+                }
+            }
+            Err(match (failure, uploader_error) {
+                // A stop or a read failure says more than the uploads it cut short.
+                (Some(failure), Some(uploader))
+                    if failure.name() == ErrorName::Storage
+                        && uploader.name() != ErrorName::Interrupted =>
+                {
+                    uploader
+                }
+                (Some(failure), _) => failure,
+                (None, Some(uploader)) => uploader,
+                (None, None) => JobError::new(ErrorName::Internal, "an output was not staged"),
+            })
+        }
     }
 }
 
@@ -247,12 +485,61 @@ struct Commit<'a> {
 }
 
 impl Commit<'_> {
+    /// Commits a contract's staged outputs, Parquet first, then the rejects (or, with none,
+    /// removes a previous version's): the last check of the report decides first, so an
+    /// event already done, or older than the report's, writes nothing. `Err(status)` is that
+    /// decision; nothing was written.
+    async fn outputs<S: ObjectStore>(
+        &self,
+        store: &S,
+        staged: StagedOutputs,
+        stop: &StopSignal,
+    ) -> Result<Result<Vec<Committed>, ReportStatus>, JobError> {
+        let checked = async {
+            if *stop.0.borrow() {
+                return Err(interrupted());
+            }
+            let existing = store.head_output(self.bucket, self.report_key).await?;
+            Ok(decide(existing.as_ref(), self.head, self.sequencer))
+        }
+        .await;
+        match checked {
+            Ok(Decision::Write(_)) => {}
+            Ok(Decision::Skip(status)) => {
+                info!(report_key = %self.report_key, ?status, "report there by now: outputs not committed");
+                staged.abandon(store).await;
+                return Ok(Err(status));
+            }
+            Err(error) => {
+                staged.abandon(store).await;
+                return Err(error);
+            }
+        }
+        let StagedOutputs { parquet, rejects } = staged;
+        let parquet = match parquet.commit(store).await {
+            Ok(committed) => committed,
+            Err(error) => {
+                rejects.abandon(store).await;
+                return Err(error);
+            }
+        };
+        let mut committed = vec![parquet];
+        if rejects.size() == 0 {
+            let (bucket, key) = (rejects.bucket.clone(), rejects.key.clone());
+            rejects.abandon(store).await;
+            store.delete(&bucket, &key).await?;
+        } else {
+            committed.push(rejects.commit(store).await?);
+        }
+        Ok(Ok(committed))
+    }
+
     /// Writes the report with a conditional request against what is there now; a
     /// concurrent writer makes it fail, and the decision is taken again on what that writer
     /// left.
-    async fn write(
+    async fn write<S: ObjectStore>(
         &self,
-        store: &S3Store,
+        store: &S,
         report: Vec<u8>,
         stop: &StopSignal,
     ) -> Result<ReportStatus, JobError> {
@@ -262,13 +549,17 @@ impl Commit<'_> {
             head,
             sequencer,
         } = *self;
-        let mut metadata = vec![(META_SOURCE_ETAG, head.etag.clone().unwrap_or_default())];
+        let mut metadata = vec![(
+            META_SOURCE_ETAG.to_owned(),
+            head.etag.clone().unwrap_or_default(),
+        )];
         if let Some(version) = &head.version_id {
-            metadata.push((META_SOURCE_VERSION, version.clone()));
+            metadata.push((META_SOURCE_VERSION.to_owned(), version.clone()));
         }
         if let Some(sequencer) = sequencer {
-            metadata.push((META_SOURCE_SEQUENCER, sequencer.to_owned()));
+            metadata.push((META_SOURCE_SEQUENCER.to_owned(), sequencer.to_owned()));
         }
+        let report = Bytes::from(report);
         for _ in 0..3 {
             if *stop.0.borrow() {
                 return Err(interrupted());
@@ -278,11 +569,16 @@ impl Commit<'_> {
                 Decision::Skip(status) => return Ok(status),
                 Decision::Write(condition) => condition,
             };
+            let options = PutOptions {
+                content_type: "application/json".to_owned(),
+                metadata: metadata.clone(),
+                condition,
+            };
             match store
-                .put_output(bucket, report_key, report.clone(), &metadata, condition)
+                .put(bucket, report_key, report.clone(), &options)
                 .await?
             {
-                Written::Yes => return Ok(ReportStatus::Written),
+                Written::Yes(_) => return Ok(ReportStatus::Written),
                 Written::ConditionFailed => {
                     warn!(%report_key, "the report changed while writing it");
                 }
@@ -297,17 +593,17 @@ impl Commit<'_> {
 
 /// HEADs the object under its decoded key; when that is missing and the event's raw key
 /// differs, under the raw key (some producers store keys that look encoded).
-async fn resolve_source(
-    store: &S3Store,
+async fn resolve_source<S: ObjectStore>(
+    store: &S,
     bucket: &str,
     decoded: &str,
     raw: &str,
     pin: &Pin,
 ) -> Result<(String, ObjectHead), JobError> {
-    match store.head_source(bucket, decoded, pin).await {
+    match store.head(bucket, decoded, pin).await {
         Ok(head) => Ok((decoded.to_owned(), head)),
         Err(error) if error.name() == ErrorName::SourceMissing && raw != decoded => {
-            match store.head_source(bucket, raw, pin).await {
+            match store.head(bucket, raw, pin).await {
                 Ok(head) => {
                     warn!(
                         decoded,
@@ -356,22 +652,17 @@ pub(crate) fn compare_sequencers(a: &str, b: &str) -> Ordering {
 }
 
 async fn read_whole(
-    mut body: ByteStream,
-    core: shared::Config,
-    key: &str,
+    mut body: ByteChunks,
+    mut processor: Processor,
     stop: &mut StopSignal,
 ) -> Result<Analysis, JobError> {
-    let mut processor = Processor::new(core, Some(key));
     loop {
         tokio::select! {
             biased;
             () = stop.raised() => return Err(interrupted()),
-            chunk = body.try_next() => match chunk {
-                Ok(Some(bytes)) => processor.feed(&bytes)?,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(JobError::new(ErrorName::Storage, format!("reading s3 body: {e}")));
-                }
+            chunk = body.next() => match chunk {
+                Some(bytes) => processor.feed(&bytes?)?,
+                None => break,
             },
         }
     }
@@ -399,30 +690,30 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn read_ranged(
-    store: &S3Store,
-    bucket: &str,
-    key: &str,
-    pin: &Pin,
-    size: u64,
+async fn read_ranged<S: ObjectStore>(
+    store: &S,
+    (bucket, key, pin, size): (&str, &str, &Pin, u64),
     (part_size, concurrency): (u64, usize),
-    core: shared::Config,
+    mut processor: Processor,
     stop: &mut StopSignal,
 ) -> Result<Analysis, JobError> {
-    // The core runs on a thread of its own, fed in order; the parts download meanwhile.
-    let (parts_in, mut parts_out) =
-        tokio::sync::mpsc::channel::<aws_sdk_s3::primitives::AggregatedBytes>(1);
-    let hint = key.to_owned();
+    // The core runs on a thread of its own, fed in order; the parts download meanwhile. Its
+    // output sinks may wait there for their uploads, never on the runtime.
+    let (parts_in, mut parts_out) = tokio::sync::mpsc::channel::<Vec<Bytes>>(1);
     let parser = tokio::task::spawn_blocking(move || {
-        let mut processor = Processor::new(core, Some(&hint));
-        while let Some(mut part) = parts_out.blocking_recv() {
-            while part.has_remaining() {
-                let chunk = part.chunk();
-                let len = chunk.len();
-                processor.feed(chunk)?;
-                part.advance(len);
+        let mut fed = 0;
+        while let Some(part) = parts_out.blocking_recv() {
+            for chunk in part {
+                processor.feed(&chunk)?;
+                fed += chunk.len() as u64;
             }
+        }
+        if fed < size {
+            // Cut short (a stop, a failed read): the outcome says why. Not finishing writes no
+            // more output.
+            return Err(shared::Error::from(shared::ErrorKind::Internal(
+                "the read stopped early".into(),
+            )));
         }
         processor.finish()
     });
@@ -435,19 +726,21 @@ async fn read_ranged(
                 pin.clone(),
             );
             let task = tokio::spawn(async move {
-                let body = store
-                    .get_source(&bucket, &key, &pin, Some((first, last)))
-                    .await?;
-                let part = body.collect().await.map_err(|e| {
-                    JobError::new(ErrorName::Storage, format!("reading s3 body: {e}"))
-                })?;
+                let mut body = store.get(&bucket, &key, &pin, Some((first, last))).await?;
+                let mut part = Vec::new();
+                let mut len = 0;
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk?;
+                    len += chunk.len() as u64;
+                    part.push(chunk);
+                }
                 let expected = last - first + 1;
-                if part.remaining() as u64 == expected {
+                if len == expected {
                     Ok(part)
                 } else {
                     Err(JobError::new(
                         ErrorName::Storage,
-                        format!("bytes {first}-{last}: got {} bytes", part.remaining()),
+                        format!("bytes {first}-{last}: got {len} bytes"),
                     ))
                 }
             });

@@ -1,9 +1,13 @@
-//! The S3 requests the processors make, each pinned to the version of the job's object.
+//! The S3 requests a job makes, behind [`ObjectStore`]: reads pinned to the version of the
+//! job's object, conditional writes, multipart uploads.
 
 use std::collections::HashMap;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use crate::error::{JobError, Request, classify};
 
@@ -44,7 +48,9 @@ pub struct ObjectHead {
 
 /// When a write may happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum WriteCondition {
+pub enum WriteCondition {
+    /// Always (an output whose bytes a rerun writes again identically).
+    Always,
     /// Only if no object has the key (`If-None-Match: *`).
     Absent,
     /// Only if the object still has this etag (`If-Match`).
@@ -53,11 +59,126 @@ pub(crate) enum WriteCondition {
 
 /// The outcome of a conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Written {
-    /// The object was written.
-    Yes,
+pub enum Written {
+    /// The object was written; its etag, without quotes.
+    Yes(String),
     /// Someone else wrote the key since we looked.
     ConditionFailed,
+}
+
+/// A part of a multipart upload, as `CompleteMultipartUpload` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    /// Its number, from 1.
+    pub number: u32,
+    /// The etag its upload returned, without quotes.
+    pub etag: String,
+}
+
+/// The body of a GET: its bytes in chunks, as they arrive.
+pub type ByteChunks = BoxStream<'static, Result<Bytes, JobError>>;
+
+/// The requests a job makes, so that [`run_job`](crate::run_job) runs against S3
+/// ([`S3Store`]) or a model of it (the unit tests' in-memory store, which fails any call on
+/// demand).
+///
+/// Failures are named as a job's are: a source that vanished is `SourceMissing`, one that
+/// changed `SourceChanged`, anything else `Storage` (transient failures were retried before).
+pub trait ObjectStore: Clone + Send + Sync + 'static {
+    /// HEADs an object, pinned to the version or etag of `pin`.
+    fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+        pin: &Pin,
+    ) -> impl Future<Output = Result<ObjectHead, JobError>> + Send;
+
+    /// GETs an object, or the byte range `first..=last` of it, pinned as `pin` says.
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        pin: &Pin,
+        range: Option<(u64, u64)>,
+    ) -> impl Future<Output = Result<ByteChunks, JobError>> + Send;
+
+    /// PUTs an object in one request, if `condition` holds.
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> impl Future<Output = Result<Written, JobError>> + Send;
+
+    /// DELETEs the current version of an object (a delete marker in a versioned bucket); a
+    /// missing object is no error.
+    fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// Starts a multipart upload; returns its id.
+    fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+    ) -> impl Future<Output = Result<String, JobError>> + Send;
+
+    /// Uploads part `number` (from 1) of an upload; returns its etag.
+    fn upload_part(
+        &self,
+        upload: &Upload,
+        number: u32,
+        body: Bytes,
+    ) -> impl Future<Output = Result<String, JobError>> + Send;
+
+    /// Joins the parts into the object: it becomes visible now. Returns its etag.
+    fn complete_multipart(
+        &self,
+        upload: &Upload,
+        parts: &[CompletedPart],
+    ) -> impl Future<Output = Result<String, JobError>> + Send;
+
+    /// Abandons an upload and its parts.
+    fn abort_multipart(&self, upload: &Upload)
+    -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// HEADs an output; `None` when there is none.
+    fn head_output(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectHead>, JobError>> + Send {
+        async move {
+            match self.head(bucket, key, &Pin::Latest).await {
+                Ok(head) => Ok(Some(head)),
+                // Read as a source, a missing output is SourceMissing: here it is just absent.
+                Err(error) if error.name() == shared::ErrorName::SourceMissing => Ok(None),
+                Err(error) => Err(JobError::new(shared::ErrorName::Storage, error.message())),
+            }
+        }
+    }
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// The bucket.
+    pub bucket: String,
+    /// The key the object will have.
+    pub key: String,
+    /// The id `CreateMultipartUpload` gave.
+    pub id: String,
+}
+
+/// How to PUT an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOptions {
+    /// Its `Content-Type`.
+    pub content_type: String,
+    /// Its user metadata (`x-amz-meta-*`).
+    pub metadata: Vec<(String, String)>,
+    /// When the write may happen.
+    pub condition: WriteCondition,
 }
 
 /// An S3 client for the processors.
@@ -96,14 +217,10 @@ impl S3Store {
     pub fn client(&self) -> &Client {
         &self.client
     }
+}
 
-    /// HEADs the job's object.
-    pub(crate) async fn head_source(
-        &self,
-        bucket: &str,
-        key: &str,
-        pin: &Pin,
-    ) -> Result<ObjectHead, JobError> {
+impl ObjectStore for S3Store {
+    async fn head(&self, bucket: &str, key: &str, pin: &Pin) -> Result<ObjectHead, JobError> {
         let mut request = self.client.head_object().bucket(bucket).key(key);
         request = match pin {
             Pin::Version(version) => request.version_id(version),
@@ -125,14 +242,13 @@ impl S3Store {
         })
     }
 
-    /// GETs the job's object, or the byte range `first..=last` of it.
-    pub(crate) async fn get_source(
+    async fn get(
         &self,
         bucket: &str,
         key: &str,
         pin: &Pin,
         range: Option<(u64, u64)>,
-    ) -> Result<ByteStream, JobError> {
+    ) -> Result<ByteChunks, JobError> {
         let mut request = self.client.get_object().bucket(bucket).key(key);
         request = match pin {
             Pin::Version(version) => request.version_id(version),
@@ -150,48 +266,49 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| classify(&e, Request::Source, &what))?;
-        Ok(output.body)
+        let chunks = futures::stream::unfold(Some(output.body), |body| async move {
+            let mut body = body?;
+            match body.try_next().await {
+                Ok(Some(bytes)) => Some((Ok(bytes), Some(body))),
+                Ok(None) => None,
+                Err(e) => Some((
+                    Err(JobError::new(
+                        shared::ErrorName::Storage,
+                        format!("reading s3 body: {e}"),
+                    )),
+                    None,
+                )),
+            }
+        });
+        Ok(chunks.boxed())
     }
 
-    /// HEADs an output; `None` when there is none.
-    pub(crate) async fn head_output(
+    async fn put(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<Option<ObjectHead>, JobError> {
-        match self.head_source(bucket, key, &Pin::Latest).await {
-            Ok(head) => Ok(Some(head)),
-            // Read as a source, a missing output is SourceMissing: here it is just absent.
-            Err(error) if error.name() == shared::ErrorName::SourceMissing => Ok(None),
-            Err(error) => Err(JobError::new(shared::ErrorName::Storage, error.message())),
-        }
-    }
-
-    /// PUTs an output in one request, if `condition` holds.
-    pub(crate) async fn put_output(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Vec<u8>,
-        metadata: &[(&str, String)],
-        condition: WriteCondition,
+        body: Bytes,
+        options: &PutOptions,
     ) -> Result<Written, JobError> {
         let mut request = self
             .client
             .put_object()
             .bucket(bucket)
             .key(key)
-            .content_type("application/json")
+            .content_type(&options.content_type)
             .body(ByteStream::from(body));
-        for (name, value) in metadata {
-            request = request.metadata(*name, value);
+        for (name, value) in &options.metadata {
+            request = request.metadata(name, value);
         }
-        request = match &condition {
+        request = match &options.condition {
+            WriteCondition::Always => request,
             WriteCondition::Absent => request.if_none_match("*"),
             WriteCondition::Unchanged(etag) => request.if_match(quote(etag)),
         };
         match request.send().await {
-            Ok(_) => Ok(Written::Yes),
+            Ok(output) => Ok(Written::Yes(
+                output.e_tag().map(unquote).unwrap_or_default().to_owned(),
+            )),
             Err(error) if error.raw_response().map(|r| r.status().as_u16()) == Some(412) => {
                 Ok(Written::ConditionFailed)
             }
@@ -201,6 +318,126 @@ impl S3Store {
                 &format!("PUT s3://{bucket}/{key}"),
             )),
         }
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), JobError> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(&e, Request::Output, &format!("DELETE s3://{bucket}/{key}")))?;
+        Ok(())
+    }
+
+    async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, JobError> {
+        let what = || format!("CreateMultipartUpload s3://{bucket}/{key}");
+        let output = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| classify(&e, Request::Output, &what()))?;
+        output.upload_id().map(str::to_owned).ok_or_else(|| {
+            JobError::new(
+                shared::ErrorName::Storage,
+                format!("{}: no upload id", what()),
+            )
+        })
+    }
+
+    async fn upload_part(
+        &self,
+        upload: &Upload,
+        number: u32,
+        body: Bytes,
+    ) -> Result<String, JobError> {
+        let Upload { bucket, key, id } = upload;
+        let what = || format!("UploadPart {number} s3://{bucket}/{key}");
+        let output = self
+            .client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(i32::try_from(number).unwrap_or(i32::MAX))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| classify(&e, Request::Output, &what()))?;
+        output
+            .e_tag()
+            .map(|etag| unquote(etag).to_owned())
+            .ok_or_else(|| {
+                JobError::new(shared::ErrorName::Storage, format!("{}: no etag", what()))
+            })
+    }
+
+    async fn complete_multipart(
+        &self,
+        upload: &Upload,
+        parts: &[CompletedPart],
+    ) -> Result<String, JobError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as Part};
+        let Upload { bucket, key, id } = upload;
+        let parts = parts
+            .iter()
+            .map(|part| {
+                Part::builder()
+                    .part_number(i32::try_from(part.number).unwrap_or(i32::MAX))
+                    .e_tag(quote(&part.etag))
+                    .build()
+            })
+            .collect();
+        let output = self
+            .client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    &e,
+                    Request::Output,
+                    &format!("CompleteMultipartUpload s3://{bucket}/{key}"),
+                )
+            })?;
+        Ok(output.e_tag().map(unquote).unwrap_or_default().to_owned())
+    }
+
+    async fn abort_multipart(&self, upload: &Upload) -> Result<(), JobError> {
+        let Upload { bucket, key, id } = upload;
+        self.client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    &e,
+                    Request::Output,
+                    &format!("AbortMultipartUpload s3://{bucket}/{key}"),
+                )
+            })?;
+        Ok(())
     }
 }
 

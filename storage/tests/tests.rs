@@ -34,6 +34,7 @@ pub(crate) fn settings(read: ReadPlan) -> RunSettings {
         core: shared::Config::default(),
         processor: "test".into(),
         read,
+        contracts: shared::Contracts::none(),
     }
 }
 

@@ -1,0 +1,391 @@
+//! The job lifecycle against the in-memory store: the skip decision, the commit order
+//! (Parquet, rejects, report), and what every failure leaves behind.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bytes::Bytes;
+use serde_json::Value;
+use shared::{Contract, Contracts, ErrorName, Job, KeyLayout};
+
+use crate::error::JobError;
+use crate::memory::{Call, MemoryStore};
+use crate::run::{ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal, run_job};
+
+const BUCKET: &str = "uploads";
+const KEY: &str = "incoming/sales/region=eu/orders.csv";
+const PARQUET: &str = "curated/sales/region=eu/orders.csv.parquet";
+const REJECTS: &str = "rejected/sales/region=eu/orders.csv.rejects.jsonl";
+const REPORT: &str = "processed/sales/region=eu/orders.csv.report.json";
+
+const CONTRACT: &str = r#"
+dataset = "sales"
+prefix = "incoming/sales/"
+
+[format]
+type = "csv"
+header = true
+
+[rejects]
+max_share = 0.3
+
+[[partitions]]
+name = "region"
+
+[[columns]]
+name = "id"
+type = "int64"
+nullable = false
+
+[[columns]]
+name = "amount"
+type = "decimal(12, 2)"
+
+[[columns]]
+name = "note"
+type = "string"
+"#;
+
+const WHOLE: ReadPlan = ReadPlan::Whole;
+/// Tiny parts: many multipart parts for both outputs.
+const RANGED: ReadPlan = ReadPlan::Ranged {
+    part_size: 64,
+    concurrency: 2,
+};
+/// Parts larger than the outputs: both are PUT in one request.
+const RANGED_LARGE: ReadPlan = ReadPlan::Ranged {
+    part_size: 1 << 20,
+    concurrency: 3,
+};
+
+fn settings(read: ReadPlan) -> RunSettings {
+    let contract = Contract::parse(Path::new("contracts/sales.toml"), CONTRACT).unwrap();
+    RunSettings {
+        layout: KeyLayout::default(),
+        core: shared::Config::default(),
+        processor: "test".into(),
+        read,
+        contracts: Contracts::new(vec![contract], "incoming/").unwrap(),
+    }
+}
+
+/// `rows` records; every `bad_every`th has an id that is no integer.
+fn csv(rows: usize, bad_every: Option<usize>, salt: &str) -> Vec<u8> {
+    let mut csv = b"id,amount,note\n".to_vec();
+    for i in 1..=rows {
+        let id = match bad_every {
+            Some(every) if i % every == 0 => format!("x{i}"),
+            _ => i.to_string(),
+        };
+        csv.extend_from_slice(
+            format!("{id},{}.{:02},\"{salt} {i}, ok\"\n", i * 3, i % 100).as_bytes(),
+        );
+    }
+    csv
+}
+
+async fn run(store: &MemoryStore, job: &Job, read: ReadPlan) -> Result<RunOutcome, JobError> {
+    run_job(store, job, &settings(read), &StopSignal::never()).await
+}
+
+/// The objects, reports without their `processing` object (the one part that varies).
+fn comparable(objects: BTreeMap<String, Bytes>) -> BTreeMap<String, Vec<u8>> {
+    objects
+        .into_iter()
+        .map(|(key, bytes)| {
+            if key.ends_with(".report.json") {
+                let mut report: Value = serde_json::from_slice(&bytes).unwrap();
+                report.as_object_mut().unwrap().remove("processing");
+                (key, serde_json::to_vec(&report).unwrap())
+            } else {
+                (key, bytes.to_vec())
+            }
+        })
+        .collect()
+}
+
+fn is_visible_write(call: Call) -> bool {
+    matches!(call, Call::Put | Call::CompleteMultipart | Call::Delete)
+}
+
+#[tokio::test]
+async fn both_routes_commit_the_same_parquet_then_rejects_then_the_report_last() {
+    let body = csv(300, Some(20), "a");
+    let mut results = Vec::new();
+    for read in [WHOLE, RANGED, RANGED_LARGE] {
+        let store = MemoryStore::versioned();
+        let job = store.upload(BUCKET, KEY, &body, "01");
+        let outcome = run(&store, &job, read).await.unwrap();
+        assert_eq!(outcome.status, ReportStatus::Written);
+        assert_eq!(outcome.outputs, [PARQUET, REJECTS]);
+        assert_eq!(store.open_uploads(), 0);
+
+        // The order of the visible writes: Parquet, rejects, report.
+        let writes: Vec<(Call, String)> = store
+            .calls()
+            .into_iter()
+            .filter(|(call, _)| is_visible_write(*call))
+            .collect();
+        let keys: Vec<&str> = writes.iter().map(|(_, key)| key.as_str()).collect();
+        assert_eq!(keys, [PARQUET, REJECTS, REPORT], "{read:?}");
+        if read == RANGED {
+            assert!(store.count(Call::UploadPart) > 4, "streamed in parts");
+            assert_eq!(writes[0].0, Call::CompleteMultipart);
+            assert_eq!(writes[1].0, Call::CompleteMultipart);
+        } else {
+            assert_eq!(
+                store.count(Call::CreateMultipart),
+                0,
+                "{read:?}: one PUT each"
+            );
+        }
+
+        let objects = store.objects();
+        let report: Value = serde_json::from_slice(&objects[REPORT]).unwrap();
+        let contract = &report["contract"];
+        assert_eq!(contract["dataset"], "sales");
+        assert_eq!(contract["records_written"], 285);
+        assert_eq!(contract["records_rejected"], 15);
+        let outputs = contract["outputs"].as_array().unwrap();
+        assert_eq!(outputs.len(), 2);
+        for (output, key) in outputs.iter().zip([PARQUET, REJECTS]) {
+            assert_eq!(output["key"], key);
+            assert_eq!(output["size"], objects[key].len());
+            assert!(output["etag"].as_str().is_some_and(|e| !e.is_empty()));
+        }
+        assert_eq!(contract["parquet_bytes"], objects[PARQUET].len());
+        assert_eq!(contract["rejects_bytes"], objects[REJECTS].len());
+        assert!(objects[PARQUET].starts_with(b"PAR1") && objects[PARQUET].ends_with(b"PAR1"));
+        assert_eq!(
+            store.content_type(PARQUET).as_deref(),
+            Some(crate::PARQUET_CONTENT_TYPE)
+        );
+        assert_eq!(
+            store.content_type(REJECTS).as_deref(),
+            Some(crate::REJECTS_CONTENT_TYPE)
+        );
+        results.push((objects[PARQUET].clone(), objects[REJECTS].clone()));
+    }
+    assert!(
+        results.windows(2).all(|w| w[0] == w[1]),
+        "byte-identical outputs"
+    );
+}
+
+/// A store holding a committed first version (with rejects) and a second version uploaded:
+/// the job of the second.
+async fn second_version() -> (MemoryStore, Job) {
+    let store = MemoryStore::versioned();
+    let first = store.upload(BUCKET, KEY, &csv(200, Some(10), "first"), "01");
+    run(&store, &first, WHOLE).await.unwrap();
+    let job = store.upload(BUCKET, KEY, &csv(250, Some(25), "second"), "02");
+    (store, job)
+}
+
+#[tokio::test]
+async fn every_failure_before_the_commit_point_leaves_no_new_object_and_no_open_upload() {
+    for read in [WHOLE, RANGED, RANGED_LARGE] {
+        let (store, job) = second_version().await;
+        let setup = store.calls().len();
+        run(&store, &job, read).await.unwrap();
+        let calls = store.calls();
+        let commit_at = calls[setup..]
+            .iter()
+            .position(|(call, _)| is_visible_write(*call))
+            .unwrap()
+            + setup;
+        // Every call of this run before the commit point, by kind and ordinal.
+        let mut failures = Vec::new();
+        for call in Call::ALL {
+            let first = count_before(&calls[..setup], call) + 1;
+            let last = count_before(&calls[..commit_at], call);
+            failures.extend((first..=last).map(|ordinal| (call, ordinal)));
+        }
+        assert!(failures.iter().any(|(c, _)| *c == Call::Get));
+        if read == RANGED {
+            assert!(failures.iter().any(|(c, _)| *c == Call::UploadPart));
+            assert!(failures.iter().any(|(c, _)| *c == Call::CreateMultipart));
+        }
+        for (call, ordinal) in failures {
+            let (store, job) = second_version().await;
+            let before = store.objects();
+            store.fail(call, ordinal);
+            let error = run(&store, &job, read).await.unwrap_err();
+            assert_eq!(
+                error.name(),
+                ErrorName::Storage,
+                "{read:?} {call:?} #{ordinal}: {error}"
+            );
+            assert_eq!(
+                store.objects(),
+                before,
+                "{read:?} {call:?} #{ordinal}: no new object"
+            );
+            assert_eq!(
+                store.open_uploads(),
+                0,
+                "{read:?} {call:?} #{ordinal}: uploads aborted"
+            );
+        }
+    }
+}
+
+fn count_before(calls: &[(Call, String)], call: Call) -> u32 {
+    u32::try_from(calls.iter().filter(|(c, _)| *c == call).count()).unwrap()
+}
+
+#[tokio::test]
+async fn a_failure_between_commits_is_repaired_by_running_the_job_again() {
+    for read in [WHOLE, RANGED] {
+        let (undisturbed, job) = second_version().await;
+        let setup = undisturbed.calls().len();
+        run(&undisturbed, &job, read).await.unwrap();
+        let expected = comparable(undisturbed.objects());
+        let calls = undisturbed.calls();
+        let commit_at = calls[setup..]
+            .iter()
+            .position(|(call, _)| is_visible_write(*call))
+            .unwrap()
+            + setup;
+        // Each call from the Parquet's commit on (the rejects' commit, the report's HEAD and
+        // PUT), failed in turn.
+        for at in commit_at..calls.len() {
+            let call = calls[at].0;
+            let ordinal = count_before(&calls[..=at], call);
+            let (store, job) = second_version().await;
+            store.fail(call, ordinal);
+            let error = run(&store, &job, read).await.unwrap_err();
+            assert_eq!(
+                error.name(),
+                ErrorName::Storage,
+                "{read:?} {call:?} #{ordinal}"
+            );
+            assert!(error.name().retryable());
+            let again = run(&store, &job, read).await.unwrap();
+            assert_eq!(
+                again.status,
+                ReportStatus::Written,
+                "{read:?} {call:?} #{ordinal}"
+            );
+            assert_eq!(
+                comparable(store.objects()),
+                expected,
+                "{read:?} {call:?} #{ordinal}"
+            );
+            assert_eq!(store.open_uploads(), 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_event_writes_nothing() {
+    for read in [WHOLE, RANGED] {
+        let store = MemoryStore::versioned();
+        let job = store.upload(BUCKET, KEY, &csv(100, Some(10), "a"), "01");
+        run(&store, &job, read).await.unwrap();
+        let objects = store.objects();
+        let calls = store.calls().len();
+        let again = run(&store, &job, read).await.unwrap();
+        assert_eq!(again.status, ReportStatus::AlreadyDone);
+        assert!(again.outputs.is_empty());
+        let made: Vec<Call> = store.calls()[calls..].iter().map(|(c, _)| *c).collect();
+        assert!(made.iter().all(|c| *c == Call::Head), "{made:?}");
+        assert_eq!(store.objects(), objects);
+    }
+}
+
+#[tokio::test]
+async fn a_new_version_without_rejects_removes_the_old_rejects() {
+    for read in [WHOLE, RANGED] {
+        let store = MemoryStore::versioned();
+        let first = store.upload(BUCKET, KEY, &csv(100, Some(10), "a"), "01");
+        run(&store, &first, read).await.unwrap();
+        assert!(store.object(REJECTS).is_some());
+        let second = store.upload(BUCKET, KEY, &csv(120, None, "b"), "02");
+        let outcome = run(&store, &second, read).await.unwrap();
+        assert_eq!(outcome.outputs, [PARQUET]);
+        assert_eq!(store.object(REJECTS), None);
+        let report: Value = serde_json::from_slice(&store.object(REPORT).unwrap()).unwrap();
+        assert_eq!(report["contract"]["records_rejected"], 0);
+        assert_eq!(report["contract"]["outputs"].as_array().unwrap().len(), 1);
+        assert_eq!(report["contract"]["outputs"][0]["key"], PARQUET);
+    }
+}
+
+#[tokio::test]
+async fn the_rejection_policy_fails_the_object_writes_nothing_and_aborts_its_uploads() {
+    for read in [WHOLE, RANGED] {
+        let (store, _) = second_version().await;
+        // Every other record rejected: past the contract's 30 %.
+        let job = store.upload(BUCKET, KEY, &csv(400, Some(2), "bad"), "03");
+        let before = store.objects();
+        let creates = store.count(Call::CreateMultipart);
+        let error = run(&store, &job, read).await.unwrap_err();
+        assert_eq!(error.name(), ErrorName::ContractViolation, "{error}");
+        assert!(!error.name().retryable());
+        assert_eq!(
+            store.objects(),
+            before,
+            "the previous version's outputs untouched"
+        );
+        assert_eq!(store.open_uploads(), 0);
+        if read == RANGED {
+            assert!(
+                store.count(Call::CreateMultipart) > creates,
+                "parts were uploaded"
+            );
+            assert!(store.count(Call::AbortMultipart) > 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_outside_the_partitions_is_a_contract_violation_before_any_read() {
+    for read in [WHOLE, RANGED] {
+        let store = MemoryStore::versioned();
+        let job = store.upload(
+            BUCKET,
+            "incoming/sales/orders.csv",
+            &csv(10, None, "a"),
+            "01",
+        );
+        let error = run(&store, &job, read).await.unwrap_err();
+        assert_eq!(error.name(), ErrorName::ContractViolation, "{error}");
+        assert_eq!(store.count(Call::Get), 0);
+        assert_eq!(store.count(Call::CreateMultipart), 0);
+        assert_eq!(store.objects().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_stop_before_the_commit_writes_nothing() {
+    for read in [WHOLE, RANGED] {
+        let (store, job) = second_version().await;
+        let before = store.objects();
+        let (stop, signal) = StopSignal::new();
+        stop.send(true).unwrap();
+        let error = run_job(&store, &job, &settings(read), &signal)
+            .await
+            .unwrap_err();
+        assert_eq!(error.name(), ErrorName::Interrupted);
+        assert_eq!(store.objects(), before);
+        assert_eq!(store.open_uploads(), 0);
+    }
+}
+
+#[tokio::test]
+async fn an_object_no_contract_owns_is_profiled_only() {
+    let store = MemoryStore::versioned();
+    let job = store.upload(BUCKET, "incoming/other/a.csv", &csv(10, Some(2), "a"), "01");
+    let outcome = run(&store, &job, RANGED).await.unwrap();
+    assert!(outcome.outputs.is_empty());
+    let keys: Vec<String> = store.objects().into_keys().collect();
+    assert_eq!(
+        keys,
+        ["incoming/other/a.csv", "processed/other/a.csv.report.json"]
+    );
+    let report: Value =
+        serde_json::from_slice(&store.object("processed/other/a.csv.report.json").unwrap())
+            .unwrap();
+    assert!(report.get("contract").is_none());
+}
