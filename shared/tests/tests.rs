@@ -14,5 +14,6 @@ mod cli;
 mod corpora;
 mod edge_cases;
 mod oracle;
+mod parquet_oracle;
 mod suggest_contract;
 mod support;
