@@ -1,7 +1,11 @@
 //! `local-pipeline demo`: uploads the bundled samples to a fresh local pipeline, waits for
 //! their executions, prints what happened to each, and says whether it was what we expect.
+//! One sample lies under a data contract's prefix (`incoming/sales/`, `contracts/sales.toml`):
+//! its records written and rejected and its Parquet key are shown, and its outputs are
+//! downloaded ([`download_outputs`]) for DuckDB to read.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::execution::{ExecutionRecord, ExecutionStatus};
@@ -65,16 +69,29 @@ pub struct Sample {
     pub route: Route,
     /// `None` for success, or the error name the execution should fail with.
     pub error: Option<&'static str>,
+    /// Records written and rejected, when a contract owns the key.
+    pub contract: Option<ExpectedContract>,
+}
+
+/// What a contract's outcome should be: records written to Parquet, and rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectedContract {
+    /// Records written.
+    pub written: u64,
+    /// Records rejected.
+    pub rejected: u64,
 }
 
 /// The bundled samples, plus a generated CSV one MiB above `threshold_bytes` (the Fargate
-/// route) and a folder marker.
+/// route) and a folder marker; the sales orders go under `incoming/sales/`, the prefix of
+/// `contracts/sales.toml` (30 records meet it, 3 do not).
 pub fn samples(input_prefix: &str, threshold_bytes: u64) -> Vec<Sample> {
     let sample = |name: &str, body: &[u8], route: Route, error: Option<&'static str>| Sample {
         key: format!("{input_prefix}samples/{name}"),
         body: body.to_vec(),
         route,
         error,
+        contract: None,
     };
     vec![
         sample("", b"", Route::Skipped, None),
@@ -108,6 +125,16 @@ pub fn samples(input_prefix: &str, threshold_bytes: u64) -> Vec<Sample> {
             Route::Fargate,
             None,
         ),
+        Sample {
+            key: format!("{input_prefix}sales/orders.csv"),
+            body: include_bytes!("../samples/sales/orders.csv").to_vec(),
+            route: Route::Lambda,
+            error: None,
+            contract: Some(ExpectedContract {
+                written: 30,
+                rejected: 3,
+            }),
+        },
     ]
 }
 
@@ -152,8 +179,59 @@ pub struct Outcome {
     pub duration: Duration,
     /// Where the report is (when one was written).
     pub report: String,
+    /// The report's `contract` section, when a contract owns the key.
+    pub contract: Option<ContractResult>,
     /// Whether this is what the sample expects.
     pub expected: bool,
+}
+
+/// A report's `contract` section, as the demo shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractResult {
+    /// The dataset.
+    pub dataset: String,
+    /// Records written to Parquet.
+    pub written: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// Rejected records by reason (`reason count`, in the report's order).
+    pub by_reason: Vec<(String, u64)>,
+    /// The outputs' keys (the Parquet first, then the rejects when there are any).
+    pub outputs: Vec<String>,
+}
+
+impl ContractResult {
+    /// The `contract` section of a report, if it has one.
+    pub fn from_report(report: &serde_json::Value) -> Option<ContractResult> {
+        let section = report.get("contract")?;
+        Some(ContractResult {
+            dataset: section["dataset"].as_str()?.to_owned(),
+            written: section["records_written"].as_u64()?,
+            rejected: section["records_rejected"].as_u64()?,
+            by_reason: section["rejected_by_reason"]
+                .as_object()
+                .map(|reasons| {
+                    reasons
+                        .iter()
+                        .map(|(reason, n)| (reason.clone(), n.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            outputs: section["outputs"]
+                .as_array()?
+                .iter()
+                .filter_map(|o| o["key"].as_str().map(str::to_owned))
+                .collect(),
+        })
+    }
+
+    /// The Parquet output's key.
+    pub fn parquet(&self) -> Option<&str> {
+        self.outputs
+            .iter()
+            .map(String::as_str)
+            .find(|k| k.ends_with(".parquet"))
+    }
 }
 
 /// Uploads the samples in order.
@@ -230,7 +308,6 @@ pub async fn run(pipeline: &RunningPipeline, wait: Duration) -> anyhow::Result<V
     let samples = samples(&options.input_prefix, options.threshold_bytes);
     let earlier = pipeline.executions().len();
     upload_samples(pipeline, &samples).await?;
-    let client = pipeline.s3().client();
     let records = wait_for_executions(pipeline, earlier, samples.len(), wait).await?;
     let layout = shared::job::KeyLayout::new(&options.input_prefix, &options.output_prefix)
         .map_err(|e| anyhow::anyhow!("prefixes: {e}"))?;
@@ -247,6 +324,7 @@ pub async fn run(pipeline: &RunningPipeline, wait: Duration) -> anyhow::Result<V
                 status: "no execution".into(),
                 duration: Duration::ZERO,
                 report: String::new(),
+                contract: None,
                 expected: false,
             });
             continue;
@@ -260,19 +338,18 @@ pub async fn run(pipeline: &RunningPipeline, wait: Duration) -> anyhow::Result<V
             .stop_date
             .and_then(|stop| stop.duration_since(record.start_date).ok())
             .unwrap_or_default();
+        let mut contract = None;
         let report = if route != Route::Skipped && record.status == ExecutionStatus::Succeeded {
             let key = layout.report_key(&sample.key);
-            let written = client
-                .head_object()
-                .bucket(&options.bucket)
-                .key(&key)
-                .send()
-                .await
-                .is_ok();
-            if written {
-                key
-            } else {
-                format!("{key} (missing!)")
+            match get_object(pipeline, &key).await {
+                Ok(body) => {
+                    contract = serde_json::from_slice(&body)
+                        .ok()
+                        .as_ref()
+                        .and_then(ContractResult::from_report);
+                    key
+                }
+                Err(_) => format!("{key} (missing!)"),
             }
         } else {
             String::new()
@@ -282,7 +359,8 @@ pub async fn run(pipeline: &RunningPipeline, wait: Duration) -> anyhow::Result<V
             && match sample.error {
                 None => record.status == ExecutionStatus::Succeeded,
                 Some(name) => record.error.as_deref() == Some(name),
-            };
+            }
+            && contract_as_expected(pipeline, sample, contract.as_ref());
         outcomes.push(Outcome {
             key: sample.key.clone(),
             size: sample.body.len() as u64,
@@ -290,10 +368,129 @@ pub async fn run(pipeline: &RunningPipeline, wait: Duration) -> anyhow::Result<V
             status,
             duration,
             report,
+            contract,
             expected,
         });
     }
     Ok(outcomes)
+}
+
+/// Whether a succeeded sample's contract section is the expected one: none when no contract
+/// owns its key; else the owner's dataset and output keys, and the sample's counts.
+fn contract_as_expected(
+    pipeline: &RunningPipeline,
+    sample: &Sample,
+    result: Option<&ContractResult>,
+) -> bool {
+    if sample.error.is_some() || sample.route == Route::Skipped {
+        return result.is_none();
+    }
+    match (pipeline.contracts().owner(&sample.key), result) {
+        (None, None) => true,
+        (Some(contract), Some(result)) => {
+            let keys = contract.output_keys(&sample.key);
+            result.dataset == contract.dataset
+                && result.parquet() == Some(keys.parquet.as_str())
+                && (result.rejected == 0 || result.outputs.contains(&keys.rejects))
+                && sample
+                    .contract
+                    .is_none_or(|e| (e.written, e.rejected) == (result.written, result.rejected))
+        }
+        _ => false,
+    }
+}
+
+/// The bytes of `key` in the pipeline's bucket.
+async fn get_object(pipeline: &RunningPipeline, key: &str) -> anyhow::Result<Vec<u8>> {
+    let object = pipeline
+        .s3()
+        .client()
+        .get_object()
+        .bucket(&pipeline.options().bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {key}: {e}"))?;
+    Ok(object
+        .body
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {key}: {e}"))?
+        .to_vec())
+}
+
+/// Downloads the contract outputs of `outcomes` from the local S3 into `dir`, each at its key
+/// (`dir/curated/<dataset>/….parquet`, `dir/rejected/<dataset>/….rejects.jsonl`): the local
+/// S3 stores objects under ids, not keys, so its folder is no place to point DuckDB at. Each
+/// file is written beside under a temporary name, then renamed. The files written.
+pub async fn download_outputs(
+    pipeline: &RunningPipeline,
+    outcomes: &[Outcome],
+    dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for key in outcomes
+        .iter()
+        .filter_map(|o| o.contract.as_ref())
+        .flat_map(|c| &c.outputs)
+    {
+        // Keys the processors wrote under their own prefixes; nothing climbs out of `dir`.
+        anyhow::ensure!(
+            !key.split('/')
+                .any(|s| s.is_empty() || s == "." || s == ".."),
+            "an output key that is no relative path: {key}"
+        );
+        let path = dir.join(key);
+        let body = get_object(pipeline, key).await?;
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)
+                .map_err(|e| anyhow::anyhow!("creating {}: {e}", folder.display()))?;
+        }
+        let mut partial = path.clone().into_os_string();
+        partial.push(".partial");
+        std::fs::write(&partial, &body)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// What to run to query the downloaded Parquet (`files`, from [`download_outputs`]) with
+/// DuckDB: one command per dataset, on its folder's `*.parquet`, with the path relative to the
+/// current folder when it is inside it.
+pub fn duckdb_hint(files: &[PathBuf]) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut folders: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .collect();
+    folders.dedup();
+    let mut out = String::new();
+    if folders.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "the contract outputs, downloaded from the local S3; query the Parquet with DuckDB:"
+    );
+    for folder in folders {
+        let shown = folder.strip_prefix(&cwd).unwrap_or(&folder);
+        let _ = writeln!(
+            out,
+            "  duckdb -c \"select * from '{}'\"",
+            shown.join("*.parquet").display()
+        );
+    }
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "jsonl"))
+    {
+        let shown = file.strip_prefix(&cwd).unwrap_or(file);
+        let _ = writeln!(out, "  rejected records: {}", shown.display());
+    }
+    out
 }
 
 /// The outcomes as a table.
@@ -320,6 +517,26 @@ pub fn table(outcomes: &[Outcome], bucket: &str) -> String {
             o.duration.as_secs_f64(),
             if o.expected { "" } else { "   <- unexpected" }
         );
+        if let Some(c) = &o.contract {
+            let reasons: Vec<String> = c
+                .by_reason
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  contract {}: {} records written, {} rejected{}; parquet s3://{bucket}/{}",
+                c.dataset,
+                c.written,
+                c.rejected,
+                if reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", reasons.join(", "))
+                },
+                c.parquet().unwrap_or("-")
+            );
+        }
     }
     out
 }

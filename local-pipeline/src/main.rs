@@ -86,7 +86,22 @@ struct PipelineArgs {
     /// How long `demo` waits for its executions, in seconds.
     #[arg(long, default_value_t = 300)]
     wait_seconds: u64,
+    /// The data contracts (`*.toml`, see docs/contracts.md): checked at start (a bad one stops
+    /// it, naming its file and line), applied by both processors: an upload under a
+    /// contract's prefix also gets its Parquet under `curated/` and its rejected records
+    /// under `rejected/`. Default: `contracts` when the current folder has one (`make demo`
+    /// and `make serve` run from the repository's root), else none.
+    #[arg(long, value_name = "DIR")]
+    contracts_dir: Option<PathBuf>,
+    /// Where `demo` downloads the contract outputs (`curated/…`, `rejected/…`) for DuckDB to
+    /// read. Default: `local-pipeline` in the folder above this program's, i.e.
+    /// `target/local-pipeline` for `make demo`.
+    #[arg(long, value_name = "DIR")]
+    download_dir: Option<PathBuf>,
 }
+
+/// The folder of contracts `--contracts-dir` defaults to, when the current folder has it.
+const DEFAULT_CONTRACTS_DIR: &str = "contracts";
 
 impl PipelineArgs {
     fn options(&self) -> anyhow::Result<PipelineOptions> {
@@ -108,7 +123,24 @@ impl PipelineArgs {
         options.threshold_bytes = self.threshold_bytes;
         options.time_scale = self.time_scale;
         options.lambda_concurrency = self.lambda_concurrency;
+        options.contracts_dir = match &self.contracts_dir {
+            Some(dir) => Some(dir.clone()),
+            None => Some(PathBuf::from(DEFAULT_CONTRACTS_DIR)).filter(|dir| dir.is_dir()),
+        };
         Ok(options)
+    }
+
+    /// The demo's download folder.
+    fn download_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.download_dir {
+            return Ok(dir.clone());
+        }
+        let exe = std::env::current_exe()?;
+        let target = exe
+            .parent()
+            .and_then(std::path::Path::parent)
+            .ok_or_else(|| anyhow::anyhow!("{} has no parent folder", exe.display()))?;
+        Ok(target.join("local-pipeline"))
     }
 }
 
@@ -130,6 +162,22 @@ fn describe(pipeline: &RunningPipeline) {
         Some(limit) => println!("  lambda          at most {limit} at once, more are throttled"),
         None => println!("  lambda          no concurrency limit, one environment in turn"),
     }
+    match pipeline.contracts_dir() {
+        Some(dir) if !pipeline.contracts().is_empty() => {
+            let datasets: Vec<String> = pipeline
+                .contracts()
+                .iter()
+                .map(|c| format!("{} ({})", c.dataset, c.prefix))
+                .collect();
+            println!(
+                "  contracts       {}: {}",
+                dir.display(),
+                datasets.join(", ")
+            );
+        }
+        Some(dir) => println!("  contracts       {}: none", dir.display()),
+        None => println!("  contracts       none (no --contracts-dir, no ./contracts)"),
+    }
     println!("  state machine   {}", pipeline.state_machine_arn());
     // AWS_DEFAULT_REGION too: the AWS CLI v1 reads only that one.
     println!(
@@ -149,11 +197,23 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             describe(&pipeline);
             let outcomes =
                 local_pipeline::demo::run(&pipeline, Duration::from_secs(args.wait_seconds)).await;
+            let downloaded = match &outcomes {
+                Ok(outcomes) => {
+                    local_pipeline::demo::download_outputs(
+                        &pipeline,
+                        outcomes,
+                        &args.download_dir()?,
+                    )
+                    .await
+                }
+                Err(_) => Ok(Vec::new()),
+            };
             let bucket = pipeline.options().bucket.clone();
             let limited = pipeline.options().lambda_concurrency.is_some();
             let throttles = pipeline.lambda_throttles();
             pipeline.shutdown().await;
             let outcomes = outcomes?;
+            let downloaded = downloaded?;
             println!();
             print!("{}", local_pipeline::demo::table(&outcomes, &bucket));
             if limited {
@@ -168,6 +228,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                     "some outcomes are not the expected ones (marked above)"
                 }
             );
+            print!("{}", local_pipeline::demo::duckdb_hint(&downloaded));
             Ok(all)
         }
         Command::Serve(args) => {

@@ -22,6 +22,7 @@ use anyhow::Context;
 use local_lambda::LocalFunction;
 use local_s3::{LocalS3, RunningS3};
 use serde_json::Value;
+use shared::Contracts;
 use shared::job::env;
 use tokio::sync::broadcast;
 
@@ -70,6 +71,14 @@ pub struct PipelineOptions {
     /// which the state machine retries). `None`: no limit, one environment serving the
     /// invocations in turn.
     pub lambda_concurrency: Option<NonZeroUsize>,
+    /// The data contracts' folder (`*.toml`, `docs/contracts.md`): read and checked against
+    /// [`Self::input_prefix`] at start, where a bad contract stops the start with its file and
+    /// line, then given to both processors as `PIPELINE_CONTRACTS_DIR` (its absolute path; the
+    /// ECS task from [`ContainerLauncher::ImageRootfs`] gets the image's own copy,
+    /// [`IMAGE_CONTRACTS_DIR`]). An object under a contract's prefix then also gets its
+    /// Parquet (`curated/`) and rejects (`rejected/`). `None`: no contracts, every object is
+    /// profiled only.
+    pub contracts_dir: Option<PathBuf>,
 }
 
 impl PipelineOptions {
@@ -88,8 +97,33 @@ impl PipelineOptions {
             time_scale: 1.0,
             log_dir: None,
             lambda_concurrency: None,
+            contracts_dir: None,
         }
     }
+}
+
+/// Where the image has the contracts (the Dockerfile's `COPY contracts /contracts`), as its
+/// task definition tells `fargate-processor`.
+pub const IMAGE_CONTRACTS_DIR: &str = "/contracts";
+
+/// The options' contracts, checked against the input prefix, and the folder's absolute path
+/// (`None`: no folder given, no contracts).
+fn load_contracts(options: &PipelineOptions) -> anyhow::Result<(Contracts, Option<PathBuf>)> {
+    let Some(dir) = &options.contracts_dir else {
+        return Ok((Contracts::none(), None));
+    };
+    // `Contracts::load_dir` reads a missing folder as no contracts; a folder named on
+    // purpose must be there.
+    anyhow::ensure!(
+        dir.is_dir(),
+        "the contracts folder {} is not a folder",
+        dir.display()
+    );
+    let dir = std::path::absolute(dir)
+        .with_context(|| format!("the contracts folder {}", dir.display()))?;
+    let contracts = Contracts::load_dir(&dir, &options.input_prefix)
+        .map_err(|e| anyhow::anyhow!("a data contract cannot be used: {e}"))?;
+    Ok((contracts, Some(dir)))
 }
 
 /// The parts that start executions, shared by the event loop and `StartExecution`.
@@ -324,11 +358,42 @@ impl local_s3::JsonService for ApiSlot {
     }
 }
 
-/// The Lambda function, started warm with the environment the template gives it and the
-/// local endpoint's.
+/// Environment variables, in order.
+type Environment = Vec<(String, String)>;
+
+/// The environments the template gives the Lambda function and the ECS task's container:
+/// the prefixes, and the contracts' folder when there is one. The Lambda is the host binary,
+/// and so is the ECS task's unless it runs from the image's root filesystem, which has its own
+/// copy of the contracts ([`IMAGE_CONTRACTS_DIR`]).
+fn processor_environments(
+    options: &PipelineOptions,
+    contracts_dir: Option<&std::path::Path>,
+) -> (Environment, Environment) {
+    let prefixes = vec![
+        (env::INPUT_PREFIX.to_owned(), options.input_prefix.clone()),
+        (env::OUTPUT_PREFIX.to_owned(), options.output_prefix.clone()),
+    ];
+    let mut function_environment = prefixes.clone();
+    let mut task_environment = prefixes;
+    if let Some(dir) = contracts_dir {
+        let host = dir.display().to_string();
+        function_environment.push((env::CONTRACTS_DIR.to_owned(), host.clone()));
+        task_environment.push((
+            env::CONTRACTS_DIR.to_owned(),
+            match &options.container {
+                ContainerLauncher::Binary(_) => host,
+                ContainerLauncher::ImageRootfs(_) => IMAGE_CONTRACTS_DIR.to_owned(),
+            },
+        ));
+    }
+    (function_environment, task_environment)
+}
+
+/// The Lambda function, started warm with the environment the template gives it
+/// (`environment`) and the local endpoint's.
 async fn start_function(
     options: &PipelineOptions,
-    prefixes: &[(String, String)],
+    environment: &[(String, String)],
     s3_env: &[(String, String)],
 ) -> anyhow::Result<LocalFunction> {
     let mut function = LocalFunction::builder(&options.lambda_binary);
@@ -337,7 +402,7 @@ async fn start_function(
     }
     function
         .name("s3-upload-pipeline-processor")
-        .envs(prefixes.iter().cloned())
+        .envs(environment.iter().cloned())
         .envs(s3_env.iter().cloned())
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .timeout(Duration::from_secs(
@@ -408,6 +473,8 @@ pub struct RunningPipeline {
     s3: RunningS3,
     starter: Arc<Starter>,
     options: PipelineOptions,
+    contracts: Contracts,
+    contracts_dir: Option<PathBuf>,
     events: tokio::task::JoinHandle<()>,
     /// Tells the event loop to take the events left and end.
     drain: tokio::sync::oneshot::Sender<()>,
@@ -422,6 +489,7 @@ impl RunningPipeline {
         shared::job::KeyLayout::new(&options.input_prefix, &options.output_prefix)
             .map_err(|e| anyhow::anyhow!("prefixes: {e}"))?;
         check_binaries(&options)?;
+        let (contracts, contracts_dir) = load_contracts(&options)?;
         let rule = rule_for(&options)?;
 
         let state_machine_name = "s3-upload-pipeline".to_owned();
@@ -448,11 +516,9 @@ impl RunningPipeline {
         let s3 = s3.start().await.context("starting the local S3")?;
         let s3_env = s3_environment(&s3);
 
-        let prefixes = vec![
-            (env::INPUT_PREFIX.to_owned(), options.input_prefix.clone()),
-            (env::OUTPUT_PREFIX.to_owned(), options.output_prefix.clone()),
-        ];
-        let function = start_function(&options, &prefixes, &s3_env).await?;
+        let (function_environment, mut task_environment) =
+            processor_environments(&options, contracts_dir.as_deref());
+        let function = start_function(&options, &function_environment, &s3_env).await?;
         let cluster_arn = format!("arn:aws:ecs:{}:{ACCOUNT_ID}:cluster/local", options.region);
         let task_definition_arn = format!(
             "arn:aws:ecs:{}:{ACCOUNT_ID}:task-definition/s3-upload-pipeline-processor:1",
@@ -467,7 +533,6 @@ impl RunningPipeline {
         let interpreter = Interpreter::load(&definition)
             .map_err(|e| anyhow::anyhow!("loading the state machine: {e}"))?
             .with_time_scale(options.time_scale);
-        let mut task_environment = prefixes.clone();
         task_environment.push(("RUST_LOG".into(), "info".into()));
         let tasks = Arc::new(LocalTasks::new(
             function,
@@ -517,6 +582,8 @@ impl RunningPipeline {
             s3,
             starter,
             options,
+            contracts,
+            contracts_dir,
             events,
             drain,
             rule_matches,
@@ -538,6 +605,16 @@ impl RunningPipeline {
     /// The options it runs with.
     pub fn options(&self) -> &PipelineOptions {
         &self.options
+    }
+
+    /// The data contracts the processors apply (checked at start).
+    pub fn contracts(&self) -> &Contracts {
+        &self.contracts
+    }
+
+    /// The contracts' folder, absolute, when there is one.
+    pub fn contracts_dir(&self) -> Option<&std::path::Path> {
+        self.contracts_dir.as_deref()
     }
 
     /// How many Lambda invocations were throttled by the concurrency limit
