@@ -3,10 +3,12 @@
 # compiled into the binary).
 #
 # `make image` builds it once per platform, linux/arm64 and linux/amd64, from the build context
-# target/image/ that it fills with the two static binaries and an empty folder:
+# target/image/ that it fills with the two static binaries, an empty folder and the data
+# contracts:
 #   target/image/arm64/fargate-processor   (aarch64-unknown-linux-musl)
 #   target/image/amd64/fargate-processor   (x86_64-unknown-linux-musl)
 #   target/image/tmp/                      (empty, mode 0755)
+#   target/image/contracts/*.toml          (the repository's contracts/, mode 0644)
 # running `$(CONTAINER_CLI) build --platform linux/<arch> -f Dockerfile target/image`. The
 # builder (buildah, BuildKit) sets TARGETARCH from --platform; `make image-push` then pushes
 # both images and one image index naming them, so ECS pulls the platform the task definition
@@ -28,6 +30,10 @@ LABEL org.opencontainers.image.title="fargate-processor" \
 
 # Owned by root and not writable by the user it runs as.
 COPY ${TARGETARCH}/fargate-processor /fargate-processor
+
+# The data contracts, read once at start from PIPELINE_CONTRACTS_DIR (the task definition sets
+# /contracts); owned by root, readable by all. Part of the image's content tag (Makefile).
+COPY contracts /contracts
 
 # The task definition mounts a bind-mount volume at /tmp (the root filesystem is read-only).
 # AWS, "Use bind mounts with Amazon ECS" (Amazon ECS Developer Guide): a bind mount's

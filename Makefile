@@ -66,10 +66,11 @@ MUSL_TARGET_arm64 := aarch64-unknown-linux-musl
 MUSL_TARGET_amd64 := x86_64-unknown-linux-musl
 # $(call fargate-binary,ARCH): the static binary cargo-zigbuild writes for ARCH.
 fargate-binary = $(TARGET_DIR)/$(MUSL_TARGET_$(1))/release/fargate-processor
-# The build context: <arch>/fargate-processor for each platform and an empty tmp/ (Dockerfile).
+# The build context: <arch>/fargate-processor for each platform, an empty tmp/ and the data
+# contracts, contracts/*.toml (Dockerfile).
 IMAGE_CONTEXT := $(TARGET_DIR)/image
 # podman build caches each step as an image (--layers): nothing worth caching in a FROM scratch
-# build of two COPY steps, so with podman only the images themselves are kept.
+# build of a few COPY steps, so with podman only the images themselves are kept.
 PODMAN := $(findstring podman,$(CONTAINER_CLI))
 
 # Benchmark: generated data and the number of runs per tool (best run counts).
@@ -109,10 +110,12 @@ tools: ## What the tests need: .tools/venv, .tools/checkov-venv, .tools/npm (pin
 build-tools: ## Create .tools/build-venv: cargo-lambda, cargo-zigbuild, zig (scripts/build-requirements.txt)
 	scripts/setup-tools build
 
+# The data contracts go into the zip as contracts/*.toml, which Lambda unpacks to
+# /var/task/contracts (the function's PIPELINE_CONTRACTS_DIR, read once per container).
 .PHONY: lambda
-lambda: build-tools ## The Lambda zip (arm64, provided.al2023): target/lambda/lambda-processor/bootstrap.zip
+lambda: build-tools ## The Lambda zip (arm64, provided.al2023, with contracts/): target/lambda/lambda-processor/bootstrap.zip
 	$(RUSTUP_TARGET_ADD) aarch64-unknown-linux-gnu; fi
-	PATH="$(BUILD_PATH)" $(CARGO_LAMBDA) lambda build --release --arm64 --output-format zip -p lambda-processor
+	PATH="$(BUILD_PATH)" $(CARGO_LAMBDA) lambda build --release --arm64 --output-format zip --include contracts -p lambda-processor
 	@echo "$(LAMBDA_ZIP): $$(stat -c %s $(LAMBDA_ZIP)) bytes"
 
 # Static musl binaries of the Fargate program; fails unless `file` says they are static.
@@ -136,7 +139,8 @@ fargate-binaries: build-tools ## Static musl builds of fargate-processor for arm
 .PHONY: image
 image: fargate-binaries ## The Fargate images (Dockerfile: FROM scratch) for linux/arm64 and linux/amd64, IMAGE-<arch> (image-push makes their index)
 	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
-	install -d -m 0755 $(IMAGE_CONTEXT)/tmp
+	install -d -m 0755 $(IMAGE_CONTEXT)/tmp $(IMAGE_CONTEXT)/contracts
+	if [[ -d contracts ]]; then find contracts -maxdepth 1 -type f -name '*.toml' -exec install -m 0644 {} $(IMAGE_CONTEXT)/contracts/ \; ; fi
 	$(foreach arch,$(IMAGE_ARCHS),mkdir $(IMAGE_CONTEXT)/$(arch); cp $(call fargate-binary,$(arch)) $(IMAGE_CONTEXT)/$(arch)/;)
 	version=$$($(CARGO) pkgid -p fargate-processor | sed 's/.*[@#]//'); \
 	for arch in $(IMAGE_ARCHS); do \
@@ -174,10 +178,12 @@ INFRA          := $(CARGO) run --quiet --release -p infra --
 STACK_ARG      := $(if $(STACK_NAME),--stack-name $(STACK_NAME))
 REGION_ARG     := $(if $(AWS_REGION),--region $(AWS_REGION))
 THRESHOLD_ARG  := $(if $(THRESHOLD_BYTES),--threshold-bytes $(THRESHOLD_BYTES))
-# The image's tag in ECR: a hash of what goes into it (both binaries and the Dockerfile), so the
-# same build always has the same tag and a new build a new one (the repository's tags are
-# immutable). It names the image index; each platform's image is pushed as <tag>-<arch>.
-image-content-tag = $$(cat $(foreach arch,$(IMAGE_ARCHS),$(IMAGE_CONTEXT)/$(arch)/fargate-processor) Dockerfile | sha256sum | cut -c1-16)
+# The image's tag in ECR: a hash of what goes into it (both binaries, the Dockerfile, and the
+# data contracts with their names), so the same build always has the same tag and a new build
+# a new one (the repository's tags are immutable). It names the image index; each platform's
+# image is pushed as <tag>-<arch>.
+image-content-tag = $$({ cat $(foreach arch,$(IMAGE_ARCHS),$(IMAGE_CONTEXT)/$(arch)/fargate-processor) Dockerfile; \
+	(cd $(IMAGE_CONTEXT) && find contracts -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum); } | sha256sum | cut -c1-16)
 # Succeeds when the registry holds $(1) already. docker's `manifest inspect` asks the registry;
 # podman's (4.3) looks for a local manifest list first, fails on a single image's OCI manifest
 # ("Treating single images as manifest lists is not implemented": what podman pushes) and

@@ -21,6 +21,7 @@ use crate::request::{
     check_stack_name, check_task_size, default_artifact_bucket, parse_image_uri,
 };
 use crate::template::{self, Settings, param};
+use shared::Contracts;
 
 /// Why a deploy, destroy or outputs call failed.
 #[derive(Debug, thiserror::Error)]
@@ -317,14 +318,18 @@ async fn upload(
     Ok(())
 }
 
-/// The template to deploy: the generated one, or the file given.
-fn template_text(request: &DeployRequest) -> Result<String, DeployError> {
+/// The template to deploy: the generated one (with `contracts`), or the file given.
+fn template_text(request: &DeployRequest, contracts: &Contracts) -> Result<String, DeployError> {
     match &request.template_file {
         Some(path) => std::fs::read_to_string(path).map_err(|source| DeployError::Read {
             path: path.clone(),
             source,
         }),
-        None => Ok(template::template(&Settings::default()).to_json()),
+        None => Ok(template::template(&Settings {
+            contracts: contracts.clone(),
+            ..Settings::default()
+        })
+        .to_json()),
     }
 }
 
@@ -340,15 +345,20 @@ fn preflight_request(request: &DeployRequest) -> PreflightRequest {
 
 /// Checks what the stack's settings will be after the deploy (the ones asked for over the
 /// stack's current ones over the template's defaults): disjoint prefixes, a task size
-/// Fargate runs.
+/// Fargate runs, data contracts under the input prefix. Returns the contracts.
 fn check_effective(
     request: &DeployRequest,
     current: Option<&StackState>,
-) -> Result<(), InvalidInput> {
+) -> Result<Contracts, InvalidInput> {
     let value = |name: &str| effective(&request.settings, current, name).unwrap_or_default();
-    check_prefixes(&value(param::INPUT_PREFIX), &value(param::OUTPUT_PREFIX))?;
+    let input_prefix = value(param::INPUT_PREFIX);
+    check_prefixes(&input_prefix, &value(param::OUTPUT_PREFIX))?;
     let number = |name: &str| value(name).parse::<u32>().unwrap_or(0);
-    check_task_size(number(param::TASK_CPU), number(param::TASK_MEMORY))
+    check_task_size(number(param::TASK_CPU), number(param::TASK_MEMORY))?;
+    template::load_contracts(&request.contracts_dir, &input_prefix).map_err(|e| InvalidInput {
+        what: "a data contract".into(),
+        problem: e.to_string(),
+    })
 }
 
 /// The stack's parameters for a change set: the code and image always; each setting asked
@@ -418,6 +428,7 @@ struct Staged {
 async fn stage(
     clients: &Clients,
     request: &DeployRequest,
+    contracts: &Contracts,
     account: &str,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Staged, DeployError> {
@@ -432,7 +443,7 @@ async fn stage(
     })?;
     let zip_key = format!("lambda/{}.zip", content_hash(&zip));
     upload(clients, &bucket, account, &zip_key, zip, progress).await?;
-    let template_text = template_text(request)?;
+    let template_text = template_text(request, contracts)?;
     let template_key = format!("templates/{}.json", content_hash(template_text.as_bytes()));
     upload(
         clients,
@@ -497,9 +508,9 @@ pub async fn deploy(
         detail,
     })?;
     let current = stack_state(clients, stack).await?;
-    check_effective(request, current.as_ref())?;
+    let contracts = check_effective(request, current.as_ref())?;
     let change_set_type = change_set_type(stack, current.as_ref())?;
-    let staged = stage(clients, request, &account, progress).await?;
+    let staged = stage(clients, request, &contracts, &account, progress).await?;
     let previous = if change_set_type == ChangeSetType::Update {
         current.as_ref()
     } else {

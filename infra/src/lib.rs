@@ -9,9 +9,12 @@
 //! [`deploy::DeployError`]; [`clients`] the AWS clients they share.
 //!
 //! The contracts come from [`shared`]: error names and their retry flags, exit codes, the job
-//! document, prefixes and the threshold. Nothing here is written by hand twice.
+//! document, prefixes and the threshold. Nothing here is written by hand twice. The data
+//! contracts (`contracts/*.toml`) are read at synth and deploy time: each becomes a Glue
+//! table ([`catalog`]), and the processors may write its outputs.
 
 pub mod asl;
+pub mod catalog;
 pub mod cfn;
 pub mod clients;
 pub mod deploy;
@@ -27,6 +30,9 @@ pub const STATE_MACHINE_FILE: &str = "statemachine.asl.json";
 
 /// The committed template, relative to the repository root.
 pub const TEMPLATE_FILE: &str = "infra/template.json";
+
+/// The data contracts' folder, relative to the repository root (`--contracts-dir`'s default).
+pub const CONTRACTS_DIR: &str = "contracts";
 
 /// The generated files: `(path relative to the repository root, contents)`.
 pub fn synth(settings: &template::Settings) -> Vec<(&'static str, String)> {

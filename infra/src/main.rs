@@ -38,6 +38,9 @@ enum Command {
         /// Fail instead of writing when the files differ from the generator's output.
         #[arg(long)]
         check: bool,
+        /// The data contracts (`*.toml`): a Glue table each. A missing folder is none.
+        #[arg(long, default_value = infra::CONTRACTS_DIR)]
+        contracts_dir: PathBuf,
     },
     /// Read-only checks of the account and region before a deploy, as a table (check,
     /// result, how to fix); exits 1 on a blocker. `infra deploy` runs them first too:
@@ -155,6 +158,9 @@ struct PreflightArgs {
     /// Accepted, so that the same DEPLOY_ARGS serve both; the preflight does not read it.
     #[arg(long)]
     template: Option<PathBuf>,
+    /// The data contracts (`*.toml`), checked as `infra deploy` reads them.
+    #[arg(long, default_value = infra::CONTRACTS_DIR)]
+    contracts_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +191,11 @@ struct DeployArgs {
     /// Deploy this template file instead of the generated one (for trying an edit).
     #[arg(long)]
     template: Option<PathBuf>,
+    /// The data contracts (`*.toml`): a Glue table each, and the processors may write their
+    /// outputs. The same folder must be in the Lambda zip and the image (`make lambda`,
+    /// `make image` put `contracts/` there). A missing folder is none.
+    #[arg(long, default_value = infra::CONTRACTS_DIR)]
+    contracts_dir: PathBuf,
 }
 
 impl DeployArgs {
@@ -199,14 +210,20 @@ impl DeployArgs {
             tags: self.tags,
             artifact_bucket: self.artifact_bucket,
             template_file: self.template,
+            contracts_dir: self.contracts_dir,
         }
     }
 }
 
-fn synth(root: &std::path::Path, threshold_bytes: u64, check: bool) -> anyhow::Result<()> {
+fn synth(
+    root: &std::path::Path,
+    threshold_bytes: u64,
+    check: bool,
+    contracts_dir: &std::path::Path,
+) -> anyhow::Result<()> {
     let settings = Settings {
         threshold_bytes,
-        ..Settings::default()
+        ..Settings::with_contracts_dir(contracts_dir)?
     };
     if check {
         let stale: Vec<_> = infra::synth(&settings)
@@ -289,8 +306,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             root,
             threshold_bytes,
             check,
-        } => synth(&root, threshold_bytes, check),
+            contracts_dir,
+        } => synth(&root, threshold_bytes, check, &contracts_dir),
         Command::Preflight(args) => {
+            infra::template::load_contracts(
+                &args.contracts_dir,
+                args.settings.input_prefix.as_deref().unwrap_or(""),
+            )?;
             let request = PreflightRequest {
                 stack_name: args.stack.stack_name,
                 settings: args.settings.settings(),

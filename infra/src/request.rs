@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 
-use shared::job::KeyLayout;
+use shared::job::{CURATED_PREFIX, KeyLayout, REJECTED_PREFIX};
+
+use crate::catalog::ATHENA_RESULTS_PREFIX;
 
 use crate::template::{MAX_THRESHOLD_BYTES, PROJECT_TAG, STACK_TAG_KEY, param};
 
@@ -250,6 +252,8 @@ pub struct DeployRequest {
     pub artifact_bucket: Option<String>,
     /// A template file to deploy instead of the generated one.
     pub template_file: Option<PathBuf>,
+    /// The data contracts' folder (a missing one is none).
+    pub contracts_dir: PathBuf,
 }
 
 /// A name the stack gives a resource, and the limit its service sets.
@@ -564,6 +568,18 @@ pub fn check_task_size(cpu: u32, memory_mib: u32) -> Result<(), InvalidInput> {
 /// Checks the prefixes the stack will have: disjoint, so reports never start executions.
 pub fn check_prefixes(input: &str, output: &str) -> Result<(), InvalidInput> {
     KeyLayout::new(input, output).map_err(|e| invalid("prefixes", e.to_string()))?;
+    // The contracts' outputs and Athena's results have fixed prefixes: an upload there
+    // would start the pipeline on its own outputs, and reports there would sit in a table.
+    for (which, prefix) in [("input", input), ("output", output)] {
+        for reserved in [CURATED_PREFIX, REJECTED_PREFIX, ATHENA_RESULTS_PREFIX] {
+            if prefix.starts_with(reserved) || reserved.starts_with(prefix) {
+                return Err(invalid(
+                    format!("the {which} prefix {prefix:?}"),
+                    format!("overlaps {reserved}, where the pipeline writes other outputs"),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -611,6 +627,12 @@ pub fn check_request(request: &DeployRequest) -> Result<(), InvalidInput> {
     if !bytes.starts_with(b"PK") {
         return Err(invalid(format!("the Lambda zip {zip}"), "not a zip file"));
     }
+    // Checked again against the prefix the stack will have (see `deploy`).
+    crate::template::load_contracts(
+        &request.contracts_dir,
+        request.settings.input_prefix.as_deref().unwrap_or(""),
+    )
+    .map_err(|e| invalid("a data contract", e.to_string()))?;
     Ok(())
 }
 
@@ -661,6 +683,7 @@ mod tests {
             tags: Vec::new(),
             artifact_bucket: None,
             template_file: None,
+            contracts_dir: PathBuf::from("no-such-contracts-dir"),
         }
     }
 

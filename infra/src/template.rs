@@ -2,13 +2,21 @@
 //!
 //! One stack holds everything: the bucket and its event rule, the state machine, the Lambda
 //! function, the ECR repository, the ECS cluster and task definition, the network, the IAM
-//! roles, a KMS key, log groups and alarms. Deploy-time choices are parameters with safe
-//! defaults; the synth-time ones (the threshold's default, prefixes' defaults, timeouts) come
-//! from [`Settings`].
+//! roles, a KMS key, log groups and alarms, and the query side ([`crate::catalog`]: a Glue
+//! database, a table per data contract, an Athena workgroup). Deploy-time choices are
+//! parameters with safe defaults; the synth-time ones (the threshold's default, prefixes'
+//! defaults, timeouts, the data contracts) come from [`Settings`].
+
+use std::path::Path;
 
 use serde_json::{Value, json};
-use shared::job::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, DEFAULT_THRESHOLD_BYTES, env};
+use shared::job::{
+    CURATED_PREFIX, DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, DEFAULT_THRESHOLD_BYTES,
+    REJECTED_PREFIX, env,
+};
+use shared::{ContractError, Contracts};
 
+use crate::catalog;
 use crate::cfn::{
     Parameter, PolicyDocument, Resource, Statement, Template, checkov, get_att, if_, no_value,
     reference, sub,
@@ -31,8 +39,16 @@ pub const CONTAINER_USER: &str = "65532:65532";
 /// Where the read-only container may write (a task-local volume).
 pub const SCRATCH_PATH: &str = "/tmp";
 
+/// Where the Lambda function finds the data contracts: `make lambda` puts `contracts/` in the
+/// zip, which Lambda unpacks to `/var/task`.
+pub const LAMBDA_CONTRACTS_DIR: &str = "/var/task/contracts";
+
+/// Where the Fargate container finds the data contracts (the Dockerfile's `COPY contracts
+/// /contracts`).
+pub const CONTAINER_CONTRACTS_DIR: &str = "/contracts";
+
 /// What the template is generated from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// The threshold parameter's default.
     pub threshold_bytes: u64,
@@ -42,17 +58,43 @@ pub struct Settings {
     pub output_prefix: String,
     /// The state machine's timeouts and retries.
     pub state_machine: statemachine::Settings,
+    /// The data contracts: a Glue table each, and the processors may write their outputs.
+    pub contracts: Contracts,
 }
 
 impl Default for Settings {
+    /// The defaults, with no data contracts.
     fn default() -> Settings {
         Settings {
             threshold_bytes: DEFAULT_THRESHOLD_BYTES,
             input_prefix: DEFAULT_INPUT_PREFIX.to_owned(),
             output_prefix: DEFAULT_OUTPUT_PREFIX.to_owned(),
             state_machine: statemachine::Settings::default(),
+            contracts: Contracts::none(),
         }
     }
+}
+
+impl Settings {
+    /// The defaults, with the data contracts of `dir` (`contracts/` at the repository root;
+    /// a missing folder is none), checked against the default input prefix and for the
+    /// catalog. The error names the contract file and line.
+    pub fn with_contracts_dir(dir: &Path) -> Result<Settings, ContractError> {
+        let settings = Settings::default();
+        let contracts = load_contracts(dir, &settings.input_prefix)?;
+        Ok(Settings {
+            contracts,
+            ..settings
+        })
+    }
+}
+
+/// Reads the data contracts of `dir` and checks them together, under `input_prefix` (`""`:
+/// any prefix), and for the catalog ([`catalog::check`]).
+pub fn load_contracts(dir: &Path, input_prefix: &str) -> Result<Contracts, ContractError> {
+    let contracts = Contracts::load_dir(dir, input_prefix)?;
+    catalog::check(&contracts)?;
+    Ok(contracts)
 }
 
 /// Parameter names, for `infra deploy` and the tests.
@@ -113,6 +155,10 @@ pub mod output {
     pub const INPUT_PREFIX: &str = "InputPrefix";
     /// The output prefix.
     pub const OUTPUT_PREFIX: &str = "OutputPrefix";
+    /// The Glue database holding a table per data contract.
+    pub const GLUE_DATABASE: &str = "GlueDatabaseName";
+    /// The Athena workgroup to query them in.
+    pub const ATHENA_WORKGROUP: &str = "AthenaWorkGroupName";
 }
 
 /// Logical ids the checks look at.
@@ -182,10 +228,11 @@ pub fn template(settings: &Settings) -> Template {
     conditions(&mut t);
     key(&mut t);
     bucket(&mut t);
+    catalog::resources(&mut t, &settings.contracts, &key_arn());
     rule(&mut t);
     logs(&mut t);
     function(&mut t, settings);
-    container(&mut t);
+    container(&mut t, &settings.contracts);
     network(&mut t);
     state_machine(&mut t, settings);
     alarms(&mut t);
@@ -203,7 +250,8 @@ pub const STACK_TAG_KEY: &str = "Stack";
 /// The resource types of the template that take a `Tags` list (the infra tests check this
 /// against the resource schemas cfn-lint carries). `infra deploy --tag` adds stack tags,
 /// which CloudFormation propagates to the same resources.
-pub const TAGGED_TYPES: [&str; 19] = [
+pub const TAGGED_TYPES: [&str; 20] = [
+    "AWS::Athena::WorkGroup",
     "AWS::CloudWatch::Alarm",
     "AWS::EC2::InternetGateway",
     "AWS::EC2::RouteTable",
@@ -585,6 +633,12 @@ fn bucket(t: &mut Template) {
                             "Status": "Enabled",
                             "NoncurrentVersionExpiration": { "NoncurrentDays": 30 },
                         },
+                        {
+                            "Id": "ExpireAthenaResults",
+                            "Status": "Enabled",
+                            "Prefix": catalog::ATHENA_RESULTS_PREFIX,
+                            "ExpirationInDays": catalog::ATHENA_RESULTS_DAYS,
+                        },
                     ]
                 },
             }),
@@ -742,8 +796,10 @@ fn role(service: &str, description: &str, statements: Vec<Statement>) -> Resourc
 }
 
 /// What both processors may do with the bucket and the key: read the input prefix, read and
-/// write the output prefix (the report is also read back to skip done work).
-fn processor_statements() -> Vec<Statement> {
+/// write the output prefix (the report is also read back to skip done work), and for each
+/// data contract write (single or multipart), abort and delete its curated and rejected
+/// outputs, under `curated/<dataset>/` and `rejected/<dataset>/` only.
+fn processor_statements(contracts: &Contracts) -> Vec<Statement> {
     let input = sub(&format!(
         "${{{}.Arn}}/${{{}}}*",
         id::BUCKET,
@@ -754,7 +810,7 @@ fn processor_statements() -> Vec<Statement> {
         id::BUCKET,
         param::OUTPUT_PREFIX
     ));
-    vec![
+    let mut statements = vec![
         Statement::allow(
             "ReadInputs",
             &["s3:GetObject", "s3:GetObjectVersion"],
@@ -775,11 +831,35 @@ fn processor_statements() -> Vec<Statement> {
             &["kms:Decrypt", "kms:GenerateDataKey"],
             vec![key_arn()],
         ),
-    ]
+    ];
+    let outputs: Vec<Value> = contracts
+        .iter()
+        .flat_map(|c| {
+            [CURATED_PREFIX, REJECTED_PREFIX]
+                .map(|prefix| sub(&format!("${{{}.Arn}}/{prefix}{}/*", id::BUCKET, c.dataset)))
+        })
+        .collect();
+    if !outputs.is_empty() {
+        // s3:PutObject also authorises CreateMultipartUpload, UploadPart and
+        // CompleteMultipartUpload; a failed object's uploads are aborted, and a rejects
+        // object a new version no longer has is deleted (a delete marker: the bucket is
+        // versioned, and no version is ever deleted).
+        statements.push(Statement::allow(
+            "WriteContractOutputs",
+            &[
+                "s3:PutObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+                "s3:DeleteObject",
+            ],
+            outputs,
+        ));
+    }
+    statements
 }
 
 fn function(t: &mut Template, s: &Settings) {
-    let mut statements = processor_statements();
+    let mut statements = processor_statements(&s.contracts);
     statements.push(Statement::allow(
         "WriteItsLogs",
         &["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -825,6 +905,7 @@ fn function(t: &mut Template, s: &Settings) {
                 "Environment": { "Variables": {
                     env::INPUT_PREFIX: reference(param::INPUT_PREFIX),
                     env::OUTPUT_PREFIX: reference(param::OUTPUT_PREFIX),
+                    env::CONTRACTS_DIR: LAMBDA_CONTRACTS_DIR,
                 }},
                 "LoggingConfig": {
                     "LogGroup": reference("FunctionLogGroup"),
@@ -883,9 +964,9 @@ fn repository(t: &mut Template) {
     );
 }
 
-fn container(t: &mut Template) {
+fn container(t: &mut Template, contracts: &Contracts) {
     repository(t);
-    task_roles(t);
+    task_roles(t, contracts);
     t.resource(
         "Cluster",
         Resource::new(
@@ -901,7 +982,7 @@ fn container(t: &mut Template) {
 }
 
 /// The role ECS pulls the image and ships logs with, and the role the program runs as.
-fn task_roles(t: &mut Template) {
+fn task_roles(t: &mut Template, contracts: &Contracts) {
     t.resource(
         "TaskExecutionRole",
         role(
@@ -947,7 +1028,7 @@ fn task_roles(t: &mut Template) {
         role(
             "ecs-tasks.amazonaws.com",
             "The Fargate processor reads inputs and writes reports.",
-            processor_statements(),
+            processor_statements(contracts),
         ),
     );
 }
@@ -993,6 +1074,7 @@ fn task_definition(t: &mut Template) {
                     "Environment": [
                         { "Name": env::INPUT_PREFIX, "Value": reference(param::INPUT_PREFIX) },
                         { "Name": env::OUTPUT_PREFIX, "Value": reference(param::OUTPUT_PREFIX) },
+                        { "Name": env::CONTRACTS_DIR, "Value": CONTAINER_CONTRACTS_DIR },
                         { "Name": "RUST_LOG", "Value": "info" },
                     ],
                     "LogConfiguration": {
@@ -1488,6 +1570,16 @@ fn outputs(t: &mut Template) {
         output::OUTPUT_PREFIX,
         "Reports appear under this prefix.",
         reference(param::OUTPUT_PREFIX),
+    );
+    t.output(
+        output::GLUE_DATABASE,
+        "The Glue database: a table per data contract, over its curated Parquet.",
+        reference(catalog::DATABASE),
+    );
+    t.output(
+        output::ATHENA_WORKGROUP,
+        "Query the tables in this Athena workgroup (results encrypted, under athena-results/).",
+        reference(catalog::WORKGROUP),
     );
 }
 

@@ -222,6 +222,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
     let dir = tempfile::tempdir().unwrap();
     let zip = lambda_zip(dir.path());
     let zip = zip.to_str().unwrap();
+    let contracts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts");
     let base = [
         "deploy",
         "--stack-name",
@@ -230,6 +231,8 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         zip,
         "--image-tag",
         "v1",
+        "--contracts-dir",
+        contracts.to_str().unwrap(),
     ];
     let client = cloudformation(moto.endpoint());
     create_ecs_service_linked_role(moto.endpoint()).await;

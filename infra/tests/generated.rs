@@ -4,10 +4,13 @@ use std::path::Path;
 
 use infra::template::Settings;
 
+use crate::catalog::repository_settings;
+
 #[test]
 fn committed_files_match_the_generator() {
+    // With the repository's contracts/, as `cargo run -p infra -- synth` reads them.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for (path, contents) in infra::synth(&Settings::default()) {
+    for (path, contents) in infra::synth(&repository_settings()) {
         let committed = std::fs::read_to_string(root.join(path))
             .unwrap_or_else(|e| panic!("{path}: {e}; run `cargo run -p infra -- synth`"));
         assert!(

@@ -54,8 +54,12 @@ fn definition() -> String {
     infra::synth(&Settings::default()).remove(0).1
 }
 
+/// The template with the repository's contracts and one with a partition column of every
+/// type, so that the scanners see tables with and without partition projection.
 fn template() -> String {
-    infra::synth(&Settings::default()).remove(1).1
+    infra::synth(&crate::catalog::partitioned_settings())
+        .remove(1)
+        .1
 }
 
 /// The definition with a transition to a state that does not exist.

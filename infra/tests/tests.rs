@@ -2,6 +2,7 @@
 //! ones, the state machine's handling of every error name, the template's own assertions,
 //! and the real validators and scanners.
 
+mod catalog;
 mod deploy;
 mod generated;
 mod scanners;
