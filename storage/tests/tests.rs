@@ -1,6 +1,7 @@
 //! `run_job` against a real S3 protocol server on loopback (local-s3: s3s + s3s-fs), through
 //! the real aws-sdk-s3 client; and a cross-check against moto's server.
 
+mod contracts;
 mod moto;
 
 use std::time::Duration;

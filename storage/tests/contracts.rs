@@ -1,0 +1,361 @@
+//! Objects a data contract owns, through the real client against the local S3: the Parquet
+//! and rejects outputs, committed before the report, the same from both routes.
+
+use std::path::Path;
+
+use local_s3::{LocalS3, Operation, RunningS3};
+use serde_json::Value;
+use shared::{Contract, Contracts, ErrorName, Job, KeyLayout};
+use storage::{
+    JobError, ReadPlan, ReportStatus, RunOutcome, RunSettings, S3Store, StopSignal, run_job,
+};
+
+const BUCKET: &str = "uploads";
+
+/// A dataset with a partition, failing past 30 % of records rejected.
+const CONTRACTS: [(&str, &str); 1] = [(
+    "contracts/sales.toml",
+    r#"
+dataset = "sales"
+prefix = "incoming/sales/"
+
+[format]
+type = "csv"
+header = true
+
+[rejects]
+max_share = 0.3
+
+[[partitions]]
+name = "region"
+
+[[columns]]
+name = "id"
+type = "int64"
+nullable = false
+
+[[columns]]
+name = "amount"
+type = "decimal(12, 2)"
+
+[[columns]]
+name = "note"
+type = "string"
+"#,
+)];
+
+fn settings(read: ReadPlan) -> RunSettings {
+    let contracts = CONTRACTS
+        .iter()
+        .map(|(path, text)| Contract::parse(Path::new(path), text).unwrap())
+        .collect();
+    RunSettings {
+        layout: KeyLayout::default(),
+        core: shared::Config::default(),
+        processor: "test".into(),
+        read,
+        contracts: Contracts::new(contracts, "incoming/").unwrap(),
+    }
+}
+
+const RANGED: ReadPlan = ReadPlan::Ranged {
+    part_size: 1000,
+    concurrency: 3,
+};
+
+/// `rows` records with a `note` of `note_len` characters (random, so that the Parquet output
+/// is about as large as the notes); every `bad_every`th record has an id that is no integer.
+pub(crate) fn csv(rows: usize, note_len: usize, bad_every: Option<usize>) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut csv = b"id,amount,note\n".to_vec();
+    for i in 1..=rows {
+        match bad_every {
+            Some(every) if i % every == 0 => csv.extend_from_slice(format!("x{i}").as_bytes()),
+            _ => csv.extend_from_slice(i.to_string().as_bytes()),
+        }
+        csv.extend_from_slice(format!(",{}.{:02},", i * 3, i % 100).as_bytes());
+        for _ in 0..note_len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            csv.push(ALPHABET[usize::try_from(state % 62).unwrap()]);
+        }
+        csv.push(b'\n');
+    }
+    csv
+}
+
+struct Fixture {
+    s3: RunningS3,
+    store: S3Store,
+}
+
+async fn fixture() -> Fixture {
+    let s3 = LocalS3::builder()
+        .versioned_bucket(BUCKET)
+        .start()
+        .await
+        .unwrap();
+    let store = S3Store::new(s3.client());
+    Fixture { s3, store }
+}
+
+impl Fixture {
+    async fn upload(&self, key: &str, body: &[u8], sequencer: &str) -> Job {
+        let mut job = self.s3.upload_job(BUCKET, key, body).await.unwrap();
+        job.object.sequencer = Some(sequencer.to_owned());
+        job
+    }
+
+    async fn run(&self, job: &Job, read: ReadPlan) -> Result<RunOutcome, JobError> {
+        run_job(&self.store, job, &settings(read), &StopSignal::never()).await
+    }
+
+    async fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let output = self
+            .s3
+            .client()
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        Some(output.body.collect().await.unwrap().into_bytes().to_vec())
+    }
+
+    async fn etag(&self, key: &str) -> String {
+        let head = self
+            .s3
+            .client()
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        head.e_tag().unwrap().trim_matches('"').to_owned()
+    }
+
+    async fn content_type(&self, key: &str) -> String {
+        let head = self
+            .s3
+            .client()
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        head.content_type().unwrap_or_default().to_owned()
+    }
+
+    /// Every current key but the inputs.
+    async fn outputs(&self) -> Vec<String> {
+        let listing = self
+            .s3
+            .client()
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap();
+        listing
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .filter(|key| !key.starts_with("incoming/"))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn contract_outputs_are_committed_named_in_the_report_and_the_same_from_both_routes() {
+    let f = fixture().await;
+    let body = csv(400, 12, Some(16));
+    let whole = f
+        .upload("incoming/sales/region=eu/whole.csv", &body, "01")
+        .await;
+    let ranged = f
+        .upload("incoming/sales/region=eu/ranged.csv", &body, "01")
+        .await;
+    let outcome = f.run(&whole, ReadPlan::Whole).await.unwrap();
+    assert_eq!(outcome.status, ReportStatus::Written);
+    assert_eq!(
+        outcome.outputs,
+        [
+            "curated/sales/region=eu/whole.csv.parquet",
+            "rejected/sales/region=eu/whole.csv.rejects.jsonl"
+        ]
+    );
+    f.run(&ranged, RANGED).await.unwrap();
+
+    let mut bytes = Vec::new();
+    for name in ["whole", "ranged"] {
+        let parquet = format!("curated/sales/region=eu/{name}.csv.parquet");
+        let rejects = format!("rejected/sales/region=eu/{name}.csv.rejects.jsonl");
+        let report: Value = serde_json::from_slice(
+            &f.object(&format!("processed/sales/region=eu/{name}.csv.report.json"))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let contract = &report["contract"];
+        assert_eq!(contract["dataset"], "sales");
+        assert_eq!(contract["records_written"], 375);
+        assert_eq!(contract["records_rejected"], 25);
+        let outputs = contract["outputs"].as_array().unwrap();
+        assert_eq!(outputs.len(), 2);
+        let mut objects = Vec::new();
+        for (output, key) in outputs.iter().zip([&parquet, &rejects]) {
+            let object = f.object(key).await.unwrap();
+            assert_eq!(output["key"], key.as_str());
+            assert_eq!(output["size"], object.len());
+            assert_eq!(output["etag"], f.etag(key).await);
+            objects.push(object);
+        }
+        assert_eq!(
+            f.content_type(&parquet).await,
+            storage::PARQUET_CONTENT_TYPE
+        );
+        assert_eq!(
+            f.content_type(&rejects).await,
+            storage::REJECTS_CONTENT_TYPE
+        );
+        let rejected = String::from_utf8(objects[1].clone()).unwrap();
+        assert_eq!(rejected.lines().count(), 25);
+        let first: Value = serde_json::from_str(rejected.lines().next().unwrap()).unwrap();
+        assert_eq!(first["column"], "id", "{first}");
+        bytes.push(objects);
+    }
+    assert!(
+        bytes[0] == bytes[1],
+        "the two routes' outputs are byte-identical"
+    );
+    f.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_large_output_streams_into_a_multipart_upload_and_matches_the_lambda_route() {
+    let f = fixture().await;
+    // About 9 MiB of random notes: a Parquet output past one 5 MiB part.
+    let body = csv(90_000, 100, Some(1000));
+    let whole = f
+        .upload("incoming/sales/region=eu/big-whole.csv", &body, "01")
+        .await;
+    let ranged = f
+        .upload("incoming/sales/region=eu/big-ranged.csv", &body, "01")
+        .await;
+    f.run(&whole, ReadPlan::Whole).await.unwrap();
+    assert_eq!(f.s3.requests_seen(Operation::CreateMultipartUpload), 0);
+    let read = ReadPlan::Ranged {
+        part_size: 1 << 20,
+        concurrency: 3,
+    };
+    f.run(&ranged, read).await.unwrap();
+    assert_eq!(f.s3.requests_seen(Operation::CreateMultipartUpload), 1);
+    assert!(f.s3.requests_seen(Operation::UploadPart) >= 2);
+    assert_eq!(f.s3.requests_seen(Operation::CompleteMultipartUpload), 1);
+    let by_lambda = f
+        .object("curated/sales/region=eu/big-whole.csv.parquet")
+        .await
+        .unwrap();
+    let by_fargate = f
+        .object("curated/sales/region=eu/big-ranged.csv.parquet")
+        .await
+        .unwrap();
+    assert!(
+        by_fargate.len() > storage::MIN_PART_SIZE,
+        "{}",
+        by_fargate.len()
+    );
+    assert!(by_lambda == by_fargate, "byte-identical Parquet");
+    let etag = f
+        .etag("curated/sales/region=eu/big-ranged.csv.parquet")
+        .await;
+    assert!(etag.contains('-'), "a multipart object's etag: {etag}");
+    assert_eq!(
+        f.object("rejected/sales/region=eu/big-whole.csv.rejects.jsonl")
+            .await,
+        f.object("rejected/sales/region=eu/big-ranged.csv.rejects.jsonl")
+            .await,
+    );
+    f.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn past_the_rejection_policy_nothing_is_written_and_the_upload_is_aborted() {
+    let f = fixture().await;
+    // 6,000 rejected records of ~950 bytes: their rejects stream into a multipart upload
+    // (past one 5 MiB part) before the end, where the share (6,000 of 16,000, past the
+    // contract's 30 %) fails the object.
+    let mut body = b"id,amount,note\n".to_vec();
+    for i in 0..16_000 {
+        if i % 8 < 3 {
+            body.extend_from_slice(format!("bad{i},1.00,{}\n", "n".repeat(940)).as_bytes());
+        } else {
+            body.extend_from_slice(format!("{i},1.00,fine\n").as_bytes());
+        }
+    }
+    let job = f
+        .upload("incoming/sales/region=eu/too-many.csv", &body, "01")
+        .await;
+    for read in [
+        ReadPlan::Whole,
+        ReadPlan::Ranged {
+            part_size: 1 << 20,
+            concurrency: 3,
+        },
+    ] {
+        let error = f.run(&job, read).await.unwrap_err();
+        assert_eq!(error.name(), ErrorName::ContractViolation, "{error}");
+        assert!(!error.name().retryable());
+    }
+    assert_eq!(f.outputs().await, Vec::<String>::new());
+    let created = f.s3.requests_seen(Operation::CreateMultipartUpload);
+    assert_eq!(created, 1, "the rejects had started streaming");
+    assert!(f.s3.requests_seen(Operation::UploadPart) >= 1);
+    assert_eq!(f.s3.requests_seen(Operation::AbortMultipartUpload), created);
+    assert_eq!(f.s3.requests_seen(Operation::CompleteMultipartUpload), 0);
+    f.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_new_version_without_rejects_removes_the_old_rejects_object() {
+    let f = fixture().await;
+    let key = "incoming/sales/region=us/daily.csv";
+    let rejects = "rejected/sales/region=us/daily.csv.rejects.jsonl";
+    let parquet = "curated/sales/region=us/daily.csv.parquet";
+    for (round, read) in [ReadPlan::Whole, RANGED].into_iter().enumerate() {
+        let first = f
+            .upload(key, &csv(100, 8, Some(10)), &format!("0{}", 2 * round + 1))
+            .await;
+        f.run(&first, read).await.unwrap();
+        assert!(f.object(rejects).await.is_some());
+        let old_parquet = f.object(parquet).await.unwrap();
+
+        let second = f
+            .upload(key, &csv(120, 8, None), &format!("0{}", 2 * round + 2))
+            .await;
+        let outcome = f.run(&second, read).await.unwrap();
+        assert_eq!(outcome.outputs, [parquet]);
+        assert_eq!(f.object(rejects).await, None, "{read:?}");
+        assert_ne!(f.object(parquet).await.unwrap(), old_parquet);
+        let report: Value = serde_json::from_slice(
+            &f.object("processed/sales/region=us/daily.csv.report.json")
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["contract"]["records_written"], 120);
+        assert_eq!(report["contract"]["outputs"].as_array().unwrap().len(), 1);
+
+        // The same event again: nothing is read or written.
+        let puts = f.s3.requests_seen(Operation::PutObject);
+        let again = f.run(&second, read).await.unwrap();
+        assert_eq!(again.status, ReportStatus::AlreadyDone);
+        assert_eq!(f.s3.requests_seen(Operation::PutObject), puts);
+    }
+    f.s3.shutdown().await;
+}
