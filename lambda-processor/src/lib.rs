@@ -4,6 +4,11 @@
 //! The payload is the job document the state machine builds, or, for direct invocations, a
 //! whole EventBridge `Object Created` event. A failure returns the core's error name as the
 //! Lambda error type, which the state machine's `Retry` and `Catch` match on.
+//!
+//! The data contracts (`PIPELINE_CONTRACTS_DIR`, built into the deployment) are read once, at
+//! init ([`storage::RunSettings::from_environment`]); a bad one fails the init, naming its
+//! file and line. An object under a contract's prefix gets its Parquet and rejects, buffered
+//! in memory and committed before the report.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::Diagnostic;

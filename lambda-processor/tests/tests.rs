@@ -1,6 +1,7 @@
 //! The built `lambda-processor` binary, driven through the Lambda Runtime API (local-lambda)
 //! against a real S3 protocol server on loopback (local-s3).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use local_lambda::{InvocationResult, LocalFunction};
@@ -45,16 +46,72 @@ struct Pipeline {
 
 async fn pipeline() -> Pipeline {
     let s3 = LocalS3::builder().bucket(BUCKET).start().await.unwrap();
-    let function = LocalFunction::builder(env!("CARGO_BIN_EXE_lambda-processor"))
+    let function = function(&s3, None).start().await.unwrap();
+    Pipeline { s3, function }
+}
+
+/// The function against `s3`, with the contracts of `contracts_dir` if any.
+fn function(s3: &RunningS3, contracts_dir: Option<&Path>) -> local_lambda::LocalFunctionBuilder {
+    let mut builder = LocalFunction::builder(env!("CARGO_BIN_EXE_lambda-processor"))
         .name("lambda-processor")
         .envs(s3.env_vars())
         .env("PIPELINE_S3_PATH_STYLE", "true")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .timeout(Duration::from_secs(30))
-        .start()
-        .await
-        .unwrap();
-    Pipeline { s3, function }
+        .timeout(Duration::from_secs(30));
+    if let Some(dir) = contracts_dir {
+        builder = builder.env("PIPELINE_CONTRACTS_DIR", dir);
+    }
+    builder
+}
+
+/// A fresh folder holding one contract file, `name.toml`.
+fn contracts_dir(test: &str, name: &str, text: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("lambda-processor-contracts")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    dir
+}
+
+const SALES: &str = r#"
+dataset = "sales"
+prefix = "incoming/sales/"
+
+[format]
+type = "csv"
+header = true
+
+[rejects]
+max_share = 0.3
+
+[[partitions]]
+name = "region"
+
+[[columns]]
+name = "id"
+type = "int64"
+nullable = false
+
+[[columns]]
+name = "amount"
+type = "decimal(12, 2)"
+"#;
+
+impl Pipeline {
+    async fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let output = self
+            .s3
+            .client()
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        Some(output.body.collect().await.unwrap().into_bytes().to_vec())
+    }
 }
 
 impl Pipeline {
@@ -165,4 +222,84 @@ async fn failures_come_back_with_the_core_error_names() {
     assert_eq!(listing.key_count(), Some(0), "no output after a failure");
     p.function.shutdown().await;
     p.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_object_under_a_contract_gets_its_parquet_and_rejects_before_the_report() {
+    let s3 = LocalS3::builder().bucket(BUCKET).start().await.unwrap();
+    let dir = contracts_dir("outputs", "sales", SALES);
+    let p = Pipeline {
+        function: function(&s3, Some(&dir)).start().await.unwrap(),
+        s3,
+    };
+    let job = p
+        .upload(
+            "incoming/sales/region=eu/day 1.csv",
+            b"id,amount\n1,2.50\n2,x\n3,4.00\n4,1.25\n",
+        )
+        .await;
+    let InvocationResult::Success(outcome) = p.invoke(&job).await else {
+        panic!("the job failed");
+    };
+    let parquet = "curated/sales/region=eu/day 1.csv.parquet";
+    let rejects = "rejected/sales/region=eu/day 1.csv.rejects.jsonl";
+    assert_eq!(outcome["outputs"], json!([parquet, rejects]));
+    let report: Value = serde_json::from_slice(
+        &p.object("processed/sales/region=eu/day 1.csv.report.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["contract"]["records_written"], 3);
+    assert_eq!(report["contract"]["records_rejected"], 1);
+    let stored = p.object(parquet).await.unwrap();
+    assert!(stored.starts_with(b"PAR1"));
+    assert_eq!(report["contract"]["outputs"][0]["size"], stored.len());
+    assert_eq!(report["contract"]["outputs"][1]["key"], rejects);
+    assert_eq!(
+        String::from_utf8(p.object(rejects).await.unwrap())
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+
+    // Past the rejection policy: ContractViolation, nothing written.
+    let job = p
+        .upload(
+            "incoming/sales/region=eu/bad.csv",
+            b"id,amount\nx,1\ny,2\n3,3\n",
+        )
+        .await;
+    match p.invoke(&job).await {
+        InvocationResult::Error { error_type, .. } => assert_eq!(error_type, "ContractViolation"),
+        InvocationResult::Success(value) => panic!("succeeded with {value}"),
+    }
+    assert_eq!(
+        p.object("curated/sales/region=eu/bad.csv.parquet").await,
+        None
+    );
+    assert_eq!(
+        p.object("processed/sales/region=eu/bad.csv.report.json")
+            .await,
+        None
+    );
+    p.function.shutdown().await;
+    p.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_contract_fails_the_init_naming_its_file_and_line() {
+    let s3 = LocalS3::builder().bucket(BUCKET).start().await.unwrap();
+    let dir = contracts_dir(
+        "bad",
+        "broken",
+        &SALES.replace("type = \"int64\"", "type = \"int65\""),
+    );
+    let error = function(&s3, Some(&dir)).start().await.unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("broken.toml:"), "{message}");
+    assert!(message.contains("Internal"), "{message}");
+    assert!(message.contains("int65"), "{message}");
+    s3.shutdown().await;
 }
