@@ -1,7 +1,7 @@
 //! The built `fargate-processor` binary with the environment ECS gives it, against a real S3
 //! protocol server on loopback (local-s3).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -253,6 +253,7 @@ fn help_lists_every_setting_and_its_environment_variable() {
         "PIPELINE_OUTPUT_PREFIX",
         "PIPELINE_PART_SIZE_BYTES",
         "PIPELINE_CONCURRENCY",
+        "PIPELINE_CONTRACTS_DIR",
         "AWS_ENDPOINT_URL",
         "PIPELINE_S3_PATH_STYLE",
     ] {
@@ -315,5 +316,244 @@ async fn both_routes_give_the_same_report_but_for_processing() {
         (Some("lambda"), Some("fargate"))
     );
     assert_eq!(by_lambda, by_fargate);
+    f.s3.shutdown().await;
+}
+
+const SALES: &str = r#"
+dataset = "sales"
+prefix = "incoming/sales/"
+
+[format]
+type = "csv"
+header = true
+
+[rejects]
+max_share = 0.3
+
+[[partitions]]
+name = "region"
+
+[[columns]]
+name = "id"
+type = "int64"
+nullable = false
+
+[[columns]]
+name = "city"
+type = "string"
+
+[[columns]]
+name = "amount"
+type = "decimal(12, 2)"
+
+[[columns]]
+name = "when"
+type = "timestamp"
+"#;
+
+/// A fresh folder holding one contract file, `name.toml`.
+fn contracts_dir(test: &str, name: &str, text: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("fargate-processor-contracts")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    dir
+}
+
+/// The sample, with every 25th record's id no integer.
+fn sample_with_rejects() -> Vec<u8> {
+    let mut csv = Vec::new();
+    for (i, line) in sample_csv().split_inclusive(|b| *b == b'\n').enumerate() {
+        if i > 0 && i % 25 == 0 {
+            csv.extend_from_slice(b"x");
+        }
+        csv.extend_from_slice(line);
+    }
+    csv
+}
+
+impl Fixture {
+    /// Every current key under `prefix`.
+    async fn keys(&self, prefix: &str) -> Vec<String> {
+        let listing = self
+            .s3
+            .client()
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+        listing
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn both_routes_write_byte_identical_parquet_and_rejects_under_a_contract() {
+    let f = fixture().await;
+    let dir = contracts_dir("routes", "sales", SALES);
+    let csv = sample_with_rejects();
+    let lambda_job = f
+        .upload("incoming/sales/region=eu/by lambda.csv", &csv)
+        .await;
+    let fargate_job = f
+        .upload("incoming/sales/region=eu/by fargate.csv", &csv)
+        .await;
+
+    let function = LocalFunction::builder(lambda_binary())
+        .name("lambda-processor")
+        .envs(f.s3.env_vars())
+        .env("PIPELINE_S3_PATH_STYLE", "true")
+        .env("PIPELINE_CONTRACTS_DIR", &dir)
+        .start()
+        .await
+        .unwrap();
+    let result = function.invoke(&lambda_job).await.unwrap().result;
+    assert!(matches!(result, InvocationResult::Success(_)), "{result:?}");
+    function.shutdown().await;
+    let output = f
+        .command(&fargate_job)
+        .env("PIPELINE_CONTRACTS_DIR", &dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    let mut outputs = Vec::new();
+    for route in ["lambda", "fargate"] {
+        let parquet = format!("curated/sales/region=eu/by {route}.csv.parquet");
+        let rejects = format!("rejected/sales/region=eu/by {route}.csv.rejects.jsonl");
+        let report: Value = serde_json::from_slice(
+            &f.object(&format!(
+                "processed/sales/region=eu/by {route}.csv.report.json"
+            ))
+            .await
+            .unwrap(),
+        )
+        .unwrap();
+        let contract = &report["contract"];
+        assert_eq!(contract["records_written"], 480, "{route}");
+        assert_eq!(contract["records_rejected"], 20, "{route}");
+        let parquet_bytes = f.object(&parquet).await.unwrap();
+        let rejects_bytes = f.object(&rejects).await.unwrap();
+        assert_eq!(contract["outputs"][0]["key"], parquet.as_str());
+        assert_eq!(contract["outputs"][0]["size"], parquet_bytes.len());
+        assert_eq!(contract["outputs"][1]["key"], rejects.as_str());
+        assert_eq!(contract["outputs"][1]["size"], rejects_bytes.len());
+        outputs.push((parquet_bytes, rejects_bytes));
+    }
+    assert!(outputs[0] == outputs[1], "byte-identical outputs");
+    f.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn past_the_rejection_policy_the_program_exits_contract_violation_and_writes_nothing() {
+    let f = fixture().await;
+    let dir = contracts_dir("policy", "sales", SALES);
+    let mut csv = b"id,city,amount,when\n".to_vec();
+    for i in 0..200 {
+        let id = if i % 2 == 0 {
+            format!("x{i}")
+        } else {
+            i.to_string()
+        };
+        csv.extend_from_slice(format!("{id},Bern,1.00,2024-01-01T00:00:00Z\n").as_bytes());
+    }
+    let job = f
+        .upload("incoming/sales/region=eu/half bad.csv", &csv)
+        .await;
+    let output = f
+        .command(&job)
+        .env("PIPELINE_CONTRACTS_DIR", &dir)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(ErrorName::ContractViolation.exit_code())
+    );
+    assert_eq!(last_log(&output)["fields"]["error"], "ContractViolation");
+    for prefix in ["curated/", "rejected/", "processed/"] {
+        assert_eq!(f.keys(prefix).await, Vec::<String>::new(), "{prefix}");
+    }
+    assert_eq!(
+        f.s3.requests_seen(Operation::AbortMultipartUpload),
+        f.s3.requests_seen(Operation::CreateMultipartUpload)
+    );
+    f.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_contract_fails_the_start_as_internal_naming_its_file_and_line() {
+    let f = fixture().await;
+    let dir = contracts_dir(
+        "bad",
+        "broken",
+        &SALES.replace("type = \"timestamp\"", "type = \"datetime\""),
+    );
+    let job = f.upload("incoming/other.csv", b"a\n1\n").await;
+    let output = f
+        .command(&job)
+        .env("PIPELINE_CONTRACTS_DIR", &dir)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(ErrorName::Internal.exit_code()));
+    let log = last_log(&output);
+    assert_eq!(log["fields"]["error"], "Internal");
+    let detail = log["fields"]["detail"].as_str().unwrap();
+    assert!(detail.contains("broken.toml:"), "{detail}");
+    assert!(detail.contains("datetime"), "{detail}");
+    assert_eq!(f.outputs().await, 0, "nothing processed");
+    f.s3.shutdown().await;
+}
+
+#[tokio::test]
+async fn sigterm_under_a_contract_writes_no_output_and_leaves_no_upload() {
+    let f = fixture().await;
+    let dir = contracts_dir("sigterm", "sales", SALES);
+    let job = f
+        .upload("incoming/sales/region=eu/slow.csv", &sample_with_rejects())
+        .await;
+    f.s3.faults().inject(
+        FaultRule::new(Operation::GetObject, Fault::Delay(Duration::from_secs(5))).always(),
+    );
+    let child = f
+        .command(&job)
+        .env("PIPELINE_CONTRACTS_DIR", &dir)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().await.unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(ErrorName::Interrupted.exit_code())
+    );
+    f.s3.faults().clear();
+    for prefix in ["curated/", "rejected/", "processed/"] {
+        assert_eq!(f.keys(prefix).await, Vec::<String>::new(), "{prefix}");
+    }
+    assert_eq!(
+        f.s3.requests_seen(Operation::AbortMultipartUpload),
+        f.s3.requests_seen(Operation::CreateMultipartUpload)
+    );
     f.s3.shutdown().await;
 }
