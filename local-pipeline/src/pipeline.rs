@@ -74,8 +74,8 @@ pub struct PipelineOptions {
     /// The data contracts' folder (`*.toml`, `docs/contracts.md`): read and checked against
     /// [`Self::input_prefix`] at start, where a bad contract stops the start with its file and
     /// line, then given to both processors as `PIPELINE_CONTRACTS_DIR` (its absolute path; the
-    /// ECS task from [`ContainerLauncher::ImageRootfs`] gets the image's own copy,
-    /// [`IMAGE_CONTRACTS_DIR`]). An object under a contract's prefix then also gets its
+    /// ECS task from [`ContainerLauncher::ImageRootfs`] gets the image's own copy, at
+    /// [`infra::template::CONTAINER_CONTRACTS_DIR`] as its task definition says). An object under a contract's prefix then also gets its
     /// Parquet (`curated/`) and rejects (`rejected/`). `None`: no contracts, every object is
     /// profiled only.
     pub contracts_dir: Option<PathBuf>,
@@ -102,10 +102,6 @@ impl PipelineOptions {
     }
 }
 
-/// Where the image has the contracts (the Dockerfile's `COPY contracts /contracts`), as its
-/// task definition tells `fargate-processor`.
-pub const IMAGE_CONTRACTS_DIR: &str = "/contracts";
-
 /// The options' contracts, checked against the input prefix, and the folder's absolute path
 /// (`None`: no folder given, no contracts).
 fn load_contracts(options: &PipelineOptions) -> anyhow::Result<(Contracts, Option<PathBuf>)> {
@@ -116,7 +112,7 @@ fn load_contracts(options: &PipelineOptions) -> anyhow::Result<(Contracts, Optio
     // purpose must be there.
     anyhow::ensure!(
         dir.is_dir(),
-        "the contracts folder {} is not a folder",
+        "the contracts folder {} is missing (or not a folder)",
         dir.display()
     );
     let dir = std::path::absolute(dir)
@@ -364,7 +360,7 @@ type Environment = Vec<(String, String)>;
 /// The environments the template gives the Lambda function and the ECS task's container:
 /// the prefixes, and the contracts' folder when there is one. The Lambda is the host binary,
 /// and so is the ECS task's unless it runs from the image's root filesystem, which has its own
-/// copy of the contracts ([`IMAGE_CONTRACTS_DIR`]).
+/// copy of the contracts ([`infra::template::CONTAINER_CONTRACTS_DIR`]).
 fn processor_environments(
     options: &PipelineOptions,
     contracts_dir: Option<&std::path::Path>,
@@ -382,7 +378,16 @@ fn processor_environments(
             env::CONTRACTS_DIR.to_owned(),
             match &options.container {
                 ContainerLauncher::Binary(_) => host,
-                ContainerLauncher::ImageRootfs(_) => IMAGE_CONTRACTS_DIR.to_owned(),
+                ContainerLauncher::ImageRootfs(root) => {
+                    let image = infra::template::CONTAINER_CONTRACTS_DIR;
+                    if !root.join(image.trim_start_matches('/')).is_dir() {
+                        tracing::warn!(
+                            rootfs = %root.display(),
+                            "the image has no {image}: its ECS task applies no contract (an image built before contracts?)"
+                        );
+                    }
+                    image.to_owned()
+                }
             },
         ));
     }
@@ -782,5 +787,36 @@ async fn event_loop(
             }
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contracts_dir_of(environment: &Environment) -> Option<&str> {
+        environment
+            .iter()
+            .find(|(name, _)| name == env::CONTRACTS_DIR)
+            .map(|(_, value)| value.as_str())
+    }
+
+    #[test]
+    fn both_processors_get_the_contracts_folder_and_the_image_its_own_copy() {
+        let host = std::path::Path::new("/work/contracts");
+        let mut options = PipelineOptions::new(std::path::Path::new("/bin-dir"));
+        let (function, task) = processor_environments(&options, Some(host));
+        assert_eq!(contracts_dir_of(&function), Some("/work/contracts"));
+        assert_eq!(contracts_dir_of(&task), Some("/work/contracts"));
+
+        options.container = ContainerLauncher::ImageRootfs("/no/such/rootfs".into());
+        let (function, task) = processor_environments(&options, Some(host));
+        assert_eq!(contracts_dir_of(&function), Some("/work/contracts"));
+        assert_eq!(contracts_dir_of(&task), Some("/contracts"));
+
+        let (function, task) = processor_environments(&options, None);
+        assert_eq!(contracts_dir_of(&function), None);
+        assert_eq!(contracts_dir_of(&task), None);
+        assert_eq!(function, task);
     }
 }

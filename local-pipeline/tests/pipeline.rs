@@ -417,11 +417,19 @@ async fn smoke_passes_against_the_local_pipeline() {
     pipeline.shutdown().await;
 }
 
+/// `make demo` as it runs: from the repository's root, whose `contracts/` it picks up without
+/// a flag; the sales orders' outcome is shown, and the downloaded Parquet answers the DuckDB
+/// query the demo prints.
 #[test]
 fn the_demo_command_runs_and_every_outcome_is_expected() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let download = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_local-pipeline"))
+        .current_dir(&root)
         .args(["demo", "--bin-dir"])
         .arg(bin_dir())
+        .arg("--download-dir")
+        .arg(download.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -434,14 +442,73 @@ fn the_demo_command_runs_and_every_outcome_is_expected() {
         stdout.contains("every outcome is the expected one"),
         "{stdout}"
     );
+    let parquet = download.path().join("curated/sales/orders.csv.parquet");
+    let query = format!(
+        "select * from '{}'",
+        download.path().join("curated/sales/*.parquet").display()
+    );
     for line in [
         "incoming/samples/broken.csv",
         "TooManyMalformedRecords",
         "fargate",
         "skipped",
+        "contracts       ",
+        "sales (incoming/sales/)",
+        "incoming/sales/orders.csv",
+        "contract sales: 30 records written, 3 rejected (below_min 1, not_allowed 1, type 1); \
+         parquet s3://uploads/curated/sales/orders.csv.parquet",
+        &format!("duckdb -c \"{query}\""),
     ] {
         assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
     }
+    let bytes = std::fs::read(&parquet).unwrap();
+    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
+    let rejects = download
+        .path()
+        .join("rejected/sales/orders.csv.rejects.jsonl");
+    assert_eq!(std::fs::read_to_string(rejects).unwrap().lines().count(), 3);
+    // The printed query, run by DuckDB (the pinned one of scripts/setup-tools).
+    assert_eq!(
+        duckdb(&format!(
+            "select count(*), sum(amount), min(ordered_at)::varchar from ({query})"
+        )),
+        "[(30, Decimal('5848.64'), '2026-12-01 08:15:00+00')]"
+    );
+}
+
+/// `PIPELINE_PYTHON`, else the venv `scripts/setup-tools` creates at the workspace root.
+fn python() -> PathBuf {
+    std::env::var_os("PIPELINE_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python"),
+        PathBuf::from,
+    )
+}
+
+/// What DuckDB's Python API answers `query` (its rows, as Python prints them); panics with
+/// what to do when there is no DuckDB.
+fn duckdb(query: &str) -> String {
+    let python = python();
+    let output = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import sys, duckdb; print(duckdb.sql(sys.argv[1]).fetchall())",
+        ])
+        .arg(query)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run `scripts/setup-tools` or set PIPELINE_PYTHON to a Python that \
+                 has duckdb",
+                python.display()
+            )
+        });
+    assert!(
+        output.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 /// A `local-pipeline serve` child on `data`, once it has printed its endpoint: the child,
@@ -532,16 +599,16 @@ fn the_demo_runs_again_on_its_data_directory_and_reports_the_new_executions() {
             "run {run}: {stdout}{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(stdout.contains("[6/6]"), "run {run}: {stdout}");
-        assert!(!stdout.contains("[7/6]"), "run {run}: {stdout}");
+        assert!(stdout.contains("[7/7]"), "run {run}: {stdout}");
+        assert!(!stdout.contains("[8/7]"), "run {run}: {stdout}");
     }
     let saved = local_pipeline::data_dir::DataDir::open(data.path())
         .unwrap()
         .load_executions()
         .unwrap();
     let names: Vec<&str> = saved.iter().map(|(_, r)| r.name.as_str()).collect();
-    assert_eq!(names.len(), 12);
-    assert_eq!(names[6], "local-00000007");
+    assert_eq!(names.len(), 14);
+    assert_eq!(names[7], "local-00000008");
     // The second run waited for its own executions, not the first run's.
     assert!(
         saved

@@ -1,5 +1,6 @@
 //! The local pipeline's tests, in one binary.
 
+mod contracts;
 mod interpreter;
 mod pipeline;
 mod restart;
