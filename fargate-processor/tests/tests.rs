@@ -352,13 +352,13 @@ type = "timestamp"
 "#;
 
 /// A fresh folder holding one contract file, `name.toml`.
-fn contracts_dir(test: &str, name: &str, text: &str) -> PathBuf {
+fn contracts_dir(folder: &str, name: &str, contract: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("fargate-processor-contracts")
-        .join(test);
+        .join(folder);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    std::fs::write(dir.join(format!("{name}.toml")), contract).unwrap();
     dir
 }
 

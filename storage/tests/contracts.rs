@@ -287,17 +287,9 @@ async fn a_large_output_streams_into_a_multipart_upload_and_matches_the_lambda_r
 #[tokio::test]
 async fn past_the_rejection_policy_nothing_is_written_and_the_upload_is_aborted() {
     let f = fixture().await;
-    // 6,000 rejected records of ~950 bytes: their rejects stream into a multipart upload
-    // (past one 5 MiB part) before the end, where the share (6,000 of 16,000, past the
-    // contract's 30 %) fails the object.
-    let mut body = b"id,amount,note\n".to_vec();
-    for i in 0..16_000 {
-        if i % 8 < 3 {
-            body.extend_from_slice(format!("bad{i},1.00,{}\n", "n".repeat(940)).as_bytes());
-        } else {
-            body.extend_from_slice(format!("{i},1.00,fine\n").as_bytes());
-        }
-    }
+    // Rejects streaming into a multipart upload before the end, where the share (6,000 of
+    // 16,000, past the contract's 30 %) fails the object.
+    let body = rejects_heavy(16_000);
     let job = f
         .upload("incoming/sales/region=eu/too-many.csv", &body, "01")
         .await;
@@ -317,6 +309,53 @@ async fn past_the_rejection_policy_nothing_is_written_and_the_upload_is_aborted(
     assert_eq!(created, 1, "the rejects had started streaming");
     assert!(f.s3.requests_seen(Operation::UploadPart) >= 1);
     assert_eq!(f.s3.requests_seen(Operation::AbortMultipartUpload), created);
+    assert_eq!(f.s3.requests_seen(Operation::CompleteMultipartUpload), 0);
+    f.s3.shutdown().await;
+}
+
+/// ~950-byte records of which 3 in 8 are rejected: their rejects stream into a multipart
+/// upload (past one 5 MiB part) long before the end.
+fn rejects_heavy(rows: usize) -> Vec<u8> {
+    let mut body = b"id,amount,note\n".to_vec();
+    for i in 0..rows {
+        if i % 8 < 3 {
+            body.extend_from_slice(format!("bad{i},1.00,{}\n", "n".repeat(940)).as_bytes());
+        } else {
+            body.extend_from_slice(format!("{i},1.00,fine\n").as_bytes());
+        }
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_stop_while_an_output_streams_aborts_its_upload_and_writes_nothing() {
+    let f = fixture().await;
+    let job = f
+        .upload(
+            "incoming/sales/region=eu/stopped.csv",
+            &rejects_heavy(24_000),
+            "01",
+        )
+        .await;
+    let (stop, signal) = StopSignal::new();
+    let read = ReadPlan::Ranged {
+        part_size: 1 << 20,
+        concurrency: 2,
+    };
+    let settings = settings(read);
+    let run = run_job(&f.store, &job, &settings, &signal);
+    let raise = async {
+        // Once the first part of the rejects is uploaded.
+        while f.s3.requests_seen(Operation::UploadPart) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        stop.send(true).unwrap();
+    };
+    let (result, ()) = tokio::join!(run, raise);
+    assert_eq!(result.unwrap_err().name(), ErrorName::Interrupted);
+    assert_eq!(f.outputs().await, Vec::<String>::new());
+    assert_eq!(f.s3.requests_seen(Operation::CreateMultipartUpload), 1);
+    assert_eq!(f.s3.requests_seen(Operation::AbortMultipartUpload), 1);
     assert_eq!(f.s3.requests_seen(Operation::CompleteMultipartUpload), 0);
     f.s3.shutdown().await;
 }
