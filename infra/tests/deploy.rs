@@ -216,6 +216,90 @@ async fn check_created(client: &aws_sdk_cloudformation::Client, stack: &str) {
     );
 }
 
+/// The stack's Glue table `sales` and its Athena workgroup, as moto's Glue and Athena APIs
+/// give them back (boto3 from moto's venv: the infra crate has no Glue or Athena client).
+fn catalog_in_moto(endpoint: &str, database: &str, workgroup: &str) -> serde_json::Value {
+    let script = r#"
+import json, sys
+import boto3
+endpoint, database, workgroup = sys.argv[1:]
+session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="eu-west-1")
+glue = session.client("glue", endpoint_url=endpoint)
+athena = session.client("athena", endpoint_url=endpoint)
+table = glue.get_table(DatabaseName=database, Name="sales")["Table"]
+group = athena.get_work_group(WorkGroup=workgroup)["WorkGroup"]
+print(json.dumps({
+    "tables": sorted(t["Name"] for t in glue.get_tables(DatabaseName=database)["TableList"]),
+    "columns": table["StorageDescriptor"]["Columns"],
+    "location": table["StorageDescriptor"]["Location"],
+    "results": group["Configuration"]["ResultConfiguration"],
+    "enforced": group["Configuration"]["EnforceWorkGroupConfiguration"],
+}, default=str))
+"#;
+    let output = Command::new(MotoServer::python())
+        .args(["-c", script, endpoint, database, workgroup])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The physical id of the stack's resource `logical_id`.
+async fn physical_id(
+    client: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    logical_id: &str,
+) -> String {
+    let resources = client
+        .list_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    resources
+        .stack_resource_summaries()
+        .iter()
+        .find(|r| r.logical_resource_id() == Some(logical_id))
+        .and_then(|r| r.physical_resource_id())
+        .unwrap_or_else(|| panic!("no resource {logical_id}"))
+        .to_owned()
+}
+
+/// The Glue database, the contract's table and the workgroup exist (moto creates them
+/// through `support/moto_server.py`'s models), named after the stack. (moto's stacks report
+/// no outputs, so the names are read from the resources.)
+async fn check_catalog(client: &aws_sdk_cloudformation::Client, endpoint: &str, stack: &str) {
+    let database = physical_id(client, stack, "GlueDatabase").await;
+    let workgroup = physical_id(client, stack, "AthenaWorkGroup").await;
+    assert_eq!(database, stack.replace('-', "_"));
+    assert_eq!(workgroup, stack);
+    assert_eq!(physical_id(client, stack, "SalesTable").await, "sales");
+    let catalog = catalog_in_moto(endpoint, &database, &workgroup);
+    assert_eq!(catalog["tables"], serde_json::json!(["sales"]));
+    assert_eq!(
+        catalog["columns"][2],
+        serde_json::json!({ "Name": "amount", "Type": "decimal(12,2)" })
+    );
+    let bucket = physical_id(client, stack, "UploadBucket").await;
+    assert_eq!(
+        catalog["location"],
+        serde_json::json!(format!("s3://{bucket}/curated/sales/"))
+    );
+    assert_eq!(
+        catalog["results"]["OutputLocation"],
+        serde_json::json!(format!("s3://{bucket}/athena-results/"))
+    );
+    assert_eq!(
+        catalog["results"]["EncryptionConfiguration"]["EncryptionOption"],
+        "SSE_KMS"
+    );
+    assert_eq!(catalog["enforced"], serde_json::json!(true));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
     let moto = start_moto();
@@ -258,7 +342,9 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         "{out}"
     );
     assert!(out.contains("CREATE_COMPLETE"), "{out}");
+    assert!(out.contains("Add     AWS::Glue::Table"), "{out}");
     check_created(&client, "pipeline-test").await;
+    check_catalog(&client, moto.endpoint(), "pipeline-test").await;
 
     let again = infra(moto.endpoint(), &base);
     assert!(again.status.success(), "{}", stderr(&again));
@@ -287,6 +373,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         parameter(&client, "pipeline-test", "ThresholdBytes").await,
         "1000"
     );
+    check_catalog(&client, moto.endpoint(), "pipeline-test").await;
 
     let destroy = infra(
         moto.endpoint(),
