@@ -454,7 +454,18 @@ fn bad_inputs_fail_before_any_aws_call() {
     let zip = lambda_zip(dir.path());
     let zip = zip.to_str().unwrap();
     let long_stack = "a".repeat(55);
-    let cases: [(&[&str], &str); 12] = [
+    let bad_contracts = dir.path().join("contracts");
+    std::fs::create_dir(&bad_contracts).unwrap();
+    std::fs::write(
+        bad_contracts.join("orders.toml"),
+        "dataset = \"orders\"\nprefix = \"incoming/orders/\"\n\n[[columns]]\nname = \"id\"\ntype = \"int128\"\n",
+    )
+    .unwrap();
+    let bad_contract = format!(
+        "{}:6: column `id`",
+        bad_contracts.join("orders.toml").display()
+    );
+    let cases: [(&[&str], &str); 14] = [
         (
             &["--artifact-bucket", "Not_A_Bucket"],
             "bucket name \"Not_A_Bucket\"",
@@ -488,6 +499,19 @@ fn bad_inputs_fail_before_any_aws_call() {
         (&["--tag", "aws:owner=me"], "the aws: prefix is reserved"),
         (&["--tag", "Project=x"], "the template sets this tag"),
         (&["--capacity-provider", "SPOT"], "invalid value 'SPOT'"),
+        (
+            &[
+                "--input-prefix",
+                "curated/",
+                "--output-prefix",
+                "processed/",
+            ],
+            "overlaps curated/",
+        ),
+        (
+            &["--contracts-dir", bad_contracts.to_str().unwrap()],
+            &bad_contract,
+        ),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["deploy", "--lambda-zip", zip, "--image-tag", "v1"];
