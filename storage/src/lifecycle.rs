@@ -298,10 +298,14 @@ async fn a_duplicate_event_writes_nothing() {
 async fn a_new_version_without_rejects_removes_the_old_rejects() {
     for read in [WHOLE, RANGED] {
         let store = MemoryStore::versioned();
-        let first = store.upload(BUCKET, KEY, &csv(100, Some(10), "a"), "01");
+        // Without a previous rejects object there is nothing to delete.
+        let clean = store.upload(BUCKET, KEY, &csv(50, None, "clean"), "01");
+        run(&store, &clean, read).await.unwrap();
+        assert_eq!(store.count(Call::Delete), 0);
+        let first = store.upload(BUCKET, KEY, &csv(100, Some(10), "a"), "02");
         run(&store, &first, read).await.unwrap();
         assert!(store.object(REJECTS).is_some());
-        let second = store.upload(BUCKET, KEY, &csv(120, None, "b"), "02");
+        let second = store.upload(BUCKET, KEY, &csv(120, None, "b"), "03");
         let outcome = run(&store, &second, read).await.unwrap();
         assert_eq!(outcome.outputs, [PARQUET]);
         assert_eq!(store.object(REJECTS), None);

@@ -525,9 +525,13 @@ impl Commit<'_> {
         };
         let mut committed = vec![parquet];
         if rejects.size() == 0 {
+            // Only when there is one: a DELETE of a missing key would still leave a delete
+            // marker in a versioned bucket.
             let (bucket, key) = (rejects.bucket.clone(), rejects.key.clone());
             rejects.abandon(store).await;
-            store.delete(&bucket, &key).await?;
+            if store.head_output(&bucket, &key).await?.is_some() {
+                store.delete(&bucket, &key).await?;
+            }
         } else {
             committed.push(rejects.commit(store).await?);
         }

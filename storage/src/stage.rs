@@ -216,10 +216,9 @@ impl Write for PartSink {
             self.buffer.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             if self.buffer.len() == size {
-                let part = std::mem::replace(
-                    &mut self.buffer,
-                    Vec::with_capacity(part_size(self.base, self.sent + 2)),
-                );
+                // The next buffer grows as bytes come: an output that stays small (the rejects,
+                // most often) never holds a whole part's memory.
+                let part = std::mem::take(&mut self.buffer);
                 self.parts
                     .blocking_send(Bytes::from(part))
                     .map_err(|_| std::io::Error::other("the upload of this output stopped"))?;
@@ -285,7 +284,7 @@ pub(crate) fn streamed<S: ObjectStore>(
         stop.clone(),
     ));
     let sink = PartSink {
-        buffer: Vec::with_capacity(base.min(OUTPUT_PART_SIZE)),
+        buffer: Vec::new(),
         base,
         sent: 0,
         parts: sender,
