@@ -29,8 +29,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the pipeline, upload the bundled samples (CSV, JSON Lines, gzip, a malformed
-    /// file, one above the threshold, a folder marker), wait, print what happened; exit 0
-    /// when every outcome is the expected one.
+    /// file, one above the threshold, a folder marker, sales orders under the contract of
+    /// `contracts/sales.toml`), wait, print what happened; exit 0 when every outcome is the
+    /// expected one. The contract outputs are downloaded (`--download-dir`) for DuckDB.
     Demo(PipelineArgs),
     /// Start the pipeline and keep it up, logging each execution as files arrive.
     ///
@@ -38,7 +39,8 @@ enum Command {
     /// bucket (`--bucket`, default `uploads`), the prefixes and the credentials to use
     /// (access key `local`, secret `localsecret`, region `--region`), then logs each execution
     /// on stderr. Upload under `incoming/` with any S3 client; reports appear under
-    /// `processed/`. Ctrl-C or SIGTERM stops it: uploads are refused, running ECS tasks get
+    /// `processed/`, and for a key a data contract owns, its Parquet under `curated/` and
+    /// its rejected records under `rejected/`. Ctrl-C or SIGTERM stops it: uploads are refused, running ECS tasks get
     /// SIGTERM, and with `--data-dir` the executions and their history are kept there, to go
     /// on after the next start.
     Serve(PipelineArgs),
