@@ -248,6 +248,31 @@ print(json.dumps({
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The Glue databases and Athena workgroups moto holds.
+fn catalogs_in_moto(endpoint: &str) -> serde_json::Value {
+    let script = r#"
+import json, sys
+import boto3
+session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="eu-west-1")
+glue = session.client("glue", endpoint_url=sys.argv[1])
+athena = session.client("athena", endpoint_url=sys.argv[1])
+print(json.dumps({
+    "databases": sorted(d["Name"] for d in glue.get_databases()["DatabaseList"]),
+    "workgroups": sorted(w["Name"] for w in athena.list_work_groups()["WorkGroups"]),
+}))
+"#;
+    let output = Command::new(MotoServer::python())
+        .args(["-c", script, endpoint])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// The physical id of the stack's resource `logical_id`.
 async fn physical_id(
     client: &aws_sdk_cloudformation::Client,
@@ -396,6 +421,21 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         .send()
         .await;
     assert!(gone.is_err(), "the stack is still there: {gone:?}");
+    let left = catalogs_in_moto(moto.endpoint());
+    assert!(
+        !left["databases"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("pipeline_test")),
+        "{left}"
+    );
+    assert!(
+        !left["workgroups"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("pipeline-test")),
+        "{left}"
+    );
     let twice = infra(
         moto.endpoint(),
         &["destroy", "--stack-name", "pipeline-test"],
