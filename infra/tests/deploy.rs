@@ -273,6 +273,20 @@ print(json.dumps({
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The stack's Glue database and Athena workgroup are gone.
+fn check_catalog_removed(endpoint: &str, stack: &str) {
+    let left = catalogs_in_moto(endpoint);
+    let names = |what: &str| left[what].as_array().unwrap().clone();
+    assert!(
+        !names("databases").contains(&serde_json::json!(stack.replace('-', "_"))),
+        "{left}"
+    );
+    assert!(
+        !names("workgroups").contains(&serde_json::json!(stack)),
+        "{left}"
+    );
+}
+
 /// The physical id of the stack's resource `logical_id`.
 async fn physical_id(
     client: &aws_sdk_cloudformation::Client,
@@ -421,21 +435,7 @@ async fn deploy_creates_then_does_nothing_then_updates_then_destroy_removes() {
         .send()
         .await;
     assert!(gone.is_err(), "the stack is still there: {gone:?}");
-    let left = catalogs_in_moto(moto.endpoint());
-    assert!(
-        !left["databases"]
-            .as_array()
-            .unwrap()
-            .contains(&serde_json::json!("pipeline_test")),
-        "{left}"
-    );
-    assert!(
-        !left["workgroups"]
-            .as_array()
-            .unwrap()
-            .contains(&serde_json::json!("pipeline-test")),
-        "{left}"
-    );
+    check_catalog_removed(moto.endpoint(), "pipeline-test");
     let twice = infra(
         moto.endpoint(),
         &["destroy", "--stack-name", "pipeline-test"],
