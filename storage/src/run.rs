@@ -263,7 +263,14 @@ pub async fn run_job<S: ObjectStore>(
                 ..skipped(ReportStatus::Written)
             })
         }
-        status => Ok(skipped(status)),
+        status => {
+            if !outputs.is_empty() {
+                // A run for a newer event committed its report between our last check and
+                // our report: its outputs may now hold our bytes (see the crate docs).
+                warn!(%report_key, ?status, ?outputs, "outputs written, then a newer report came first");
+            }
+            Ok(skipped(status))
+        }
     }
 }
 
