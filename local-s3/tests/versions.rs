@@ -295,6 +295,7 @@ fn settings() -> RunSettings {
             part_size: 4,
             concurrency: 2,
         },
+        contracts: shared::Contracts::none(),
     }
 }
 
