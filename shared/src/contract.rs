@@ -1134,7 +1134,9 @@ type = "timestamp"
         assert_eq!(c.partitions[1].column_type, ColumnType::Date);
         // A [rejects] table that sets only the count keeps the default share.
         let count_only = SALES.replace("max_share = 0.25", "max_count = 5");
-        let rejects = Contract::parse(Path::new("c.toml"), &count_only).unwrap().rejects;
+        let rejects = Contract::parse(Path::new("c.toml"), &count_only)
+            .unwrap()
+            .rejects;
         assert_eq!((rejects.max_count, rejects.max_share), (Some(5), Some(0.1)));
     }
 
@@ -1307,8 +1309,14 @@ type = "timestamp"
     fn partitions_come_from_the_keys_folders() {
         let c = sales();
         let keys = c.output_keys("incoming/sales/region=eu/day=2026-12-02/x.csv");
-        assert_eq!(keys.parquet, "curated/sales/region=eu/day=2026-12-02/x.csv.parquet");
-        assert_eq!(keys.rejects, "rejected/sales/region=eu/day=2026-12-02/x.csv.rejects.jsonl");
+        assert_eq!(
+            keys.parquet,
+            "curated/sales/region=eu/day=2026-12-02/x.csv.parquet"
+        );
+        assert_eq!(
+            keys.rejects,
+            "rejected/sales/region=eu/day=2026-12-02/x.csv.rejects.jsonl"
+        );
         assert_eq!(
             c.partition_values("incoming/sales/region=eu/day=2026-12-02/x.csv"),
             Ok(vec!["eu", "2026-12-02"])

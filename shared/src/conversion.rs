@@ -284,7 +284,9 @@ impl Conversion {
                 Some(raw) if raw.starts_with('"') => {
                     match serde_json::from_str::<Cow<'_, str>>(raw) {
                         Ok(text) => Some(text),
-                        Err(_) => return Err(ErrorKind::Internal("unreadable JSON string".into()).into()),
+                        Err(_) => {
+                            return Err(ErrorKind::Internal("unreadable JSON string".into()).into());
+                        }
                     }
                 }
                 Some(raw) if raw.starts_with(['{', '[']) => {
@@ -335,7 +337,13 @@ impl Conversion {
         field: impl Fn(usize) -> Option<&'v str>,
     ) -> Option<&'v str> {
         let column = rejection.column?;
-        let source = self.binding.as_ref()?.sources.get(column).copied().flatten()?;
+        let source = self
+            .binding
+            .as_ref()?
+            .sources
+            .get(column)
+            .copied()
+            .flatten()?;
         field(source)
     }
 

@@ -311,12 +311,24 @@ impl TextStage {
             Parser::Delimited { tokenizer, rows } => {
                 tokenizer.finish(rows)?;
                 let conversion = rows.conversion.take();
-                (rows.total, rows.valid, &rows.columns, &rows.malformed, conversion)
+                (
+                    rows.total,
+                    rows.valid,
+                    &rows.columns,
+                    &rows.malformed,
+                    conversion,
+                )
             }
             Parser::JsonLines(lines) => {
                 lines.finish()?;
                 let conversion = lines.conversion.take();
-                (lines.total, lines.valid, &lines.columns, &lines.malformed, conversion)
+                (
+                    lines.total,
+                    lines.valid,
+                    &lines.columns,
+                    &lines.malformed,
+                    conversion,
+                )
             }
         };
         malformed.check_share(total)?;

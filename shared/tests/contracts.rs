@@ -104,8 +104,13 @@ const INPUT: &str = "id,amount,currency,day\n\
 
 #[test]
 fn good_records_are_written_and_bad_ones_rejected_with_their_reason_and_place() {
-    let converted = convert(&orders(), "incoming/orders/a.csv", INPUT.as_bytes(), usize::MAX)
-        .unwrap();
+    let converted = convert(
+        &orders(),
+        "incoming/orders/a.csv",
+        INPUT.as_bytes(),
+        usize::MAX,
+    )
+    .unwrap();
     let outcome = &converted.outcome;
     assert_eq!(outcome.dataset, "orders");
     assert_eq!((outcome.records_written, outcome.records_rejected), (3, 5));
@@ -169,7 +174,12 @@ fn good_records_are_written_and_bad_ones_rejected_with_their_reason_and_place() 
 
 #[test]
 fn the_outputs_do_not_depend_on_chunking() {
-    let whole = convert(&orders(), "incoming/orders/a.csv", INPUT.as_bytes(), usize::MAX);
+    let whole = convert(
+        &orders(),
+        "incoming/orders/a.csv",
+        INPUT.as_bytes(),
+        usize::MAX,
+    );
     for chunk in [1, 2, 7, 64] {
         let chunked = convert(&orders(), "incoming/orders/a.csv", INPUT.as_bytes(), chunk);
         assert_eq!(chunked, whole, "chunks of {chunk}");
@@ -186,7 +196,10 @@ fn a_header_the_contract_cannot_bind_fails_the_object() {
     // Reordered and extra columns are fine by default: matched by name.
     let input = b"day,currency,note,id,amount\n2026-12-01,EUR,x,1,2.00\n";
     let converted = convert(&orders(), "incoming/orders/a.csv", input, usize::MAX).unwrap();
-    assert_eq!(rows(converted.parquet), [["1", "2.00", "\"EUR\"", "2026-12-01"]]);
+    assert_eq!(
+        rows(converted.parquet),
+        [["1", "2.00", "\"EUR\"", "2026-12-01"]]
+    );
 }
 
 #[test]
@@ -219,8 +232,13 @@ fn json_lines_records_are_checked_by_key() {
         "[1, 2]\n",
         "{\"id\": 3\n",
     );
-    let converted =
-        convert(&contract, "incoming/orders/a.jsonl", input.as_bytes(), usize::MAX).unwrap();
+    let converted = convert(
+        &contract,
+        "incoming/orders/a.jsonl",
+        input.as_bytes(),
+        usize::MAX,
+    )
+    .unwrap();
     assert_eq!(
         rows(converted.parquet),
         [
@@ -247,8 +265,22 @@ fn a_key_without_the_contracts_partition_folders_fails() {
     );
     let contract = Contract::parse(Path::new("contracts/orders.toml"), &text).unwrap();
     assert_eq!(
-        convert(&contract, "incoming/orders/a.csv", INPUT.as_bytes(), usize::MAX).map(|_| ()),
+        convert(
+            &contract,
+            "incoming/orders/a.csv",
+            INPUT.as_bytes(),
+            usize::MAX
+        )
+        .map(|_| ()),
         Err(ErrorName::ContractViolation)
     );
-    assert!(convert(&contract, "incoming/orders/region=eu/a.csv", INPUT.as_bytes(), 9).is_ok());
+    assert!(
+        convert(
+            &contract,
+            "incoming/orders/region=eu/a.csv",
+            INPUT.as_bytes(),
+            9
+        )
+        .is_ok()
+    );
 }

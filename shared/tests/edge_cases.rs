@@ -437,7 +437,8 @@ fn corrupt_input_errors_name_their_kind() {
 
 #[test]
 fn json_lines_columns_come_in_order_of_first_appearance() {
-    let input = b"{\"id\": 1, \"kind\": \"a\", \"id\": 2}\n{\"extra\": true, \"id\": 3, \"at\": 4}\n[5]\n";
+    let input =
+        b"{\"id\": 1, \"kind\": \"a\", \"id\": 2}\n{\"extra\": true, \"id\": 3, \"at\": 4}\n[5]\n";
     let analysis = analyze(input, &lenient(), Some("e.jsonl")).unwrap();
     let names: Vec<&str> = analysis.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["id", "kind", "extra", "at", "$"]);

@@ -9,8 +9,8 @@
 )]
 
 mod chunking;
-mod contracts;
 mod cli;
+mod contracts;
 mod corpora;
 mod edge_cases;
 mod oracle;
