@@ -854,6 +854,23 @@ fn processor_statements(contracts: &Contracts) -> Vec<Statement> {
             ],
             outputs,
         ));
+        // A new version with no rejects deletes the previous version's rejects object only
+        // when there is one (a DELETE of a missing key would leave a delete marker): a HEAD,
+        // which s3:GetObject authorises.
+        statements.push(Statement::allow(
+            "CheckPreviousRejects",
+            &["s3:GetObject"],
+            contracts
+                .iter()
+                .map(|c| {
+                    sub(&format!(
+                        "${{{}.Arn}}/{REJECTED_PREFIX}{}/*",
+                        id::BUCKET,
+                        c.dataset
+                    ))
+                })
+                .collect(),
+        ));
     }
     statements
 }

@@ -327,6 +327,22 @@ fn processors_write_contract_outputs_only_under_curated_and_rejected_of_their_da
             ]
         );
         assert_eq!(writes.1, outputs, "{role}: every dataset's two prefixes");
+        // The one read beyond the input and the reports: a HEAD of the previous rejects.
+        let rejects: Vec<Value> = outputs
+            .iter()
+            .filter(|r| r["Fn::Sub"].as_str().unwrap().contains("/rejected/"))
+            .cloned()
+            .collect();
+        let reads: Vec<Vec<Value>> = s3_statements(&template, role)
+            .into_iter()
+            .filter(|(actions, _)| actions.iter().any(|a| a == "s3:GetObject"))
+            .map(|(_, resources)| resources)
+            .collect();
+        assert_eq!(
+            reads,
+            [vec![input.clone()], vec![reports.clone()], rejects],
+            "{role}"
+        );
     }
 }
 
