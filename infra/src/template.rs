@@ -841,17 +841,13 @@ fn processor_statements(contracts: &Contracts) -> Vec<Statement> {
         .collect();
     if !outputs.is_empty() {
         // s3:PutObject also authorises CreateMultipartUpload, UploadPart and
-        // CompleteMultipartUpload; a failed object's uploads are aborted, and a rejects
+        // CompleteMultipartUpload (storage never lists parts: it keeps their etags, so no
+        // s3:ListMultipartUploadParts); a failed object's uploads are aborted, and a rejects
         // object a new version no longer has is deleted (a delete marker: the bucket is
         // versioned, and no version is ever deleted).
         statements.push(Statement::allow(
             "WriteContractOutputs",
-            &[
-                "s3:PutObject",
-                "s3:AbortMultipartUpload",
-                "s3:ListMultipartUploadParts",
-                "s3:DeleteObject",
-            ],
+            &["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
             outputs,
         ));
         // A new version with no rejects deletes the previous version's rejects object only

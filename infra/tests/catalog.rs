@@ -319,12 +319,7 @@ fn processors_write_contract_outputs_only_under_curated_and_rejected_of_their_da
             .unwrap_or_else(|| panic!("{role} cannot write contract outputs"));
         assert_eq!(
             writes.0,
-            [
-                "s3:PutObject",
-                "s3:AbortMultipartUpload",
-                "s3:ListMultipartUploadParts",
-                "s3:DeleteObject"
-            ]
+            ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
         );
         assert_eq!(writes.1, outputs, "{role}: every dataset's two prefixes");
         // The one read beyond the input and the reports: a HEAD of the previous rejects.
