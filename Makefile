@@ -291,9 +291,9 @@ fmt: ## Format the workspace and the fuzz crate
 
 .PHONY: bench
 bench: tools ## Throughput and peak RSS against DuckDB and Polars on generated data (>= 200 MB)
-	$(CARGO) build --release -p shared --example profile --example bench_data
+	$(CARGO) build --release -p shared --example profile --example bench_data --example convert
 	$(TARGET_DIR)/release/examples/bench_data $(BENCH_DATA)
-	$(VENV_PYTHON) bench/compare.py --runs $(BENCH_RUNS) --profile $(TARGET_DIR)/release/examples/profile $(BENCH_DATA)
+	$(VENV_PYTHON) bench/compare.py --runs $(BENCH_RUNS) --profile $(TARGET_DIR)/release/examples/profile --convert $(TARGET_DIR)/release/examples/convert $(BENCH_DATA)
 
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION) --root $(TOOLS)/cargo

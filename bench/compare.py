@@ -3,7 +3,7 @@
 
 Run by `make bench` with the venv of scripts/setup-tools:
 
-    .tools/venv/bin/python bench/compare.py [--runs N] [--profile PATH] DATA_DIR
+    .tools/venv/bin/python bench/compare.py [--runs N] [--profile PATH] [--convert PATH] DATA_DIR
 
 For each file of DATA_DIR (rows.csv, rows.jsonl, rows.csv.gz from the bench_data example):
 
@@ -18,6 +18,22 @@ DuckDB and Polars run in a child Python process each (this script with `--worker
 their peak RSS is measured like ours; their time is measured inside the child around the query
 only (interpreter start and imports excluded, which favours them). Peak RSS of a child includes
 the Python interpreter and the library (about 40-90 MiB before any data).
+
+Then, CSV -> Parquet (zstd level 3) on rows.csv, every engine single-threaded, with the same
+column types (bench/bench_rows.toml: BIGINT id, DECIMAL(12,2) amount, BOOLEAN, DATE,
+TIMESTAMP WITH TIME ZONE (UTC, microseconds), INTEGER quantity, strings; empty fields null):
+
+- ours: the `convert` example with that contract (whole process, as for `profile`).
+- DuckDB: `COPY (SELECT * FROM read_csv(FILE, columns=...)) TO OUT (FORMAT parquet,
+  COMPRESSION zstd, COMPRESSION_LEVEL 3)` with `SET threads=1`.
+- Polars: `scan_csv(FILE, schema=...).sink_parquet(OUT, compression="zstd",
+  compression_level=3)` with POLARS_MAX_THREADS=1.
+- pyarrow: `csv.read_csv` (whole table in memory) and `parquet.write_table(compression="zstd",
+  compression_level=3)` after `pa.set_cpu_count(1)` and `pa.set_io_thread_count(1)`.
+
+The level is set explicitly because the defaults differ (Arrow's zstd default is 1; ours, DuckDB's
+and Polars' are 3). Each output is then read back by DuckDB in a separate process (not measured)
+for its row and non-null counts and a few sums, which must equal ours.
 
 Each measurement is the best (lowest wall time) of N runs, after one read of the file to put it
 in the page cache; peak RSS is the highest of the N runs. MB = 10^6 bytes of the file as
@@ -41,6 +57,22 @@ from pathlib import Path
 
 FILES = ["rows.csv", "rows.jsonl", "rows.csv.gz"]
 ENGINES = ["ours", "duckdb", "polars"]
+CONVERT_FILES = ["rows.csv"]
+CONVERT_ENGINES = ["ours", "duckdb", "polars", "pyarrow"]
+CONVERT_CONTRACT = Path(__file__).resolve().parent / "bench_rows.toml"
+ZSTD_LEVEL = 3
+
+# The contract's columns (bench/bench_rows.toml) in each engine's terms.
+COLUMNS = ["id", "amount", "active", "day", "created_at", "city", "status", "quantity", "note"]
+# What verify_worker's summary holds, in order.
+SUMMARY = ["rows", *(f"count({c})" for c in COLUMNS), "sum(amount)", "sum(quantity)",
+           "sum(created_at)", "sum(day)", "count(active)", "length(city)", "length(note)",
+           "length(status)"]
+DUCKDB_TYPES = {
+    "id": "BIGINT", "amount": "DECIMAL(12,2)", "active": "BOOLEAN", "day": "DATE",
+    "created_at": "TIMESTAMPTZ", "city": "VARCHAR", "status": "VARCHAR", "quantity": "INTEGER",
+    "note": "VARCHAR",
+}
 
 # What the project aims at (printed beside the results; --check makes them fail the run).
 TARGET_CSV_MBPS = 400.0
@@ -60,6 +92,7 @@ class Result:
     runs: list[Run] = field(default_factory=list)
     error: str | None = None
     note: str = ""
+    output: Path | None = None
 
     @property
     def best(self) -> Run | None:
@@ -122,6 +155,83 @@ def worker(engine: str, path: Path) -> None:
     else:
         raise SystemExit(f"unknown engine {engine}")
     print(json.dumps({"wall": wall, "cpu": used, "detail": detail}))
+
+
+def convert_worker(engine: str, path: Path, out: Path) -> None:
+    """Convert one CSV file to Parquet with one engine in this process; print JSON as `worker`."""
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    if engine == "duckdb":
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET threads=1")
+        columns = "{" + ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in DUCKDB_TYPES.items()) + "}"
+        query = (
+            f"COPY (SELECT * FROM read_csv({sql_string(str(path))}, header=true, delim=',',"
+            f" quote='\"', escape='\"', columns={columns}))"
+            f" TO {sql_string(str(out))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL})"
+        )
+        wall0, cpu0 = time.perf_counter(), cpu()
+        con.execute(query)
+        wall, used = time.perf_counter() - wall0, cpu() - cpu0
+    elif engine == "polars":
+        os.environ["POLARS_MAX_THREADS"] = "1"  # before the import: read once, at start
+        import polars as pl
+
+        assert pl.thread_pool_size() == 1, "POLARS_MAX_THREADS=1 was not honoured"
+        schema = {
+            "id": pl.Int64, "amount": pl.Decimal(12, 2), "active": pl.Boolean, "day": pl.Date,
+            "created_at": pl.Datetime("us", "UTC"), "city": pl.String, "status": pl.String,
+            "quantity": pl.Int32, "note": pl.String,
+        }
+        wall0, cpu0 = time.perf_counter(), cpu()
+        pl.scan_csv(path, schema=schema).sink_parquet(
+            out, compression="zstd", compression_level=ZSTD_LEVEL
+        )
+        wall, used = time.perf_counter() - wall0, cpu() - cpu0
+    elif engine == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+        import pyarrow.parquet as pq
+
+        pa.set_cpu_count(1)
+        pa.set_io_thread_count(1)
+        types = {
+            "id": pa.int64(), "amount": pa.decimal128(12, 2), "active": pa.bool_(),
+            "day": pa.date32(), "created_at": pa.timestamp("us", tz="UTC"), "city": pa.string(),
+            "status": pa.string(), "quantity": pa.int32(), "note": pa.string(),
+        }
+        # strings_can_be_null: an empty field is a null in strings too, as in the contract.
+        options = pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True)
+        wall0, cpu0 = time.perf_counter(), cpu()
+        table = pa_csv.read_csv(path, convert_options=options)
+        pq.write_table(table, out, compression="zstd", compression_level=ZSTD_LEVEL)
+        wall, used = time.perf_counter() - wall0, cpu() - cpu0
+    else:
+        raise SystemExit(f"unknown engine {engine}")
+    print(json.dumps({"wall": wall, "cpu": used, "detail": {}}))
+
+
+def verify_worker(out: Path) -> None:
+    """Print a Parquet file's row count, non-null counts, sums and column types as JSON."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads=1")
+    source = sql_string(str(out))
+    counts = ", ".join(f"count({sql_string(c).replace(chr(39), chr(34))})" for c in COLUMNS)
+    row = con.execute(
+        f"SELECT count(*), {counts}, sum(amount)::VARCHAR, sum(quantity),"
+        f" sum(epoch_us(created_at)), sum(day - DATE '1970-01-01'), count_if(active),"
+        f" sum(length(city)), sum(length(note)), sum(length(status)) FROM {source}"
+    ).fetchone()
+    types = con.execute(f"SELECT column_type FROM (DESCRIBE SELECT * FROM {source})").fetchall()
+    print(json.dumps({"rows": row[0], "summary": [str(v) for v in row],
+                      "types": [t[0] for t in types]}))
 
 
 # --------------------------------------------------------------------------- parent side
@@ -204,6 +314,54 @@ def measure_engine(engine: str, path: Path, runs: int) -> Result:
     return result
 
 
+def measure_convert(engine: str, path: Path, out_dir: Path, runs: int, convert: Path,
+                    contract: Path) -> Result:
+    """CSV -> Parquet with one engine, N runs; the output is left in out_dir/<engine>/."""
+    result = Result()
+    work = out_dir / engine
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    out = work / f"{path.name}.parquet"
+    if engine == "ours":
+        if not convert.exists():
+            result.error = f"{convert} not found (build it: cargo build --release -p shared --example convert)"
+            return result
+        argv = [str(convert), "--contract", str(contract), str(path), str(work)]
+    else:
+        argv = [sys.executable, str(Path(__file__).resolve()), "--convert-worker", engine,
+                str(path), str(out)]
+    env = dict(os.environ, POLARS_MAX_THREADS="1")
+    for _ in range(runs):
+        out.unlink(missing_ok=True)
+        with tempfile.TemporaryFile() as stdout:
+            code, wall, cpu, rss, stderr = measured(argv, stdout, env)
+            stdout.seek(0)
+            text = stdout.read().decode("utf-8", "replace")
+        if code != 0:
+            lines = stderr.strip().splitlines()
+            result.error = f"exit {code}: {lines[-1][:300] if lines else ''}"
+            return result
+        if engine == "ours":
+            contract_section = json.loads(text).get("contract") or {}
+            rejected = contract_section.get("records_rejected")
+            result.note = f"{contract_section.get('records_written')} records written, {rejected} rejected"
+        else:
+            answer = json.loads(text)
+            wall, cpu = answer["wall"], answer["cpu"]
+        result.runs.append(Run(wall, cpu, rss))
+    result.output = out
+    return result
+
+
+def verify_output(path: Path) -> dict | None:
+    """verify_worker in a child process (not measured); None when it fails."""
+    probe = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--verify-worker", str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    return json.loads(probe.stdout) if probe.returncode == 0 else None
+
+
 def warm(path: Path) -> None:
     """Read the file once so that every engine finds it in the page cache.
 
@@ -245,21 +403,42 @@ def main() -> int:
     parser.add_argument("--engines", default=",".join(ENGINES), help="subset of ours,duckdb,polars")
     parser.add_argument("--json", type=Path, help="also write the measurements here as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--convert", type=Path, default=Path("target/release/examples/convert"),
+                        help="our convert example (CSV -> Parquet)")
+    parser.add_argument("--contract", type=Path, default=CONVERT_CONTRACT,
+                        help="the contract ours converts with (bench/bench_rows.toml)")
+    parser.add_argument("--convert-files", default=",".join(CONVERT_FILES),
+                        help="CSV files of DATA_DIR to convert to Parquet (empty: none)")
+    parser.add_argument("--convert-engines", default=",".join(CONVERT_ENGINES),
+                        help="subset of ours,duckdb,polars,pyarrow for CSV -> Parquet (empty: none)")
     parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--convert-worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--verify-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
 
     if args.worker:
         worker(args.worker[0], Path(args.worker[1]))
         return 0
+    if args.convert_worker:
+        engine, source, out = args.convert_worker
+        convert_worker(engine, Path(source), Path(out))
+        return 0
+    if args.verify_worker:
+        verify_worker(args.verify_worker)
+        return 0
 
     engines = [e for e in args.engines.split(",") if e]
     unknown = set(engines) - set(ENGINES)
     if unknown:
         parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
+    convert_engines = [e for e in args.convert_engines.split(",") if e]
+    unknown = set(convert_engines) - set(CONVERT_ENGINES)
+    if unknown:
+        parser.error(f"unknown convert engines: {', '.join(sorted(unknown))}")
     versions = {}
-    for name in ("duckdb", "polars"):
-        if name in engines:
+    for name in ("duckdb", "polars", "pyarrow"):
+        if name in engines or name in convert_engines:
             probe = subprocess.run(
                 [sys.executable, "-c", f"import {name}; print({name}.__version__)"],
                 capture_output=True, text=True, check=False,
@@ -267,7 +446,7 @@ def main() -> int:
             versions[name] = probe.stdout.strip() or "not importable"
 
     print(f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); every engine single-threaded")
-    print(f"profile: {args.profile}; " + "; ".join(f"{k} {v}" for k, v in versions.items()))
+    print(f"profile: {args.profile}; convert: {args.convert}; " + "; ".join(f"{k} {v}" for k, v in versions.items()))
     print(f"best of {args.runs} runs; MB = 10^6 bytes of the file as stored; MiB = 2^20 bytes\n")
 
     results: dict[str, dict[str, Result]] = {}
@@ -325,6 +504,73 @@ def main() -> int:
             print(f"  {name:<12} {engine:<6} wall {best.wall:7.3f}  cpu {best.cpu:7.3f}"
                   f"  rss {result.peak_rss_mib:7.1f}  {result.note}")
 
+    convert_results: dict[str, dict[str, Result]] = {}
+    checks: dict[str, dict[str, str]] = {}
+    convert_files = [f for f in args.convert_files.split(",") if f] if convert_engines else []
+    out_dir = (args.data_dir / "parquet").resolve()
+    for name in convert_files:
+        path = (args.data_dir / name).resolve()
+        if not path.exists():
+            print(f"{name}: missing in {args.data_dir} (run the bench_data example)", file=sys.stderr)
+            return 2
+        sizes.setdefault(name, path.stat().st_size)
+        warm(path)
+        convert_results[name], checks[name] = {}, {}
+        for engine in convert_engines:
+            print(f"  converting {engine:<7} {name} to Parquet ...", file=sys.stderr, flush=True)
+            convert_results[name][engine] = measure_convert(
+                engine, path, out_dir / name, args.runs, args.convert, args.contract.resolve()
+            )
+        # Every output must hold what ours holds (or, without ours, what the first one holds).
+        summaries = {e: verify_output(r.output) for e, r in convert_results[name].items() if r.output}
+        reference = next(iter(summaries.values()), None)
+        for engine, summary in summaries.items():
+            if summary is None:
+                checks[name][engine] = "not readable by DuckDB"
+            elif summary["summary"] == reference["summary"]:
+                checks[name][engine] = "same" if summary is not reference else "reference"
+            else:
+                differs = [SUMMARY[i] for i, (a, b)
+                           in enumerate(zip(summary["summary"], reference["summary"])) if a != b]
+                checks[name][engine] = "DIFFERS: " + ", ".join(differs)
+            if summary is not None:
+                convert_results[name][engine].note += (
+                    ("; " if convert_results[name][engine].note else "")
+                    + f"{summary['rows']} rows; " + ", ".join(summary["types"])
+                )
+
+    if convert_results:
+        labels = {"ours": "ours", "duckdb": "DuckDB", "polars": "Polars", "pyarrow": "pyarrow"}
+        print(f"\nCSV -> Parquet (zstd level {ZSTD_LEVEL}), same column types, one thread each"
+              f" (MB/s = input MB / best wall; outputs in {out_dir}):")
+        header = ["file", "engine", "MB/s", "wall s", "CPU s", "peak RSS MiB", "Parquet MB",
+                  "ours/engine", "content"]
+        rows = []
+        for name, by_engine in convert_results.items():
+            ours_best = by_engine["ours"].best if "ours" in by_engine else None
+            for engine, result in by_engine.items():
+                best = result.best
+                speed = sizes[name] / 1e6 / best.wall if best else None
+                ours_speed = sizes[name] / 1e6 / ours_best.wall if ours_best else None
+                size = result.output.stat().st_size / 1e6 if result.output and result.output.exists() else None
+                rows.append([name, labels[engine], fmt(speed, ".0f"),
+                             fmt(best.wall if best else None, ".2f"),
+                             fmt(best.cpu if best else None, ".2f"),
+                             fmt(result.peak_rss_mib, ".1f"), fmt(size, ".1f"),
+                             fmt(ratio(ours_speed, speed), ".2f"),
+                             checks[name].get(engine, f"FAILED: {result.error}")])
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        print(line(header))
+        print(line(["-" * w for w in widths]))
+        for row in rows:
+            print(line(row))
+        print("\ndetail (CSV -> Parquet):")
+        for name, by_engine in convert_results.items():
+            for engine, result in by_engine.items():
+                print(f"  {name:<12} {engine:<7} {result.note if result.runs else 'FAILED: ' + str(result.error)}")
+        print("  (ours: the whole convert process, contract checks and the report included;"
+              " DuckDB, Polars, pyarrow: the conversion call only, interpreter start and imports excluded)")
+
     missed = []
     print("\ntargets:")
     if "ours" in engines and "rows.csv" in results:
@@ -337,7 +583,7 @@ def main() -> int:
             ok = r is not None and r >= TARGET_DUCKDB_RATIO
             missed += [] if ok else ["duckdb ratio"]
             print(f"  ours >= {TARGET_DUCKDB_RATIO:.0f}x DuckDB on rows.csv: {fmt(r, '.2f')}x  {'ok' if ok else 'MISSED'}")
-    if "ours" in engines:
+    if "ours" in engines and results:
         peaks = [by["ours"].peak_rss_mib for by in results.values() if by["ours"].runs]
         worst = max(peaks) if len(peaks) == len(results) else None
         ok = worst is not None and worst < TARGET_RSS_MIB
@@ -353,6 +599,12 @@ def main() -> int:
             "results": {n: {e: {"runs": [r.__dict__ for r in res.runs], "error": res.error,
                                 "note": res.note} for e, res in by.items()}
                         for n, by in results.items()},
+            "parquet": {n: {e: {"runs": [r.__dict__ for r in res.runs], "error": res.error,
+                                "note": res.note, "check": checks[n].get(e),
+                                "bytes": res.output.stat().st_size
+                                if res.output and res.output.exists() else None}
+                            for e, res in by.items()}
+                        for n, by in convert_results.items()},
         }, indent=2) + "\n")
     return 1 if args.check and missed else 0
 
