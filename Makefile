@@ -262,6 +262,10 @@ destroy: ## Delete the stack (the upload bucket and the KMS key are kept; STACK_
 
 .PHONY: test
 test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, the demo, a short fuzz run, the image test, then a clean tree
+	@# The fuzz crate's lock file must already hold what shared depends on (the fuzz run would
+	@# rewrite it, and the clean-tree check fail only at the very end).
+	$(CARGO) metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null \
+	  || { echo "fuzz/Cargo.lock is out of date: run 'cargo metadata --manifest-path fuzz/Cargo.toml' and commit it" >&2; exit 1; }
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
