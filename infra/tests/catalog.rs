@@ -206,6 +206,11 @@ fn the_database_is_named_after_the_stack_with_underscores() {
 
 #[test]
 fn the_workgroup_enforces_results_encrypted_with_the_stacks_key_under_their_own_prefix() {
+    // Enforced: with "Override client-side settings" Athena uses the workgroup's results
+    // location and encryption for every query, whatever the client asks (AWS, "Override
+    // client-side settings", https://docs.aws.amazon.com/athena/latest/ug/workgroups-settings-override.html);
+    // SSE_KMS with the key's ARN (AWS::Athena::WorkGroup EncryptionConfiguration,
+    // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-athena-workgroup-encryptionconfiguration.html).
     let template = template_of(&repository_settings());
     let workgroups = resources_of(&template, "AWS::Athena::WorkGroup");
     assert_eq!(workgroups.len(), 1);
@@ -356,6 +361,9 @@ fn without_contracts_there_are_no_tables_and_no_output_writes() {
 
 #[test]
 fn the_processors_are_told_where_the_contracts_are_built_in() {
+    // LAMBDA_TASK_ROOT, "the path to your Lambda function code", is /var/task: the zip's
+    // files are there (AWS, "Defined runtime environment variables",
+    // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
     let template = template_of(&repository_settings());
     let function = &template["Resources"][id::FUNCTION]["Properties"];
     assert_eq!(

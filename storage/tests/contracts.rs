@@ -362,6 +362,11 @@ async fn a_stop_while_an_output_streams_aborts_its_upload_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_new_version_without_rejects_removes_the_old_rejects_object() {
+    // Only a DELETE of a key that has an object: in a versioned bucket a simple DELETE (no
+    // version id) does not remove anything, it adds a delete marker as the key's current
+    // version (AWS, "Working with delete markers",
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html), so deleting
+    // a key with no rejects would leave a marker behind at every clean run.
     let f = fixture().await;
     let key = "incoming/sales/region=us/daily.csv";
     let rejects = "rejected/sales/region=us/daily.csv.rejects.jsonl";
