@@ -18,33 +18,9 @@ const PARQUET: &str = "curated/sales/region=eu/orders.csv.parquet";
 const REJECTS: &str = "rejected/sales/region=eu/orders.csv.rejects.jsonl";
 const REPORT: &str = "processed/sales/region=eu/orders.csv.report.json";
 
-const CONTRACT: &str = r#"
-dataset = "sales"
-prefix = "incoming/sales/"
-
-[format]
-type = "csv"
-header = true
-
-[rejects]
-max_share = 0.3
-
-[[partitions]]
-name = "region"
-
-[[columns]]
-name = "id"
-type = "int64"
-nullable = false
-
-[[columns]]
-name = "amount"
-type = "decimal(12, 2)"
-
-[[columns]]
-name = "note"
-type = "string"
-"#;
+/// A dataset with a partition, failing past 30 % of records rejected (shared with the
+/// integration tests).
+const CONTRACT: &str = include_str!("../tests/fixtures/sales.toml");
 
 const WHOLE: ReadPlan = ReadPlan::Whole;
 /// Tiny parts: many multipart parts for both outputs.

@@ -13,36 +13,8 @@ use storage::{
 const BUCKET: &str = "uploads";
 
 /// A dataset with a partition, failing past 30 % of records rejected.
-const CONTRACTS: [(&str, &str); 1] = [(
-    "contracts/sales.toml",
-    r#"
-dataset = "sales"
-prefix = "incoming/sales/"
-
-[format]
-type = "csv"
-header = true
-
-[rejects]
-max_share = 0.3
-
-[[partitions]]
-name = "region"
-
-[[columns]]
-name = "id"
-type = "int64"
-nullable = false
-
-[[columns]]
-name = "amount"
-type = "decimal(12, 2)"
-
-[[columns]]
-name = "note"
-type = "string"
-"#,
-)];
+const CONTRACTS: [(&str, &str); 1] =
+    [("contracts/sales.toml", include_str!("fixtures/sales.toml"))];
 
 fn settings(read: ReadPlan) -> RunSettings {
     let contracts = CONTRACTS
