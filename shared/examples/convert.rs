@@ -145,19 +145,9 @@ fn convert(
     };
     let failed = |e: shared::Error| (e.name(), e.to_string());
     let conversion = Conversion::new(contract, key, outputs).map_err(failed)?;
-    let mut processor = Processor::with_conversion(Config::default(), Some(key), conversion);
-    let mut reader = file;
-    let mut buffer = vec![0; CHUNK];
-    loop {
-        let read = match std::io::Read::read(&mut reader, &mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(storage(e)),
-        };
-        processor.feed(&buffer[..read]).map_err(failed)?;
-    }
-    let analysis = processor.finish().map_err(failed)?;
+    let analysis = Processor::with_conversion(Config::default(), Some(key), conversion)
+        .read_to_end(file, CHUNK)
+        .map_err(failed)?;
     let mut report = Report::new(
         Source {
             key: key.to_owned(),

@@ -180,23 +180,33 @@ impl Processor {
 
 /// Reads `reader` to its end through a [`Processor`], in chunks of `chunk_size` bytes.
 pub fn process_reader<R: Read>(
-    mut reader: R,
+    reader: R,
     config: Config,
     key: Option<&str>,
     chunk_size: usize,
 ) -> Result<Analysis, Error> {
-    let mut processor = Processor::new(config, key);
-    let mut buffer = vec![0; chunk_size.max(1)];
-    loop {
-        let read = match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(ErrorKind::Read(e).into()),
-        };
-        processor.feed(&buffer[..read])?;
+    Processor::new(config, key).read_to_end(reader, chunk_size)
+}
+
+impl Processor {
+    /// Feeds `reader` to its end, in chunks of `chunk_size` bytes, and finishes.
+    pub fn read_to_end<R: Read>(
+        mut self,
+        mut reader: R,
+        chunk_size: usize,
+    ) -> Result<Analysis, Error> {
+        let mut buffer = vec![0; chunk_size.max(1)];
+        loop {
+            let read = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ErrorKind::Read(e).into()),
+            };
+            self.feed(&buffer[..read])?;
+        }
+        self.finish()
     }
-    processor.finish()
 }
 
 /// Decompressed text: sniffed, then parsed.
