@@ -76,7 +76,7 @@ min = 0
 #[test]
 fn convert_writes_parquet_and_rejects_and_leaves_nothing_on_failure() {
     let contract = temp_file("people.toml", CONTRACT.as_bytes());
-    let input = temp_file("people.csv", b"name,age\nAda,36\nAlan,-1\nGrace,85\n");
+    let input = temp_file("staff.csv", b"name,age\nAda,36\nAlan,-1\nGrace,85\n");
     let out = input.with_file_name("converted");
     let _ = std::fs::remove_dir_all(&out);
     let output = crate::support::example_command("convert")
@@ -92,18 +92,18 @@ fn convert_writes_parquet_and_rejects_and_leaves_nothing_on_failure() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["source"]["key"], "incoming/people/people.csv");
+    assert_eq!(report["source"]["key"], "incoming/people/staff.csv");
     assert_eq!(report["contract"]["records_written"], 2);
     assert_eq!(report["contract"]["rejected_by_reason"]["below_min"], 1);
-    let parquet = std::fs::read(out.join("people.csv.parquet")).unwrap();
+    let parquet = std::fs::read(out.join("staff.csv.parquet")).unwrap();
     assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"));
     assert_eq!(report["contract"]["outputs"][0]["size"], parquet.len());
-    let rejects = std::fs::read_to_string(out.join("people.csv.rejects.jsonl")).unwrap();
+    let rejects = std::fs::read_to_string(out.join("staff.csv.rejects.jsonl")).unwrap();
     assert!(rejects.contains("\"raw\":\"Alan,-1\""), "{rejects}");
 
     // Two of three rejected: past the share of 0.5. The exit code names the error, and the
     // previous outputs are neither replaced nor joined by partial files.
-    let bad = temp_file("people.csv", b"name,age\nAda,x\nAlan,-1\nGrace,85\n");
+    let bad = temp_file("staff.csv", b"name,age\nAda,x\nAlan,-1\nGrace,85\n");
     let output = crate::support::example_command("convert")
         .args([
             "--contract".as_ref(),
@@ -122,9 +122,9 @@ fn convert_writes_parquet_and_rejects_and_leaves_nothing_on_failure() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["people.csv.parquet", "people.csv.rejects.jsonl"]);
+    assert_eq!(left, ["staff.csv.parquet", "staff.csv.rejects.jsonl"]);
     assert_eq!(
-        std::fs::read(out.join("people.csv.parquet")).unwrap(),
+        std::fs::read(out.join("staff.csv.parquet")).unwrap(),
         parquet
     );
 }
