@@ -131,6 +131,10 @@ pub struct Conversion {
     written: u64,
     rejected: BTreeMap<RejectReason, u64>,
     rejected_count: u64,
+    /// A record's fields and typed values: allocations kept from record to record (empty
+    /// between records; see [`recycle`]).
+    fields: Vec<&'static str>,
+    row: Vec<Option<Value<'static>>>,
 }
 
 impl std::fmt::Debug for Conversion {
@@ -176,6 +180,8 @@ impl Conversion {
             written: 0,
             rejected: BTreeMap::new(),
             rejected_count: 0,
+            fields: Vec::new(),
+            row: Vec::new(),
         })
     }
 
@@ -225,7 +231,19 @@ impl Conversion {
         problem: Option<MalformedKind>,
     ) -> Result<(), Error> {
         self.total += 1;
-        let values: Vec<&str> = fields.collect();
+        let mut values: Vec<&str> = recycle(std::mem::take(&mut self.fields));
+        values.extend(fields);
+        let outcome = self.check_delimited(at, &values, problem);
+        self.fields = recycle(values);
+        outcome
+    }
+
+    fn check_delimited(
+        &mut self,
+        at: Position,
+        values: &[&str],
+        problem: Option<MalformedKind>,
+    ) -> Result<(), Error> {
         let delimiter = self.delimiter;
         let raw = || raw_delimited(values.iter().copied(), delimiter);
         if problem.is_some() {
@@ -235,19 +253,21 @@ impl Conversion {
             };
             return self.reject(at, rejection, None, &raw());
         }
-        let mut row = Vec::with_capacity(self.contract.columns.len());
         self.binding()?;
+        let mut row = recycle(std::mem::take(&mut self.row));
         let checked = match &self.binding {
-            Some(binding) => binding.check_fields(&self.contract, &values, &mut row),
+            Some(binding) => binding.check_fields(&self.contract, values, &mut row),
             None => return Err(ErrorKind::Internal("conversion without binding".into()).into()),
         };
-        match checked {
+        let outcome = match checked {
             Ok(()) => self.accept(&row),
             Err(rejection) => {
                 let value = self.rejected_value(&rejection, |source| values.get(source).copied());
                 self.reject(at, rejection, value, &raw())
             }
-        }
+        };
+        self.row = recycle(row);
+        outcome
     }
 
     /// A JSON Lines record: the line's text and, when it is an object, its members (the last
@@ -431,6 +451,17 @@ impl Conversion {
             rejects_bytes: rejects.bytes,
         })
     }
+}
+
+/// `buffer` emptied and retyped for values of another lifetime, keeping its allocation (an
+/// empty vector collected into one of the same layout reuses it): the stage's per-record
+/// buffers outlive the records they borrow from.
+fn recycle<T, U>(mut buffer: Vec<T>) -> Vec<U> {
+    buffer.clear();
+    buffer
+        .into_iter()
+        .map(|_| unreachable!("emptied"))
+        .collect()
 }
 
 fn violation(contract: &Contract, detail: String) -> Error {
