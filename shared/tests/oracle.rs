@@ -23,7 +23,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value as Json, json};
@@ -601,41 +601,9 @@ fn data_sets() -> Vec<DataSet> {
     ]
 }
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("shared-oracle-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `PIPELINE_PYTHON`, else the venv `scripts/setup-tools` creates at the workspace root.
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("PIPELINE_PYTHON") {
-        return PathBuf::from(python);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate sits in a workspace")
-        .join(".tools/venv/bin/python")
-}
-
 /// Runs the DuckDB side on every data set; panics with what to do when it cannot.
 fn duckdb_profiles(request: &Json) -> Json {
-    let python = python();
+    let python = crate::support::python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/duckdb_profile.py");
     let hint = "run `scripts/setup-tools` (creates .tools/venv with the pinned duckdb) \
                 or set PIPELINE_PYTHON to a Python that has duckdb";
@@ -757,7 +725,7 @@ fn compare_column(
 
 #[test]
 fn record_counts_null_counts_and_min_max_agree_with_duckdb() {
-    let dir = TempDir::new();
+    let dir = crate::support::TempDir::new("shared-oracle");
     let sets = data_sets();
     let mut request = Vec::new();
     for set in &sets {

@@ -17,7 +17,7 @@
 //! `PIPELINE_PYTHON` or run `scripts/setup-tools`.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value as Json, json};
@@ -409,43 +409,9 @@ fn rows(columns: &[Column], rng: &mut Rng) -> Vec<Vec<Option<Cell>>> {
         .collect()
 }
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "shared-parquet-oracle-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `PIPELINE_PYTHON`, else the venv `scripts/setup-tools` creates at the workspace root.
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("PIPELINE_PYTHON") {
-        return PathBuf::from(python);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate sits in a workspace")
-        .join(".tools/venv/bin/python")
-}
-
 /// Runs DuckDB and pyarrow on the file; panics with what to do when it cannot.
 fn read_with_oracles(path: &Path) -> Json {
-    let python = python();
+    let python = crate::support::python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/parquet_read.py");
     let hint = "run `scripts/setup-tools` (creates .tools/venv with the pinned duckdb and \
                 pyarrow) or set PIPELINE_PYTHON to a Python that has both";
@@ -494,7 +460,7 @@ fn duckdb_and_pyarrow_read_back_every_value_and_type() {
     let specs: Vec<ColumnSpec> = columns.iter().map(|c| c.spec.clone()).collect();
     let rows = rows(&columns, &mut Rng(0x5EED_0F9A_290E_7001));
 
-    let dir = TempDir::new();
+    let dir = crate::support::TempDir::new("shared-parquet-oracle");
     let path = dir.0.join("generated.parquet");
     let options = ParquetOptions {
         max_row_group_rows: 1_024,

@@ -1,6 +1,6 @@
 //! What the test modules share: running the processor in chunks, comparing outcomes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use shared::{Analysis, Config, Error, ErrorKind, Processor};
@@ -133,4 +133,37 @@ pub fn example_command(name: &str) -> Command {
         );
     }
     Command::new(binary)
+}
+
+/// A fresh folder under the system's temporary one, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A folder named after `prefix`, this process and the time.
+    pub fn new(prefix: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `PIPELINE_PYTHON`, else the venv `scripts/setup-tools` creates at the workspace root: the
+/// Python the oracles run DuckDB and pyarrow with.
+pub fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("PIPELINE_PYTHON") {
+        return PathBuf::from(python);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate sits in a workspace")
+        .join(".tools/venv/bin/python")
 }
