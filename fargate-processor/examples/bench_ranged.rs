@@ -23,7 +23,7 @@ use std::time::Instant;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use local_s3::{LocalS3, RunningS3};
-use shared::job::encode_event_key;
+use shared::encode_event_key;
 
 const BUCKET: &str = "bench";
 const PART: usize = 16 * 1024 * 1024;

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use shared::job::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, encode_event_key, env};
+use shared::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, encode_event_key, env};
 use shared::{ErrorName, Job, JobObject, KeyLayout};
 use storage::{JobError, ReadPlan, RunSettings, load_contracts};
 

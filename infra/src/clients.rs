@@ -31,7 +31,7 @@ impl Clients {
             return Err(DeployError::NoRegion);
         };
         check_region(&region)?;
-        let path_style = std::env::var(shared::job::env::S3_PATH_STYLE)
+        let path_style = std::env::var(shared::env::S3_PATH_STYLE)
             .is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)

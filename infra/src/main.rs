@@ -13,7 +13,7 @@ use infra::request::{
     check_common,
 };
 use infra::template::Settings;
-use shared::job::DEFAULT_THRESHOLD_BYTES;
+use shared::DEFAULT_THRESHOLD_BYTES;
 
 /// The S3 upload pipeline's AWS side. AWS credentials and region come from the environment
 /// as for any AWS SDK (AWS_PROFILE, AWS_REGION, ...); AWS_ENDPOINT_URL points at another

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use shared::job::{CURATED_PREFIX, KeyLayout, REJECTED_PREFIX};
+use shared::{CURATED_PREFIX, KeyLayout, REJECTED_PREFIX};
 
 use crate::catalog::ATHENA_RESULTS_PREFIX;
 

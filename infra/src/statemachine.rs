@@ -21,7 +21,7 @@
 
 use serde_json::{Value, json};
 use shared::ErrorName;
-use shared::job::env;
+use shared::env;
 
 use crate::asl::{
     Catcher, Choice, ChoiceRule, Fail, JitterStrategy, Pass, Retrier, State, StateMachine, States,

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use shared::job::{
+use shared::{
     CURATED_PREFIX, DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, DEFAULT_THRESHOLD_BYTES,
     REJECTED_PREFIX, env,
 };

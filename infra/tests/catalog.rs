@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use infra::catalog;
 use infra::template::{self, Settings, id, output, param};
 use serde_json::{Value, json};
-use shared::contract::ColumnType;
-use shared::job::{DEFAULT_INPUT_PREFIX, env};
+use shared::ColumnType;
+use shared::{DEFAULT_INPUT_PREFIX, env};
 use shared::{Contract, Contracts};
 
 fn root() -> PathBuf {

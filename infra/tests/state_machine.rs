@@ -249,7 +249,7 @@ fn both_tasks_get_the_job_document_and_nothing_else() {
     assert_eq!(overrides[0]["Name"], json!(statemachine::CONTAINER_NAME));
     assert_eq!(
         overrides[0]["Environment"],
-        json!([{ "Name": shared::job::env::JOB, "Value.$": "States.JsonToString($.pipeline.job)" }])
+        json!([{ "Name": shared::env::JOB, "Value.$": "States.JsonToString($.pipeline.job)" }])
     );
     let Some(State::Pass(prepare)) = machine.states.get(state::PREPARE_JOB) else {
         panic!("no PrepareJob")

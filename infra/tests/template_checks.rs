@@ -3,7 +3,7 @@
 use infra::statemachine::{self, Placeholder};
 use infra::template::{self, Settings, id, param};
 use serde_json::{Value, json};
-use shared::job::KeyLayout;
+use shared::KeyLayout;
 
 /// The template with the repository's data contracts, as committed.
 fn template() -> Value {

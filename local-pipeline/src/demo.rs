@@ -161,7 +161,7 @@ pub fn generated_csv(size: u64) -> Vec<u8> {
 /// The key an execution was started for (decoded).
 pub fn execution_key(record: &ExecutionRecord) -> Option<String> {
     let key = record.input["detail"]["object"]["key"].as_str()?;
-    shared::job::decode_event_key(key).ok()
+    shared::decode_event_key(key).ok()
 }
 
 /// One line of the result table.
@@ -309,7 +309,7 @@ pub async fn run(pipeline: &RunningPipeline, wait: Duration) -> anyhow::Result<V
     let earlier = pipeline.executions().len();
     upload_samples(pipeline, &samples).await?;
     let records = wait_for_executions(pipeline, earlier, samples.len(), wait).await?;
-    let layout = shared::job::KeyLayout::new(&options.input_prefix, &options.output_prefix)
+    let layout = shared::KeyLayout::new(&options.input_prefix, &options.output_prefix)
         .map_err(|e| anyhow::anyhow!("prefixes: {e}"))?;
     let mut outcomes = Vec::new();
     for sample in &samples {

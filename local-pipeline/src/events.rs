@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use local_s3::ObjectCreated;
 use serde_json::{Map, Value, json};
-use shared::job::encode_event_key;
+use shared::encode_event_key;
 
 /// The account id the local pipeline's ARNs and events use (the local Lambda's).
 pub const ACCOUNT_ID: &str = local_lambda::LOCAL_ACCOUNT_ID;

@@ -73,7 +73,7 @@ struct PipelineArgs {
     #[arg(long, default_value = "us-east-1")]
     region: String,
     /// Objects up to this many bytes go to Lambda.
-    #[arg(long, default_value_t = shared::job::DEFAULT_THRESHOLD_BYTES)]
+    #[arg(long, default_value_t = shared::DEFAULT_THRESHOLD_BYTES)]
     threshold_bytes: u64,
     /// Waits and retry intervals are multiplied by this; timeouts (`TimeoutSeconds` of a task
     /// or of the state machine) are real time.

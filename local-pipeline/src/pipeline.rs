@@ -23,7 +23,7 @@ use local_lambda::LocalFunction;
 use local_s3::{LocalS3, RunningS3};
 use serde_json::Value;
 use shared::Contracts;
-use shared::job::env;
+use shared::env;
 use tokio::sync::broadcast;
 
 use crate::data_dir::DataDir;
@@ -89,9 +89,9 @@ impl PipelineOptions {
             port: 0,
             bucket: "uploads".into(),
             region: "us-east-1".into(),
-            threshold_bytes: shared::job::DEFAULT_THRESHOLD_BYTES,
-            input_prefix: shared::job::DEFAULT_INPUT_PREFIX.into(),
-            output_prefix: shared::job::DEFAULT_OUTPUT_PREFIX.into(),
+            threshold_bytes: shared::DEFAULT_THRESHOLD_BYTES,
+            input_prefix: shared::DEFAULT_INPUT_PREFIX.into(),
+            output_prefix: shared::DEFAULT_OUTPUT_PREFIX.into(),
             lambda_binary: bin_dir.join("lambda-processor"),
             container: ContainerLauncher::Binary(bin_dir.join("fargate-processor")),
             time_scale: 1.0,
@@ -491,7 +491,7 @@ pub struct RunningPipeline {
 impl RunningPipeline {
     /// Starts everything: S3, the Step Functions API, the warm Lambda, the event loop.
     pub async fn start(options: PipelineOptions) -> anyhow::Result<RunningPipeline> {
-        shared::job::KeyLayout::new(&options.input_prefix, &options.output_prefix)
+        shared::KeyLayout::new(&options.input_prefix, &options.output_prefix)
             .map_err(|e| anyhow::anyhow!("prefixes: {e}"))?;
         check_binaries(&options)?;
         let (contracts, contracts_dir) = load_contracts(&options)?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use aws_sdk_s3::config::Region;
 use clap::Args;
-use shared::job::KeyLayout;
+use shared::KeyLayout;
 
 /// What `smoke` checks, and where.
 #[derive(Debug, Clone, Args)]
@@ -29,13 +29,13 @@ pub struct SmokeArgs {
     #[arg(long)]
     pub region: Option<String>,
     /// The input prefix.
-    #[arg(long, default_value = shared::job::DEFAULT_INPUT_PREFIX)]
+    #[arg(long, default_value = shared::DEFAULT_INPUT_PREFIX)]
     pub input_prefix: String,
     /// The output prefix.
-    #[arg(long, default_value = shared::job::DEFAULT_OUTPUT_PREFIX)]
+    #[arg(long, default_value = shared::DEFAULT_OUTPUT_PREFIX)]
     pub output_prefix: String,
     /// The routing threshold the pipeline uses.
-    #[arg(long, default_value_t = shared::job::DEFAULT_THRESHOLD_BYTES)]
+    #[arg(long, default_value_t = shared::DEFAULT_THRESHOLD_BYTES)]
     pub threshold_bytes: u64,
     /// How long to wait for the executions, in seconds.
     #[arg(long, default_value_t = 900)]
@@ -184,7 +184,7 @@ async fn wait(
                 serde_json::from_str(described.input().unwrap_or("null")).unwrap_or_default();
             let key = input["detail"]["object"]["key"]
                 .as_str()
-                .and_then(|k| shared::job::decode_event_key(k).ok());
+                .and_then(|k| shared::decode_event_key(k).ok());
             if let Some(check) = checks.iter_mut().find(|c| Some(&c.key) == key.as_ref()) {
                 check.execution_arn = Some(described.execution_arn().to_owned());
                 check.status = described

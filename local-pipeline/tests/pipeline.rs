@@ -88,7 +88,7 @@ fn record_for<'a>(records: &'a [ExecutionRecord], key: &str) -> &'a ExecutionRec
 }
 
 async fn report(pipeline: &RunningPipeline, key: &str) -> Vec<u8> {
-    let report_key = shared::job::KeyLayout::new("incoming/", "processed/")
+    let report_key = shared::KeyLayout::new("incoming/", "processed/")
         .unwrap()
         .report_key(key);
     let object = pipeline

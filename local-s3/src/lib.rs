@@ -56,7 +56,7 @@
 //! - **Listings** (ListObjects, ListObjectsV2, ListObjectVersions) as S3's: bytewise key order, prefix, delimiter
 //!   and common prefixes, `max-keys` (at most 1,000), markers, `StartAfter`, opaque
 //!   continuation tokens, `encoding-type=url` (with the workspace's one key encoder,
-//!   [`shared::job::encode_event_key`]).
+//!   [`shared::encode_event_key`]).
 //!
 //! # ETags
 //!

@@ -5,10 +5,10 @@
 use s3s::dto::{CommonPrefix, EncodingType, ListObjectsOutput, ListObjectsV2Output, Object};
 
 /// Percent-encodes `value` as S3 does for `encoding-type=url`: the one encoder of event keys,
-/// [`shared::job::encode_event_key`] (unreserved characters and `/` stay, a space becomes `+`,
+/// [`shared::encode_event_key`] (unreserved characters and `/` stay, a space becomes `+`,
 /// every other byte `%XX`).
 pub(crate) fn url_encode(value: &str) -> String {
-    shared::job::encode_event_key(value)
+    shared::encode_event_key(value)
 }
 
 fn wants_url(encoding: Option<&EncodingType>) -> bool {

@@ -278,7 +278,7 @@ impl RunningS3 {
         Ok(shared::Job {
             bucket: bucket.to_owned(),
             object: shared::JobObject {
-                key: shared::job::encode_event_key(key),
+                key: shared::encode_event_key(key),
                 size: body.len() as u64,
                 etag: output.e_tag().map(|etag| etag.trim_matches('"').to_owned()),
                 version_id: output.version_id().map(str::to_owned),

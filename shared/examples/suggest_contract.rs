@@ -19,8 +19,8 @@ use std::fs::File;
 use std::path::Path;
 use std::process::ExitCode;
 
-use shared::contract::{ColumnType, MAX_DATASET_NAME};
-use shared::job::DEFAULT_INPUT_PREFIX;
+use shared::{ColumnType, MAX_DATASET_NAME};
+use shared::DEFAULT_INPUT_PREFIX;
 use shared::{Analysis, ColumnSummary, Config, Contract, ErrorName, Format, ValueType};
 
 /// Read size: large enough that system calls cost nothing next to parsing.

@@ -1,21 +1,36 @@
-//! The parsing core of the S3 upload pipeline.
+//! The parsing core of the S3 upload pipeline: no AWS, no async runtime; the processors adapt
+//! their I/O to it.
 //!
-//! Sans-IO and streaming: a [`Processor`] is fed the bytes of an object in chunks of any size
-//! and finished; it detects the compression (gzip, zstd) and the format (CSV/TSV with a
-//! sniffed delimiter and header, JSON Lines), profiles every column (type, nulls, min/max,
-//! distinct estimate), counts and lists malformed records, and returns an [`Analysis`]. A
-//! [`Report`] turns it into the JSON document the pipeline writes. Memory is bounded by the
-//! [`Config`], never by the input's size.
+//! # A tour of the contracts
 //!
-//! Under a data contract ([`Contract`], read from `contracts/*.toml`), the same pass also
-//! checks every record against the contract's typed columns: a [`Conversion`] given to
-//! [`Processor::with_conversion`] writes the records that meet it as Parquet
-//! ([`ParquetWriter`]) and the others, with their position and reason, as JSON Lines; the
-//! outcome lands in the report's `contract` section, and a file past the contract's rejection
-//! policy fails with `ContractViolation`. The outputs go to sinks the caller gives, and the
-//! caller commits them only once [`Processor::finish`] has succeeded.
+//! Everything the pipeline's parts agree on is defined here once, and the processors, the
+//! infra generator and the tests all read it from here:
 //!
-//! No AWS, no async runtime: the processors adapt their I/O to this crate.
+//! - **The job** ([`Job`]): what a processor is told about one uploaded object (bucket, key,
+//!   size, etag, version, sequencer), shaped like the `detail` of S3's `Object Created`
+//!   event, so the state machine passes it on unchanged. Keys arrive URL-encoded
+//!   ([`decode_event_key`]). The route threshold is [`DEFAULT_THRESHOLD_BYTES`] (6 MiB).
+//! - **The error names** ([`ErrorName`]): the one table of failures the outside world sees:
+//!   a Lambda's error type, the Fargate program's exit code, the state machine's retry and
+//!   catch rules. Every [`Error`] of the core has an [`ErrorKind`] that maps to one name.
+//! - **The key layout** ([`KeyLayout`]): uploads under [`DEFAULT_INPUT_PREFIX`], reports
+//!   under [`DEFAULT_OUTPUT_PREFIX`] (the key plus [`REPORT_SUFFIX`]); under a contract,
+//!   Parquet under [`CURATED_PREFIX`] and rejected records under [`REJECTED_PREFIX`].
+//! - **The processor** ([`Processor`]): sans-IO and streaming. It is fed the bytes of an
+//!   object in chunks of any size and finished; it detects the compression ([`Compression`]:
+//!   gzip, zstd) and the format ([`Layout`]: CSV/TSV with a sniffed delimiter and header,
+//!   JSON Lines), profiles every column (type, nulls, min/max, distinct estimate), counts and
+//!   lists malformed records, and returns an [`Analysis`]. A [`Report`] turns it into the
+//!   JSON document the pipeline writes (see `docs/report.md`). Memory is bounded by the
+//!   [`Config`], never by the input's size.
+//! - **Contracts** ([`Contract`], read from `contracts/*.toml` into [`Contracts`], see
+//!   `docs/contracts.md`): under a contract's prefix the same pass checks every record
+//!   against typed columns. A [`Conversion`] given to [`Processor::with_conversion`] writes
+//!   the records that meet it as Parquet ([`ParquetWriter`]) and the others, with their
+//!   position and reason, as JSON Lines; the outcome lands in the report's `contract`
+//!   section, and a file past the contract's rejection policy fails with
+//!   [`ErrorName::ContractViolation`]. The outputs go to sinks the caller gives, and the
+//!   caller commits them only once [`Processor::finish`] has succeeded.
 //!
 //! ```
 //! use shared::{Config, Processor};
@@ -27,34 +42,60 @@
 //! assert_eq!(analysis.records.valid, 2);
 //! assert_eq!(analysis.columns[1].max, serde_json::json!(41));
 //! ```
+//!
+//! The modules are private: this list of re-exports is the whole public surface.
 
-pub mod config;
-pub mod contract;
-pub mod conversion;
-pub mod decompress;
-pub mod delimited;
-pub mod detect;
+mod compression;
+mod config;
+mod contract;
+mod conversion;
+mod decompress;
+mod delimited;
+mod detect;
 mod distinct;
-pub mod error;
-pub mod infer;
-pub mod job;
-pub mod json_lines;
-pub mod malformed;
-pub mod parquet_output;
-pub mod processor;
-pub mod profile;
-pub mod report;
+mod error;
+mod infer;
+mod job;
+mod json_lines;
+mod malformed;
+mod parallel;
+mod parquet_output;
+mod processor;
+mod profile;
+mod report;
+mod stage;
 
+pub use compression::Compression;
 pub use config::{Config, Format, MalformedLimits};
-pub use contract::{Contract, ContractError, Contracts};
-pub use conversion::{ContractOutcome, Conversion, ConversionOutputs, SharedBuffer};
-pub use decompress::Compression;
-pub use detect::{FormatHint, Layout};
+pub use contract::{
+    Binding, ColumnOrder, ColumnSpec, ColumnType, Constraints, Contract, ContractError,
+    Contracts, ExtraColumns, FormatSpec, HeaderPolicy, MAX_DATASET_NAME, MAX_DECIMAL_PRECISION,
+    MissingColumns, OutputKeys, PartitionSpec, RejectReason, Rejection, RejectionPolicy, Value,
+};
+pub use conversion::{
+    ContractOutcome, Conversion, ConversionOutputs, MAX_REJECT_RAW_BYTES, SharedBuffer,
+};
+pub use delimited::{Record, RecordSink, Tokenizer};
+pub use detect::{DELIMITERS, FormatHint, Layout};
 pub use error::{Error, ErrorKind, ErrorName};
 pub use infer::ValueType;
-pub use job::{Job, JobObject, KeyLayout, ObjectCreatedDetail};
+pub use job::{
+    BucketName, CURATED_PREFIX, DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX,
+    DEFAULT_THRESHOLD_BYTES, Job, JobObject, KeyError, KeyLayout, LayoutError,
+    ObjectCreatedDetail, REJECTED_PREFIX, REPORT_SUFFIX, decode_event_key, encode_event_key, env,
+};
+pub use json_lines::VALUE_COLUMN;
 pub use malformed::{MalformedKind, MalformedRecord};
-pub use parquet_output::{ParquetOptions, ParquetSummary, ParquetWriter};
+pub use parallel::{Parallelism, profile_parallel};
+pub use parquet_output::{CREATED_BY, ParquetOptions, ParquetSummary, ParquetWriter};
 pub use processor::{Analysis, Processor, RecordCounts, process_reader};
-pub use profile::ColumnSummary;
-pub use report::{OutputObject, Processing, Report, ReportContract, SCHEMA_VERSION, Source};
+pub use profile::{ColumnSummary, STRING_EXTREME_BYTES};
+pub use report::{
+    InputSummary, MalformedSummary, OutputObject, Processing, Report, ReportContract,
+    SCHEMA_VERSION, Source,
+};
+pub use report::ReportStage;
+pub use stage::{
+    OutputDeclaration, RecordPosition, Stage, StageColumns, StageFactory, StageFields, StageRecord,
+    StageSection, stage_failure,
+};

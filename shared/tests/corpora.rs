@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use shared::delimited::{Record, RecordSink, Tokenizer};
+use shared::{Record, RecordSink, Tokenizer};
 use shared::{Config, Error, ErrorName, Format};
 
 use crate::support::{analyze, corpora, lenient};

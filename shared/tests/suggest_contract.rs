@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use shared::contract::{ColumnType, Value};
+use shared::{ColumnType, Value};
 use shared::{Contract, ErrorName, Format};
 
 fn suggest_command() -> Command {

@@ -160,7 +160,7 @@ impl MemoryStore {
         Job {
             bucket: bucket.to_owned(),
             object: JobObject {
-                key: shared::job::encode_event_key(key),
+                key: shared::encode_event_key(key),
                 size: body.len() as u64,
                 etag: Some(etag),
                 version_id,

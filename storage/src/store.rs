@@ -205,7 +205,7 @@ impl S3Store {
             .timeout_config(timeouts())
             .load()
             .await;
-        let path_style = std::env::var(shared::job::env::S3_PATH_STYLE)
+        let path_style = std::env::var(shared::env::S3_PATH_STYLE)
             .is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1");
         let config = aws_sdk_s3::config::Builder::from(&shared_config)
             .force_path_style(path_style)

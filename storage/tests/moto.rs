@@ -3,7 +3,7 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use shared::ErrorName;
-use shared::job::encode_event_key;
+use shared::encode_event_key;
 use shared::{Job, JobObject};
 use storage::{ReadPlan, ReportStatus, S3Store, StopSignal, run_job};
 

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const THRESHOLD: u64 = shared::job::DEFAULT_THRESHOLD_BYTES;
+pub(super) const THRESHOLD: u64 = shared::DEFAULT_THRESHOLD_BYTES;
 pub(super) const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:processor";
 
 pub(super) fn generated_definition() -> Value {
@@ -153,7 +153,7 @@ async fn larger_objects_go_to_fargate_with_the_job_in_the_environment() {
     let overrides = &parameters["Overrides"]["ContainerOverrides"][0];
     assert_eq!(overrides["Name"], statemachine::CONTAINER_NAME);
     let variable = &overrides["Environment"][0];
-    assert_eq!(variable["Name"], shared::job::env::JOB);
+    assert_eq!(variable["Name"], shared::env::JOB);
     assert_eq!(parse_text(&variable["Value"]), job_of(&event));
     assert_eq!(
         record.output.unwrap()["result"],
