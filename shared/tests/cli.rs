@@ -11,11 +11,7 @@ fn profile_command() -> Command {
 }
 
 fn temp_file(name: &str, content: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shared-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
+    crate::support::temp_file("shared-cli", name, content)
 }
 
 #[test]

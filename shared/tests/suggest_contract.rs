@@ -12,11 +12,7 @@ fn suggest_command() -> Command {
 }
 
 fn temp_file(name: &str, content: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shared-suggest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
+    crate::support::temp_file("shared-suggest", name, content)
 }
 
 /// Runs the example on `path` with `args` and reads its draft, which must parse.

@@ -167,3 +167,14 @@ pub fn python() -> PathBuf {
         .expect("the crate sits in a workspace")
         .join(".tools/venv/bin/python")
 }
+
+/// Writes `content` to the file `name` in this process's folder `<suite>-<pid>` under the
+/// system's temporary one (kept for the process's life: tests of one suite share it, so
+/// their file names must differ) and returns its path.
+pub fn temp_file(suite: &str, name: &str, content: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{suite}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write a temporary file");
+    path
+}
