@@ -23,6 +23,9 @@ pub struct Record<'a> {
     text: &'a str,
     /// End offset of each field in `text`; the next field starts one byte later.
     ends: &'a [u32],
+    /// Indexes of the fields that were quoted in the input, ascending; empty for a row
+    /// without quoted fields (most rows), so knowing it costs them nothing.
+    quoted: &'a [u32],
     /// Line on which the row starts, from 1.
     pub line: u64,
     /// Byte offset of the row's start in the input given to the tokenizer.
@@ -53,6 +56,14 @@ impl<'a> Record<'a> {
         self.text
             .get(start..self.ends[index] as usize)
             .unwrap_or("")
+    }
+
+    /// Whether field `index` was quoted in the input (`"…"`): a quoted empty field `""` is
+    /// an empty string where an unquoted one is no value.
+    #[inline]
+    pub fn is_quoted(&self, index: usize) -> bool {
+        !self.quoted.is_empty()
+            && u32::try_from(index).is_ok_and(|index| self.quoted.binary_search(&index).is_ok())
     }
 
     /// The fields in order.
@@ -110,6 +121,8 @@ pub struct Tokenizer {
     state: State,
     buf: Vec<u8>,
     ends: Vec<u32>,
+    /// Indexes of the current row's quoted fields (see [`Record::is_quoted`]).
+    quoted_fields: Vec<u32>,
     /// The unescaped text of the row on the fast path for rows with quoted fields.
     unescaped_row: String,
     /// Offset of the next chunk's first byte.
@@ -147,6 +160,7 @@ impl Tokenizer {
             state: State::RecordStart,
             buf: Vec::new(),
             ends: Vec::new(),
+            quoted_fields: Vec::new(),
             unescaped_row: String::new(),
             offset: start_offset,
             line: 1,
@@ -188,12 +202,16 @@ impl Tokenizer {
                         } else {
                             self.record_offset = self.offset + i as u64;
                             self.record_line = self.line;
+                            self.quoted_fields.clear();
                             self.state = State::FieldStart;
                         }
                     }
                 },
                 State::FieldStart => match self.unquoted[usize::from(chunk[i])] {
                     _ if chunk[i] == b'"' => {
+                        // `end_field` keeps `ends` below u32::MAX entries.
+                        #[allow(clippy::cast_possible_truncation)]
+                        self.quoted_fields.push(self.ends.len() as u32);
                         self.state = State::Quoted;
                         i += 1;
                     }
@@ -357,10 +375,10 @@ impl Tokenizer {
         let raw = &scan.text[start - scan.text_start..end - scan.text_start];
         // `special` is at or after `start`: the row is clean when it lies past the row's end.
         let clean = scan.special.is_some_and(|special| end < special);
-        let text = if clean {
-            raw
+        let (text, quoted): (&str, &[u32]) = if clean {
+            (raw, &[])
         } else if self.unquote_row(raw) {
-            &self.unescaped_row
+            (&self.unescaped_row, &self.quoted_fields)
         } else {
             self.ends.clear();
             return Ok(None);
@@ -374,6 +392,7 @@ impl Tokenizer {
         let record = Record {
             text,
             ends: &self.ends,
+            quoted,
             line: self.line,
             byte_offset: self.offset + start as u64,
             problem: None,
@@ -396,6 +415,7 @@ impl Tokenizer {
     fn unquote_row(&mut self, raw: &str) -> bool {
         let bytes = raw.as_bytes();
         self.unescaped_row.clear();
+        self.quoted_fields.clear();
         let mut copied_to = 0;
         let (mut read, mut write) = (0, 0);
         let mut removed = 0;
@@ -458,6 +478,9 @@ impl Tokenizer {
                 self.ends[write] = self.ends[read] - removed;
                 (read, write) = (read + 1, write + 1);
             }
+            // The fields before this one are the `write` ends kept so far.
+            #[allow(clippy::cast_possible_truncation)]
+            self.quoted_fields.push(write as u32);
             while read < self.ends.len() && self.ends[read] < close {
                 read += 1;
             }
@@ -572,14 +595,15 @@ impl Tokenizer {
                 ""
             }
         };
-        let ends: &[u32] = if text.len() == self.buf.len() {
-            &self.ends
+        let (ends, quoted): (&[u32], &[u32]) = if text.len() == self.buf.len() {
+            (&self.ends, &self.quoted_fields)
         } else {
-            &[]
+            (&[], &[])
         };
         let record = Record {
             text,
             ends,
+            quoted: if ends.is_empty() { &[] } else { quoted },
             line: self.record_line,
             byte_offset: self.record_offset,
             problem,
@@ -587,6 +611,7 @@ impl Tokenizer {
         let result = sink.record(&record);
         self.buf.clear();
         self.ends.clear();
+        self.quoted_fields.clear();
         self.oversized = false;
         result
     }
@@ -771,13 +796,17 @@ pub(crate) fn describe(kind: MalformedKind) -> &'static str {
 mod tests {
     use super::*;
 
-    /// Collects rows as owned fields with their problems and positions.
+    /// A row as owned fields with its problem, position and quoted fields.
+    type Row = (Vec<String>, Option<MalformedKind>, u64, u64, Vec<usize>);
+
+    /// Collects rows.
     #[derive(Default)]
-    struct Rows(Vec<(Vec<String>, Option<MalformedKind>, u64, u64)>);
+    struct Rows(Vec<Row>);
 
     impl RecordSink for Rows {
         fn record(&mut self, r: &Record<'_>) -> Result<(), Error> {
             self.0.push((
+                (0..r.len()).filter(|&i| r.is_quoted(i)).collect(),
                 r.fields().map(str::to_owned).collect(),
                 r.problem,
                 r.line,
@@ -797,7 +826,7 @@ mod tests {
         rows
     }
 
-    fn rows(input: &[u8]) -> Vec<(Vec<String>, Option<MalformedKind>, u64, u64)> {
+    fn rows(input: &[u8]) -> Vec<Row> {
         let whole = rows_in_chunks(input, usize::MAX).0;
         for chunk in 1..=4 {
             assert_eq!(rows_in_chunks(input, chunk).0, whole, "chunk size {chunk}");
@@ -817,6 +846,19 @@ mod tests {
         );
         assert_eq!(
             fields("a,\"b,c\",\"d\"\"e\"\n\"x\ny\",,\"\"\n"),
+    #[test]
+    fn quoted_fields_are_marked_on_every_path() {
+        let quoted = |input: &str| -> Vec<Vec<usize>> {
+            rows(input.as_bytes()).into_iter().map(|r| r.4).collect()
+        };
+        assert_eq!(
+            quoted("a,,\"\"\n\"\",b,\"c,d\"\nx\"y,\"z\"\"\"\n\"l\nm\",\"\"\n"),
+            [vec![2], vec![0, 2], vec![1], vec![0, 1]]
+        );
+        // A row without quotes marks none; the last row without a line break too.
+        assert_eq!(quoted("a,b\n\"\",\"\""), [vec![], vec![0, 1]]);
+    }
+
             [vec!["a", "b,c", "d\"e"], vec!["x\ny", "", ""]]
         );
     }
