@@ -806,11 +806,11 @@ mod tests {
     impl RecordSink for Rows {
         fn record(&mut self, r: &Record<'_>) -> Result<(), Error> {
             self.0.push((
-                (0..r.len()).filter(|&i| r.is_quoted(i)).collect(),
                 r.fields().map(str::to_owned).collect(),
                 r.problem,
                 r.line,
                 r.byte_offset,
+                (0..r.len()).filter(|&i| r.is_quoted(i)).collect(),
             ));
             Ok(())
         }
@@ -846,6 +846,10 @@ mod tests {
         );
         assert_eq!(
             fields("a,\"b,c\",\"d\"\"e\"\n\"x\ny\",,\"\"\n"),
+            [vec!["a", "b,c", "d\"e"], vec!["x\ny", "", ""]]
+        );
+    }
+
     #[test]
     fn quoted_fields_are_marked_on_every_path() {
         let quoted = |input: &str| -> Vec<Vec<usize>> {
@@ -857,10 +861,6 @@ mod tests {
         );
         // A row without quotes marks none; the last row without a line break too.
         assert_eq!(quoted("a,b\n\"\",\"\""), [vec![], vec![0, 1]]);
-    }
-
-            [vec!["a", "b,c", "d\"e"], vec!["x\ny", "", ""]]
-        );
     }
 
     #[test]
