@@ -16,8 +16,10 @@
 //!   a vanished one `SourceMissing`, never a silent read of other bytes.
 //! - Writes go only under the output prefix, and, for an object a data contract owns, to its
 //!   two outputs (`curated/<dataset>/….parquet`, `rejected/<dataset>/….rejects.jsonl`). The
-//!   outputs are staged (buffers on the Lambda route; on the Fargate route multipart uploads
-//!   streamed while parsing goes on, in bounded memory) and committed only once the whole
+//!   outputs are staged the same way on both routes, in bounded memory: each holds up to a
+//!   part (8 MiB on the Lambda route, the read part size on the Fargate route); one that
+//!   stays smaller is PUT in one request at commit, a larger one streams into a multipart
+//!   upload while parsing goes on. They are committed only once the whole
 //!   object was read and every check passed (the rejection policy included): the Parquet
 //!   object, then the rejects (or, with none, a DELETE of a previous version's), then the
 //!   report, last, in one request: it is the commit marker. A failure before that aborts the

@@ -10,7 +10,10 @@ use shared::{Contract, Contracts, ErrorName, Job, KeyLayout};
 
 use crate::error::JobError;
 use crate::memory::{Call, MemoryStore};
-use crate::run::{ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal, run_job};
+use crate::run::{
+    ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal, TEST_WHOLE_OUTPUT_PART_SIZE,
+    run_job,
+};
 
 const BUCKET: &str = "uploads";
 const KEY: &str = "incoming/sales/region=eu/orders.csv";
@@ -373,4 +376,161 @@ async fn an_object_no_contract_owns_is_profiled_only() {
         serde_json::from_slice(&store.object("processed/other/a.csv.report.json").unwrap())
             .unwrap();
     assert!(report.get("contract").is_none());
+}
+
+/// A first version committed, and a second whose Parquet and rejects both outgrow a part of
+/// the Lambda route (`TEST_WHOLE_OUTPUT_PART_SIZE`) by several parts.
+async fn large_second_version() -> (MemoryStore, Job) {
+    let store = MemoryStore::versioned();
+    // S3 refuses to complete an upload with a part but the last under 5 MiB; the model
+    // refuses below the test part size (see the test below).
+    store.set_min_part_size(TEST_WHOLE_OUTPUT_PART_SIZE);
+    let first = store.upload(BUCKET, KEY, &csv(200, Some(10), "first"), "01");
+    run(&store, &first, WHOLE).await.unwrap();
+    let job = store.upload(BUCKET, KEY, &csv(20_000, Some(8), "second"), "02");
+    (store, job)
+}
+
+#[tokio::test]
+async fn a_lambda_output_larger_than_a_part_streams_into_a_multipart_upload() {
+    // Parts of an upload are 5 MiB to 5 GiB but the last, which has no minimum ("Amazon S3
+    // multipart upload limits", https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html):
+    // the Lambda route cuts its outputs into parts of OUTPUT_PART_SIZE (8 MiB; here the
+    // test size), and the model's CompleteMultipartUpload refuses a smaller part but the
+    // last, as S3 does (EntityTooSmall).
+    let (store, job) = large_second_version().await;
+    let setup = store.calls().len();
+    let outcome = run(&store, &job, WHOLE).await.unwrap();
+    assert_eq!(outcome.status, ReportStatus::Written);
+    assert_eq!(outcome.outputs, [PARQUET, REJECTS]);
+    let objects = store.objects();
+    for key in [PARQUET, REJECTS] {
+        assert!(
+            objects[key].len() > 3 * TEST_WHOLE_OUTPUT_PART_SIZE,
+            "{key}: {} bytes, several parts",
+            objects[key].len()
+        );
+    }
+    let calls: Vec<(Call, String)> = store.calls()[setup..].to_vec();
+    let made = |call: Call, key: &str| calls.iter().filter(|(c, k)| *c == call && k == key).count();
+    for key in [PARQUET, REJECTS] {
+        assert_eq!(made(Call::CreateMultipart, key), 1, "{key}");
+        assert!(made(Call::UploadPart, key) > 3, "{key}");
+        assert_eq!(made(Call::CompleteMultipart, key), 1, "{key}");
+        assert_eq!(made(Call::Put, key), 0, "{key}");
+    }
+    // The parts went up before the commit point: the core holds at most a part of each
+    // output (the bounded channel would stall it otherwise, and this run would never end).
+    let first_commit = calls
+        .iter()
+        .position(|(call, _)| is_visible_write(*call))
+        .unwrap();
+    let parts_before = calls[..first_commit]
+        .iter()
+        .filter(|(call, _)| *call == Call::UploadPart)
+        .count();
+    assert!(parts_before > 6, "{parts_before} parts before the commit");
+    assert_eq!(store.open_uploads(), 0);
+
+    // The same bytes as the Fargate route's, and as a run whose outputs fit a part.
+    let ranged = {
+        let (store, job) = large_second_version().await;
+        run(&store, &job, RANGED_LARGE).await.unwrap();
+        assert_eq!(store.count(Call::CreateMultipart), 0, "one PUT each");
+        store.objects()
+    };
+    assert_eq!(objects[PARQUET], ranged[PARQUET]);
+    assert_eq!(objects[REJECTS], ranged[REJECTS]);
+}
+
+#[tokio::test]
+async fn a_lambda_failure_before_the_commit_aborts_its_streamed_uploads_and_shows_nothing() {
+    // Parts are no object until CompleteMultipartUpload; AbortMultipartUpload frees them and
+    // no part can be added after ("AbortMultipartUpload",
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html). So a
+    // failure at any call before the commit point leaves the previous version's outputs as
+    // they were and no upload open.
+    let (store, job) = large_second_version().await;
+    let setup = store.calls().len();
+    run(&store, &job, WHOLE).await.unwrap();
+    let calls = store.calls();
+    let commit_at = calls[setup..]
+        .iter()
+        .position(|(call, _)| is_visible_write(*call))
+        .unwrap()
+        + setup;
+    let mut failures = Vec::new();
+    for call in Call::ALL {
+        let first = count_before(&calls[..setup], call) + 1;
+        let last = count_before(&calls[..commit_at], call);
+        failures.extend((first..=last).map(|ordinal| (call, ordinal)));
+    }
+    for call in [Call::Get, Call::CreateMultipart, Call::UploadPart] {
+        assert!(failures.iter().any(|(c, _)| *c == call), "{call:?}");
+    }
+    for (call, ordinal) in failures {
+        let (store, job) = large_second_version().await;
+        let before = store.objects();
+        store.fail(call, ordinal);
+        let error = run(&store, &job, WHOLE).await.unwrap_err();
+        assert_eq!(
+            error.name(),
+            ErrorName::Storage,
+            "{call:?} #{ordinal}: {error}"
+        );
+        assert_eq!(
+            store.objects(),
+            before,
+            "{call:?} #{ordinal}: no new object"
+        );
+        assert_eq!(
+            store.open_uploads(),
+            0,
+            "{call:?} #{ordinal}: uploads aborted"
+        );
+        if call == Call::UploadPart {
+            assert!(store.count(Call::AbortMultipart) > 0, "#{ordinal}");
+        }
+    }
+
+    // The rejection policy, found failing after parts went up, aborts them too.
+    let (store, _) = large_second_version().await;
+    let before = store.objects();
+    let job = store.upload(BUCKET, KEY, &csv(20_000, Some(2), "bad"), "03");
+    let error = run(&store, &job, WHOLE).await.unwrap_err();
+    assert_eq!(error.name(), ErrorName::ContractViolation, "{error}");
+    assert!(store.count(Call::UploadPart) > 0, "parts went up first");
+    assert_eq!(store.objects(), {
+        let mut expected = before;
+        expected.insert(KEY.into(), store.object(KEY).unwrap());
+        expected
+    });
+    assert_eq!(store.open_uploads(), 0);
+}
+
+#[tokio::test]
+async fn a_lambda_output_within_a_part_is_one_put_and_no_multipart_call() {
+    // One PUT per output, as before staging streamed: no CreateMultipartUpload for outputs
+    // under a part (a multipart upload of one small part would cost three requests for one,
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html).
+    let store = MemoryStore::versioned();
+    let job = store.upload(BUCKET, KEY, &csv(300, Some(20), "a"), "01");
+    run(&store, &job, WHOLE).await.unwrap();
+    let objects = store.objects();
+    assert!(objects[PARQUET].len() < TEST_WHOLE_OUTPUT_PART_SIZE);
+    for call in [
+        Call::CreateMultipart,
+        Call::UploadPart,
+        Call::CompleteMultipart,
+        Call::AbortMultipart,
+    ] {
+        assert_eq!(store.count(call), 0, "{call:?}");
+    }
+    let puts: Vec<String> = store
+        .calls()
+        .into_iter()
+        .filter(|(call, _)| *call == Call::Put)
+        .map(|(_, key)| key)
+        .collect();
+    assert_eq!(puts, [PARQUET, REJECTS, REPORT]);
 }

@@ -75,6 +75,9 @@ struct State {
     calls: Vec<(Call, String)>,
     counts: HashMap<Call, u32>,
     failures: BTreeSet<(Call, u32)>,
+    /// The smallest part but the last `CompleteMultipartUpload` takes (S3: 5 MiB); 0 until
+    /// a test sets it.
+    min_part_size: usize,
 }
 
 /// The in-memory store; clones share it.
@@ -103,6 +106,12 @@ impl MemoryStore {
     /// from the store's creation.
     pub fn fail(&self, call: Call, ordinal: u32) {
         self.state().failures.insert((call, ordinal));
+    }
+
+    /// Makes `CompleteMultipartUpload` refuse an upload with a part but the last smaller than
+    /// `bytes` (`EntityTooSmall`), as S3 does below 5 MiB.
+    pub fn set_min_part_size(&self, bytes: usize) {
+        self.state().min_part_size = bytes;
     }
 
     /// How many calls of `call` were made.
@@ -395,6 +404,16 @@ impl ObjectStore for MemoryStore {
                 return Err(JobError::new(
                     ErrorName::Storage,
                     format!("InvalidPart {}", part.number),
+                ));
+            }
+            if i + 1 < parts.len() && bytes.len() < state.min_part_size {
+                return Err(JobError::new(
+                    ErrorName::Storage,
+                    format!(
+                        "EntityTooSmall: part {} of {} bytes",
+                        part.number,
+                        bytes.len()
+                    ),
                 ));
             }
             body.extend_from_slice(bytes);

@@ -8,17 +8,17 @@ use bytes::Bytes;
 use futures::StreamExt;
 use shared::{
     Analysis, Contract, Contracts, Conversion, ConversionOutputs, ErrorName, Job, KeyLayout,
-    OutputObject, Processing, Processor, RecordCounts, Report, SharedBuffer, Source,
+    OutputObject, Processing, Processor, RecordCounts, Report, Source,
 };
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::error::JobError;
 use crate::stage::{
-    self, Committed, PARQUET_CONTENT_TYPE, PartUploader, REJECTS_CONTENT_TYPE, StagedBody,
-    StagedObject,
+    self, Committed, OUTPUT_PART_SIZE, PARQUET_CONTENT_TYPE, REJECTS_CONTENT_TYPE, StagedOutputs,
+    Staging, WhenEmpty,
 };
-use crate::store::{ByteChunks, ObjectHead, ObjectStore, Pin, PutOptions, WriteCondition, Written};
+use crate::store::{ObjectHead, ObjectStore, Pin, PutOptions, WriteCondition, Written};
 
 /// User metadata on a report naming the source it describes.
 const META_SOURCE_ETAG: &str = "source-etag";
@@ -69,7 +69,7 @@ impl RunSettings {
     /// (`PIPELINE_INPUT_PREFIX`, `PIPELINE_OUTPUT_PREFIX`), checked to be disjoint, and the
     /// contracts of the folder `PIPELINE_CONTRACTS_DIR` names ([`load_contracts`]).
     pub fn from_environment(processor: &str, read: ReadPlan) -> Result<RunSettings, JobError> {
-        use shared::job::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, env};
+        use shared::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, env};
         let input =
             std::env::var(env::INPUT_PREFIX).unwrap_or_else(|_| DEFAULT_INPUT_PREFIX.into());
         let output =
@@ -274,47 +274,29 @@ pub async fn run_job<S: ObjectStore>(
     }
 }
 
-/// A contract's two outputs, staged.
-#[derive(Debug)]
-struct StagedOutputs {
-    parquet: StagedObject,
-    rejects: StagedObject,
-}
-
-impl StagedOutputs {
-    async fn abandon<S: ObjectStore>(self, store: &S) {
-        self.parquet.abandon(store).await;
-        self.rejects.abandon(store).await;
-    }
-}
-
 /// Reads the object through the core, staging the contract's outputs if a contract owns it.
 /// On any failure nothing is left staged.
 async fn process<S: ObjectStore>(
     store: &S,
-    (bucket, key, pin, size): (&str, &str, &Pin, u64),
+    object: (&str, &str, &Pin, u64),
     contract: Option<&Contract>,
     settings: &RunSettings,
     stop: &mut StopSignal,
 ) -> Result<(Analysis, Option<StagedOutputs>), JobError> {
-    let (analysis, staged) = match settings.read {
-        ReadPlan::Whole => {
-            process_whole(
-                store,
-                (bucket, key, pin),
-                contract,
-                settings.core.clone(),
-                stop,
+    let (_, key, _, size) = object;
+    let core = settings.core.clone();
+    let (analysis, staged) = match contract {
+        None => {
+            let processor = Processor::new(core, Some(key));
+            (
+                read(store, object, settings.read, processor, stop).await?,
+                None,
             )
-            .await?
         }
-        ReadPlan::Ranged {
-            part_size,
-            concurrency,
-        } => {
-            let plan = (part_size.max(1), concurrency.max(1));
-            let object = (bucket, key, pin, size);
-            process_ranged(store, object, plan, contract, settings.core.clone(), stop).await?
+        Some(contract) => {
+            let (analysis, staged) =
+                convert(store, object, settings.read, contract, core, stop).await?;
+            (analysis, Some(staged))
         }
     };
     if analysis.bytes_in != size {
@@ -329,64 +311,19 @@ async fn process<S: ObjectStore>(
     Ok((analysis, staged))
 }
 
-/// The Lambda route: one GET; a contract's outputs in memory, PUT at commit.
-async fn process_whole<S: ObjectStore>(
-    store: &S,
-    (bucket, key, pin): (&str, &str, &Pin),
-    contract: Option<&Contract>,
-    core: shared::Config,
-    stop: &mut StopSignal,
-) -> Result<(Analysis, Option<StagedOutputs>), JobError> {
-    let Some(contract) = contract else {
-        let body = store.get(bucket, key, pin, None).await?;
-        return Ok((
-            read_whole(body, Processor::new(core, Some(key)), stop).await?,
-            None,
-        ));
-    };
-    let (parquet, rejects) = (SharedBuffer::new(), SharedBuffer::new());
-    let outputs = ConversionOutputs {
-        parquet: Box::new(parquet.clone()),
-        rejects: Box::new(rejects.clone()),
-    };
-    let conversion = Conversion::new(contract, key, outputs)?;
-    let processor = Processor::with_conversion(core, Some(key), conversion);
-    let body = store.get(bucket, key, pin, None).await?;
-    let analysis = read_whole(body, processor, stop).await?;
-    let keys = contract.output_keys(key);
-    let staged = |key: String, content_type, buffer: SharedBuffer| StagedObject {
-        bucket: bucket.to_owned(),
-        key,
-        content_type,
-        body: StagedBody::Buffered(buffer.take()),
-    };
-    let staged = StagedOutputs {
-        parquet: staged(keys.parquet, PARQUET_CONTENT_TYPE, parquet),
-        rejects: staged(keys.rejects, REJECTS_CONTENT_TYPE, rejects),
-    };
-    Ok((analysis, Some(staged)))
-}
-
-/// The Fargate route: ranged GETs; each of a contract's outputs streams into a multipart
-/// upload as it grows.
-async fn process_ranged<S: ObjectStore>(
+/// Reads the object through the core with a contract's conversion, staging its outputs
+/// (Parquet, then rejects) the same way on both routes: each holds up to a part in memory,
+/// and streams into a multipart upload while parsing goes on once it outgrows one.
+async fn convert<S: ObjectStore>(
     store: &S,
     object: (&str, &str, &Pin, u64),
-    (part_size, concurrency): (u64, usize),
-    contract: Option<&Contract>,
+    plan: ReadPlan,
+    contract: &Contract,
     core: shared::Config,
     stop: &mut StopSignal,
-) -> Result<(Analysis, Option<StagedOutputs>), JobError> {
+) -> Result<(Analysis, StagedOutputs), JobError> {
     let (bucket, key, ..) = object;
-    let Some(contract) = contract else {
-        let processor = Processor::new(core, Some(key));
-        let plan = (part_size, concurrency);
-        return Ok((
-            read_ranged(store, object, plan, processor, stop).await?,
-            None,
-        ));
-    };
-    // Checked before any upload starts.
+    // Checked before any read or upload starts.
     contract.partition_values(key).map_err(|detail| {
         JobError::new(
             ErrorName::ContractViolation,
@@ -394,91 +331,75 @@ async fn process_ranged<S: ObjectStore>(
         )
     })?;
     let keys = contract.output_keys(key);
-    let output_part = output_part_size(part_size);
-    let (parquet, parquet_uploader) = stage::streamed(
-        store,
-        bucket,
-        &keys.parquet,
-        PARQUET_CONTENT_TYPE,
-        output_part,
-        stop,
-    );
-    let (rejects, rejects_uploader) = stage::streamed(
-        store,
-        bucket,
-        &keys.rejects,
-        REJECTS_CONTENT_TYPE,
-        output_part,
-        stop,
-    );
-    let uploaders = (parquet_uploader, rejects_uploader);
+    let mut staging = Staging::new(store, bucket, output_part_size(plan), stop);
     let outputs = ConversionOutputs {
-        parquet: Box::new(parquet),
-        rejects: Box::new(rejects),
+        parquet: Box::new(staging.output(&keys.parquet, PARQUET_CONTENT_TYPE, WhenEmpty::Write)),
+        rejects: Box::new(staging.output(
+            &keys.rejects,
+            REJECTS_CONTENT_TYPE,
+            WhenEmpty::RemovePrevious,
+        )),
     };
     let processor = match Conversion::new(contract, key, outputs) {
         Ok(conversion) => Processor::with_conversion(core, Some(key), conversion),
         Err(error) => {
             let error = JobError::from(error);
-            finish_uploaders(store, uploaders, Some(error.clone())).await?;
+            staging.finish(Some(error.clone())).await?;
             return Err(error);
         }
     };
-    let parsed = read_ranged(store, object, (part_size, concurrency), processor, stop).await;
-    let failure = parsed.as_ref().err().cloned();
-    let staged = finish_uploaders(store, uploaders, failure).await?;
+    let parsed = read(store, object, plan, processor, stop).await;
+    let staged = staging.finish(parsed.as_ref().err().cloned()).await?;
     Ok((parsed?, staged))
 }
 
-/// The bytes of each output part on the Fargate route: those of the read parts, within what
-/// S3 takes for a part ([`stage::MIN_PART_SIZE`] to 5 GiB; the unit tests go below, against
-/// the in-memory store).
-fn output_part_size(read_part_size: u64) -> usize {
-    let floor = if cfg!(test) { 16 } else { stage::MIN_PART_SIZE };
-    usize::try_from(read_part_size)
-        .unwrap_or(usize::MAX)
-        .clamp(floor, 5 * 1024 * 1024 * 1024)
+/// The bytes of each output part: on the Lambda route [`OUTPUT_PART_SIZE`]; on the Fargate
+/// route those of the read parts. Within what S3 takes for a part ([`stage::MIN_PART_SIZE`]
+/// to 5 GiB); the unit tests go below, against the in-memory store, so that outputs of a
+/// few kilobytes take several parts.
+fn output_part_size(plan: ReadPlan) -> usize {
+    let (floor, whole) = if cfg!(test) {
+        (16, TEST_WHOLE_OUTPUT_PART_SIZE)
+    } else {
+        (stage::MIN_PART_SIZE, OUTPUT_PART_SIZE)
+    };
+    match plan {
+        ReadPlan::Whole => whole,
+        ReadPlan::Ranged { part_size, .. } => usize::try_from(part_size)
+            .unwrap_or(usize::MAX)
+            .clamp(floor, 5 * 1024 * 1024 * 1024),
+    }
 }
 
-/// Once the core is done with the sinks: the staged outputs, or the failure. After a
-/// failure of the core (`failure`) the uploads are aborted; an uploader's own failure is the
-/// cause of the core's sink error, so it is the one returned.
-async fn finish_uploaders<S: ObjectStore>(
+/// The Lambda route's output parts in the unit tests: larger than the outputs of most tests
+/// (one PUT each), smaller than those of the tests of streamed outputs.
+#[cfg(test)]
+pub(crate) const TEST_WHOLE_OUTPUT_PART_SIZE: usize = 32 * 1024;
+#[cfg(not(test))]
+const TEST_WHOLE_OUTPUT_PART_SIZE: usize = OUTPUT_PART_SIZE;
+
+/// Reads the object as `plan` says, through `processor`.
+async fn read<S: ObjectStore>(
     store: &S,
-    (parquet, rejects): (PartUploader, PartUploader),
-    failure: Option<JobError>,
-) -> Result<Option<StagedOutputs>, JobError> {
-    if failure.is_some() {
-        parquet.cancel();
-        rejects.cancel();
-    }
-    let parquet = parquet.finish(store).await;
-    let rejects = rejects.finish(store).await;
-    match (parquet, rejects, failure) {
-        (Ok(Some(parquet)), Ok(Some(rejects)), None) => {
-            Ok(Some(StagedOutputs { parquet, rejects }))
+    object: (&str, &str, &Pin, u64),
+    plan: ReadPlan,
+    processor: Processor,
+    stop: &mut StopSignal,
+) -> Result<Analysis, JobError> {
+    let (bucket, key, pin, size) = object;
+    match plan {
+        ReadPlan::Whole => {
+            // One GET, its chunks fed to the core as they arrive.
+            let body = store.get(bucket, key, pin, None).await?;
+            let chunks = body.map(|chunk| chunk.map(|bytes| vec![bytes]));
+            feed_in_order(chunks, size, processor, stop).await
         }
-        (parquet, rejects, failure) => {
-            let mut uploader_error = None;
-            for staged in [parquet, rejects] {
-                match staged {
-                    Ok(Some(staged)) => staged.abandon(store).await,
-                    Ok(None) => {}
-                    Err(error) => uploader_error = uploader_error.or(Some(error)),
-                }
-            }
-            Err(match (failure, uploader_error) {
-                // A stop or a read failure says more than the uploads it cut short.
-                (Some(failure), Some(uploader))
-                    if failure.name() == ErrorName::Storage
-                        && uploader.name() != ErrorName::Interrupted =>
-                {
-                    uploader
-                }
-                (Some(failure), _) => failure,
-                (None, Some(uploader)) => uploader,
-                (None, None) => JobError::new(ErrorName::Internal, "an output was not staged"),
-            })
+        ReadPlan::Ranged {
+            part_size,
+            concurrency,
+        } => {
+            let plan = (part_size.max(1), concurrency.max(1));
+            read_ranged(store, object, plan, processor, stop).await
         }
     }
 }
@@ -492,8 +413,8 @@ struct Commit<'a> {
 }
 
 impl Commit<'_> {
-    /// Commits a contract's staged outputs, Parquet first, then the rejects (or, with none,
-    /// removes a previous version's): the last check of the report decides first, so an
+    /// Commits the staged outputs in their order (a contract's: Parquet, then the rejects or,
+    /// with none, the removal of a previous version's): the last check of the report decides first, so an
     /// event already done, or older than the report's, writes nothing. `Err(status)` is that
     /// decision; nothing was written.
     async fn outputs<S: ObjectStore>(
@@ -522,27 +443,7 @@ impl Commit<'_> {
                 return Err(error);
             }
         }
-        let StagedOutputs { parquet, rejects } = staged;
-        let parquet = match parquet.commit(store).await {
-            Ok(committed) => committed,
-            Err(error) => {
-                rejects.abandon(store).await;
-                return Err(error);
-            }
-        };
-        let mut committed = vec![parquet];
-        if rejects.size() == 0 {
-            // Only when there is one: a DELETE of a missing key would still leave a delete
-            // marker in a versioned bucket.
-            let (bucket, key) = (rejects.bucket.clone(), rejects.key.clone());
-            rejects.abandon(store).await;
-            if store.head_output(&bucket, &key).await?.is_some() {
-                store.delete(&bucket, &key).await?;
-            }
-        } else {
-            committed.push(rejects.commit(store).await?);
-        }
-        Ok(Ok(committed))
+        staged.commit(store).await.map(Ok)
     }
 
     /// Writes the report with a conditional request against what is there now; a
@@ -662,24 +563,6 @@ pub(crate) fn compare_sequencers(a: &str, b: &str) -> Ordering {
     pad(a).cmp(&pad(b))
 }
 
-async fn read_whole(
-    mut body: ByteChunks,
-    mut processor: Processor,
-    stop: &mut StopSignal,
-) -> Result<Analysis, JobError> {
-    loop {
-        tokio::select! {
-            biased;
-            () = stop.raised() => return Err(interrupted()),
-            chunk = body.next() => match chunk {
-                Some(bytes) => processor.feed(&bytes?)?,
-                None => break,
-            },
-        }
-    }
-    Ok(processor.finish()?)
-}
-
 /// Parts of `size` bytes, as inclusive ranges.
 fn part_ranges(size: u64, part_size: u64) -> Vec<(u64, u64)> {
     let mut parts = Vec::new();
@@ -705,30 +588,10 @@ async fn read_ranged<S: ObjectStore>(
     store: &S,
     (bucket, key, pin, size): (&str, &str, &Pin, u64),
     (part_size, concurrency): (u64, usize),
-    mut processor: Processor,
+    processor: Processor,
     stop: &mut StopSignal,
 ) -> Result<Analysis, JobError> {
-    // The core runs on a thread of its own, fed in order; the parts download meanwhile. Its
-    // output sinks may wait there for their uploads, never on the runtime.
-    let (parts_in, mut parts_out) = tokio::sync::mpsc::channel::<Vec<Bytes>>(1);
-    let parser = tokio::task::spawn_blocking(move || {
-        let mut fed = 0;
-        while let Some(part) = parts_out.blocking_recv() {
-            for chunk in part {
-                processor.feed(&chunk)?;
-                fed += chunk.len() as u64;
-            }
-        }
-        if fed < size {
-            // Cut short (a stop, a failed read): the outcome says why. Not finishing writes no
-            // more output.
-            return Err(shared::Error::from(shared::ErrorKind::Internal(
-                "the read stopped early".into(),
-            )));
-        }
-        processor.finish()
-    });
-    let mut downloads = futures::stream::iter(part_ranges(size, part_size))
+    let downloads = futures::stream::iter(part_ranges(size, part_size))
         .map(|(first, last)| {
             let (store, bucket, key, pin) = (
                 store.clone(),
@@ -763,7 +626,38 @@ async fn read_ranged<S: ObjectStore>(
             }
         })
         .buffered(concurrency);
+    feed_in_order(downloads, size, processor, stop).await
+}
 
+/// Feeds the object's `size` bytes, arriving in order from `parts`, to the core. The core
+/// runs on a thread of its own: its output sinks may wait there for their uploads, never on
+/// the runtime; the next parts arrive meanwhile.
+async fn feed_in_order(
+    parts: impl futures::Stream<Item = Result<Vec<Bytes>, JobError>>,
+    size: u64,
+    mut processor: Processor,
+    stop: &mut StopSignal,
+) -> Result<Analysis, JobError> {
+    let (parts_in, mut parts_out) = tokio::sync::mpsc::channel::<Vec<Bytes>>(1);
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut fed = 0;
+        while let Some(part) = parts_out.blocking_recv() {
+            for chunk in part {
+                processor.feed(&chunk)?;
+                fed += chunk.len() as u64;
+            }
+        }
+        if fed < size {
+            // Cut short (a stop, a failed read): the outcome says why. Not finishing writes no
+            // more output.
+            return Err(shared::Error::from(shared::ErrorKind::Internal(
+                "the read stopped early".into(),
+            )));
+        }
+        processor.finish()
+    });
+    // Boxed, so that it can be dropped (its downloads stopped) before waiting for the core.
+    let mut parts = Box::pin(parts);
     let mut failure = None;
     loop {
         tokio::select! {
@@ -772,7 +666,7 @@ async fn read_ranged<S: ObjectStore>(
                 failure = Some(interrupted());
                 break;
             }
-            next = downloads.next() => match next {
+            next = parts.next() => match next {
                 None => break,
                 Some(Ok(part)) => {
                     if parts_in.send(part).await.is_err() {
@@ -787,7 +681,7 @@ async fn read_ranged<S: ObjectStore>(
             },
         }
     }
-    drop(downloads);
+    drop(parts);
     drop(parts_in);
     let parsed = parser
         .await

@@ -1,19 +1,20 @@
 //! A job's outputs, staged until the commit point and then made visible, or abandoned.
 //!
-//! The core writes each output to a synchronous [`Write`] sink. On the Lambda route that is
-//! a buffer ([`shared::conversion::SharedBuffer`]) PUT at commit. On the Fargate route it is a
-//! [`PartSink`]: every full part is handed, over a bounded channel, to an asynchronous
-//! [`PartUploader`] that uploads it to a multipart upload while parsing goes on, so memory
-//! stays bounded whatever the output's size. The upload is created lazily, at the first full
-//! part: an output smaller than a part (the rejects, most often) is PUT in one request at
-//! commit, as on the Lambda route. Either way the object's bytes are the same: only its etag
+//! Both routes stage the same way, through [`Staging`]: the core writes each output to a
+//! synchronous [`Write`] sink, a [`PartSink`], which holds up to one part in memory. Every
+//! full part is handed, over a bounded channel, to an asynchronous [`PartUploader`] that
+//! uploads it to a multipart upload while parsing goes on, so memory stays bounded whatever
+//! the output's size (a small gzip input on the Lambda can expand to hundreds of MB). The
+//! upload is created lazily, at the first full part: an output smaller than a part (the
+//! rejects, most often, and every output of a small input) is PUT in one request at commit,
+//! with no multipart call at all. Either way the object's bytes are the same: only its etag
 //! tells a multipart object from a single PUT.
 //!
-//! Nothing is visible before [`StagedObject::commit`]: parts of an upload are not an object
-//! until `CompleteMultipartUpload`. A failure before the commit point calls
-//! [`StagedObject::abandon`] (or aborts the upload of a failed [`PartUploader`]), and the
-//! bucket's lifecycle rule (`AbortIncompleteMultipartUpload`, 7 days) collects what a killed
-//! process left.
+//! Nothing is visible before [`StagedOutputs::commit`]: parts of an upload are not an object
+//! until `CompleteMultipartUpload`. A failure before the commit point aborts the uploads
+//! ([`StagedOutputs::abandon`], or [`Staging::finish`] with the failure), and the bucket's
+//! lifecycle rule (`AbortIncompleteMultipartUpload`, 7 days) collects what a killed process
+//! left.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,8 +59,20 @@ pub(crate) struct StagedObject {
     pub key: String,
     /// Its `Content-Type`.
     pub content_type: &'static str,
+    /// What its commit does if it stayed empty.
+    pub when_empty: WhenEmpty,
     /// Its bytes so far.
     pub body: StagedBody,
+}
+
+/// What committing an output that stayed empty does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenEmpty {
+    /// Writes the empty object (an output that always has bytes, as a Parquet file).
+    Write,
+    /// Writes nothing and deletes the key's object, if it has one (the rejects: a new
+    /// version of the source without rejects removes the previous version's).
+    RemovePrevious,
 }
 
 /// Where a staged output's bytes are.
@@ -110,6 +123,7 @@ impl StagedObject {
             key,
             content_type,
             body,
+            ..
         } = self;
         let etag = match body {
             StagedBody::Buffered(bytes) => {
@@ -166,6 +180,137 @@ impl StagedObject {
         if let StagedBody::Multipart { upload, .. } = &self.body {
             abort(store, upload).await;
         }
+    }
+}
+
+/// A job's outputs, in the order they are committed, staged.
+#[derive(Debug)]
+pub(crate) struct StagedOutputs(Vec<StagedObject>);
+
+impl StagedOutputs {
+    /// Commits every output in order, each as its [`WhenEmpty`] says. A failure stops there
+    /// and abandons the outputs not committed yet (the ones before are visible: the job's
+    /// rerun writes them again).
+    pub async fn commit<S: ObjectStore>(self, store: &S) -> Result<Vec<Committed>, JobError> {
+        let mut committed = Vec::new();
+        let mut outputs = self.0.into_iter();
+        while let Some(output) = outputs.next() {
+            let result = if output.size() == 0 && output.when_empty == WhenEmpty::RemovePrevious {
+                remove_previous(store, output).await
+            } else {
+                output.commit(store).await.map(|c| committed.push(c))
+            };
+            if let Err(error) = result {
+                StagedOutputs(outputs.collect()).abandon(store).await;
+                return Err(error);
+            }
+        }
+        Ok(committed)
+    }
+
+    /// Gives every output up (see [`StagedObject::abandon`]).
+    pub async fn abandon<S: ObjectStore>(self, store: &S) {
+        for output in self.0 {
+            output.abandon(store).await;
+        }
+    }
+}
+
+/// Deletes the object of an empty output's key, only when there is one: a DELETE of a
+/// missing key would still leave a delete marker in a versioned bucket.
+async fn remove_previous<S: ObjectStore>(store: &S, output: StagedObject) -> Result<(), JobError> {
+    let (bucket, key) = (output.bucket.clone(), output.key.clone());
+    output.abandon(store).await;
+    if store.head_output(&bucket, &key).await?.is_some() {
+        store.delete(&bucket, &key).await?;
+    }
+    Ok(())
+}
+
+/// The outputs of one job while the core writes them: any number of named outputs, each a
+/// [`PartSink`] for the core and a [`PartUploader`] here. Parts start at `part_size` bytes.
+pub(crate) struct Staging<S> {
+    store: S,
+    bucket: String,
+    part_size: usize,
+    stop: StopSignal,
+    uploaders: Vec<(PartUploader, WhenEmpty)>,
+}
+
+impl<S: ObjectStore> Staging<S> {
+    /// No outputs yet, for objects of `bucket`, cut into parts of `part_size` bytes (at least
+    /// [`MIN_PART_SIZE`] against S3; the unit tests use less). A raised `stop` makes every
+    /// upload stop.
+    pub fn new(store: &S, bucket: &str, part_size: usize, stop: &StopSignal) -> Staging<S> {
+        Staging {
+            store: store.clone(),
+            bucket: bucket.to_owned(),
+            part_size,
+            stop: stop.clone(),
+            uploaders: Vec::new(),
+        }
+    }
+
+    /// Stages an output of `key`; returns the sink the core writes it to. Outputs are
+    /// committed in the order they were added.
+    pub fn output(
+        &mut self,
+        key: &str,
+        content_type: &'static str,
+        when_empty: WhenEmpty,
+    ) -> PartSink {
+        let (sink, uploader) = streamed(
+            &self.store,
+            &self.bucket,
+            key,
+            content_type,
+            self.part_size,
+            &self.stop,
+        );
+        self.uploaders.push((uploader, when_empty));
+        sink
+    }
+
+    /// Once the core has dropped every sink: the staged outputs, or the failure. After a
+    /// failure of the core (`failure`) the uploads are aborted; an uploader's own failure is
+    /// the cause of the core's sink error, so it is the one returned (unless the core's
+    /// failure says more: a stop, a failed read, a contract violation).
+    pub async fn finish(self, failure: Option<JobError>) -> Result<StagedOutputs, JobError> {
+        let store = &self.store;
+        if failure.is_some() {
+            for (uploader, _) in &self.uploaders {
+                uploader.cancel();
+            }
+        }
+        let mut staged = Vec::new();
+        let mut uploader_error = None;
+        let mut missing = false;
+        for (uploader, when_empty) in self.uploaders {
+            match uploader.finish(store).await {
+                Ok(Some(mut output)) => {
+                    output.when_empty = when_empty;
+                    staged.push(output);
+                }
+                Ok(None) => missing = true,
+                Err(error) => uploader_error = uploader_error.or(Some(error)),
+            }
+        }
+        let staged = StagedOutputs(staged);
+        let error = match (failure, uploader_error) {
+            (None, None) if !missing => return Ok(staged),
+            // A stop or a read failure says more than the uploads it cut short.
+            (Some(failure), Some(uploader))
+                if failure.name() == ErrorName::Storage
+                    && uploader.name() != ErrorName::Interrupted =>
+            {
+                uploader
+            }
+            (Some(failure), _) => failure,
+            (None, Some(uploader)) => uploader,
+            (None, None) => JobError::new(ErrorName::Internal, "an output was not staged"),
+        };
+        staged.abandon(store).await;
+        Err(error)
     }
 }
 
@@ -262,7 +407,7 @@ struct Uploaded {
 
 /// A streamed output of `key`: the sink for the core, the uploader for the job. Parts start
 /// at `base` bytes (at least [`MIN_PART_SIZE`] against S3; the unit tests use less).
-pub(crate) fn streamed<S: ObjectStore>(
+fn streamed<S: ObjectStore>(
     store: &S,
     bucket: &str,
     key: &str,
@@ -391,6 +536,7 @@ impl PartUploader {
             bucket: self.bucket,
             key: self.key,
             content_type: self.content_type,
+            when_empty: WhenEmpty::Write,
             body,
         }))
     }
