@@ -289,17 +289,20 @@ pub struct ColumnSpec {
 }
 
 impl ColumnSpec {
-    /// Checks one field's text (`None`: null or absent) against this column.
+    /// Checks one field's text against this column. `None` is no value: an unquoted empty
+    /// CSV field, a JSON `null` or absent key. `Some("")` is an empty string (a quoted `""`
+    /// in CSV, `""` in JSON): a value in a `string` column, no value in any other.
     pub fn check<'a>(&self, text: Option<&'a str>) -> Result<Option<Value<'a>>, RejectReason> {
         let text = match text {
-            None | Some("") => {
-                return if self.nullable {
-                    Ok(None)
-                } else {
-                    Err(RejectReason::Null)
-                };
-            }
-            Some(text) => text,
+            Some("") if self.column_type != ColumnType::String => None,
+            text => text,
+        };
+        let Some(text) = text else {
+            return if self.nullable {
+                Ok(None)
+            } else {
+                Err(RejectReason::Null)
+            };
         };
         let value = self.column_type.parse(text)?;
         let c = &self.constraints;
@@ -942,22 +945,47 @@ pub struct Rejection {
 
 impl Binding {
     /// Checks one delimited record's `fields` against `contract`, filling `out` with one value
-    /// per contract column (`None`: null).
+    /// per contract column (`None`: null). The fields are read as unquoted CSV gives them: an
+    /// empty one has no value. [`Binding::check_values`] tells empty strings apart.
     pub fn check_fields<'r>(
         &self,
         contract: &Contract,
         fields: &[&'r str],
         out: &mut Vec<Option<Value<'r>>>,
     ) -> Result<(), Rejection> {
+        let field = |index: usize| fields.get(index).copied().filter(|f| !f.is_empty());
+        self.check_record(contract, fields.len(), field, out)
+    }
+
+    /// [`Binding::check_fields`] for fields that may be empty strings: `None` has no value
+    /// (an unquoted empty field), `Some("")` is an empty string (a quoted `""`); see
+    /// [`ColumnSpec::check`].
+    pub fn check_values<'r>(
+        &self,
+        contract: &Contract,
+        fields: &[Option<&'r str>],
+        out: &mut Vec<Option<Value<'r>>>,
+    ) -> Result<(), Rejection> {
+        let field = |index: usize| fields.get(index).copied().flatten();
+        self.check_record(contract, fields.len(), field, out)
+    }
+
+    fn check_record<'r>(
+        &self,
+        contract: &Contract,
+        count: usize,
+        field: impl Fn(usize) -> Option<&'r str>,
+        out: &mut Vec<Option<Value<'r>>>,
+    ) -> Result<(), Rejection> {
         out.clear();
-        if self.fields.is_some_and(|n| n != fields.len()) {
+        if self.fields.is_some_and(|n| n != count) {
             return Err(Rejection {
                 column: None,
                 reason: RejectReason::FieldCount,
             });
         }
         for (index, (column, source)) in contract.columns.iter().zip(&self.sources).enumerate() {
-            let text = source.and_then(|s| fields.get(s).copied());
+            let text = source.and_then(&field);
             let value = column.check(text).map_err(|reason| Rejection {
                 column: Some(index),
                 reason,
@@ -1235,6 +1263,32 @@ type = "timestamp"
     }
 
     #[test]
+    fn an_empty_string_is_a_value_in_a_string_column_only() {
+        let column = |column_type: &str, nullable: bool| ColumnSpec {
+            name: "c".into(),
+            column_type: column_type.parse().unwrap(),
+            nullable,
+            constraints: Constraints::default(),
+        };
+        // A quoted "" (or JSON ""): an empty string, accepted by a non-nullable string column.
+        assert_eq!(
+            column("string", false).check(Some("")),
+            Ok(Some(Value::String("")))
+        );
+        assert_eq!(column("string", false).check(None), Err(RejectReason::Null));
+        assert_eq!(column("string", true).check(None), Ok(None));
+        // In any other column it is no value, as DuckDB and Polars read it.
+        assert_eq!(column("int64", true).check(Some("")), Ok(None));
+        assert_eq!(
+            column("date", false).check(Some("")),
+            Err(RejectReason::Null)
+        );
+        let mut limited = column("string", false);
+        limited.constraints.allowed = Some(vec!["a".into()]);
+        assert_eq!(limited.check(Some("")), Err(RejectReason::NotAllowed));
+    }
+
+    #[test]
     fn records_check_against_the_bound_header() {
         let c = sales();
         let header: Vec<String> = ["status", "order_id", "amount", "ordered_at", "note"]
@@ -1252,6 +1306,18 @@ type = "timestamp"
             .unwrap();
         assert_eq!(out[0], Some(Value::Int64(7)));
         assert_eq!(out[1], Some(Value::Decimal(1050)));
+        // A quoted "" in the (non-nullable) int64 column is no value either.
+        assert_eq!(
+            binding.check_values(
+                &c,
+                &[Some("paid"), Some(""), Some("1"), None, None],
+                &mut Vec::new()
+            ),
+            Err(Rejection {
+                column: Some(0),
+                reason: RejectReason::Null
+            })
+        );
         let reject = |fields: &[&str]| binding.check_fields(&c, fields, &mut Vec::new());
         assert_eq!(
             reject(&["paid", "", "1", "", ""]),
