@@ -20,6 +20,8 @@ use crate::contract::{Binding, Contract, RejectReason, Rejection, Value};
 use crate::error::{Error, ErrorKind};
 use crate::malformed::{MalformedKind, Position};
 use crate::parquet_output::{ParquetOptions, ParquetWriter};
+use crate::processor::RecordCounts;
+use crate::stage::{Stage, StageColumns, StageFields, StageRecord};
 
 /// Bytes of a rejected record kept in the rejects file; longer records are cut.
 pub const MAX_REJECT_RAW_BYTES: usize = 1024;
@@ -416,8 +418,8 @@ impl Conversion {
     }
 
     /// Ends the stage: applies the share limit, closes the Parquet file and flushes both
-    /// sinks. `total` is the number of records the object had (after any header).
-    pub(crate) fn finish(self) -> Result<ContractOutcome, Error> {
+    /// sinks.
+    pub(crate) fn finish_outcome(self) -> Result<ContractOutcome, Error> {
         if let Some(share) = self.contract.rejects.max_share
             && self.total > 0
         {
@@ -450,6 +452,43 @@ impl Conversion {
             parquet_bytes: parquet_sink.bytes,
             rejects_bytes: rejects.bytes,
         })
+    }
+}
+
+/// The contract stage behind the common seam: the processor drives it like any stage, and
+/// puts its outcome in [`Analysis::contract`](crate::Analysis) (the report's `contract`).
+impl Stage for Conversion {
+    fn start(&mut self, columns: StageColumns<'_>) -> Result<(), Error> {
+        match columns {
+            StageColumns::Header(names) => self.bind(Some(names)),
+            StageColumns::JsonLines => {
+                self.bind_json();
+                Ok(())
+            }
+            StageColumns::BrokenHeader { line, problem } => Err(violation(
+                &self.contract,
+                format!(
+                    "the header row on line {line} is malformed: {}",
+                    crate::delimited::describe(problem)
+                ),
+            )),
+            // Bound by position at the first record that is not malformed.
+            StageColumns::Positional => Ok(()),
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, record: &StageRecord<'_>) -> Result<(), Error> {
+        let at = Position::from(record.position);
+        match record.fields {
+            StageFields::Delimited(row) => self.delimited_record(at, row.fields(), record.problem),
+            StageFields::JsonLines { line, members } => self.json_record(at, line, members),
+        }
+    }
+
+    fn finish(self: Box<Self>, _records: RecordCounts) -> Result<serde_json::Value, Error> {
+        let outcome = self.finish_outcome()?;
+        serde_json::to_value(outcome).map_err(|e| ErrorKind::Internal(e.to_string()).into())
     }
 }
 

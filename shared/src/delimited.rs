@@ -10,9 +10,9 @@
 //! `\r`; blank lines are skipped. Rows that break the rules are still delivered, with the
 //! [`MalformedKind`] of their first problem, so the caller can count them and go on.
 
-use crate::conversion::Conversion;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::malformed::{MalformedKind, MalformedLog, Position};
+use crate::stage::{StageColumns, StageFields, StageList, StageRecord};
 use crate::profile::Columns;
 
 /// One row, as the tokenizer delivers it.
@@ -650,8 +650,8 @@ pub(crate) struct RowProfiler {
     /// Rows after the header, malformed included.
     pub(crate) total: u64,
     pub(crate) valid: u64,
-    /// The contract stage, which sees every record after the header.
-    pub(crate) conversion: Option<Box<Conversion>>,
+    /// The processing stages, which see every record after the header.
+    pub(crate) stages: StageList,
 }
 
 impl RowProfiler {
@@ -663,13 +663,13 @@ impl RowProfiler {
             malformed,
             total: 0,
             valid: 0,
-            conversion: None,
+            stages: StageList::default(),
         }
     }
 
-    /// Adds the contract stage.
-    pub(crate) fn with_conversion(mut self, conversion: Option<Box<Conversion>>) -> RowProfiler {
-        self.conversion = conversion;
+    /// Adds the processing stages.
+    pub(crate) fn with_stages(mut self, stages: StageList) -> RowProfiler {
+        self.stages = stages;
         self
     }
 
@@ -686,9 +686,7 @@ impl RecordSink for RowProfiler {
             match record.problem {
                 None => {
                     let names = header_names(record);
-                    if let Some(conversion) = &mut self.conversion {
-                        conversion.bind(Some(&names))?;
-                    }
+                    self.stages.start(StageColumns::Header(&names))?;
                     self.set_columns(names);
                     return Ok(());
                 }
@@ -697,17 +695,10 @@ impl RecordSink for RowProfiler {
                 Some(MalformedKind::RecordTooLarge) => {}
                 // A broken header is reported as record 0; the first good row sets the width.
                 Some(kind) => {
-                    if let Some(conversion) = &self.conversion {
-                        return Err(ErrorKind::ContractViolation {
-                            dataset: conversion.contract().dataset.clone(),
-                            detail: format!(
-                                "the header row on line {} is malformed: {}",
-                                record.line,
-                                describe(kind)
-                            ),
-                        }
-                        .into());
-                    }
+                    self.stages.start(StageColumns::BrokenHeader {
+                        line: record.line,
+                        problem: kind,
+                    })?;
                     let at = Position {
                         record: 0,
                         line: record.line,
@@ -725,8 +716,13 @@ impl RecordSink for RowProfiler {
             line: record.line,
             byte_offset: record.byte_offset,
         };
-        if let Some(conversion) = &mut self.conversion {
-            conversion.delimited_record(at, record.fields(), record.problem)?;
+        if !self.stages.is_empty() {
+            let seen = StageRecord {
+                position: at.into(),
+                problem: record.problem,
+                fields: StageFields::Delimited(record),
+            };
+            self.stages.record(StageColumns::Positional, &seen)?;
         }
         if let Some(kind) = record.problem {
             return self.malformed.push(at, kind, || describe(kind).to_owned());

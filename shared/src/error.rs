@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::decompress::Compression;
+use crate::compression::Compression;
 
 /// A stable, public name for a class of failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -204,6 +204,16 @@ pub enum ErrorKind {
     /// Writing an output (Parquet, rejected records) to its sink failed.
     #[error("writing an output failed: {0}")]
     Write(#[source] std::io::Error),
+    /// A processing stage ([`crate::stage::Stage`]) failed the object, under the name it chose.
+    #[error("stage `{stage}`: {detail}")]
+    Stage {
+        /// The stage's name.
+        stage: String,
+        /// The name of the failure in the error table.
+        name: ErrorName,
+        /// What went wrong.
+        detail: String,
+    },
     /// An invariant of the core did not hold: a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -231,6 +241,7 @@ impl Error {
             ErrorKind::ContractViolation { .. } => ErrorName::ContractViolation,
             ErrorKind::Read(_) | ErrorKind::Write(_) => ErrorName::Storage,
             ErrorKind::Internal(_) => ErrorName::Internal,
+            ErrorKind::Stage { name, .. } => *name,
         }
     }
 }

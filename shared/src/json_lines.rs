@@ -12,11 +12,11 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::conversion::Conversion;
 use crate::error::Error;
 use crate::infer::{Value, infer_json_number, infer_json_string};
 use crate::malformed::{MalformedKind, MalformedLog, Position};
 use crate::profile::Columns;
+use crate::stage::{StageColumns, StageFields, StageList, StageRecord};
 
 /// The column that holds lines whose value is not an object.
 pub const VALUE_COLUMN: &str = "$";
@@ -40,8 +40,8 @@ pub(crate) struct JsonLinesProfiler {
     last_record: Vec<u64>,
     pub(crate) total: u64,
     pub(crate) valid: u64,
-    /// The contract stage, which sees every record.
-    pub(crate) conversion: Option<Box<Conversion>>,
+    /// The processing stages, which see every record.
+    pub(crate) stages: StageList,
 }
 
 impl JsonLinesProfiler {
@@ -63,16 +63,13 @@ impl JsonLinesProfiler {
             last_record: Vec::new(),
             total: 0,
             valid: 0,
-            conversion: None,
+            stages: StageList::default(),
         }
     }
 
-    /// Adds the contract stage.
-    pub(crate) fn with_conversion(
-        mut self,
-        conversion: Option<Box<Conversion>>,
-    ) -> JsonLinesProfiler {
-        self.conversion = conversion;
+    /// Adds the processing stages.
+    pub(crate) fn with_stages(mut self, stages: StageList) -> JsonLinesProfiler {
+        self.stages = stages;
         self
     }
 
@@ -141,9 +138,15 @@ impl JsonLinesProfiler {
             byte_offset: start,
         };
         if oversized {
-            if let Some(conversion) = &mut self.conversion {
-                conversion.json_record(at, "", None)?;
-            }
+            let seen = StageRecord {
+                position: at.into(),
+                problem: Some(MalformedKind::RecordTooLarge),
+                fields: StageFields::JsonLines {
+                    line: "",
+                    members: None,
+                },
+            };
+            self.stages.record(StageColumns::JsonLines, &seen)?;
             return self.malformed.push(at, MalformedKind::RecordTooLarge, || {
                 format!(
                     "the line is longer than the maximum of {} bytes",
@@ -152,12 +155,24 @@ impl JsonLinesProfiler {
             });
         }
         let parsed = parse_line(line);
-        if let Some(conversion) = &mut self.conversion {
-            let text = std::str::from_utf8(line).unwrap_or("");
-            match &parsed {
-                Ok(Line::Object(members)) => conversion.json_record(at, text, Some(members))?,
-                Ok(Line::Other(_)) | Err(_) => conversion.json_record(at, text, None)?,
-            }
+        if !self.stages.is_empty() {
+            let text = std::str::from_utf8(line);
+            let seen = StageRecord {
+                position: at.into(),
+                problem: match (&parsed, text) {
+                    (Ok(_), _) => None,
+                    (Err(_), Ok(_)) => Some(MalformedKind::InvalidJson),
+                    (Err(_), Err(_)) => Some(MalformedKind::InvalidUtf8),
+                },
+                fields: StageFields::JsonLines {
+                    line: text.unwrap_or(""),
+                    members: match &parsed {
+                        Ok(Line::Object(members)) => Some(members.as_slice()),
+                        Ok(Line::Other(_)) | Err(_) => None,
+                    },
+                },
+            };
+            self.stages.record(StageColumns::JsonLines, &seen)?;
         }
         match parsed {
             Ok(record) => {

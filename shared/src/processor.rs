@@ -10,15 +10,19 @@
 
 use std::io::Read;
 
+use crate::compression::Compression;
 use crate::config::{Config, Format};
 use crate::conversion::{ContractOutcome, Conversion};
-use crate::decompress::{Compression, Decoder};
+use crate::decompress::Decoder;
 use crate::delimited::{RowProfiler, Tokenizer};
 use crate::detect::{FormatHint, Layout, detect};
 use crate::error::{Error, ErrorKind};
 use crate::json_lines::JsonLinesProfiler;
 use crate::malformed::{MalformedLog, MalformedRecord};
 use crate::profile::{ColumnSummary, Columns};
+use crate::stage::{
+    CONTRACT_STAGE, Stage as ProcessingStage, StageColumns, StageList, StageSection,
+};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
@@ -57,6 +61,9 @@ pub struct Analysis {
     /// What the contract stage did, when the processor had one
     /// ([`Processor::with_conversion`]).
     pub contract: Option<ContractOutcome>,
+    /// What the other stages returned ([`Processor::with_stage`]), in the order they were
+    /// added.
+    pub stages: Vec<StageSection>,
 }
 
 /// The streaming processor. See the [module docs](self).
@@ -66,8 +73,8 @@ pub struct Processor {
     hint: FormatHint,
     bytes_in: u64,
     stage: Stage,
-    /// The contract stage, until the body starts.
-    conversion: Option<Box<Conversion>>,
+    /// The processing stages, until the body starts.
+    stages: StageList,
     /// Set by an error: the processor must not be used any more.
     failed: bool,
 }
@@ -91,7 +98,7 @@ impl Processor {
             config,
             bytes_in: 0,
             stage: Stage::Head(Vec::with_capacity(Compression::MAGIC_LEN)),
-            conversion: None,
+            stages: StageList::default(),
             failed: false,
         }
     }
@@ -107,9 +114,17 @@ impl Processor {
         config.format = format.format.or(config.format);
         config.delimiter = format.delimiter.or(config.delimiter);
         config.header = format.header.or(config.header);
-        let mut processor = Processor::new(config, key);
-        processor.conversion = Some(Box::new(conversion));
-        processor
+        Processor::new(config, key).with_stage(CONTRACT_STAGE, Box::new(conversion))
+    }
+
+    /// Adds a processing stage, which sees every record after the stages added before it
+    /// (see [`Stage`](crate::Stage)). Its section lands in [`Analysis::stages`] under `name`
+    /// (the contract stage's in [`Analysis::contract`]). Add stages before the first
+    /// [`feed`](Processor::feed).
+    #[must_use]
+    pub fn with_stage(mut self, name: &str, stage: Box<dyn ProcessingStage>) -> Processor {
+        self.stages.push(name.to_owned(), stage);
+        self
     }
 
     /// Processes the next chunk of the input.
@@ -145,7 +160,7 @@ impl Processor {
         let mut text = Box::new(TextStage::new(
             self.config.clone(),
             self.hint,
-            self.conversion.take(),
+            std::mem::take(&mut self.stages),
         ));
         decoder.decode(head, &mut |b| text.feed(b))?;
         self.stage = Stage::Body {
@@ -219,8 +234,8 @@ struct TextStage {
     sniff: Vec<u8>,
     /// Set once the layout is decided.
     parser: Option<(Layout, bool, Parser)>,
-    /// The contract stage, handed to the parser once the layout is decided.
-    conversion: Option<Box<Conversion>>,
+    /// The processing stages, handed to the parser once the layout is decided.
+    stages: StageList,
 }
 
 #[derive(Debug)]
@@ -233,14 +248,14 @@ enum Parser {
 }
 
 impl TextStage {
-    fn new(config: Config, hint: FormatHint, conversion: Option<Box<Conversion>>) -> TextStage {
+    fn new(config: Config, hint: FormatHint, stages: StageList) -> TextStage {
         TextStage {
             config,
             hint,
             decoded: 0,
             sniff: Vec::new(),
             parser: None,
-            conversion,
+            stages,
         }
     }
 
@@ -276,7 +291,7 @@ impl TextStage {
         let columns = Columns::new(self.config.max_columns);
         let malformed =
             MalformedLog::new(self.config.malformed_examples, self.config.malformed_limits);
-        let mut conversion = self.conversion.take();
+        let mut stages = std::mem::take(&mut self.stages);
         let mut parser = match (layout.format, layout.delimiter) {
             (Format::Csv, Some(delimiter)) => Parser::Delimited {
                 tokenizer: Box::new(Tokenizer::new(
@@ -284,11 +299,13 @@ impl TextStage {
                     self.config.max_record_bytes,
                     base,
                 )),
-                rows: RowProfiler::new(layout.header.unwrap_or(false), columns, malformed)
-                    .with_conversion(conversion.map(|mut c| {
-                        c.set_delimiter(delimiter);
-                        c
-                    })),
+                rows: {
+                    if let Some(conversion) = stages.conversion_mut() {
+                        conversion.set_delimiter(delimiter);
+                    }
+                    RowProfiler::new(layout.header.unwrap_or(false), columns, malformed)
+                        .with_stages(stages)
+                },
             },
             (Format::Csv, None) => {
                 return Err(
@@ -296,12 +313,10 @@ impl TextStage {
                 );
             }
             (Format::JsonLines, _) => {
-                if let Some(conversion) = &mut conversion {
-                    conversion.bind_json();
-                }
+                stages.start(StageColumns::JsonLines)?;
                 Parser::JsonLines(
                     JsonLinesProfiler::new(columns, malformed, self.config.max_record_bytes, base)
-                        .with_conversion(conversion),
+                        .with_stages(stages),
                 )
             }
         };
@@ -317,47 +332,49 @@ impl TextStage {
         let Some((layout, bom, mut parser)) = self.parser else {
             return Err(ErrorKind::Internal("no parser after deciding".into()).into());
         };
-        let (total, valid, columns, malformed, conversion) = match &mut parser {
+        let (total, valid, columns, malformed, stages) = match &mut parser {
             Parser::Delimited { tokenizer, rows } => {
                 tokenizer.finish(rows)?;
-                let conversion = rows.conversion.take();
+                let stages = std::mem::take(&mut rows.stages);
                 (
                     rows.total,
                     rows.valid,
                     &rows.columns,
                     &rows.malformed,
-                    conversion,
+                    stages,
                 )
             }
             Parser::JsonLines(lines) => {
                 lines.finish()?;
-                let conversion = lines.conversion.take();
+                let stages = std::mem::take(&mut lines.stages);
                 (
                     lines.total,
                     lines.valid,
                     &lines.columns,
                     &lines.malformed,
-                    conversion,
+                    stages,
                 )
             }
         };
         malformed.check_share(total)?;
-        let contract = conversion.map(|c| c.finish()).transpose()?;
+        let records = RecordCounts {
+            total,
+            valid,
+            malformed: malformed.count(),
+        };
+        let (contract, sections) = stages.finish(StageColumns::Positional, records)?;
         Ok(Analysis {
             compression,
             layout,
             bom,
             bytes_in,
             bytes_decoded: self.decoded,
-            records: RecordCounts {
-                total,
-                valid,
-                malformed: malformed.count(),
-            },
+            records,
             columns: columns.summaries(valid),
             columns_not_profiled: columns.not_profiled(),
             malformed: malformed.examples().to_vec(),
             contract,
+            stages: sections,
         })
     }
 }

@@ -5,11 +5,12 @@
 //! from run to run: it says which processor ran and how fast. The schema is documented in
 //! `docs/report.md`; a breaking change raises [`SCHEMA_VERSION`].
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::compression::Compression;
 use crate::config::Format;
 use crate::conversion::ContractOutcome;
-use crate::decompress::Compression;
 use crate::malformed::MalformedRecord;
 use crate::processor::{Analysis, RecordCounts};
 use crate::profile::ColumnSummary;
@@ -114,6 +115,18 @@ pub struct Report {
     /// What the data contract that owns the key did (absent for an object no contract owns).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contract: Option<ReportContract>,
+    /// What the other processing stages did, by name ([`crate::Stage`]; absent with none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stages: BTreeMap<String, ReportStage>,
+}
+
+/// A processing stage's section of the report: what it returned and the outputs it committed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReportStage {
+    /// What the stage returned when it finished.
+    pub summary: serde_json::Value,
+    /// The objects it wrote, as committed, in the order it declared them.
+    pub outputs: Vec<OutputObject>,
 }
 
 /// The report's `contract` section: the contract stage's outcome and the outputs it committed.
@@ -164,6 +177,17 @@ impl Report {
                 outcome,
                 outputs: Vec::new(),
             }),
+            stages: analysis
+                .stages
+                .iter()
+                .map(|stage| {
+                    let section = ReportStage {
+                        summary: stage.section.clone(),
+                        outputs: Vec::new(),
+                    };
+                    (stage.name.clone(), section)
+                })
+                .collect(),
         }
     }
 
