@@ -319,37 +319,14 @@ async fn both_routes_give_the_same_report_but_for_processing() {
     f.s3.shutdown().await;
 }
 
-const SALES: &str = r#"
-dataset = "sales"
-prefix = "incoming/sales/"
+/// The sales contract the storage and processor tests share: `id` (int64), `amount`
+/// (decimal), `note` (string), the partition `region`, at most 30 % of records rejected.
+const SALES: &str = include_str!("../../storage/tests/fixtures/sales.toml");
 
-[format]
-type = "csv"
-header = true
-
-[rejects]
-max_share = 0.3
-
-[[partitions]]
-name = "region"
-
-[[columns]]
-name = "id"
-type = "int64"
-nullable = false
-
-[[columns]]
-name = "city"
-type = "string"
-
-[[columns]]
-name = "amount"
-type = "decimal(12, 2)"
-
-[[columns]]
-name = "when"
-type = "timestamp"
-"#;
+/// The folder holding that contract alone, as `PIPELINE_CONTRACTS_DIR`.
+fn sales_contracts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../storage/tests/fixtures")
+}
 
 /// A fresh folder holding one contract file, `name.toml`.
 fn contracts_dir(folder: &str, name: &str, contract: &str) -> PathBuf {
@@ -362,14 +339,16 @@ fn contracts_dir(folder: &str, name: &str, contract: &str) -> PathBuf {
     dir
 }
 
-/// The sample, with every 25th record's id no integer.
-fn sample_with_rejects() -> Vec<u8> {
-    let mut csv = Vec::new();
-    for (i, line) in sample_csv().split_inclusive(|b| *b == b'\n').enumerate() {
-        if i > 0 && i % 25 == 0 {
-            csv.extend_from_slice(b"x");
-        }
-        csv.extend_from_slice(line);
+/// `rows` sales records; every `bad_every`th has an id that is no integer.
+fn sales_csv(rows: usize, bad_every: usize) -> Vec<u8> {
+    let mut csv = b"id,amount,note\n".to_vec();
+    for i in 1..=rows {
+        let id = if i % bad_every == 0 {
+            format!("x{i}")
+        } else {
+            i.to_string()
+        };
+        csv.extend_from_slice(format!("{id},{}.25,\"Zürich, CH {i}\"\n", i * 7).as_bytes());
     }
     csv
 }
@@ -397,8 +376,8 @@ impl Fixture {
 #[tokio::test]
 async fn both_routes_write_byte_identical_parquet_and_rejects_under_a_contract() {
     let f = fixture().await;
-    let dir = contracts_dir("routes", "sales", SALES);
-    let csv = sample_with_rejects();
+    let dir = sales_contracts();
+    let csv = sales_csv(500, 25);
     let lambda_job = f
         .upload("incoming/sales/region=eu/by lambda.csv", &csv)
         .await;
@@ -459,16 +438,8 @@ async fn both_routes_write_byte_identical_parquet_and_rejects_under_a_contract()
 #[tokio::test]
 async fn past_the_rejection_policy_the_program_exits_contract_violation_and_writes_nothing() {
     let f = fixture().await;
-    let dir = contracts_dir("policy", "sales", SALES);
-    let mut csv = b"id,city,amount,when\n".to_vec();
-    for i in 0..200 {
-        let id = if i % 2 == 0 {
-            format!("x{i}")
-        } else {
-            i.to_string()
-        };
-        csv.extend_from_slice(format!("{id},Bern,1.00,2024-01-01T00:00:00Z\n").as_bytes());
-    }
+    let dir = sales_contracts();
+    let csv = sales_csv(200, 2);
     let job = f
         .upload("incoming/sales/region=eu/half bad.csv", &csv)
         .await;
@@ -499,7 +470,7 @@ async fn a_bad_contract_fails_the_start_as_internal_naming_its_file_and_line() {
     let dir = contracts_dir(
         "bad",
         "broken",
-        &SALES.replace("type = \"timestamp\"", "type = \"datetime\""),
+        &SALES.replace("type = \"int64\"", "type = \"int65\""),
     );
     let job = f.upload("incoming/other.csv", b"a\n1\n").await;
     let output = f
@@ -513,7 +484,7 @@ async fn a_bad_contract_fails_the_start_as_internal_naming_its_file_and_line() {
     assert_eq!(log["fields"]["error"], "Internal");
     let detail = log["fields"]["detail"].as_str().unwrap();
     assert!(detail.contains("broken.toml:"), "{detail}");
-    assert!(detail.contains("datetime"), "{detail}");
+    assert!(detail.contains("int65"), "{detail}");
     assert_eq!(f.outputs().await, 0, "nothing processed");
     f.s3.shutdown().await;
 }
@@ -521,9 +492,9 @@ async fn a_bad_contract_fails_the_start_as_internal_naming_its_file_and_line() {
 #[tokio::test]
 async fn sigterm_under_a_contract_writes_no_output_and_leaves_no_upload() {
     let f = fixture().await;
-    let dir = contracts_dir("sigterm", "sales", SALES);
+    let dir = sales_contracts();
     let job = f
-        .upload("incoming/sales/region=eu/slow.csv", &sample_with_rejects())
+        .upload("incoming/sales/region=eu/slow.csv", &sales_csv(500, 25))
         .await;
     f.s3.faults().inject(
         FaultRule::new(Operation::GetObject, Fault::Delay(Duration::from_secs(5))).always(),

@@ -75,29 +75,14 @@ fn contracts_dir(folder: &str, name: &str, contract: &str) -> PathBuf {
     dir
 }
 
-const SALES: &str = r#"
-dataset = "sales"
-prefix = "incoming/sales/"
+/// The sales contract the storage and processor tests share: `id` (int64), `amount`
+/// (decimal), `note` (string), the partition `region`, at most 30 % of records rejected.
+const SALES: &str = include_str!("../../storage/tests/fixtures/sales.toml");
 
-[format]
-type = "csv"
-header = true
-
-[rejects]
-max_share = 0.3
-
-[[partitions]]
-name = "region"
-
-[[columns]]
-name = "id"
-type = "int64"
-nullable = false
-
-[[columns]]
-name = "amount"
-type = "decimal(12, 2)"
-"#;
+/// The folder holding that contract alone, as `PIPELINE_CONTRACTS_DIR`.
+fn sales_contracts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../storage/tests/fixtures")
+}
 
 impl Pipeline {
     async fn object(&self, key: &str) -> Option<Vec<u8>> {
@@ -227,7 +212,7 @@ async fn failures_come_back_with_the_core_error_names() {
 #[tokio::test]
 async fn an_object_under_a_contract_gets_its_parquet_and_rejects_before_the_report() {
     let s3 = LocalS3::builder().bucket(BUCKET).start().await.unwrap();
-    let dir = contracts_dir("outputs", "sales", SALES);
+    let dir = sales_contracts();
     let p = Pipeline {
         function: function(&s3, Some(&dir)).start().await.unwrap(),
         s3,
@@ -235,7 +220,7 @@ async fn an_object_under_a_contract_gets_its_parquet_and_rejects_before_the_repo
     let job = p
         .upload(
             "incoming/sales/region=eu/day 1.csv",
-            b"id,amount\n1,2.50\n2,x\n3,4.00\n4,1.25\n",
+            b"id,amount,note\n1,2.50,a\n2,x,b\n3,4.00,c\n4,1.25,d\n",
         )
         .await;
     let InvocationResult::Success(outcome) = p.invoke(&job).await else {
@@ -268,7 +253,7 @@ async fn an_object_under_a_contract_gets_its_parquet_and_rejects_before_the_repo
     let job = p
         .upload(
             "incoming/sales/region=eu/bad.csv",
-            b"id,amount\nx,1\ny,2\n3,3\n",
+            b"id,amount,note\nx,1,a\ny,2,b\n3,3,c\n",
         )
         .await;
     match p.invoke(&job).await {

@@ -167,19 +167,7 @@ async fn every_failure_before_the_commit_point_leaves_no_new_object_and_no_open_
         let (store, job) = second_version().await;
         let setup = store.calls().len();
         run(&store, &job, read).await.unwrap();
-        let calls = store.calls();
-        let commit_at = calls[setup..]
-            .iter()
-            .position(|(call, _)| is_visible_write(*call))
-            .unwrap()
-            + setup;
-        // Every call of this run before the commit point, by kind and ordinal.
-        let mut failures = Vec::new();
-        for call in Call::ALL {
-            let first = count_before(&calls[..setup], call) + 1;
-            let last = count_before(&calls[..commit_at], call);
-            failures.extend((first..=last).map(|ordinal| (call, ordinal)));
-        }
+        let failures = calls_before_the_commit(&store.calls(), setup);
         assert!(failures.iter().any(|(c, _)| *c == Call::Get));
         if read == RANGED {
             assert!(failures.iter().any(|(c, _)| *c == Call::UploadPart));
@@ -209,6 +197,29 @@ async fn every_failure_before_the_commit_point_leaves_no_new_object_and_no_open_
     }
 }
 
+/// Where the run whose calls follow the first `setup` of `calls` wrote its first visible
+/// object: the index of that call.
+fn commit_point(calls: &[(Call, String)], setup: usize) -> usize {
+    calls[setup..]
+        .iter()
+        .position(|(call, _)| is_visible_write(*call))
+        .unwrap()
+        + setup
+}
+
+/// Every call of that run before its commit point, by kind and ordinal (counted from the
+/// store's creation, as [`MemoryStore::fail`] takes them).
+fn calls_before_the_commit(calls: &[(Call, String)], setup: usize) -> Vec<(Call, u32)> {
+    let commit_at = commit_point(calls, setup);
+    let mut failures = Vec::new();
+    for call in Call::ALL {
+        let first = count_before(&calls[..setup], call) + 1;
+        let last = count_before(&calls[..commit_at], call);
+        failures.extend((first..=last).map(|ordinal| (call, ordinal)));
+    }
+    failures
+}
+
 fn count_before(calls: &[(Call, String)], call: Call) -> u32 {
     u32::try_from(calls.iter().filter(|(c, _)| *c == call).count()).unwrap()
 }
@@ -221,11 +232,7 @@ async fn a_failure_between_commits_is_repaired_by_running_the_job_again() {
         run(&undisturbed, &job, read).await.unwrap();
         let expected = comparable(undisturbed.objects());
         let calls = undisturbed.calls();
-        let commit_at = calls[setup..]
-            .iter()
-            .position(|(call, _)| is_visible_write(*call))
-            .unwrap()
-            + setup;
+        let commit_at = commit_point(&calls, setup);
         // Each call from the Parquet's commit on (the rejects' commit, the report's HEAD and
         // PUT), failed in turn.
         for at in commit_at..calls.len() {
@@ -453,18 +460,7 @@ async fn a_lambda_failure_before_the_commit_aborts_its_streamed_uploads_and_show
     let (store, job) = large_second_version().await;
     let setup = store.calls().len();
     run(&store, &job, WHOLE).await.unwrap();
-    let calls = store.calls();
-    let commit_at = calls[setup..]
-        .iter()
-        .position(|(call, _)| is_visible_write(*call))
-        .unwrap()
-        + setup;
-    let mut failures = Vec::new();
-    for call in Call::ALL {
-        let first = count_before(&calls[..setup], call) + 1;
-        let last = count_before(&calls[..commit_at], call);
-        failures.extend((first..=last).map(|ordinal| (call, ordinal)));
-    }
+    let failures = calls_before_the_commit(&store.calls(), setup);
     for call in [Call::Get, Call::CreateMultipart, Call::UploadPart] {
         assert!(failures.iter().any(|(c, _)| *c == call), "{call:?}");
     }
