@@ -225,8 +225,8 @@ pub struct OutputDeclaration {
     /// The key it is committed under: derived from the source key only (never the clock),
     /// so a new version of the source replaces it and a re-run writes the same key.
     pub key: String,
-    /// Its content type.
-    pub content_type: String,
+    /// Its `Content-Type` (`application/jsonl`, `application/vnd.apache.parquet`…).
+    pub content_type: &'static str,
 }
 
 /// A stage as a team registers it, once: where it runs, what it writes, and how to build it

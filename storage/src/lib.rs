@@ -41,6 +41,7 @@ mod lifecycle;
 mod memory;
 mod run;
 mod stage;
+mod stages;
 mod store;
 mod tls;
 
@@ -48,6 +49,8 @@ pub use error::JobError;
 pub use run::{
     ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal, load_contracts, run_job,
 };
+pub use run::run_job_with_stages;
+pub use stages::{ValueCounts, registered_stages};
 pub use stage::{MIN_PART_SIZE, OUTPUT_PART_SIZE, PARQUET_CONTENT_TYPE, REJECTS_CONTENT_TYPE};
 pub use store::{
     ByteChunks, CompletedPart, ObjectHead, ObjectStore, Pin, PutOptions, S3Store, Upload,

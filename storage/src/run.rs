@@ -1,5 +1,6 @@
 //! One job, end to end: resolve the object, skip it if done, stream it through the core
-//! (staging the contract's outputs), commit the outputs, then the report.
+//! (staging the outputs of the contract and of the other stages), commit the outputs, then
+//! the report.
 
 use std::cmp::Ordering;
 use std::time::Instant;
@@ -8,7 +9,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use shared::{
     Analysis, Contract, Contracts, Conversion, ConversionOutputs, ErrorName, Job, KeyLayout,
-    OutputObject, Processing, Processor, RecordCounts, Report, Source,
+    OutputDeclaration, OutputObject, Processing, Processor, RecordCounts, Report, Source,
+    StageFactory,
 };
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -18,6 +20,7 @@ use crate::stage::{
     self, Committed, OUTPUT_PART_SIZE, PARQUET_CONTENT_TYPE, REJECTS_CONTENT_TYPE, StagedOutputs,
     Staging, WhenEmpty,
 };
+use crate::stages::registered_stages;
 use crate::store::{ObjectHead, ObjectStore, Pin, PutOptions, WriteCondition, Written};
 
 /// User metadata on a report naming the source it describes.
@@ -173,6 +176,20 @@ pub async fn run_job<S: ObjectStore>(
     settings: &RunSettings,
     stop: &StopSignal,
 ) -> Result<RunOutcome, JobError> {
+    run_job_with_stages(store, job, settings, &registered_stages(), stop).await
+}
+
+/// [`run_job`] with these processing stages instead of the
+/// [registered ones](crate::registered_stages): each that runs on the object has its outputs
+/// staged and committed with the contract's, before the report, and its section in the
+/// report's `stages`.
+pub async fn run_job_with_stages<S: ObjectStore>(
+    store: &S,
+    job: &Job,
+    settings: &RunSettings,
+    factories: &[Box<dyn StageFactory>],
+    stop: &StopSignal,
+) -> Result<RunOutcome, JobError> {
     let started = Instant::now();
     let bucket = job.bucket.as_str();
     let layout = &settings.layout;
@@ -210,11 +227,15 @@ pub async fn run_job<S: ObjectStore>(
     }
 
     let contract = settings.contracts.owner(&key);
+    let running: Vec<(&dyn StageFactory, Vec<OutputDeclaration>)> = factories
+        .iter()
+        .filter_map(|factory| Some((factory.as_ref(), factory.outputs(&key)?)))
+        .collect();
     let mut stop = stop.clone();
     let (analysis, staged) = process(
         store,
         (bucket, &key, &pin, head.size),
-        contract,
+        (contract, &running),
         settings,
         &mut stop,
     )
@@ -239,16 +260,7 @@ pub async fn run_job<S: ObjectStore>(
     if let Some(staged) = staged {
         match commit.outputs(store, staged, &stop).await? {
             Ok(committed) => {
-                if let Some(section) = &mut report.contract {
-                    section.outputs = committed
-                        .iter()
-                        .map(|c| OutputObject {
-                            key: c.key.clone(),
-                            size: c.size,
-                            etag: Some(c.etag.clone()),
-                        })
-                        .collect();
-                }
+                name_outputs(&mut report, &committed, contract, &key, &running);
                 outputs = committed.into_iter().map(|c| c.key).collect();
             }
             Err(status) => return Ok(skipped(status)),
@@ -274,30 +286,69 @@ pub async fn run_job<S: ObjectStore>(
     }
 }
 
-/// Reads the object through the core, staging the contract's outputs if a contract owns it.
-/// On any failure nothing is left staged.
+/// Names the committed outputs in the report: the contract's in its section, each stage's in
+/// its own.
+fn name_outputs(
+    report: &mut Report,
+    committed: &[Committed],
+    contract: Option<&Contract>,
+    key: &str,
+    running: &RunningStages<'_>,
+) {
+    let objects = |keys: &[&str]| -> Vec<OutputObject> {
+        committed
+            .iter()
+            .filter(|c| keys.contains(&c.key.as_str()))
+            .map(|c| OutputObject {
+                key: c.key.clone(),
+                size: c.size,
+                etag: Some(c.etag.clone()),
+            })
+            .collect()
+    };
+    if let (Some(section), Some(contract)) = (&mut report.contract, contract) {
+        let keys = contract.output_keys(key);
+        section.outputs = objects(&[&keys.parquet, &keys.rejects]);
+    }
+    for (factory, declared) in running {
+        if let Some(section) = report.stages.get_mut(factory.name()) {
+            let keys: Vec<&str> = declared.iter().map(|d| d.key.as_str()).collect();
+            section.outputs = objects(&keys);
+        }
+    }
+}
+
+/// The stages that run on an object, beside its contract: each with the outputs it declared.
+type RunningStages<'a> = [(&'a dyn StageFactory, Vec<OutputDeclaration>)];
+
+/// Reads the object through the core, staging the outputs of the contract that owns it and
+/// of the stages that run on it. On any failure nothing is left staged.
 async fn process<S: ObjectStore>(
     store: &S,
     object: (&str, &str, &Pin, u64),
-    contract: Option<&Contract>,
+    (contract, running): (Option<&Contract>, &RunningStages<'_>),
     settings: &RunSettings,
     stop: &mut StopSignal,
 ) -> Result<(Analysis, Option<StagedOutputs>), JobError> {
     let (_, key, _, size) = object;
     let core = settings.core.clone();
-    let (analysis, staged) = match contract {
-        None => {
-            let processor = Processor::new(core, Some(key));
-            (
-                read(store, object, settings.read, processor, stop).await?,
-                None,
-            )
-        }
-        Some(contract) => {
-            let (analysis, staged) =
-                convert(store, object, settings.read, contract, core, stop).await?;
-            (analysis, Some(staged))
-        }
+    let (analysis, staged) = if contract.is_none() && running.is_empty() {
+        let processor = Processor::new(core, Some(key));
+        (
+            read(store, object, settings.read, processor, stop).await?,
+            None,
+        )
+    } else {
+        let (analysis, staged) = convert(
+            store,
+            object,
+            settings.read,
+            (contract, running),
+            core,
+            stop,
+        )
+        .await?;
+        (analysis, Some(staged))
     };
     if analysis.bytes_in != size {
         if let Some(staged) = staged {
@@ -311,37 +362,65 @@ async fn process<S: ObjectStore>(
     Ok((analysis, staged))
 }
 
-/// Reads the object through the core with a contract's conversion, staging its outputs
-/// (Parquet, then rejects) the same way on both routes: each holds up to a part in memory,
-/// and streams into a multipart upload while parsing goes on once it outgrows one.
+/// Reads the object through the core with its contract's conversion (if a contract owns it)
+/// and its other stages, staging their outputs (the contract's Parquet and rejects, then
+/// each stage's in the order it declared them) the same way on both routes: each holds up
+/// to a part in memory, and streams into a multipart upload while parsing goes on once it
+/// outgrows one.
 async fn convert<S: ObjectStore>(
     store: &S,
     object: (&str, &str, &Pin, u64),
     plan: ReadPlan,
-    contract: &Contract,
+    (contract, running): (Option<&Contract>, &RunningStages<'_>),
     core: shared::Config,
     stop: &mut StopSignal,
 ) -> Result<(Analysis, StagedOutputs), JobError> {
     let (bucket, key, ..) = object;
     // Checked before any read or upload starts.
-    contract.partition_values(key).map_err(|detail| {
-        JobError::new(
-            ErrorName::ContractViolation,
-            format!("contract {}: {detail}", contract.dataset),
-        )
-    })?;
-    let keys = contract.output_keys(key);
+    if let Some(contract) = contract {
+        contract.partition_values(key).map_err(|detail| {
+            JobError::new(
+                ErrorName::ContractViolation,
+                format!("contract {}: {detail}", contract.dataset),
+            )
+        })?;
+    }
     let mut staging = Staging::new(store, bucket, output_part_size(plan), stop);
-    let outputs = ConversionOutputs {
-        parquet: Box::new(staging.output(&keys.parquet, PARQUET_CONTENT_TYPE, WhenEmpty::Write)),
-        rejects: Box::new(staging.output(
-            &keys.rejects,
-            REJECTS_CONTENT_TYPE,
-            WhenEmpty::RemovePrevious,
-        )),
-    };
-    let processor = match Conversion::new(contract, key, outputs) {
-        Ok(conversion) => Processor::with_conversion(core, Some(key), conversion),
+    let built = (|| {
+        let mut processor = match contract {
+            Some(contract) => {
+                let keys = contract.output_keys(key);
+                let outputs = ConversionOutputs {
+                    parquet: Box::new(staging.output(
+                        &keys.parquet,
+                        PARQUET_CONTENT_TYPE,
+                        WhenEmpty::Write,
+                    )),
+                    rejects: Box::new(staging.output(
+                        &keys.rejects,
+                        REJECTS_CONTENT_TYPE,
+                        WhenEmpty::RemovePrevious,
+                    )),
+                };
+                let conversion = Conversion::new(contract, key, outputs)?;
+                Processor::with_conversion(core, Some(key), conversion)
+            }
+            None => Processor::new(core, Some(key)),
+        };
+        for (factory, declared) in running {
+            let sinks = declared
+                .iter()
+                .map(|output| {
+                    let sink = staging.output(&output.key, output.content_type, WhenEmpty::Write);
+                    Box::new(sink) as Box<dyn std::io::Write + Send>
+                })
+                .collect();
+            processor = processor.with_stage(factory.name(), factory.build(key, sinks)?);
+        }
+        Ok::<_, shared::Error>(processor)
+    })();
+    let processor = match built {
+        Ok(processor) => processor,
         Err(error) => {
             let error = JobError::from(error);
             staging.finish(Some(error.clone())).await?;

@@ -3,6 +3,7 @@
 
 mod contracts;
 mod moto;
+mod stages;
 
 use std::time::Duration;
 
