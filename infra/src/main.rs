@@ -309,10 +309,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             contracts_dir,
         } => synth(&root, threshold_bytes, check, &contracts_dir),
         Command::Preflight(args) => {
-            infra::template::load_contracts(
-                &args.contracts_dir,
-                args.settings.input_prefix.as_deref().unwrap_or(""),
-            )?;
             let request = PreflightRequest {
                 stack_name: args.stack.stack_name,
                 settings: args.settings.settings(),
@@ -327,7 +323,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 request.artifact_bucket.as_deref(),
             )?;
             let clients = Clients::new(args.stack.region.as_deref()).await?;
-            let checks = preflight::preflight(&clients, &request).await;
+            let checks = preflight::preflight(&clients, &request, &args.contracts_dir).await;
             print!(
                 "preflight of stack {} in {}:\n{}",
                 request.stack_name,

@@ -6,6 +6,7 @@
 //! function of those facts ([`evaluate`]), unit-tested below.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
@@ -15,7 +16,7 @@ use crate::request::{
     CapacityProvider, ImageSource, PROCESSOR_SUFFIX, StackSettings, default_artifact_bucket,
     parse_image_uri,
 };
-use crate::template::param;
+use crate::template::{self, param};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -573,10 +574,44 @@ fn check_image(uri: Option<&str>, probe: &ImageProbe) -> Check {
     }
 }
 
-/// Runs the preflight: the facts, then the checks.
-pub async fn preflight(clients: &Clients, request: &PreflightRequest) -> Vec<Check> {
+/// The data contracts of `dir`, checked as `infra deploy` checks them: against the input
+/// prefix the stack will have (the one asked for, else the stack's current one, else the
+/// template's default, `incoming/`), so that a contract outside it is a blocker whether
+/// `--input-prefix` was given or not.
+pub fn check_contracts(dir: &Path, request: &PreflightRequest, facts: &Facts) -> Check {
+    const NAME: &str = "data contracts";
+    let stack = facts.stack.as_ref().ok().and_then(Option::as_ref);
+    let input_prefix = effective(&request.settings, stack, param::INPUT_PREFIX).unwrap_or_default();
+    match template::load_contracts(dir, &input_prefix) {
+        Ok(contracts) => Check::pass(
+            NAME,
+            format!(
+                "{} contract(s) in {}, under the input prefix {input_prefix}",
+                contracts.iter().count(),
+                dir.display()
+            ),
+        ),
+        Err(e) => Check::blocker(
+            NAME,
+            e.to_string(),
+            format!(
+                "correct the contract (docs/contracts.md); its prefix must lie under the input prefix {input_prefix} (--input-prefix)"
+            ),
+        ),
+    }
+}
+
+/// Runs the preflight: the facts, then the checks, the data contracts of `contracts_dir`
+/// last.
+pub async fn preflight(
+    clients: &Clients,
+    request: &PreflightRequest,
+    contracts_dir: &Path,
+) -> Vec<Check> {
     let facts = gather(clients, request).await;
-    evaluate(request, &facts)
+    let mut checks = evaluate(request, &facts);
+    checks.push(check_contracts(contracts_dir, request, &facts));
+    checks
 }
 
 /// The blockers among `checks`, as an error; `Ok` when there are none.
@@ -852,5 +887,58 @@ mod tests {
             Verdict::Warn
         );
         assert_eq!(verdict_of(&checks, "image"), Verdict::Warn);
+    }
+
+    /// A folder holding one contract that owns `prefix`.
+    fn contracts(prefix: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let contract = format!(
+            "dataset = \"orders\"\nprefix = \"{prefix}\"\n\n[[columns]]\nname = \"id\"\ntype = \"int64\"\n"
+        );
+        std::fs::write(dir.path().join("orders.toml"), contract).unwrap();
+        dir
+    }
+
+    #[test]
+    fn contracts_are_checked_against_the_input_prefix_the_stack_will_have() {
+        let under_default = contracts("incoming/orders/");
+        let elsewhere = contracts("uploads/orders/");
+        // No --input-prefix and no stack: the template's default, incoming/ (before, the
+        // contracts were checked against no prefix at all, and any passed).
+        let check = check_contracts(elsewhere.path(), &request(), &facts());
+        assert_eq!(check.verdict, Verdict::Blocker, "{check:?}");
+        assert!(check.result.contains("orders.toml"), "{check:?}");
+        assert!(check.fix.unwrap().contains("incoming/"));
+        let check = check_contracts(under_default.path(), &request(), &facts());
+        assert_eq!(check.verdict, Verdict::Pass, "{check:?}");
+        assert!(check.result.contains("1 contract(s)"), "{check:?}");
+
+        // A stack deployed with uploads/: its prefix, when none is asked for.
+        let deployed = Facts {
+            stack: Ok(Some(stack(
+                "UPDATE_COMPLETE",
+                &[(param::INPUT_PREFIX, "uploads/")],
+            ))),
+            ..facts()
+        };
+        let check = check_contracts(elsewhere.path(), &request(), &deployed);
+        assert_eq!(check.verdict, Verdict::Pass, "{check:?}");
+        let check = check_contracts(under_default.path(), &request(), &deployed);
+        assert_eq!(check.verdict, Verdict::Blocker, "{check:?}");
+
+        // --input-prefix wins over the stack's.
+        let asked = PreflightRequest {
+            settings: StackSettings {
+                input_prefix: Some("incoming/".into()),
+                ..StackSettings::default()
+            },
+            ..request()
+        };
+        let check = check_contracts(under_default.path(), &asked, &deployed);
+        assert_eq!(check.verdict, Verdict::Pass, "{check:?}");
+
+        // No folder: no contracts, nothing to check.
+        let none = check_contracts(Path::new("/no/such/folder"), &request(), &facts());
+        assert_eq!(none.verdict, Verdict::Pass, "{none:?}");
     }
 }

@@ -617,6 +617,46 @@ async fn preflight_reports_blockers_with_their_fix_and_passes_once_they_are_fixe
     assert!(passed.status.success(), "{}", stdout(&passed));
     assert!(!stdout(&passed).contains("BLOCKER"), "{}", stdout(&passed));
 
+    assert!(
+        stdout(&passed).contains("data contracts           ok       0 contract(s)"),
+        "{}",
+        stdout(&passed)
+    );
+
+    // A contract outside the input prefix is a blocker also without --input-prefix: the
+    // stack's (here the template's default, incoming/) is the one it is checked against.
+    let contracts = tempfile::tempdir().unwrap();
+    std::fs::write(
+        contracts.path().join("orders.toml"),
+        "dataset = \"orders\"\nprefix = \"uploads/orders/\"\n\n[[columns]]\nname = \"id\"\ntype = \"int64\"\n",
+    )
+    .unwrap();
+    let dir = contracts.path().to_str().unwrap();
+    let outside = infra(
+        moto.endpoint(),
+        &["preflight", "--stack-name", "pre", "--contracts-dir", dir],
+    );
+    assert!(!outside.status.success());
+    let out = stdout(&outside);
+    assert!(
+        out.contains("data contracts           BLOCKER") && out.contains("orders.toml"),
+        "{out}"
+    );
+    assert!(out.contains("input prefix incoming/"), "{out}");
+    let inside = infra(
+        moto.endpoint(),
+        &[
+            "preflight",
+            "--stack-name",
+            "pre",
+            "--contracts-dir",
+            dir,
+            "--input-prefix",
+            "uploads/",
+        ],
+    );
+    assert!(inside.status.success(), "{}", stdout(&inside));
+
     // An --image-uri in this account's ECR that is not there cannot be pulled.
     let image = format!("{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/elsewhere:v9");
     let missing = infra(
