@@ -17,6 +17,7 @@ use std::io::{BufWriter, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::contract::{Binding, Contract, RejectReason, Rejection, Value};
+use crate::delimited::Record;
 use crate::error::{Error, ErrorKind};
 use crate::malformed::{MalformedKind, Position};
 use crate::parquet_output::{ParquetOptions, ParquetWriter};
@@ -135,7 +136,7 @@ pub struct Conversion {
     rejected_count: u64,
     /// A record's fields and typed values: allocations kept from record to record (empty
     /// between records; see [`recycle`]).
-    fields: Vec<&'static str>,
+    fields: Vec<Option<&'static str>>,
     row: Vec<Option<Value<'static>>>,
 }
 
@@ -226,15 +227,20 @@ impl Conversion {
     }
 
     /// A delimited record: its fields, or the problem that makes it malformed.
-    pub(crate) fn delimited_record<'r>(
+    pub(crate) fn delimited_record(
         &mut self,
         at: Position,
-        fields: impl Iterator<Item = &'r str>,
+        record: &Record<'_>,
         problem: Option<MalformedKind>,
     ) -> Result<(), Error> {
         self.total += 1;
-        let mut values: Vec<&str> = recycle(std::mem::take(&mut self.fields));
-        values.extend(fields);
+        let mut values: Vec<Option<&str>> = recycle(std::mem::take(&mut self.fields));
+        // An unquoted empty field has no value; a quoted `""` is an empty string.
+        values.extend(
+            record.fields().enumerate().map(|(index, field)| {
+                (!field.is_empty() || record.is_quoted(index)).then_some(field)
+            }),
+        );
         let outcome = self.check_delimited(at, &values, problem);
         self.fields = recycle(values);
         outcome
@@ -243,7 +249,7 @@ impl Conversion {
     fn check_delimited(
         &mut self,
         at: Position,
-        values: &[&str],
+        values: &[Option<&str>],
         problem: Option<MalformedKind>,
     ) -> Result<(), Error> {
         let delimiter = self.delimiter;
@@ -258,13 +264,14 @@ impl Conversion {
         self.binding()?;
         let mut row = recycle(std::mem::take(&mut self.row));
         let checked = match &self.binding {
-            Some(binding) => binding.check_fields(&self.contract, values, &mut row),
+            Some(binding) => binding.check_values(&self.contract, values, &mut row),
             None => return Err(ErrorKind::Internal("conversion without binding".into()).into()),
         };
         let outcome = match checked {
             Ok(()) => self.accept(&row),
             Err(rejection) => {
-                let value = self.rejected_value(&rejection, |source| values.get(source).copied());
+                let value =
+                    self.rejected_value(&rejection, |source| values.get(source).copied().flatten());
                 self.reject(at, rejection, value, &raw())
             }
         };
@@ -481,7 +488,7 @@ impl Stage for Conversion {
     fn record(&mut self, record: &StageRecord<'_>) -> Result<(), Error> {
         let at = Position::from(record.position);
         match record.fields {
-            StageFields::Delimited(row) => self.delimited_record(at, row.fields(), record.problem),
+            StageFields::Delimited(row) => self.delimited_record(at, row, record.problem),
             StageFields::JsonLines { line, members } => self.json_record(at, line, members),
         }
     }
@@ -534,15 +541,17 @@ fn cut(text: &str, max: usize) -> (&str, bool) {
     (&text[..end], true)
 }
 
-/// The record as a line of delimited text again: fields quoted as RFC 4180 wants.
-fn raw_delimited<'r>(fields: impl Iterator<Item = &'r str>, delimiter: u8) -> String {
+/// The record as a line of delimited text again: fields quoted as RFC 4180 wants, an empty
+/// string as `""` and no value as nothing.
+fn raw_delimited<'r>(fields: impl Iterator<Item = Option<&'r str>>, delimiter: u8) -> String {
     let delimiter = char::from(delimiter);
     let mut raw = String::new();
     for (index, field) in fields.enumerate() {
         if index > 0 {
             raw.push(delimiter);
         }
-        if field.contains([delimiter, '"', '\n', '\r']) {
+        let Some(field) = field else { continue };
+        if field.is_empty() || field.contains([delimiter, '"', '\n', '\r']) {
             raw.push('"');
             raw.push_str(&field.replace('"', "\"\""));
             raw.push('"');

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value as Json, json};
-use shared::contract::{ColumnSpec, ColumnType, Constraints, Value};
+use shared::{ColumnSpec, ColumnType, Constraints, Value};
 use shared::{ParquetOptions, ParquetWriter};
 
 /// Rows written.
@@ -409,10 +409,21 @@ fn rows(columns: &[Column], rng: &mut Rng) -> Vec<Vec<Option<Cell>>> {
         .collect()
 }
 
+mod input;
+
 /// Runs DuckDB and pyarrow on the file; panics with what to do when it cannot.
 fn read_with_oracles(path: &Path) -> Json {
+    let request = json!({ "path": path.to_str().expect("a UTF-8 temporary path") });
+    run_oracle("parquet_read.py", &request)
+}
+
+/// Runs `tests/oracle/<script>` with `request` on its stdin and returns the JSON it prints;
+/// panics with what to do when Python, DuckDB or pyarrow is missing.
+fn run_oracle(script: &str, request: &Json) -> Json {
     let python = crate::support::python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/parquet_read.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oracle")
+        .join(script);
     let hint = "run `scripts/setup-tools` (creates .tools/venv with the pinned duckdb and \
                 pyarrow) or set PIPELINE_PYTHON to a Python that has both";
     let mut child = Command::new(&python)
@@ -427,7 +438,6 @@ fn read_with_oracles(path: &Path) -> Json {
                 python.display()
             )
         });
-    let request = json!({ "path": path.to_str().expect("a UTF-8 temporary path") });
     child
         .stdin
         .take()
