@@ -257,7 +257,7 @@ const DIGIT_NIBBLES: u64 = 0x0f0f_0f0f_0f0f_0f0f;
 /// eight bytes at a time; `None` for any other text, or for a value out of range, which the
 /// general parser then reads (to the same value, or to a string).
 #[inline]
-fn common_temporal(bytes: &[u8]) -> Option<Value> {
+pub(crate) fn common_temporal(bytes: &[u8]) -> Option<Value> {
     // `YYYY-MM-` as a little-endian word: dashes in bytes 4 and 7.
     const DATE_DASHES: (u64, u64) = (0xff00_00ff_0000_0000, 0x2d00_002d_0000_0000);
     // `HH:MM:SS`: colons in bytes 2 and 5.

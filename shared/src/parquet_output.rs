@@ -193,13 +193,22 @@ impl<W: Write + Send> ParquetWriter<W> {
                 self.columns.len()
             )));
         }
-        // Check the whole row before buffering any of it, so a refused row leaves no trace.
-        for (column, value) in self.columns.iter().zip(row) {
-            column.check(value.as_ref())?;
+        // One pass: each value is checked as it is buffered; a refused one takes back the
+        // row's values buffered before it, so a refused row leaves no trace.
+        let mut bytes = 0;
+        for (index, (column, value)) in self.columns.iter_mut().zip(row).enumerate() {
+            match column.try_append(value.as_ref()) {
+                Some(taken) => bytes += taken,
+                None => {
+                    let refusal = column.check(value.as_ref()).err();
+                    for column in &mut self.columns[..index] {
+                        column.pop_last();
+                    }
+                    return Err(refusal.unwrap_or_else(|| internal("a refused value".into())));
+                }
+            }
         }
-        for (column, value) in self.columns.iter_mut().zip(row) {
-            self.group_bytes += column.append(value.as_ref());
-        }
+        self.group_bytes += bytes;
         self.rows += 1;
         self.group_rows += 1;
         if self.group_rows >= self.options.max_row_group_rows.max(1)
@@ -358,6 +367,8 @@ struct ColumnBuffer {
     name: String,
     column_type: ColumnType,
     nullable: bool,
+    /// The largest unscaled magnitude of a decimal column (0 for other types).
+    decimal_max: u128,
     /// Definition levels (1 a value, 0 a null); empty for a required column.
     levels: Vec<i16>,
     values: Values,
@@ -407,6 +418,10 @@ impl ColumnBuffer {
             name: spec.name.clone(),
             column_type: spec.column_type,
             nullable: spec.nullable,
+            decimal_max: match spec.column_type {
+                ColumnType::Decimal { precision, .. } => decimal_max(precision),
+                _ => 0,
+            },
             levels: Vec::new(),
             values,
         }
@@ -423,8 +438,8 @@ impl ColumnBuffer {
             | (ColumnType::Date, Some(Value::Date(_)))
             | (ColumnType::Timestamp, Some(Value::Timestamp(_)))
             | (ColumnType::String, Some(Value::String(_))) => true,
-            (ColumnType::Decimal { precision, .. }, Some(Value::Decimal(unscaled))) => {
-                unscaled.unsigned_abs() <= decimal_max(precision)
+            (ColumnType::Decimal { .. }, Some(Value::Decimal(unscaled))) => {
+                unscaled.unsigned_abs() <= self.decimal_max
             }
             _ => false,
         };
@@ -440,56 +455,87 @@ impl ColumnBuffer {
         }))
     }
 
-    /// Appends a value [`check`](Self::check) accepted; returns the bytes it takes.
-    fn append(&mut self, value: Option<&Value<'_>>) -> usize {
-        let level_bytes = if self.nullable {
-            self.levels.push(i16::from(value.is_some()));
-            2
-        } else {
-            0
-        };
+    /// Appends `value` when [`check`](Self::check) would accept it and returns the bytes it
+    /// takes; appends nothing and returns `None` when it would not.
+    #[inline]
+    fn try_append(&mut self, value: Option<&Value<'_>>) -> Option<usize> {
         let Some(value) = value else {
-            return level_bytes;
-        };
-        level_bytes
-            + match (&mut self.values, *value) {
-                (Values::Boolean(values), Value::Boolean(b)) => {
-                    values.push(b);
-                    1
-                }
-                (Values::Int32(values), Value::Int32(v) | Value::Date(v)) => {
-                    values.push(v);
-                    4
-                }
-                (Values::Int64(values), Value::Int64(v) | Value::Timestamp(v)) => {
-                    values.push(v);
-                    8
-                }
-                (Values::Double(values), Value::Float64(v)) => {
-                    values.push(v);
-                    8
-                }
-                // `check` bounded the digits, so the narrowing keeps the value.
-                (Values::Int32(values), Value::Decimal(v)) => {
-                    values.push(i32::try_from(v).unwrap_or_default());
-                    4
-                }
-                (Values::Int64(values), Value::Decimal(v)) => {
-                    values.push(i64::try_from(v).unwrap_or_default());
-                    8
-                }
-                (Values::Fixed { width, bytes }, Value::Decimal(v)) => {
-                    bytes.extend_from_slice(&v.to_be_bytes()[16 - *width..]);
-                    *width
-                }
-                (Values::Bytes { data, ends }, Value::String(s)) => {
-                    data.extend_from_slice(s.as_bytes());
-                    ends.push(data.len());
-                    s.len() + 4
-                }
-                // Unreachable after `check`.
-                _ => 0,
+            if !self.nullable {
+                return None;
             }
+            self.levels.push(0);
+            return Some(2);
+        };
+        let decimal_max = self.decimal_max;
+        let bytes = match (&mut self.values, self.column_type, *value) {
+            (Values::Boolean(values), ColumnType::Boolean, Value::Boolean(b)) => {
+                values.push(b);
+                1
+            }
+            (Values::Int32(values), ColumnType::Int32, Value::Int32(v))
+            | (Values::Int32(values), ColumnType::Date, Value::Date(v)) => {
+                values.push(v);
+                4
+            }
+            (Values::Int64(values), ColumnType::Int64, Value::Int64(v))
+            | (Values::Int64(values), ColumnType::Timestamp, Value::Timestamp(v)) => {
+                values.push(v);
+                8
+            }
+            (Values::Double(values), ColumnType::Float64, Value::Float64(v)) => {
+                values.push(v);
+                8
+            }
+            (Values::Bytes { data, ends }, ColumnType::String, Value::String(s)) => {
+                data.extend_from_slice(s.as_bytes());
+                ends.push(data.len());
+                s.len() + 4
+            }
+            // Within the precision, the narrowing keeps the value.
+            (Values::Int32(values), ColumnType::Decimal { .. }, Value::Decimal(v))
+                if v.unsigned_abs() <= decimal_max =>
+            {
+                values.push(i32::try_from(v).unwrap_or_default());
+                4
+            }
+            (Values::Int64(values), ColumnType::Decimal { .. }, Value::Decimal(v))
+                if v.unsigned_abs() <= decimal_max =>
+            {
+                values.push(i64::try_from(v).unwrap_or_default());
+                8
+            }
+            (Values::Fixed { width, bytes }, ColumnType::Decimal { .. }, Value::Decimal(v))
+                if v.unsigned_abs() <= decimal_max =>
+            {
+                bytes.extend_from_slice(&v.to_be_bytes()[16 - *width..]);
+                *width
+            }
+            _ => return None,
+        };
+        if self.nullable {
+            self.levels.push(1);
+            return Some(bytes + 2);
+        }
+        Some(bytes)
+    }
+
+    /// Takes back the last value [`try_append`](Self::try_append) appended.
+    #[cold]
+    fn pop_last(&mut self) {
+        if self.nullable && self.levels.pop() != Some(1) {
+            return;
+        }
+        match &mut self.values {
+            Values::Boolean(values) => drop(values.pop()),
+            Values::Int32(values) => drop(values.pop()),
+            Values::Int64(values) => drop(values.pop()),
+            Values::Double(values) => drop(values.pop()),
+            Values::Fixed { width, bytes } => bytes.truncate(bytes.len().saturating_sub(*width)),
+            Values::Bytes { data, ends } => {
+                ends.pop();
+                data.truncate(ends.last().copied().unwrap_or(0));
+            }
+        }
     }
 }
 
@@ -1180,6 +1226,49 @@ mod tests {
         let (bytes, summary) = writer.finish().expect("finish");
         assert_eq!(summary.rows, 1);
         assert_round_trip(&bytes, &[good.to_vec()]);
+    }
+
+    #[test]
+    fn a_row_refused_late_takes_back_the_values_buffered_before() {
+        let columns = [
+            spec("s", "string", true),
+            spec("n", "int32", false),
+            spec("w", "decimal(20, 2)", true),
+            spec("d", "decimal(4, 2)", false),
+        ];
+        let mut writer =
+            ParquetWriter::new(&columns, Vec::new(), ParquetOptions::default()).expect("a writer");
+        let first = [
+            Some(Value::String("kept")),
+            Some(Value::Int32(1)),
+            Some(Value::Decimal(-12_345)),
+            Some(Value::Decimal(1)),
+        ];
+        writer.push(&first).expect("a good row");
+        let bad: [&[Option<Value<'_>>]; 3] = [
+            &[
+                Some(Value::String("gone")),
+                Some(Value::Int32(2)),
+                Some(Value::Decimal(5)),
+                Some(Value::Decimal(10_000)),
+            ],
+            &[None, Some(Value::Int32(3)), None, None],
+            &[
+                Some(Value::String("gone too")),
+                Some(Value::Int32(4)),
+                Some(Value::Int32(5)),
+                Some(Value::Decimal(1)),
+            ],
+        ];
+        for row in bad {
+            let error = writer.push(row).expect_err("a bad row");
+            assert!(matches!(error.kind(), ErrorKind::Internal(_)), "{error}");
+        }
+        let last = [None, Some(Value::Int32(6)), None, Some(Value::Decimal(-2))];
+        writer.push(&last).expect("a good row");
+        let (bytes, summary) = writer.finish().expect("finish");
+        assert_eq!(summary.rows, 2);
+        assert_round_trip(&bytes, &[first.to_vec(), last.to_vec()]);
     }
 
     #[test]
