@@ -12,8 +12,8 @@
 
 use crate::error::Error;
 use crate::malformed::{MalformedKind, MalformedLog, Position};
-use crate::stage::{StageColumns, StageFields, StageList, StageRecord};
 use crate::profile::Columns;
+use crate::stage::{StageColumns, StageFields, StageList, StageRecord};
 
 /// One row, as the tokenizer delivers it.
 #[derive(Debug, Clone, Copy)]

@@ -31,6 +31,11 @@
 //!   section, and a file past the contract's rejection policy fails with
 //!   [`ErrorName::ContractViolation`]. The outputs go to sinks the caller gives, and the
 //!   caller commits them only once [`Processor::finish`] has succeeded.
+//! - **Stages** ([`Stage`], [`StageFactory`]): the seam behind which the processing runs.
+//!   The profile drives the pass and hands every record to each stage (the contract's
+//!   [`Conversion`] is one); a team adds its own with [`Processor::with_stage`], and
+//!   `storage` runs the registered ones on both routes, committing their outputs with the
+//!   contract's. Each returns a section of the report and may fail with any [`ErrorName`].
 //!
 //! ```
 //! use shared::{Config, Processor};
@@ -91,10 +96,9 @@ pub use parquet_output::{CREATED_BY, ParquetOptions, ParquetSummary, ParquetWrit
 pub use processor::{Analysis, Processor, RecordCounts, process_reader};
 pub use profile::{ColumnSummary, STRING_EXTREME_BYTES};
 pub use report::{
-    InputSummary, MalformedSummary, OutputObject, Processing, Report, ReportContract,
+    InputSummary, MalformedSummary, OutputObject, Processing, Report, ReportContract, ReportStage,
     SCHEMA_VERSION, Source,
 };
-pub use report::ReportStage;
 pub use stage::{
     OutputDeclaration, RecordPosition, Stage, StageColumns, StageFactory, StageFields, StageRecord,
     StageSection, stage_failure,

@@ -26,6 +26,10 @@
 //!   uploads and leaves the previous outputs as they were; one between the commits fails the
 //!   job (`Storage`, retried), and the rerun writes the same bytes again, then the report.
 //!   Both routes write byte-identical outputs.
+//! - The processing stages registered in one place ([`registered_stages`]; see
+//!   [`shared::Stage`]) run in the same pass on both routes; their declared outputs are staged
+//!   and committed with the contract's, in the order declared, before the report; a stage's
+//!   failure fails the job under the name it chose, and nothing of it is written.
 //! - A job whose report already exists for the same etag and version is done: nothing is
 //!   read or written again, so a duplicate event leaves the report byte-identical. A report
 //!   for a newer event (a later sequencer) is never overwritten by an older one; the decision
@@ -48,10 +52,11 @@ mod tls;
 pub use error::JobError;
 pub use run::{
     ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal, load_contracts, run_job,
+    run_job_with_stages,
 };
-pub use run::run_job_with_stages;
-pub use stages::{ValueCounts, registered_stages};
+
 pub use stage::{MIN_PART_SIZE, OUTPUT_PART_SIZE, PARQUET_CONTENT_TYPE, REJECTS_CONTENT_TYPE};
+pub use stages::{ValueCounts, registered_stages};
 pub use store::{
     ByteChunks, CompletedPart, ObjectHead, ObjectStore, Pin, PutOptions, S3Store, Upload,
     WriteCondition, Written,
