@@ -1086,12 +1086,15 @@ impl Binding {
             });
         }
         for (index, (column, source)) in contract.columns.iter().zip(&self.sources).enumerate() {
-            let text = source.and_then(&field);
-            let value = column.check(text).map_err(|reason| Rejection {
-                column: Some(index),
-                reason,
-            })?;
-            out.push(value);
+            match column.check(source.and_then(&field)) {
+                Ok(value) => out.push(value),
+                Err(reason) => {
+                    return Err(Rejection {
+                        column: Some(index),
+                        reason,
+                    });
+                }
+            }
         }
         Ok(())
     }

@@ -265,7 +265,14 @@ pub(crate) fn common_temporal(bytes: &[u8]) -> Option<Value> {
     let (date_word, rest) = bytes.split_first_chunk::<8>()?;
     let date = digits_between(u64::from_le_bytes(*date_word), DATE_DASHES)?;
     let digit = |word: u64, index: usize| u32::from(word.to_le_bytes()[index]);
-    let year = digit(date, 0) * 1000 + digit(date, 1) * 100 + digit(date, 2) * 10 + digit(date, 3);
+    // The year's four digits (bytes 0 to 3, thousands first) in two steps: each byte with the
+    // next, then each pair with the next pair. Every partial sum stays within its byte or
+    // half-word, so nothing carries into the part kept.
+    let low = date & 0xffff_ffff;
+    let pairs = (low * 10 + (low >> 8)) & 0x00ff_00ff;
+    // At most 9999.
+    #[allow(clippy::cast_possible_truncation)]
+    let year = ((pairs * 100 + (pairs >> 16)) & 0xffff) as u32;
     let month = digit(date, 5) * 10 + digit(date, 6);
     let (day, time) = match *rest {
         [d1, d2] => (two_digits(d1, d2)?, None),
@@ -361,6 +368,7 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+#[inline]
 fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
     i64::from(days_since_origin(year, month, day)) - i64::from(days_since_origin(1970, 1, 1))
 }
