@@ -231,6 +231,7 @@ pub async fn run_job_with_stages<S: ObjectStore>(
         .iter()
         .filter_map(|factory| Some((factory.as_ref(), factory.outputs(&key)?)))
         .collect();
+    check_distinct(contract.map(|c| c.output_keys(&key)), &running)?;
     let mut stop = stop.clone();
     let (analysis, staged) = process(
         store,
@@ -316,6 +317,40 @@ fn name_outputs(
             section.outputs = objects(&keys);
         }
     }
+}
+
+/// Fails (`Internal`: a registration mistake) when two running stages share a name, or two
+/// outputs a key: one would hide the other in the report, or overwrite it in the bucket.
+fn check_distinct(
+    contract: Option<shared::OutputKeys>,
+    running: &RunningStages<'_>,
+) -> Result<(), JobError> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut keys = std::collections::BTreeSet::new();
+    if let Some(contract) = contract {
+        keys.extend([contract.parquet, contract.rejects]);
+    }
+    for (factory, declared) in running {
+        if !names.insert(factory.name()) {
+            return Err(JobError::new(
+                ErrorName::Internal,
+                format!("two stages are named {:?}", factory.name()),
+            ));
+        }
+        for output in declared {
+            if !keys.insert(output.key.clone()) {
+                return Err(JobError::new(
+                    ErrorName::Internal,
+                    format!(
+                        "stage {:?} declares {:?}, another output's key",
+                        factory.name(),
+                        output.key
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The stages that run on an object, beside its contract: each with the outputs it declared.

@@ -202,3 +202,36 @@ async fn a_failing_stage_fails_the_job_under_its_name_and_nothing_is_written() {
     assert_eq!(f.outputs().await, Vec::<String>::new());
     assert_eq!(f.open_uploads(), 0);
 }
+
+#[tokio::test]
+async fn two_stages_writing_the_same_key_fail_before_anything_is_read() {
+    let f = Fixture::new().await;
+    let job = f
+        .upload("incoming/sales/region=eu/clash.csv", &sales(10))
+        .await;
+    let counts = |name: &str| -> Box<dyn StageFactory> {
+        Box::new(ValueCounts::new(
+            name,
+            "incoming/sales/",
+            "note",
+            KeyLayout::default(),
+        ))
+    };
+    let stages = [counts("by_note"), counts("by_note_again")];
+    let error = run_job_with_stages(
+        &f.store,
+        &job,
+        &settings(ReadPlan::Whole),
+        &stages,
+        &StopSignal::never(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.name(), ErrorName::Internal);
+    assert!(
+        error.to_string().contains("another output's key"),
+        "{error}"
+    );
+    assert_eq!(f.s3.requests_seen(Operation::GetObject), 0);
+    assert_eq!(f.outputs().await, Vec::<String>::new());
+}
