@@ -111,6 +111,30 @@ fn hash_long(value: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(value)
 }
 
+/// Merging sketches built over parts of one input (parallel parsing).
+impl DistinctSketch {
+    /// Adds every value `other` saw: the register-wise maximum, so the merged sketch is the
+    /// one a single pass over both parts would have built.
+    pub(crate) fn merge(&mut self, other: &DistinctSketch) {
+        let Some(theirs) = &other.registers else {
+            return;
+        };
+        match &mut self.registers {
+            None => self.registers = Some(theirs.clone()),
+            Some(ours) => {
+                for (mine, &their) in ours.iter_mut().zip(theirs.iter()) {
+                    *mine = (*mine).max(their);
+                }
+            }
+        }
+    }
+
+    /// Whether no value was inserted.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.registers.is_none()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +171,33 @@ mod tests {
                 "n={n} estimate={estimate} error={error}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::DistinctSketch;
+
+    #[test]
+    fn merging_two_halves_gives_the_sketch_of_the_whole() {
+        let mut whole = DistinctSketch::new();
+        let mut first = DistinctSketch::new();
+        let mut second = DistinctSketch::new();
+        for i in 0..5_000 {
+            let value = format!("v{}", i % 3_000);
+            whole.insert(value.as_bytes());
+            if i < 2_000 {
+                first.insert(value.as_bytes());
+            } else {
+                second.insert(value.as_bytes());
+            }
+        }
+        let mut empty = DistinctSketch::new();
+        empty.merge(&first);
+        empty.merge(&second);
+        first.merge(&second);
+        assert_eq!(first, whole);
+        assert_eq!(empty, whole);
+        assert!(!whole.is_empty() && DistinctSketch::new().is_empty());
     }
 }

@@ -135,3 +135,51 @@ impl MalformedLog {
         &self.examples[..self.examples.len().min(self.max_examples)]
     }
 }
+
+/// Merging the logs of consecutive parts of one input (parallel parsing).
+impl MalformedLog {
+    /// A log for a part parsed ahead of time: it lists examples like
+    /// [`MalformedLog::new`] but never fails; the limits are checked when it is merged.
+    pub(crate) fn unlimited(max_examples: usize) -> MalformedLog {
+        MalformedLog::new(
+            max_examples,
+            MalformedLimits {
+                max_count: None,
+                max_share: None,
+            },
+        )
+    }
+
+    /// Appends `later`, the log of the part right after this one, whose record numbers and
+    /// lines count from the part's start: `record_shift` records and `line_shift` lines come
+    /// before it. Fails as [`MalformedLog::push`] would have on the record that passes the
+    /// count limit.
+    pub(crate) fn merge(
+        &mut self,
+        later: &MalformedLog,
+        record_shift: u64,
+        line_shift: u64,
+    ) -> Result<(), Error> {
+        for example in &later.examples {
+            if self.examples.len() >= self.max_examples.max(1) {
+                break;
+            }
+            self.examples.push(MalformedRecord {
+                record: example.record + record_shift,
+                line: example.line + line_shift,
+                ..example.clone()
+            });
+        }
+        self.count += later.count;
+        match self.limits.max_count {
+            // One record at a time, the count stops one past the limit.
+            Some(limit) if self.count > limit => Err(ErrorKind::TooManyMalformed {
+                count: limit + 1,
+                limit,
+                first: self.first(),
+            }
+            .into()),
+            _ => Ok(()),
+        }
+    }
+}

@@ -411,6 +411,119 @@ impl Columns {
     }
 }
 
+/// Merging the profiles of consecutive parts of one input (parallel parsing): the merged
+/// profile is the one a single pass over both parts would have built.
+impl ColumnProfile {
+    /// Adds the values of `later`, the same column's profile over the part right after this
+    /// one. Ties keep this part's extreme, as a single pass keeps the first it saw.
+    pub(crate) fn merge(&mut self, later: &ColumnProfile) {
+        self.count += later.count;
+        self.value_type = match (self.value_type, later.value_type) {
+            (Some(a), Some(b)) => Some(a.join(b)),
+            (a, b) => a.or(b),
+        };
+        self.seen_false |= later.seen_false;
+        self.seen_true |= later.seen_true;
+        self.integer_range = match (self.integer_range, later.integer_range) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (one, other) => one.or(other),
+        };
+        self.float_range = match (self.float_range, later.float_range) {
+            (Some((a, b)), Some((c, d))) => Some((
+                if c.total_cmp(&a).is_lt() { c } else { a },
+                if d.total_cmp(&b).is_gt() { d } else { b },
+            )),
+            (one, other) => one.or(other),
+        };
+        for (mine, theirs) in [
+            (&mut self.dates, &later.dates),
+            (&mut self.timestamps, &later.timestamps),
+        ] {
+            if let Some((key, text)) = &theirs.min
+                && mine.min.as_ref().is_none_or(|(k, _)| key < k)
+            {
+                mine.min = Some((*key, text.clone()));
+            }
+            if let Some((key, text)) = &theirs.max
+                && mine.max.as_ref().is_none_or(|(k, _)| key > k)
+            {
+                mine.max = Some((*key, text.clone()));
+            }
+        }
+        if let Some(theirs) = &later.text_min
+            && self
+                .text_min
+                .as_ref()
+                .is_none_or(|min| compare_text(&theirs.text, theirs.prefix, min).is_lt())
+        {
+            self.text_min = Some(theirs.clone());
+        }
+        if let Some(theirs) = &later.text_max
+            && self
+                .text_max
+                .as_ref()
+                .is_none_or(|max| compare_text(&theirs.text, theirs.prefix, max).is_gt())
+        {
+            self.text_max = Some(theirs.clone());
+        }
+        self.distinct.merge(&later.distinct);
+    }
+}
+
+/// Merging the columns of consecutive parts of one input (parallel parsing).
+impl Columns {
+    /// The number of fields of positional columns (CSV), profiled or not; 0 before they are
+    /// set.
+    pub(crate) fn positional_width(&self) -> usize {
+        self.profiles.len() + usize::try_from(self.not_profiled_exact).unwrap_or(usize::MAX)
+    }
+
+    /// Adds `later`'s positional columns (CSV, the same width), column by column; the names
+    /// stay this part's.
+    pub(crate) fn merge_positional(&mut self, later: &Columns) {
+        for (mine, theirs) in self.profiles.iter_mut().zip(&later.profiles) {
+            mine.merge(theirs);
+        }
+    }
+
+    /// Adds `later`'s named columns (JSON Lines), where `record_shift` records come before
+    /// `later`'s part. Returns false, changing nothing, when the column limit makes the
+    /// merge inexact (`later` met more columns than it profiled, or the merged columns
+    /// would pass the limit): the caller then parses the parts in one pass.
+    #[must_use]
+    pub(crate) fn merge_named(&mut self, later: &Columns, record_shift: u64) -> bool {
+        if !later.not_profiled.is_empty() || later.not_profiled_exact > 0 {
+            return false;
+        }
+        let new = later
+            .profiles
+            .iter()
+            .filter(|profile| !self.by_name.contains_key(&profile.name))
+            .count();
+        if self.profiles.len() + new > self.limit {
+            return false;
+        }
+        for (index, theirs) in later.profiles.iter().enumerate() {
+            if let Some(&mine) = self.by_name.get(&theirs.name) {
+                self.profiles[mine].merge(theirs);
+                continue;
+            }
+            let (record, position) = later
+                .first_seen
+                .get(index)
+                .copied()
+                .unwrap_or((u64::MAX, 0));
+            self.by_name
+                .insert(theirs.name.clone(), self.profiles.len());
+            self.profiles.push(theirs.clone());
+            self.successors.push(None);
+            self.first_seen
+                .push((record.saturating_add(record_shift), position));
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ mod contracts;
 mod corpora;
 mod edge_cases;
 mod oracle;
+mod parallel;
 mod parquet_oracle;
 mod suggest_contract;
 mod support;

@@ -1,0 +1,383 @@
+//! Parallel parsing (issue 13): for every input, thread count and range size, the report
+//! and the error are exactly the one-thread ones.
+
+use std::fs;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use shared::{
+    Analysis, Config, Error, Format, MalformedLimits, Parallelism, Processing, Report, Source,
+    profile_parallel,
+};
+
+use crate::support::{analyze, corpora, lenient, outcome};
+
+/// The thread counts the issue names.
+const THREADS: [usize; 4] = [1, 2, 3, 8];
+
+/// The report's JSON (with fixed timing) or the error's name and message.
+fn rendered(result: Result<Analysis, Error>) -> Result<String, String> {
+    result
+        .map(|analysis| {
+            let processing = Processing::measure("test", Duration::from_secs(1), &analysis);
+            let report = Report::new(Source::default(), &analysis, processing);
+            String::from_utf8(report.to_json()).expect("the report is UTF-8")
+        })
+        .map_err(|error| format!("{}: {error}", error.name()))
+}
+
+fn parallel(
+    input: &[u8],
+    config: &Config,
+    key: Option<&str>,
+    threads: usize,
+    range_bytes: usize,
+) -> Result<Analysis, Error> {
+    let parallelism = Parallelism {
+        threads: NonZeroUsize::new(threads).unwrap(),
+        range_bytes: NonZeroUsize::new(range_bytes).unwrap(),
+    };
+    profile_parallel(input, config, key, parallelism)
+}
+
+/// Range sizes from one byte up to past the input's length.
+fn range_sizes(len: usize) -> Vec<usize> {
+    let mut sizes: Vec<usize> = (1..=8).collect();
+    sizes.extend([13, 29, 64, 200, 1_000, 4_096, 65_536]);
+    sizes.push(len / 2 + 1);
+    sizes.push(len + 1);
+    sizes.retain(|&size| size <= len + 1);
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
+/// Asserts that every thread count and every range size in `sizes` gives the one-thread
+/// report (or error).
+pub fn assert_agrees_with_sizes(
+    name: &str,
+    input: &[u8],
+    key: Option<&str>,
+    config: &Config,
+    sizes: &[usize],
+) {
+    let expected = rendered(analyze(input, config, key));
+    let expected_outcome = outcome(analyze(input, config, key));
+    for threads in THREADS {
+        for &range in sizes {
+            let result = parallel(input, config, key, threads, range);
+            let got = rendered(result);
+            if got != expected {
+                // The full analysis compares too: show where it differs.
+                assert_eq!(
+                    outcome(parallel(input, config, key, threads, range)),
+                    expected_outcome,
+                    "{name}: {threads} threads, ranges of {range} bytes"
+                );
+                assert_eq!(
+                    got, expected,
+                    "{name}: {threads} threads, ranges of {range} bytes"
+                );
+            }
+        }
+    }
+}
+
+/// Asserts that every thread count and range size gives the one-thread result.
+pub fn assert_agrees(name: &str, input: &[u8], key: Option<&str>, config: &Config) {
+    assert_agrees_with_sizes(name, input, key, config, &range_sizes(input.len()));
+}
+
+/// A small xorshift generator: seeded, so failures reproduce.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn csv_spectrum_cases_agree_with_one_thread() {
+    let dir = corpora().join("csv-spectrum").join("csvs");
+    let mut cases = 0;
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let input = fs::read(&path).unwrap();
+        for config in [Config::default(), lenient()] {
+            assert_agrees(&name, &input, Some(&name), &config);
+        }
+        cases += 1;
+    }
+    assert!(cases >= 10, "{cases} csv-spectrum cases");
+}
+
+#[test]
+fn json_test_suite_cases_agree_with_one_thread() {
+    let dir = corpora().join("json-test-suite").join("test_parsing");
+    let config = Config {
+        format: Some(Format::JsonLines),
+        ..lenient()
+    };
+    let mut cases = 0;
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let input = fs::read(&path).unwrap();
+        assert_agrees_with_sizes(&name, &input, Some(&name), &config, &[1, 2, 7, 64]);
+        // Detected rather than forced: some are not JSON Lines at all.
+        assert_agrees_with_sizes(&name, &input, Some(&name), &lenient(), &[3]);
+        cases += 1;
+    }
+    assert!(cases >= 300, "{cases} JSONTestSuite cases");
+}
+
+/// A CSV whose fields hold quoted line breaks, quotes, delimiters and multi-byte text, with
+/// a few malformed rows.
+fn quoted_csv(random: &mut Random, rows: usize) -> Vec<u8> {
+    const FIELDS: [&str; 12] = [
+        "1",
+        "-2.5",
+        "2024-02-29",
+        "x",
+        "\"a\nb\"",
+        "\"line\r\nbreak, and \"\"quotes\"\"\"",
+        "\"\n\"",
+        "\"\n\n\n\"",
+        "\"é\n日本\"",
+        "",
+        "\"\"",
+        "\"1,2\n3,4\"",
+    ];
+    let mut csv = b"id,a,b\n".to_vec();
+    for row in 0..rows {
+        csv.extend_from_slice(row.to_string().as_bytes());
+        let width = if random.below(40) == 0 { 2 } else { 3 };
+        for _ in 1..width {
+            csv.push(b',');
+            csv.extend_from_slice(FIELDS[random.below(FIELDS.len())].as_bytes());
+        }
+        match random.below(30) {
+            0 => csv.extend_from_slice(b"\r\n"),
+            1 => csv.extend_from_slice(b"\n\n"),
+            2 => csv.extend_from_slice(b"\"oops\n"),
+            _ => csv.push(b'\n'),
+        }
+    }
+    csv
+}
+
+#[test]
+fn random_csvs_with_quoted_line_breaks_at_every_range_boundary_agree() {
+    let mut random = Random(0x2545_f491_4f6c_dd1d);
+    for case in 0..6 {
+        let input = quoted_csv(&mut random, 30);
+        // Every range size up to 32 bytes puts a boundary at every offset of a quoted
+        // field somewhere in the input.
+        let sizes: Vec<usize> = (1..=32).chain([97, 500, input.len()]).collect();
+        assert_agrees_with_sizes(
+            &format!("case {case}"),
+            &input,
+            Some("x.csv"),
+            &lenient(),
+            &sizes,
+        );
+    }
+}
+
+#[test]
+fn inputs_built_to_defeat_the_guess_agree() {
+    // Every line but the header's is inside quotes, and looks like a record of the same
+    // width.
+    let mut inside = b"a,b\n".to_vec();
+    for i in 0..50 {
+        inside.extend_from_slice(format!("\"{i},{i}\n{i},{i}\n{i},{i}\",{i}\n").as_bytes());
+    }
+    assert_agrees(
+        "every line inside quotes",
+        &inside,
+        Some("x.csv"),
+        &lenient(),
+    );
+    // One field spanning the whole input.
+    let mut one = b"a\n\"".to_vec();
+    for i in 0..200 {
+        one.extend_from_slice(format!("{i}\n").as_bytes());
+    }
+    one.extend_from_slice(b"\"\n");
+    assert_agrees("one quoted field", &one, Some("x.csv"), &lenient());
+    // A quote at the end of each range, for ranges of 16 bytes.
+    for range in [8, 16, 32] {
+        let mut quotes = b"a,b\n".to_vec();
+        while quotes.len() < 2_000 {
+            let pad = range - quotes.len() % range - 1;
+            quotes.extend(std::iter::repeat_n(b'x', pad));
+            quotes.push(b'"');
+            quotes.extend_from_slice(b",\"\n\"\n");
+        }
+        assert_agrees_with_sizes(
+            &format!("quote at the end of each {range}-byte range"),
+            &quotes,
+            Some("x.csv"),
+            &lenient(),
+            &[range, range - 1, range + 1, 3, 1],
+        );
+    }
+}
+
+#[test]
+fn json_lines_agree() {
+    const LINES: [&str; 10] = [
+        "{\"a\":1,\"b\":\"x\"}",
+        "{\"b\":2.5,\"c\":[1,{\"d\":null}]}",
+        "{\"a\":\"2024-01-01\",\"a\":3}",
+        "\"scalar\"",
+        "{not json}",
+        "",
+        "  \r",
+        "{\"e\":true,\"f\":\"日本\"}",
+        "\u{ff}",
+        "{\"g\":-0.0}",
+    ];
+    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    for case in 0..8 {
+        let mut input = Vec::new();
+        for _ in 0..60 {
+            input.extend_from_slice(LINES[random.below(LINES.len())].as_bytes());
+            input.extend_from_slice(if random.below(5) == 0 { b"\r\n" } else { b"\n" });
+        }
+        if case % 2 == 1 {
+            input.extend_from_slice(b"{\"last\":\"no line break\"}");
+        }
+        let name = format!("case {case}");
+        assert_agrees(&name, &input, Some("x.jsonl"), &lenient());
+        // Few columns: parts meet more than they may profile.
+        let narrow = Config {
+            max_columns: 3,
+            ..lenient()
+        };
+        assert_agrees(&name, &input, Some("x.jsonl"), &narrow);
+    }
+}
+
+#[test]
+fn errors_are_the_one_thread_errors() {
+    let mut random = Random(7);
+    let mut input = b"id,a,b\n".to_vec();
+    for _ in 0..6 {
+        // Text after a closing quote: malformed, unless an open quote before swallows it.
+        input.extend_from_slice(b"1,\"x\"y,2\n3,4\n");
+        input.extend_from_slice(&quoted_csv(&mut random, 20)[b"id,a,b\n".len()..]);
+        input.extend_from_slice(b"\"\"\n");
+    }
+    for max_count in [0, 1, 2, 3] {
+        let config = Config {
+            malformed_examples: 3,
+            malformed_limits: MalformedLimits {
+                max_count: Some(max_count),
+                max_share: None,
+            },
+            ..Config::default()
+        };
+        let expected = rendered(analyze(&input, &config, Some("x.csv")));
+        assert!(
+            expected.is_err(),
+            "the input has more than {max_count} malformed rows"
+        );
+        assert_agrees_with_sizes("count limit", &input, Some("x.csv"), &config, &[5, 64, 700]);
+    }
+    let share = Config {
+        malformed_limits: MalformedLimits {
+            max_count: None,
+            max_share: Some(0.001),
+        },
+        ..Config::default()
+    };
+    assert_agrees_with_sizes("share limit", &input, Some("x.csv"), &share, &[5, 64, 700]);
+    // A large header, ragged first rows, nothing but blank lines first, a BOM.
+    let mut blank_first = b"\n\n\r\n\n".to_vec();
+    blank_first.extend_from_slice(&input);
+    assert_agrees_with_sizes(
+        "blank lines first",
+        &blank_first,
+        Some("x.csv"),
+        &lenient(),
+        &[1, 2, 3, 50],
+    );
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend_from_slice(&input);
+    assert_agrees_with_sizes(
+        "byte-order mark",
+        &bom,
+        Some("x.csv"),
+        &lenient(),
+        &[1, 2, 3, 50],
+    );
+    let tight = Config {
+        max_record_bytes: 20,
+        max_columns: 2,
+        malformed_examples: 0,
+        ..lenient()
+    };
+    assert_agrees_with_sizes("tight limits", &input, Some("x.csv"), &tight, &[1, 7, 50]);
+}
+
+/// Text made of the bytes that matter to the parsers (as in the chunking tests).
+fn text_like() -> impl Strategy<Value = Vec<u8>> {
+    let pieces = prop::sample::select(vec![
+        &b"a"[..],
+        b"7",
+        b"-1.5",
+        b"2024-01-31",
+        b"true",
+        b",",
+        b";",
+        b"\t",
+        b"\"",
+        b"\"\"",
+        b"\n",
+        b"\n",
+        b"\r\n",
+        b"\r",
+        b" ",
+        b"{\"k\":1}",
+        b"[",
+        b"\xc3\xa9",
+        b"\xff",
+        b"\0",
+    ]);
+    prop::collection::vec(pieces, 0..160).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_inputs_threads_and_ranges_agree(
+        input in text_like(),
+        threads in 1usize..5,
+        range in 1usize..48,
+        sniff in 1usize..64,
+        max_count in prop::option::of(0u64..4),
+        key in prop::sample::select(vec![None, Some("x.csv"), Some("x.jsonl"), Some("x.tsv")]),
+    ) {
+        let config = Config {
+            sniff_bytes: sniff,
+            max_record_bytes: 48,
+            malformed_examples: 2,
+            malformed_limits: MalformedLimits { max_count, max_share: None },
+            ..Config::default()
+        };
+        let expected = rendered(analyze(&input, &config, key));
+        prop_assert_eq!(rendered(parallel(&input, &config, key, threads, range)), expected);
+    }
+}
