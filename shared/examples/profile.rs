@@ -1,8 +1,16 @@
 //! Profiles a local file and prints its report: the quickest way to try the parsing core.
 //!
 //! ```text
-//! cargo run --release -p shared --example profile -- FILE
+//! cargo run --release -p shared --example profile -- [--threads N] FILE
 //! ```
+//!
+//! `--threads N` parses the file on N worker threads (the report is the same whatever N);
+//! the default is the CPUs the process may use, which on Linux
+//! [`std::thread::available_parallelism`] reads from the affinity mask and the cgroup CPU
+//! quota, a container's CPU limit
+//! (<https://doc.rust-lang.org/std/thread/fn.available_parallelism.html>,
+//! <https://github.com/rust-lang/rust/pull/92697>). With more than one thread the file is
+//! read into memory first.
 //!
 //! Prints the report JSON on stdout and exits 0; when the file cannot be processed, prints
 //! the error's name and message on stderr and exits with the name's exit code.
@@ -11,15 +19,17 @@ use std::fs::File;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use shared::{Config, ErrorName, Processing, Report, Source, process_reader};
+use shared::{
+    Config, ErrorKind, ErrorName, Parallelism, Processing, Report, Source, process_reader,
+    profile_parallel,
+};
 
 /// Read size: large enough that system calls cost nothing next to parsing.
 const CHUNK: usize = 1 << 20;
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let (Some(path), None) = (args.next(), args.next()) else {
-        eprintln!("usage: profile FILE");
+    let Some((threads, path)) = arguments(std::env::args().skip(1)) else {
+        eprintln!("usage: profile [--threads N] FILE");
         return ExitCode::from(2);
     };
     let started = Instant::now();
@@ -31,7 +41,16 @@ fn main() -> ExitCode {
         }
     };
     let size = file.metadata().ok().map(|m| m.len());
-    match process_reader(file, Config::default(), Some(&path), CHUNK) {
+    let result = if threads.threads.get() > 1 {
+        let mut input = Vec::new();
+        match std::io::Read::read_to_end(&mut &file, &mut input) {
+            Ok(_) => profile_parallel(&input, &Config::default(), Some(&path), threads),
+            Err(e) => Err(ErrorKind::Read(e).into()),
+        }
+    } else {
+        process_reader(file, Config::default(), Some(&path), CHUNK)
+    };
+    match result {
         Ok(analysis) => {
             let source = Source {
                 key: path,
@@ -52,4 +71,21 @@ fn main() -> ExitCode {
 
 fn exit(name: ErrorName) -> ExitCode {
     ExitCode::from(u8::try_from(name.exit_code()).unwrap_or(1))
+}
+
+/// `[--threads N] FILE`: the parallelism (by default, the CPUs available) and the path.
+fn arguments(mut args: impl Iterator<Item = String>) -> Option<(Parallelism, String)> {
+    let mut parallelism = Parallelism::available();
+    let mut path = None;
+    while let Some(arg) = args.next() {
+        if arg == "--threads" {
+            let threads: usize = args.next()?.parse().ok()?;
+            parallelism = Parallelism::with_threads(threads.max(1));
+        } else if path.is_none() {
+            path = Some(arg);
+        } else {
+            return None;
+        }
+    }
+    Some((parallelism, path?))
 }
