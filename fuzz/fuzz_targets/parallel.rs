@@ -1,0 +1,72 @@
+//! Parallel parsing (issue 13): any input, any thread count, any range size gives the
+//! analysis, or the error, of one thread.
+//!
+//! Input layout: byte 0 chooses the configuration (as in the `chunked` target: format and
+//! delimiter overrides, the key hint, small limits), byte 1 the thread count (1 to 8) and
+//! byte 2 the range size (1 to 256 bytes); the rest is the object's bytes.
+
+#![no_main]
+
+use std::num::NonZeroUsize;
+
+use libfuzzer_sys::fuzz_target;
+use shared::{Config, Format, MalformedLimits, Parallelism, Processor, profile_parallel};
+
+/// Key hints, as the pipeline passes the object key's name.
+const HINTS: [Option<&str>; 4] = [None, Some("data.csv"), Some("data.tsv"), Some("data.jsonl")];
+
+fn config(control: u8) -> Config {
+    let mut config = Config {
+        format: match control & 0b11 {
+            1 => Some(Format::Csv),
+            2 => Some(Format::JsonLines),
+            _ => None,
+        },
+        delimiter: match (control >> 2) & 0b11 {
+            1 => Some(b','),
+            2 => Some(b'\t'),
+            3 => Some(b';'),
+            _ => None,
+        },
+        ..Config::default()
+    };
+    if control & 0b1_0000 != 0 {
+        // Tiny limits: records cross the sniff window, the record-size limit, the column
+        // limit and the malformed count limit often.
+        config.sniff_bytes = 32;
+        config.max_record_bytes = 64;
+        config.max_columns = 3;
+        config.malformed_examples = 2;
+        config.malformed_limits = MalformedLimits {
+            max_count: Some(3),
+            max_share: Some(0.5),
+        };
+    }
+    config
+}
+
+/// The outcome in a comparable form: the analysis' `Debug` text, or the error's name and
+/// message.
+fn render(result: Result<shared::Analysis, shared::Error>) -> String {
+    match result {
+        Ok(analysis) => format!("{analysis:?}"),
+        Err(error) => format!("{}: {error}", error.name()),
+    }
+}
+
+fuzz_target!(|input: &[u8]| {
+    let [control, threads, range, data @ ..] = input else {
+        return;
+    };
+    let config = config(*control);
+    let hint = HINTS[usize::from(control >> 6)];
+    let parallelism = Parallelism {
+        threads: NonZeroUsize::new(usize::from(threads % 8) + 1).expect("at least one"),
+        range_bytes: NonZeroUsize::new(usize::from(*range) + 1).expect("at least one"),
+    };
+    let mut processor = Processor::new(config.clone(), hint);
+    let one = processor.feed(data).and_then(|()| processor.finish());
+    let one = render(one);
+    let parallel = render(profile_parallel(data, &config, hint, parallelism));
+    assert_eq!(parallel, one, "{parallelism:?}");
+});
