@@ -32,8 +32,9 @@
 //!
 //! An error stops the other workers (they check a flag between ranges and while reading
 //! past their end) and is returned once the ranges before it are merged, so it is the error
-//! one thread would have met first. Compressed inputs and inputs under a contract are
-//! processed on one thread for now.
+//! one thread would have met first. Compressed inputs are decompressed whole on the calling
+//! thread first (memory grows with the decompressed size: to be bounded), then parsed in
+//! parallel. Contracts and stages are not run here yet.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -42,6 +43,7 @@ use std::sync::mpsc;
 
 use crate::Compression;
 use crate::config::{Config, Format};
+use crate::decompress::Decoder;
 use crate::delimited::{Record, RecordSink, RowProfiler, Tokenizer};
 use crate::detect::{FormatHint, detect};
 use crate::error::{Error, ErrorKind};
@@ -96,10 +98,24 @@ pub fn profile_parallel(
     parallelism: Parallelism,
 ) -> Result<Analysis, Error> {
     let one_thread = || Processor::new(config.clone(), key).read_to_end(input, 1 << 20);
+    let bytes_in = input.len() as u64;
     let head = &input[..input.len().min(Compression::MAGIC_LEN)];
-    if Compression::detect(head) != Compression::None {
-        return one_thread();
-    }
+    let compression = Compression::detect(head);
+    let decoded;
+    let input = if compression == Compression::None {
+        input
+    } else {
+        // Not splittable: decompressed on this thread, then parsed in parallel. Corrupt
+        // data goes to one thread, which meets the text's errors and the stream's in the
+        // same order as always.
+        match decompress(input, compression) {
+            Ok(text) => {
+                decoded = text;
+                &decoded[..]
+            }
+            Err(_) => return one_thread(),
+        }
+    };
     // The layout is decided once, on the same window one thread reads.
     let hint = key.map(FormatHint::from_key).unwrap_or_default();
     let bom = input.starts_with(BOM);
@@ -137,10 +153,10 @@ pub fn profile_parallel(
     };
     merged.malformed.check_share(merged.total)?;
     Ok(Analysis {
-        compression: Compression::None,
+        compression,
         layout,
         bom,
-        bytes_in: input.len() as u64,
+        bytes_in,
         bytes_decoded: input.len() as u64,
         records: RecordCounts {
             total: merged.total,
@@ -153,6 +169,18 @@ pub fn profile_parallel(
         contract: None,
         stages: Vec::new(),
     })
+}
+
+/// The whole decompressed text of `input`.
+fn decompress(input: &[u8], compression: Compression) -> Result<Vec<u8>, Error> {
+    let mut decoder = Decoder::new(compression)?;
+    let mut text = Vec::new();
+    decoder.decode(input, &mut |bytes| {
+        text.extend_from_slice(bytes);
+        Ok(())
+    })?;
+    decoder.finish()?;
+    Ok(text)
 }
 
 /// The starts of the ranges: `base`, then every `range_bytes`, then `len` as the last end.

@@ -11,7 +11,7 @@ use shared::{
     profile_parallel,
 };
 
-use crate::support::{analyze, corpora, lenient, outcome};
+use crate::support::{analyze, corpora, gzip, lenient, outcome, zstd};
 
 /// The thread counts the issue names.
 const THREADS: [usize; 4] = [1, 2, 3, 8];
@@ -379,5 +379,29 @@ proptest! {
         };
         let expected = rendered(analyze(&input, &config, key));
         prop_assert_eq!(rendered(parallel(&input, &config, key, threads, range)), expected);
+    }
+}
+
+#[test]
+fn compressed_inputs_agree() {
+    let mut random = Random(0x1234_5678);
+    let csv = quoted_csv(&mut random, 40);
+    let mut jsonl = Vec::new();
+    for i in 0..50 {
+        jsonl.extend_from_slice(format!("{{\"i\":{i},\"s\":\"x{}\"}}\n", i % 7).as_bytes());
+    }
+    // Two gzip members, as `cat a.gz b.gz` makes.
+    let mut members = gzip(&csv[..csv.len() / 2]);
+    members.extend(gzip(&csv[csv.len() / 2..]));
+    let mut truncated = gzip(&csv);
+    truncated.truncate(truncated.len() - 5);
+    for (name, input, key) in [
+        ("csv.gz", gzip(&csv), "x.csv.gz"),
+        ("csv.zst", zstd(&csv), "x.csv.zst"),
+        ("jsonl.gz", gzip(&jsonl), "x.jsonl.gz"),
+        ("two members", members, "x.csv.gz"),
+        ("truncated", truncated, "x.csv.gz"),
+    ] {
+        assert_agrees_with_sizes(name, &input, Some(key), &lenient(), &[1, 7, 64, 4_096]);
     }
 }
