@@ -1,9 +1,9 @@
 //! Peak memory and throughput of the Fargate program on large objects from a loopback S3.
 //!
 //! ```text
-//! cargo build --release -p fargate-processor --example bench_ranged
+//! cargo build --release -p fargate-processor --example bench_ranged --bin fargate-processor
 //! target/release/examples/bench_ranged [--sizes-mib 1024,4096] [--root target/bench-s3]
-//!     [--binary target/release/fargate-processor]
+//!     [--binary target/release/fargate-processor] [--contract bench/bench_rows.toml]
 //! ```
 //!
 //! Starts a local S3 (s3s-fs) on loopback with its data in `--root` (kept between runs, so
@@ -11,6 +11,12 @@
 //! upload, then runs the release `fargate-processor` on each under `/usr/bin/time` and prints
 //! wall time, MB/s, the program's CPU time and peak RSS. The server runs in this process, so
 //! the program's figures are its own (but on a small machine the server competes for cores).
+//!
+//! The rows have the columns of `bench/bench_rows.toml` (the bench's rows.csv). With
+//! `--contract FILE` the program gets that contract (`PIPELINE_CONTRACTS_DIR`), the objects
+//! go under its prefix, and each is converted: Parquet and rejects streamed into multipart
+//! uploads. A second table then gives the records written and rejected and the outputs'
+//! sizes, from the report.
 //!
 //! Last column: the end-to-end throughput against the core's in memory on the same bytes
 //! (the object's file read into memory first, then fed to `shared::Processor` in 8 MiB
@@ -32,6 +38,8 @@ struct Options {
     sizes_mib: Vec<u64>,
     root: String,
     binary: String,
+    /// A contract file, copied into a folder of its own for `PIPELINE_CONTRACTS_DIR`.
+    contract: Option<std::path::PathBuf>,
 }
 
 fn options() -> Result<Options, String> {
@@ -39,6 +47,7 @@ fn options() -> Result<Options, String> {
         sizes_mib: vec![1024, 4096],
         root: "target/bench-s3".into(),
         binary: "target/release/fargate-processor".into(),
+        contract: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -52,13 +61,15 @@ fn options() -> Result<Options, String> {
             }
             "--root" => options.root = value,
             "--binary" => options.binary = value,
+            "--contract" => options.contract = Some(value.into()),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
     Ok(options)
 }
 
-/// Deterministic CSV rows: integer, decimal, boolean, date, timestamp, two strings.
+/// Deterministic CSV rows with the columns of `bench/bench_rows.toml`: integer, decimal,
+/// boolean, date, timestamp, city, status, a quantity (empty one time in eight) and a note.
 struct Rows {
     state: u64,
     id: u64,
@@ -74,13 +85,20 @@ impl Rows {
 
     fn fill(&mut self, buffer: &mut String, bytes: usize) {
         const CITIES: [&str; 6] = ["Paris", "Berlin", "New York", "Zürich", "Lisbon", "Osaka"];
+        const STATUSES: [&str; 4] = ["pending", "paid", "shipped", "refunded"];
         while buffer.len() < bytes {
             let r = self.next_value();
             self.id += 1;
             let city = CITIES[(r % 6) as usize];
+            let status = STATUSES[((r >> 24) % 4) as usize];
+            let quantity = if (r >> 28).is_multiple_of(8) {
+                String::new()
+            } else {
+                ((r >> 32) % 50 + 1).to_string()
+            };
             let _ = writeln!(
                 buffer,
-                "{},{}.{:02},{},20{:02}-{:02}-{:02},2024-{:02}-{:02}T{:02}:{:02}:00Z,{city},\"note {}, ok\"",
+                "{},{}.{:02},{},20{:02}-{:02}-{:02},2024-{:02}-{:02}T{:02}:{:02}:00Z,{city},{status},{quantity},\"note {}, ok\"",
                 self.id,
                 r % 100_000,
                 r % 100,
@@ -121,7 +139,7 @@ async fn ensure_object(client: &Client, key: &str, size: u64) -> Result<(), Stri
         state: 0x9e37_79b9_7f4a_7c15,
         id: 0,
     };
-    let mut buffer = String::from("id,amount,active,day,created_at,city,note\n");
+    let mut buffer = String::from("id,amount,active,day,created_at,city,status,quantity,note\n");
     let mut sent = 0u64;
     let mut parts = Vec::new();
     // Whole parts of about PART bytes (the last one too): the object ends up at least `size`.
@@ -169,11 +187,57 @@ async fn ensure_object(client: &Client, key: &str, size: u64) -> Result<(), Stri
     Ok(())
 }
 
+/// The contract of a run, if any.
+struct Setup {
+    /// The folder holding the contract alone, and the contract.
+    contract: Option<(std::path::PathBuf, shared::Contract)>,
+}
+
+impl Setup {
+    fn new(options: &Options) -> Result<Setup, String> {
+        let Some(file) = &options.contract else {
+            return Ok(Setup { contract: None });
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let contract = shared::Contract::parse(file, &text).map_err(|e| e.to_string())?;
+        let dir = std::path::Path::new(&options.root).join("contracts");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let name = file.file_name().ok_or("--contract needs a file")?;
+        std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Setup {
+            contract: Some((dir, contract)),
+        })
+    }
+
+    /// The key of the object of `size_mib` MiB: under the contract's prefix, if any.
+    fn key(&self, size_mib: u64) -> String {
+        let prefix = self
+            .contract
+            .as_ref()
+            .map_or("incoming/bench/", |(_, c)| c.prefix.as_str());
+        format!("{prefix}rows-{size_mib}MiB.csv")
+    }
+}
+
+/// What a converted object's report says of its outputs.
+struct Converted {
+    key: String,
+    written: u64,
+    rejected: u64,
+    parquet_bytes: u64,
+    rejects_bytes: u64,
+}
+
 /// Uploads the object of `size_mib` MiB if needed, runs the program on it and the core on
-/// its bytes, and prints the row.
-async fn bench_object(s3: &RunningS3, options: &Options, size_mib: u64) -> Result<(), String> {
+/// its bytes, and prints the row; with a contract, returns what its report says.
+async fn bench_object(
+    s3: &RunningS3,
+    options: &Options,
+    setup: &Setup,
+    size_mib: u64,
+) -> Result<Option<Converted>, String> {
     let client = s3.client();
-    let key = format!("incoming/bench-{size_mib}MiB.csv");
+    let key = setup.key(size_mib);
     ensure_object(&client, &key, size_mib << 20)
         .await
         .map_err(|error| format!("upload failed: {error}"))?;
@@ -189,7 +253,7 @@ async fn bench_object(s3: &RunningS3, options: &Options, size_mib: u64) -> Resul
         .and_then(|l| u64::try_from(l).ok())
         .unwrap_or(0);
     // A report from an earlier run would make this one a no-op.
-    let report = format!("processed/bench-{size_mib}MiB.csv.report.json");
+    let report = shared::KeyLayout::default().report_key(&key);
     let _ = client
         .delete_object()
         .bucket(BUCKET)
@@ -202,7 +266,11 @@ async fn bench_object(s3: &RunningS3, options: &Options, size_mib: u64) -> Resul
                    "etag": head.e_tag().unwrap_or_default().trim_matches('"')}
     });
     let started = Instant::now();
-    let output = tokio::process::Command::new("/usr/bin/time")
+    let mut command = tokio::process::Command::new("/usr/bin/time");
+    if let Some((dir, _)) = &setup.contract {
+        command.env("PIPELINE_CONTRACTS_DIR", dir);
+    }
+    let output = command
         .args(["-f", "%M %U %S", &options.binary])
         .envs(s3.env_vars())
         .env("PIPELINE_S3_PATH_STYLE", "true")
@@ -232,7 +300,7 @@ async fn bench_object(s3: &RunningS3, options: &Options, size_mib: u64) -> Resul
     let object_file = std::path::Path::new(&options.root).join(BUCKET).join(&key);
     let core = size as f64
         / 1e6
-        / core_in_memory(&object_file, &key)
+        / core_in_memory(&object_file, &key, setup.contract.as_ref().map(|(_, c)| c))
             .map_err(|error| format!("{key}: the core in memory: {error}"))?;
     let end_to_end = size as f64 / 1e6 / wall;
     println!(
@@ -242,15 +310,55 @@ async fn bench_object(s3: &RunningS3, options: &Options, size_mib: u64) -> Resul
         rss_kib / 1024.0,
         100.0 * end_to_end / core
     );
-    Ok(())
+    let Some(_) = &setup.contract else {
+        return Ok(None);
+    };
+    let body = client
+        .get_object()
+        .bucket(BUCKET)
+        .key(&report)
+        .send()
+        .await
+        .map_err(|e| format!("GET {report}: {e:?}"))?
+        .body
+        .collect()
+        .await
+        .map_err(|e| format!("GET {report}: {e}"))?
+        .into_bytes();
+    let report: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("{report}: {e}"))?;
+    let figure = |name: &str| report["contract"][name].as_u64().unwrap_or(0);
+    Ok(Some(Converted {
+        key,
+        written: figure("records_written"),
+        rejected: figure("records_rejected"),
+        parquet_bytes: figure("parquet_bytes"),
+        rejects_bytes: figure("rejects_bytes"),
+    }))
 }
 
 /// Seconds the core takes on the bytes of `path` already in memory: fed in 8 MiB chunks, as
-/// the program feeds its parts.
-fn core_in_memory(path: &std::path::Path, key: &str) -> Result<f64, String> {
+/// the program feeds its parts; with `contract`, converting (its outputs discarded).
+fn core_in_memory(
+    path: &std::path::Path,
+    key: &str,
+    contract: Option<&shared::Contract>,
+) -> Result<f64, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let started = Instant::now();
-    let mut processor = shared::Processor::new(shared::Config::default(), Some(key));
+    let config = shared::Config::default();
+    let mut processor = match contract {
+        None => shared::Processor::new(config, Some(key)),
+        Some(contract) => {
+            let outputs = shared::ConversionOutputs {
+                parquet: Box::new(std::io::sink()),
+                rejects: Box::new(std::io::sink()),
+            };
+            let conversion =
+                shared::Conversion::new(contract, key, outputs).map_err(|e| e.to_string())?;
+            shared::Processor::with_conversion(config, Some(key), conversion)
+        }
+    };
     for chunk in bytes.chunks(8 << 20) {
         processor.feed(chunk).map_err(|e| e.to_string())?;
     }
@@ -264,6 +372,13 @@ async fn main() -> ExitCode {
         Ok(options) => options,
         Err(error) => {
             eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    let setup = match Setup::new(&options) {
+        Ok(setup) => setup,
+        Err(error) => {
+            eprintln!("--contract: {error}");
             return ExitCode::from(2);
         }
     };
@@ -283,10 +398,29 @@ async fn main() -> ExitCode {
         "| object | MiB | wall s | MB/s | CPU s (user+sys) | MB per CPU s | peak RSS MiB | core in memory MB/s | end to end / core |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
+    let mut converted = Vec::new();
     for size_mib in &options.sizes_mib {
-        if let Err(error) = bench_object(&s3, &options, *size_mib).await {
-            eprintln!("{error}");
-            return ExitCode::FAILURE;
+        match bench_object(&s3, &options, &setup, *size_mib).await {
+            Ok(outputs) => converted.extend(outputs),
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if !converted.is_empty() {
+        println!();
+        println!("| object | records written | records rejected | Parquet MiB | rejects MiB |");
+        println!("|---|---|---|---|---|");
+        for c in &converted {
+            println!(
+                "| {} | {} | {} | {:.1} | {:.1} |",
+                c.key,
+                c.written,
+                c.rejected,
+                c.parquet_bytes as f64 / 1_048_576.0,
+                c.rejects_bytes as f64 / 1_048_576.0
+            );
         }
     }
     s3.shutdown().await;

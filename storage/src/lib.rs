@@ -36,7 +36,18 @@
 //!   is taken again just before the outputs are committed, so an older event that lost the
 //!   race writes nothing. (Two runs for different versions at the very same moment can still
 //!   interleave their output writes; the report names the sizes and etags of the outputs its
-//!   run wrote, and the state machine runs one execution per event.)
+//!   run wrote, and the state machine runs one execution per event.) S3's conditional writes
+//!   do not close this: `If-Match` / `If-None-Match` on `PutObject`,
+//!   `CompleteMultipartUpload` and `DeleteObject` guard one key each
+//!   (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html>,
+//!   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html>), and a
+//!   job commits two or three keys before its report. Conditioned on fresh HEADs of the
+//!   outputs, a run can still overwrite the Parquet of a run that is between its commits and
+//!   then stop at the rejects, leaving one run's Parquet under the other's report;
+//!   conditioned on the etags the current report names, a concurrent run stops at its first
+//!   output, but a run that failed between two commits can then never commit again (its own
+//!   Parquet no longer has the report's etag). Closing it takes a lease object or outputs
+//!   under per-version keys, which the one-object-per-source layout rules out.
 
 mod error;
 #[cfg(test)]
