@@ -297,11 +297,16 @@ async fn bench_object(
         [rss, user, system] => (rss, user + system),
         _ => (0.0, 0.0),
     };
-    let object_file = std::path::Path::new(&options.root).join(BUCKET).join(&key);
+    // Read back through S3: the local S3 keeps its objects in a store of its own.
+    let bytes = read_object(&client, &key).await?;
     let core = size as f64
         / 1e6
-        / core_in_memory(&object_file, &key, setup.contract.as_ref().map(|(_, c)| c))
-            .map_err(|error| format!("{key}: the core in memory: {error}"))?;
+        / core_in_memory(
+            bytes.as_ref(),
+            &key,
+            setup.contract.as_ref().map(|(_, c)| c),
+        )
+        .map_err(|error| format!("{key}: the core in memory: {error}"))?;
     let end_to_end = size as f64 / 1e6 / wall;
     println!(
         "| {key} | {} | {wall:.2} | {end_to_end:.0} | {cpu:.2} | {:.0} | {:.1} | {core:.0} | {:.0} % |",
@@ -313,20 +318,9 @@ async fn bench_object(
     let Some(_) = &setup.contract else {
         return Ok(None);
     };
-    let body = client
-        .get_object()
-        .bucket(BUCKET)
-        .key(&report)
-        .send()
-        .await
-        .map_err(|e| format!("GET {report}: {e:?}"))?
-        .body
-        .collect()
-        .await
-        .map_err(|e| format!("GET {report}: {e}"))?
-        .into_bytes();
+    let body = read_object(&client, &report).await?;
     let report: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| format!("{report}: {e}"))?;
+        serde_json::from_slice(body.as_ref()).map_err(|e| format!("{report}: {e}"))?;
     let figure = |name: &str| report["contract"][name].as_u64().unwrap_or(0);
     Ok(Some(Converted {
         key,
@@ -337,14 +331,29 @@ async fn bench_object(
     }))
 }
 
-/// Seconds the core takes on the bytes of `path` already in memory: fed in 8 MiB chunks, as
+/// The bytes of `key`.
+async fn read_object(client: &Client, key: &str) -> Result<impl AsRef<[u8]> + use<>, String> {
+    Ok(client
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| format!("GET {key}: {e:?}"))?
+        .body
+        .collect()
+        .await
+        .map_err(|e| format!("GET {key}: {e}"))?
+        .into_bytes())
+}
+
+/// Seconds the core takes on the object's bytes already in memory: fed in 8 MiB chunks, as
 /// the program feeds its parts; with `contract`, converting (its outputs discarded).
 fn core_in_memory(
-    path: &std::path::Path,
+    bytes: &[u8],
     key: &str,
     contract: Option<&shared::Contract>,
 ) -> Result<f64, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let started = Instant::now();
     let config = shared::Config::default();
     let mut processor = match contract {
