@@ -10,8 +10,8 @@
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
-use shared::{ColumnType, Contract, PartitionSpec};
 use shared::CURATED_PREFIX;
+use shared::{ColumnType, Contract, PartitionSpec};
 use shared::{ContractError, Contracts};
 
 use crate::cfn::{Resource, Template, reference, sub};

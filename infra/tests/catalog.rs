@@ -8,8 +8,8 @@ use infra::catalog;
 use infra::template::{self, Settings, id, output, param};
 use serde_json::{Value, json};
 use shared::ColumnType;
-use shared::{DEFAULT_INPUT_PREFIX, env};
 use shared::{Contract, Contracts};
+use shared::{DEFAULT_INPUT_PREFIX, env};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

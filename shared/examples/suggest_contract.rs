@@ -19,9 +19,9 @@ use std::fs::File;
 use std::path::Path;
 use std::process::ExitCode;
 
-use shared::{ColumnType, MAX_DATASET_NAME};
 use shared::DEFAULT_INPUT_PREFIX;
 use shared::{Analysis, ColumnSummary, Config, Contract, ErrorName, Format, ValueType};
+use shared::{ColumnType, MAX_DATASET_NAME};
 
 /// Read size: large enough that system calls cost nothing next to parsing.
 const CHUNK: usize = 1 << 20;

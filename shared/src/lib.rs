@@ -73,8 +73,8 @@ mod stage;
 pub use compression::Compression;
 pub use config::{Config, Format, MalformedLimits};
 pub use contract::{
-    Binding, ColumnOrder, ColumnSpec, ColumnType, Constraints, Contract, ContractError,
-    Contracts, ExtraColumns, FormatSpec, HeaderPolicy, MAX_DATASET_NAME, MAX_DECIMAL_PRECISION,
+    Binding, ColumnOrder, ColumnSpec, ColumnType, Constraints, Contract, ContractError, Contracts,
+    ExtraColumns, FormatSpec, HeaderPolicy, MAX_DATASET_NAME, MAX_DECIMAL_PRECISION,
     MissingColumns, OutputKeys, PartitionSpec, RejectReason, Rejection, RejectionPolicy, Value,
 };
 pub use conversion::{
@@ -86,8 +86,8 @@ pub use error::{Error, ErrorKind, ErrorName};
 pub use infer::ValueType;
 pub use job::{
     BucketName, CURATED_PREFIX, DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX,
-    DEFAULT_THRESHOLD_BYTES, Job, JobObject, KeyError, KeyLayout, LayoutError,
-    ObjectCreatedDetail, REJECTED_PREFIX, REPORT_SUFFIX, decode_event_key, encode_event_key, env,
+    DEFAULT_THRESHOLD_BYTES, Job, JobObject, KeyError, KeyLayout, LayoutError, ObjectCreatedDetail,
+    REJECTED_PREFIX, REPORT_SUFFIX, decode_event_key, encode_event_key, env,
 };
 pub use json_lines::VALUE_COLUMN;
 pub use malformed::{MalformedKind, MalformedRecord};

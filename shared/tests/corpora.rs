@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use shared::{Record, RecordSink, Tokenizer};
 use shared::{Config, Error, ErrorName, Format};
+use shared::{Record, RecordSink, Tokenizer};
 
 use crate::support::{analyze, corpora, lenient};
 
