@@ -123,7 +123,11 @@ struct RejectLine<'a> {
     raw_truncated: bool,
 }
 
-/// The contract stage of one object. See the [module docs](self).
+/// The contract stage of one object: it rides along with the profiler in the same streaming
+/// pass ([`Processor::with_conversion`](crate::Processor::with_conversion)), writes the records
+/// that meet the contract as Parquet and the others as rejects, and applies the rejection
+/// policy. The caller commits its outputs only after
+/// [`Processor::finish`](crate::Processor::finish) succeeded.
 pub struct Conversion {
     contract: Contract,
     delimiter: u8,

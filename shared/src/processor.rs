@@ -66,7 +66,10 @@ pub struct Analysis {
     pub stages: Vec<StageSection>,
 }
 
-/// The streaming processor. See the [module docs](self).
+/// The streaming, sans-IO processor: feed it an object's bytes in chunks of any size
+/// ([`Processor::feed`]), then [`Processor::finish`] it. Nothing depends on where the chunks
+/// are cut: the compression is decided on the first bytes, the format on exactly the first
+/// [`Config::sniff_bytes`] decompressed bytes, and the parsers carry partial records over.
 #[derive(Debug)]
 pub struct Processor {
     config: Config,
