@@ -16,7 +16,8 @@ const BUCKET: &str = "uploads";
 const CONTRACTS: [(&str, &str); 1] =
     [("contracts/sales.toml", include_str!("fixtures/sales.toml"))];
 
-fn settings(read: ReadPlan) -> RunSettings {
+/// Settings with the contracts above, on the default layout.
+pub(crate) fn settings(read: ReadPlan) -> RunSettings {
     let contracts = CONTRACTS
         .iter()
         .map(|(path, text)| Contract::parse(Path::new(path), text).unwrap())
@@ -30,7 +31,7 @@ fn settings(read: ReadPlan) -> RunSettings {
     }
 }
 
-const RANGED: ReadPlan = ReadPlan::Ranged {
+pub(crate) const RANGED: ReadPlan = ReadPlan::Ranged {
     part_size: 1000,
     concurrency: 3,
 };
@@ -58,12 +59,13 @@ pub(crate) fn csv(rows: usize, note_len: usize, bad_every: Option<usize>) -> Vec
     csv
 }
 
-struct Fixture {
-    s3: RunningS3,
-    store: S3Store,
+/// A versioned bucket on the local S3 and the store over it (shared with the stage tests).
+pub(crate) struct Fixture {
+    pub(crate) s3: RunningS3,
+    pub(crate) store: S3Store,
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let s3 = LocalS3::builder()
         .versioned_bucket(BUCKET)
         .start()
@@ -74,7 +76,7 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    async fn upload(&self, key: &str, body: &[u8], sequencer: &str) -> Job {
+    pub(crate) async fn upload(&self, key: &str, body: &[u8], sequencer: &str) -> Job {
         let mut job = self.s3.upload_job(BUCKET, key, body).await.unwrap();
         job.object.sequencer = Some(sequencer.to_owned());
         job
@@ -84,7 +86,7 @@ impl Fixture {
         run_job(&self.store, job, &settings(read), &StopSignal::never()).await
     }
 
-    async fn object(&self, key: &str) -> Option<Vec<u8>> {
+    pub(crate) async fn object(&self, key: &str) -> Option<Vec<u8>> {
         let output = self
             .s3
             .client()
@@ -124,7 +126,7 @@ impl Fixture {
     }
 
     /// Every current key but the inputs.
-    async fn outputs(&self) -> Vec<String> {
+    pub(crate) async fn outputs(&self) -> Vec<String> {
         let listing = self
             .s3
             .client()
@@ -139,6 +141,14 @@ impl Fixture {
             .filter_map(|o| o.key().map(str::to_owned))
             .filter(|key| !key.starts_with("incoming/"))
             .collect()
+    }
+
+    /// Multipart uploads begun and neither completed nor aborted.
+    pub(crate) fn open_uploads(&self) -> u64 {
+        let seen = |operation| self.s3.requests_seen(operation);
+        seen(Operation::CreateMultipartUpload)
+            - seen(Operation::CompleteMultipartUpload)
+            - seen(Operation::AbortMultipartUpload)
     }
 }
 

@@ -2,37 +2,14 @@
 //! local S3: its output is staged and committed with the contract's, before the report, from
 //! both routes; when it fails, nothing of the job is written.
 
-use std::path::Path;
-
-use local_s3::{LocalS3, Operation, RunningS3};
+use local_s3::Operation;
 use serde_json::Value;
-use shared::{Contract, Contracts, ErrorName, Job, KeyLayout, StageFactory};
+use shared::{ErrorName, Job, KeyLayout, StageFactory};
 use storage::{
-    JobError, ReadPlan, ReportStatus, RunOutcome, RunSettings, S3Store, StopSignal, ValueCounts,
-    run_job_with_stages,
+    JobError, ReadPlan, ReportStatus, RunOutcome, StopSignal, ValueCounts, run_job_with_stages,
 };
 
-const BUCKET: &str = "uploads";
-
-const RANGED: ReadPlan = ReadPlan::Ranged {
-    part_size: 1000,
-    concurrency: 3,
-};
-
-fn settings(read: ReadPlan) -> RunSettings {
-    let sales = Contract::parse(
-        Path::new("contracts/sales.toml"),
-        include_str!("fixtures/sales.toml"),
-    )
-    .unwrap();
-    RunSettings {
-        layout: KeyLayout::default(),
-        core: shared::Config::default(),
-        processor: "test".into(),
-        read,
-        contracts: Contracts::new(vec![sales], "incoming/").unwrap(),
-    }
-}
+use crate::contracts::{Fixture, RANGED, fixture, settings};
 
 /// Counts the sales by their `note` (a status here), and a stage that asks for a column the
 /// files do not have.
@@ -61,89 +38,28 @@ fn sales(rows: usize) -> Vec<u8> {
     csv
 }
 
-struct Fixture {
-    s3: RunningS3,
-    store: S3Store,
-}
-
-impl Fixture {
-    async fn new() -> Fixture {
-        let s3 = LocalS3::builder()
-            .versioned_bucket(BUCKET)
-            .start()
-            .await
-            .unwrap();
-        let store = S3Store::new(s3.client());
-        Fixture { s3, store }
-    }
-
-    async fn upload(&self, key: &str, body: &[u8]) -> Job {
-        let mut job = self.s3.upload_job(BUCKET, key, body).await.unwrap();
-        job.object.sequencer = Some("01".to_owned());
-        job
-    }
-
-    async fn run(&self, job: &Job, read: ReadPlan, column: &str) -> Result<RunOutcome, JobError> {
-        let stages = stages(column);
-        run_job_with_stages(
-            &self.store,
-            job,
-            &settings(read),
-            &stages,
-            &StopSignal::never(),
-        )
-        .await
-    }
-
-    async fn object(&self, key: &str) -> Option<Vec<u8>> {
-        let output = self
-            .s3
-            .client()
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .ok()?;
-        Some(output.body.collect().await.unwrap().into_bytes().to_vec())
-    }
-
-    /// Every current key but the inputs.
-    async fn outputs(&self) -> Vec<String> {
-        let listing = self
-            .s3
-            .client()
-            .list_objects_v2()
-            .bucket(BUCKET)
-            .send()
-            .await
-            .unwrap();
-        listing
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .filter(|key| !key.starts_with("incoming/"))
-            .collect()
-    }
-
-    /// Multipart uploads begun and neither completed nor aborted.
-    fn open_uploads(&self) -> u64 {
-        let seen = |operation| self.s3.requests_seen(operation);
-        seen(Operation::CreateMultipartUpload)
-            - seen(Operation::CompleteMultipartUpload)
-            - seen(Operation::AbortMultipartUpload)
-    }
+/// Runs `job` with the example stage counting `column`.
+async fn run(f: &Fixture, job: &Job, read: ReadPlan, column: &str) -> Result<RunOutcome, JobError> {
+    let stages = stages(column);
+    run_job_with_stages(
+        &f.store,
+        job,
+        &settings(read),
+        &stages,
+        &StopSignal::never(),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn a_stage_output_is_committed_with_the_contracts_and_named_in_the_report_from_both_routes() {
-    let f = Fixture::new().await;
+    let f = fixture().await;
     let body = sales(300);
     let mut counts = Vec::new();
     for (name, read) in [("whole", ReadPlan::Whole), ("ranged", RANGED)] {
         let key = format!("incoming/sales/region=eu/{name}.csv");
-        let job = f.upload(&key, &body).await;
-        let outcome = f.run(&job, read, "note").await.unwrap();
+        let job = f.upload(&key, &body, "01").await;
+        let outcome = run(&f, &job, read, "note").await.unwrap();
         assert_eq!(outcome.status, ReportStatus::Written);
         let counts_key = format!("processed/sales/region=eu/{name}.csv.value_counts.json");
         assert_eq!(
@@ -182,7 +98,7 @@ async fn a_stage_output_is_committed_with_the_contracts_and_named_in_the_report_
 
 #[tokio::test]
 async fn a_failing_stage_fails_the_job_under_its_name_and_nothing_is_written() {
-    let f = Fixture::new().await;
+    let f = fixture().await;
     let body = sales(ValueCounts::MAX_VALUES + 500);
     // At the header (a column the files lack), and after thousands of records (more distinct
     // values than it keeps), while the contract's outputs are being staged.
@@ -193,8 +109,8 @@ async fn a_failing_stage_fails_the_job_under_its_name_and_nothing_is_written() {
     for (column, detail) in failures {
         for (name, read) in [("whole", ReadPlan::Whole), ("ranged", RANGED)] {
             let key = format!("incoming/sales/region=eu/{name}-{column}.csv");
-            let job = f.upload(&key, &body).await;
-            let error = f.run(&job, read, column).await.unwrap_err();
+            let job = f.upload(&key, &body, "01").await;
+            let error = run(&f, &job, read, column).await.unwrap_err();
             assert_eq!(error.name(), ErrorName::InvalidInput, "{error}");
             assert!(error.to_string().contains(detail), "{error}");
         }
@@ -205,9 +121,9 @@ async fn a_failing_stage_fails_the_job_under_its_name_and_nothing_is_written() {
 
 #[tokio::test]
 async fn two_stages_writing_the_same_key_fail_before_anything_is_read() {
-    let f = Fixture::new().await;
+    let f = fixture().await;
     let job = f
-        .upload("incoming/sales/region=eu/clash.csv", &sales(10))
+        .upload("incoming/sales/region=eu/clash.csv", &sales(10), "01")
         .await;
     let counts = |name: &str| -> Box<dyn StageFactory> {
         Box::new(ValueCounts::new(
