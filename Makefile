@@ -261,7 +261,7 @@ destroy: ## Delete the stack (the upload bucket and the KMS key are kept; STACK_
 	$(INFRA) destroy $(STACK_ARG) $(REGION_ARG)
 
 .PHONY: test
-test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all tests, the demo, a short fuzz run, the image test, then a clean tree
+test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, docs without broken links, all tests, the demo, a short fuzz run, the image test, then a clean tree
 	@# The fuzz crate's lock file must already hold what shared depends on (the fuzz run would
 	@# rewrite it, and the clean-tree check fail only at the very end).
 	$(CARGO) metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null \
@@ -269,6 +269,7 @@ test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, all
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 	$(CARGO) test --workspace
 	$(MAKE) demo
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
@@ -283,10 +284,11 @@ clean-tree: ## Fail when the tree differs from the commit (a step rewrote a trac
 	fi
 
 .PHONY: lint
-lint: ## Format check and clippy with warnings denied
+lint: ## Format check, clippy and rustdoc with warnings denied
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 .PHONY: fmt
 fmt: ## Format the workspace and the fuzz crate

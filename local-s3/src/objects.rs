@@ -102,7 +102,7 @@ pub enum StoreError {
     /// A completion lists its parts out of order, or none.
     #[error("the parts must be listed in ascending order, at least one")]
     InvalidPartOrder,
-    /// A part other than the last is below [`MIN_PART_BYTES`].
+    /// A part other than the last is below 5 MiB (`MIN_PART_BYTES`).
     #[error("part {part} has {size} bytes; parts but the last need at least {MIN_PART_BYTES}")]
     EntityTooSmall {
         /// The part number.
@@ -1533,8 +1533,8 @@ impl ObjectStore {
     }
 
     /// CompleteMultipartUpload: checks the parts named (`(number, ETag)`, ascending, each
-    /// uploaded, all but the last at least [`MIN_PART_BYTES`]), joins them into one blob, and
-    /// commits the object and the end of the upload in one transaction if `condition` holds.
+    /// uploaded, all but the last at least 5 MiB (`MIN_PART_BYTES`)), joins them into one
+    /// blob, and commits the object and the end of the upload in one transaction if `condition` holds.
     pub fn complete_upload(
         &self,
         upload_id: &str,

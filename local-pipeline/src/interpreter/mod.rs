@@ -114,8 +114,10 @@ impl TaskContext {
 pub enum RunEnd {
     /// It ended (succeeded, failed, timed out, or was aborted).
     Ended,
-    /// The runner is stopping ([`StopRequest::Shutdown`]): the execution stopped at a state
-    /// boundary, still `RUNNING`, its [`Position`] saved, to be taken up by a later `run`.
+    /// The runner is stopping
+    /// ([`StopRequest::Shutdown`](crate::execution::StopRequest::Shutdown)): the execution
+    /// stopped at a state boundary, still `RUNNING`, its
+    /// [`Position`](crate::execution::Position) saved, to be taken up by a later `run`.
     Suspended,
 }
 
