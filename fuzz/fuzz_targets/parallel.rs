@@ -2,15 +2,16 @@
 //! analysis, or the error, of one thread.
 //!
 //! Input layout: byte 0 chooses the configuration (as in the `chunked` target: format and
-//! delimiter overrides, the key hint, small limits), byte 1 the thread count (1 to 8) and
-//! byte 2 the range size (1 to 256 bytes); the rest is the object's bytes.
+//! delimiter overrides, the key hint, small limits), byte 1 the thread count (1 to 8),
+//! byte 2 the range size (1 to 256 bytes) and byte 3 the chunks both processors are fed
+//! (1 to 255 bytes, or 0: the whole input at once); the rest is the object's bytes.
 
 #![no_main]
 
 use std::num::NonZeroUsize;
 
 use libfuzzer_sys::fuzz_target;
-use shared::{Config, Format, MalformedLimits, Parallelism, Processor, profile_parallel};
+use shared::{Config, Format, MalformedLimits, ParallelProcessor, Parallelism, Processor};
 
 /// Key hints, as the pipeline passes the object key's name.
 const HINTS: [Option<&str>; 4] = [None, Some("data.csv"), Some("data.tsv"), Some("data.jsonl")];
@@ -55,7 +56,7 @@ fn render(result: Result<shared::Analysis, shared::Error>) -> String {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let [control, threads, range, data @ ..] = input else {
+    let [control, threads, range, chunk, data @ ..] = input else {
         return;
     };
     let config = config(*control);
@@ -64,9 +65,23 @@ fuzz_target!(|input: &[u8]| {
         threads: NonZeroUsize::new(usize::from(threads % 8) + 1).expect("at least one"),
         range_bytes: NonZeroUsize::new(usize::from(*range) + 1).expect("at least one"),
     };
+    let chunk = match chunk {
+        0 => data.len().max(1),
+        size => usize::from(*size),
+    };
     let mut processor = Processor::new(config.clone(), hint);
-    let one = processor.feed(data).and_then(|()| processor.finish());
-    let one = render(one);
-    let parallel = render(profile_parallel(data, &config, hint, parallelism));
-    assert_eq!(parallel, one, "{parallelism:?}");
+    let one = data
+        .chunks(chunk)
+        .try_for_each(|piece| processor.feed(piece))
+        .and_then(|()| processor.finish());
+    let mut parallel = ParallelProcessor::new(config, hint, parallelism);
+    let many = data
+        .chunks(chunk)
+        .try_for_each(|piece| parallel.feed(piece))
+        .and_then(|()| parallel.finish());
+    assert_eq!(
+        render(many),
+        render(one),
+        "{parallelism:?}, chunks of {chunk}"
+    );
 });

@@ -9,8 +9,8 @@
 //! [`std::thread::available_parallelism`] reads from the affinity mask and the cgroup CPU
 //! quota, a container's CPU limit
 //! (<https://doc.rust-lang.org/std/thread/fn.available_parallelism.html>,
-//! <https://github.com/rust-lang/rust/pull/92697>). With more than one thread the file is
-//! read into memory first.
+//! <https://github.com/rust-lang/rust/pull/92697>). The file is streamed in chunks whatever
+//! N: memory stays bounded (see `shared::Parallelism::buffered_bytes`).
 //!
 //! Prints the report JSON on stdout and exits 0; when the file cannot be processed, prints
 //! the error's name and message on stderr and exits with the name's exit code.
@@ -20,8 +20,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use shared::{
-    Config, ErrorKind, ErrorName, Parallelism, Processing, Report, Source, process_reader,
-    profile_parallel,
+    Config, ErrorKind, ErrorName, ParallelProcessor, Parallelism, Processing, Report, Source,
 };
 
 /// Read size: large enough that system calls cost nothing next to parsing.
@@ -41,15 +40,11 @@ fn main() -> ExitCode {
         }
     };
     let size = file.metadata().ok().map(|m| m.len());
-    let result = if threads.threads.get() > 1 {
-        let mut input = Vec::new();
-        match std::io::Read::read_to_end(&mut &file, &mut input) {
-            Ok(_) => profile_parallel(&input, &Config::default(), Some(&path), threads),
-            Err(e) => Err(ErrorKind::Read(e).into()),
-        }
-    } else {
-        process_reader(file, Config::default(), Some(&path), CHUNK)
-    };
+    // Streamed in chunks: memory stays bounded whatever the file's size.
+    let result = read_through(
+        file,
+        ParallelProcessor::new(Config::default(), Some(&path), threads),
+    );
     match result {
         Ok(analysis) => {
             let source = Source {
@@ -65,6 +60,22 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("{}: {error}", error.name());
             exit(error.name())
+        }
+    }
+}
+
+/// Feeds `file` to `processor` in chunks of [`CHUNK`] bytes and finishes.
+fn read_through(
+    mut file: File,
+    mut processor: ParallelProcessor,
+) -> Result<shared::Analysis, shared::Error> {
+    let mut buffer = vec![0; CHUNK];
+    loop {
+        match std::io::Read::read(&mut file, &mut buffer) {
+            Ok(0) => return processor.finish(),
+            Ok(read) => processor.feed(&buffer[..read])?,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ErrorKind::Read(e).into()),
         }
     }
 }

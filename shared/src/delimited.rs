@@ -313,6 +313,26 @@ impl Tokenizer {
         Ok(())
     }
 
+    /// Whether the tokenizer is between rows, in the state of a new one: the next byte
+    /// that is not a line break starts a row (parallel parsing checks a guessed row start
+    /// with it).
+    pub(crate) fn at_record_start(&self) -> bool {
+        self.state == State::RecordStart
+    }
+
+    /// The current line, from 1.
+    pub(crate) fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Moves the line count on by `lines`: a tokenizer started inside the input (at a row
+    /// start, lines counted from 1 there) then numbers lines as one started at the
+    /// beginning.
+    pub(crate) fn shift_lines(&mut self, lines: u64) {
+        self.line += lines;
+        self.record_line += lines;
+    }
+
     /// Ends the input: delivers the last row if it has no line break after it.
     pub fn finish<S: RecordSink>(&mut self, sink: &mut S) -> Result<(), Error> {
         match self.state {
@@ -665,6 +685,11 @@ impl RowProfiler {
             valid: 0,
             stages: StageList::default(),
         }
+    }
+
+    /// Whether the next row is still to be read as the header.
+    pub(crate) fn header_pending(&self) -> bool {
+        self.expect_header
     }
 
     /// Adds the processing stages.

@@ -103,6 +103,20 @@ impl JsonLinesProfiler {
         Ok(())
     }
 
+    /// The number of the next line to complete, from 1.
+    pub(crate) fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Skips whole lines parsed elsewhere (parallel parsing merges their profile): the
+    /// next chunk starts at `offset`, `lines` lines on. Only at a line start (the last byte
+    /// fed was a `\n`).
+    pub(crate) fn skip_lines(&mut self, offset: u64, lines: u64) {
+        debug_assert!(self.pending.is_empty() && !self.pending_oversized);
+        self.offset = offset;
+        self.line += lines;
+    }
+
     pub(crate) fn finish(&mut self) -> Result<(), Error> {
         if self.pending.is_empty() && !self.pending_oversized {
             return Ok(());

@@ -91,7 +91,7 @@ pub use job::{
 };
 pub use json_lines::VALUE_COLUMN;
 pub use malformed::{MalformedKind, MalformedRecord};
-pub use parallel::{Parallelism, profile_parallel};
+pub use parallel::{ParallelProcessor, Parallelism, profile_parallel};
 pub use parquet_output::{CREATED_BY, ParquetOptions, ParquetSummary, ParquetWriter};
 pub use processor::{Analysis, Processor, RecordCounts, process_reader};
 pub use profile::{ColumnSummary, STRING_EXTREME_BYTES};

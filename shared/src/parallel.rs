@@ -1,51 +1,62 @@
-//! Parallel profiling of one object: the text is cut into ranges that worker threads parse
-//! at the same time, and their partial results merge into exactly the [`Analysis`] one
-//! thread gives (the same report bytes, the same error).
+//! Parallel profiling of one object, streaming: [`ParallelProcessor`] is fed the object in
+//! chunks like [`Processor`], cuts the decompressed text into ranges that worker threads
+//! parse at the same time, and merges their partial results, in order, into exactly the
+//! [`Analysis`] one thread gives (the same report bytes, the same error).
 //!
 //! ```text
-//! sniff (once, first window) ─▶ ranges ─▶ workers: guess the first record, parse ─▶ partials
-//!                                                                                    │
-//!            merger, in order: the guess is where the previous range really ended? ◀─┘
-//!                 yes: merge the partial   no: parse the range again from the true start
+//! chunks ─▶ compression ─▶ decoder ─▶ sniff (once, first window) ─▶ ranges ─┬─▶ worker ─┐
+//!           (feeding thread: decompresses, cuts, merges)                    ├─▶ worker ─┤
+//!                                                                           └─▶ worker ─┤
+//!   merger, in range order: is the guess where one thread's state is a row start? ◀────┘
+//!        yes: merge the partial, take over its tokenizer   no: parse the range itself
 //! ```
 //!
 //! - **Splitting** (CSV): a newline inside a quoted field is data, so a range cannot know
 //!   where its first record starts. Each worker guesses, speculatively (Ge et al.,
 //!   "Speculative Distributed CSV Data Parsing for Big Data Analytics", SIGMOD 2019; DuckDB's
 //!   parallel CSV scanner also starts a range at a guessed line start and checks it later):
-//!   the first line start at or after the range's first byte, taken as outside quotes. It
-//!   tokenizes from there every record that *starts* before the range's end, reading past
-//!   the end to finish the last one, and notes where the next record starts: that is where
-//!   the next range really begins, when this range began right.
-//! - **Validation**: the merger takes the partials in order. A partial counts only when its
-//!   guess is the true start and the context it assumed holds (the header is read, the
-//!   row width is the one it met); otherwise the range is parsed again, on the merger's
-//!   thread, from the true start into the merged state itself, which then behaves exactly
-//!   as one thread. A wrong guess costs time, never correctness.
+//!   the first line start in the range, taken as outside quotes. It tokenizes from there to
+//!   the range's end and keeps its tokenizer, which holds the last row, unfinished.
+//! - **Validation**: the merger holds one thread's state (the row profiler and the tokenizer)
+//!   after the ranges merged so far. For the next range it tokenizes the bytes before the
+//!   guess (usually the end of one row); when the tokenizer is then between rows, as a new
+//!   one is, and the profile's context holds (the header is read, the row width is the one
+//!   the worker met), the worker's parse is exactly one thread's: its profile merges and
+//!   its tokenizer, lines renumbered, becomes the merger's. Otherwise the merger tokenizes
+//!   the rest of the range itself. A wrong guess costs time, never correctness.
 //! - **Merging**: counts add; minima, maxima and type joins combine; HyperLogLog registers
 //!   take the register-wise maximum; malformed records get global record numbers and lines
 //!   (byte offsets are global already). The count limit on malformed records fails at the
 //!   same record, with the same error, as one thread.
-//! - **JSON Lines** needs no guess: records end at every `\n`. A part that meets more
-//!   columns than the limit profiles cannot be merged exactly: the whole input is then
-//!   profiled on one thread.
+//! - **JSON Lines** needs no guess: records end at every `\n`. A worker profiles the whole
+//!   lines of its range; the merger the line that crosses into the next. A part that meets
+//!   more columns than the limit profiles cannot be merged exactly: the merger then
+//!   profiles that range itself.
+//! - **Compression**: gzip is not splittable: the feeding thread decompresses, streaming,
+//!   and hands the decompressed ranges to the workers.
+//! - **Memory** is bounded: at most [`Parallelism::window`] ranges are parsed or waiting to
+//!   be merged, plus the one being filled; each worker holds one range's partial profile.
+//!   Nothing grows with the object's size.
+//! - **Errors**: a worker that fails (or panics) on a range hands back nothing for it, and
+//!   the merger parses that range itself, so the error is the one one thread meets first,
+//!   at the same record. Any error stops the other workers (they check a flag while
+//!   parsing) and abandons the input. Text the decoder produced before a corrupt stream is
+//!   merged before the corruption is reported, as one thread would have parsed it first.
 //!
-//! An error stops the other workers (they check a flag between ranges and while reading
-//! past their end) and is returned once the ranges before it are merged, so it is the error
-//! one thread would have met first. Compressed inputs are decompressed whole on the calling
-//! thread first (memory grows with the decompressed size: to be bounded), then parsed in
-//! parallel. Contracts and stages are not run here yet.
+//! Contracts and other stages are not run here: a processor with any runs on one thread.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 
 use crate::Compression;
 use crate::config::{Config, Format};
 use crate::decompress::Decoder;
-use crate::delimited::{Record, RecordSink, RowProfiler, Tokenizer};
-use crate::detect::{FormatHint, detect};
+use crate::delimited::{RowProfiler, Tokenizer};
+use crate::detect::{FormatHint, Layout, detect};
 use crate::error::{Error, ErrorKind};
 use crate::json_lines::JsonLinesProfiler;
 use crate::malformed::MalformedLog;
@@ -54,16 +65,16 @@ use crate::profile::Columns;
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
-/// Bytes a worker reads at a time past its range's end, to finish its last record.
-const READ_PAST: usize = 64 * 1024;
+/// Bytes a worker parses between two looks at the stop flag.
+const STOP_CHECK_BYTES: usize = 1 << 20;
 
 /// How an input is cut and parsed in parallel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parallelism {
-    /// Worker threads.
+    /// Worker threads. One parses on the calling thread, as [`Processor`] does.
     pub threads: NonZeroUsize,
-    /// Bytes per range (the last one may be shorter). Memory grows with it: each worker
-    /// holds one range's partial profile.
+    /// Bytes per range (the last one may be shorter). Memory grows with it: see
+    /// [`Parallelism::buffered_bytes`].
     pub range_bytes: NonZeroUsize,
 }
 
@@ -82,10 +93,34 @@ impl Parallelism {
 
     /// As many workers as the process may run at once: on Linux,
     /// [`std::thread::available_parallelism`] takes the CPU affinity mask and the cgroup CPU
-    /// quota (a container's CPU limit) into account, not only the host's CPU count. One when
-    /// it cannot tell.
+    /// quota (a container's CPU limit, as ECS and Lambda set it) into account, not only the
+    /// host's CPU count. One when it cannot tell.
     pub fn available() -> Parallelism {
         Parallelism::with_threads(std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+    }
+
+    /// The same threads, with ranges of `range_bytes` (at least one).
+    #[must_use]
+    pub fn with_range_bytes(self, range_bytes: usize) -> Parallelism {
+        Parallelism {
+            range_bytes: NonZeroUsize::new(range_bytes).unwrap_or(NonZeroUsize::MIN),
+            ..self
+        }
+    }
+
+    /// Ranges parsed or waiting to be merged at most: two per worker, so that a worker that
+    /// finishes before the one ahead of it finds the next range ready.
+    pub fn window(self) -> usize {
+        self.threads.get().saturating_mul(2)
+    }
+
+    /// The decompressed text a [`ParallelProcessor`] holds at most: the window's ranges and
+    /// the one being filled (the partial profiles come on top, bounded by the [`Config`]).
+    pub fn buffered_bytes(self) -> usize {
+        if self.threads.get() == 1 {
+            return 0;
+        }
+        (self.window() + 1).saturating_mul(self.range_bytes.get())
     }
 }
 
@@ -97,118 +132,337 @@ pub fn profile_parallel(
     key: Option<&str>,
     parallelism: Parallelism,
 ) -> Result<Analysis, Error> {
-    let one_thread = || Processor::new(config.clone(), key).read_to_end(input, 1 << 20);
-    let bytes_in = input.len() as u64;
-    let head = &input[..input.len().min(Compression::MAGIC_LEN)];
-    let compression = Compression::detect(head);
-    let decoded;
-    let input = if compression == Compression::None {
-        input
-    } else {
-        // Not splittable: decompressed on this thread, then parsed in parallel. Corrupt
-        // data goes to one thread, which meets the text's errors and the stream's in the
-        // same order as always.
-        match decompress(input, compression) {
-            Ok(text) => {
-                decoded = text;
-                &decoded[..]
+    let mut processor = ParallelProcessor::new(config.clone(), key, parallelism);
+    processor.feed(input)?;
+    processor.finish()
+}
+
+/// The streaming parallel processor: [`Processor`]'s shape (feed chunks of any size, then
+/// finish), its results byte for byte, with the parsing spread over worker threads. See the
+/// [module docs](self).
+///
+/// [`feed`](Self::feed) blocks while the window of ranges is full, until the oldest is
+/// merged: memory stays bounded by [`Parallelism::buffered_bytes`], whatever the object's
+/// size. Dropping it stops and joins its workers.
+#[derive(Debug)]
+pub struct ParallelProcessor {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    /// One thread: the plain processor.
+    One(Box<Processor>),
+    Parallel(Box<Streaming>),
+}
+
+impl ParallelProcessor {
+    /// A processor for the object stored under `key` (its extension is a format hint only).
+    pub fn new(config: Config, key: Option<&str>, parallelism: Parallelism) -> ParallelProcessor {
+        let inner = if parallelism.threads.get() == 1 {
+            Inner::One(Box::new(Processor::new(config, key)))
+        } else {
+            Inner::Parallel(Box::new(Streaming {
+                hint: key.map(FormatHint::from_key).unwrap_or_default(),
+                config: Arc::new(config),
+                parallelism,
+                bytes_in: 0,
+                head: Some(Vec::with_capacity(Compression::MAGIC_LEN)),
+                body: None,
+                failed: false,
+            }))
+        };
+        ParallelProcessor { inner }
+    }
+
+    /// Processes the next chunk of the input.
+    ///
+    /// After an error the input is abandoned: later calls fail with an internal error.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        match &mut self.inner {
+            Inner::One(processor) => processor.feed(chunk),
+            Inner::Parallel(streaming) => streaming.feed(chunk),
+        }
+    }
+
+    /// Ends the input and returns what was learnt, or the error that makes it unusable.
+    pub fn finish(self) -> Result<Analysis, Error> {
+        match self.inner {
+            Inner::One(processor) => processor.finish(),
+            Inner::Parallel(streaming) => streaming.finish(),
+        }
+    }
+}
+
+fn used_after_error() -> Error {
+    ErrorKind::Internal("processor used after an error".into()).into()
+}
+
+/// The parallel processor's state: [`Processor`]'s stages, with the text cut into ranges.
+#[derive(Debug)]
+struct Streaming {
+    config: Arc<Config>,
+    hint: FormatHint,
+    parallelism: Parallelism,
+    bytes_in: u64,
+    /// The first bytes, until the compression is told.
+    head: Option<Vec<u8>>,
+    body: Option<Body>,
+    failed: bool,
+}
+
+#[derive(Debug)]
+struct Body {
+    compression: Compression,
+    decoder: Decoder,
+    text: Text,
+}
+
+impl Streaming {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        if self.failed {
+            return Err(used_after_error());
+        }
+        let result = self.feed_inner(chunk);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn feed_inner(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.bytes_in += chunk.len() as u64;
+        if let Some(head) = &mut self.head {
+            head.extend_from_slice(chunk);
+            if head.len() >= Compression::MAGIC_LEN {
+                let head = self.head.take().unwrap_or_default();
+                self.start_body(&head)?;
             }
-            Err(_) => return one_thread(),
+            return Ok(());
         }
-    };
-    // The layout is decided once, on the same window one thread reads.
-    let hint = key.map(FormatHint::from_key).unwrap_or_default();
-    let bom = input.starts_with(BOM);
-    let base = if bom { BOM.len() } else { 0 };
-    let body = &input[base..];
-    let sample = &body[..body.len().min(config.sniff_bytes.max(1))];
-    let complete =
-        input.len() < config.sniff_bytes.max(1) + BOM.len() && sample.len() == body.len();
-    let layout = detect(sample, complete, base as u64, hint, config)?;
-    let text = Text {
-        input,
-        base,
-        config,
-        ranges: ranges(input.len(), base, parallelism.range_bytes.get()),
-    };
-    let merged = match (layout.format, layout.delimiter) {
-        (Format::Csv, Some(delimiter)) => {
-            let header = layout.header.unwrap_or(false);
-            run(
-                &text,
-                parallelism.threads.get(),
-                &Delimited { delimiter, header },
-            )?
+        let Some(body) = &mut self.body else {
+            return Err(ErrorKind::Internal("no body stage after the head".into()).into());
+        };
+        decode(body, chunk)
+    }
+
+    fn start_body(&mut self, head: &[u8]) -> Result<(), Error> {
+        let compression = Compression::detect(head);
+        let decoder = Decoder::new(compression)?;
+        let text = Text {
+            config: Arc::clone(&self.config),
+            hint: self.hint,
+            parallelism: self.parallelism,
+            decoded: 0,
+            sniff: Vec::new(),
+            parsing: None,
+        };
+        let body = self.body.insert(Body {
+            compression,
+            decoder,
+            text,
+        });
+        decode(body, head)
+    }
+
+    fn finish(mut self) -> Result<Analysis, Error> {
+        if self.failed {
+            return Err(used_after_error());
         }
-        (Format::Csv, None) => {
-            return Err(ErrorKind::Internal("delimited layout without delimiter".into()).into());
+        if let Some(head) = self.head.take() {
+            self.start_body(&head)?;
         }
-        (Format::JsonLines, _) => match run(&text, parallelism.threads.get(), &JsonLines)? {
-            Some(merged) => Some(merged),
-            None => return one_thread(),
-        },
-    };
-    let Some(merged) = merged else {
-        return Err(ErrorKind::Internal("no range was parsed".into()).into());
-    };
-    merged.malformed.check_share(merged.total)?;
-    Ok(Analysis {
-        compression,
-        layout,
-        bom,
-        bytes_in,
-        bytes_decoded: input.len() as u64,
-        records: RecordCounts {
-            total: merged.total,
-            valid: merged.valid,
-            malformed: merged.malformed.count(),
-        },
-        columns: merged.columns.summaries(merged.valid),
-        columns_not_profiled: merged.columns.not_profiled(),
-        malformed: merged.malformed.examples().to_vec(),
-        contract: None,
-        stages: Vec::new(),
-    })
+        let Some(body) = self.body.take() else {
+            return Err(ErrorKind::Internal("no body stage after the head".into()).into());
+        };
+        let Body {
+            compression,
+            decoder,
+            mut text,
+        } = body;
+        // The text fed so far first: one thread met its errors while it was fed.
+        text.merge_all()?;
+        decoder.finish()?;
+        text.finish(compression, self.bytes_in)
+    }
 }
 
-/// The whole decompressed text of `input`.
-fn decompress(input: &[u8], compression: Compression) -> Result<Vec<u8>, Error> {
-    let mut decoder = Decoder::new(compression)?;
-    let mut text = Vec::new();
-    decoder.decode(input, &mut |bytes| {
-        text.extend_from_slice(bytes);
+/// Decodes `chunk` into the text; on a corrupt stream, the text decoded before the
+/// corruption is merged first, and its error, if any, is the one returned (one thread
+/// parses that text before it reads on).
+fn decode(body: &mut Body, chunk: &[u8]) -> Result<(), Error> {
+    let Body { decoder, text, .. } = body;
+    match decoder.decode(chunk, &mut |bytes| text.feed(bytes)) {
+        Ok(()) => Ok(()),
+        Err(error) if matches!(error.kind(), ErrorKind::CorruptCompression { .. }) => {
+            text.merge_all()?;
+            Err(error)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The decompressed text: sniffed, then cut into ranges.
+#[derive(Debug)]
+struct Text {
+    config: Arc<Config>,
+    hint: FormatHint,
+    parallelism: Parallelism,
+    decoded: u64,
+    /// The first bytes, kept until the layout is decided.
+    sniff: Vec<u8>,
+    /// Set once the layout is decided.
+    parsing: Option<Parsing>,
+}
+
+/// The decided text: its layout, and the pipeline of its format.
+#[derive(Debug)]
+struct Parsing {
+    layout: Layout,
+    bom: bool,
+    pipeline: FormatPipeline,
+}
+
+#[derive(Debug)]
+enum FormatPipeline {
+    Delimited(Pipeline<Delimited>),
+    JsonLines(Pipeline<JsonLines>),
+}
+
+impl Text {
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.decoded += bytes.len() as u64;
+        match &mut self.parsing {
+            Some(parsing) => parsing.pipeline.feed(bytes),
+            None => {
+                self.sniff.extend_from_slice(bytes);
+                // Enough for a full sample after a byte-order mark, if there is one.
+                if self.sniff.len() >= self.config.sniff_bytes.max(1) + BOM.len() {
+                    self.decide(false)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Decides the layout on the sample, exactly as [`Processor`] does, and starts the
+    /// pipeline with the bytes kept so far.
+    fn decide(&mut self, at_end: bool) -> Result<(), Error> {
+        let sniff = std::mem::take(&mut self.sniff);
+        let config = &self.config;
+        let bom = sniff.starts_with(BOM);
+        let body = if bom { &sniff[BOM.len()..] } else { &sniff[..] };
+        let sample = &body[..body.len().min(config.sniff_bytes.max(1))];
+        let base = if bom { BOM.len() as u64 } else { 0 };
+        let layout = detect(
+            sample,
+            at_end && sample.len() == body.len(),
+            base,
+            self.hint,
+            config,
+        )?;
+        let mut pipeline = match (layout.format, layout.delimiter) {
+            (Format::Csv, Some(delimiter)) => FormatPipeline::Delimited(Pipeline::new(
+                Delimited {
+                    delimiter,
+                    header: layout.header.unwrap_or(false),
+                    config: Arc::clone(config),
+                },
+                self.parallelism,
+                base,
+            )),
+            (Format::Csv, None) => {
+                return Err(
+                    ErrorKind::Internal("delimited layout without delimiter".into()).into(),
+                );
+            }
+            (Format::JsonLines, _) => FormatPipeline::JsonLines(Pipeline::new(
+                JsonLines {
+                    config: Arc::clone(config),
+                },
+                self.parallelism,
+                base,
+            )),
+        };
+        pipeline.feed(body)?;
+        self.parsing = Some(Parsing {
+            layout,
+            bom,
+            pipeline,
+        });
         Ok(())
-    })?;
-    decoder.finish()?;
-    Ok(text)
-}
-
-/// The starts of the ranges: `base`, then every `range_bytes`, then `len` as the last end.
-fn ranges(len: usize, base: usize, range_bytes: usize) -> Vec<usize> {
-    let mut starts: Vec<usize> = (base..len).step_by(range_bytes.max(1)).collect();
-    if starts.is_empty() {
-        starts.push(base);
     }
-    starts.push(len);
-    starts
-}
 
-/// The decompressed text and its ranges.
-struct Text<'a> {
-    input: &'a [u8],
-    base: usize,
-    config: &'a Config,
-    /// Range `k` is `ranges[k]..ranges[k + 1]`.
-    ranges: Vec<usize>,
-}
+    /// Parses and merges every range fed so far (the last one possibly short).
+    fn merge_all(&mut self) -> Result<(), Error> {
+        match &mut self.parsing {
+            Some(parsing) => parsing.pipeline.merge_all(),
+            None => Ok(()),
+        }
+    }
 
-impl Text<'_> {
-    fn count(&self) -> usize {
-        self.ranges.len() - 1
+    fn finish(mut self, compression: Compression, bytes_in: u64) -> Result<Analysis, Error> {
+        if self.parsing.is_none() {
+            self.decide(true)?;
+        }
+        let Some(Parsing {
+            layout,
+            bom,
+            pipeline,
+        }) = self.parsing
+        else {
+            return Err(ErrorKind::Internal("no parser after deciding".into()).into());
+        };
+        let merged = match pipeline {
+            FormatPipeline::Delimited(pipeline) => pipeline.finish()?,
+            FormatPipeline::JsonLines(pipeline) => pipeline.finish()?,
+        };
+        merged.malformed.check_share(merged.total)?;
+        Ok(Analysis {
+            compression,
+            layout,
+            bom,
+            bytes_in,
+            bytes_decoded: self.decoded,
+            records: RecordCounts {
+                total: merged.total,
+                valid: merged.valid,
+                malformed: merged.malformed.count(),
+            },
+            columns: merged.columns.summaries(merged.valid),
+            columns_not_profiled: merged.columns.not_profiled(),
+            malformed: merged.malformed.examples().to_vec(),
+            contract: None,
+            stages: Vec::new(),
+        })
     }
 }
 
-/// What the merger holds: the one-thread state after the ranges merged so far.
+impl FormatPipeline {
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        match self {
+            FormatPipeline::Delimited(pipeline) => pipeline.feed(bytes),
+            FormatPipeline::JsonLines(pipeline) => pipeline.feed(bytes),
+        }
+    }
+
+    fn merge_all(&mut self) -> Result<(), Error> {
+        match self {
+            FormatPipeline::Delimited(pipeline) => pipeline.merge_all(),
+            FormatPipeline::JsonLines(pipeline) => pipeline.merge_all(),
+        }
+    }
+}
+
+/// One range of the decompressed text.
+#[derive(Debug)]
+struct Range {
+    /// Offset of its first byte in the decompressed text.
+    start: u64,
+    /// The byte before it (`None` for the first range).
+    before: Option<u8>,
+    bytes: Vec<u8>,
+}
+
+/// What the merger holds at the end: one thread's profile.
 struct Merged {
     columns: Columns,
     malformed: MalformedLog,
@@ -217,112 +471,306 @@ struct Merged {
 }
 
 /// A format's parallel parsing: what a worker makes of a range and how the merger takes it.
-trait RangeParser: Sync {
+trait RangeFormat: Send + Sync + 'static {
     /// A range's partial result.
-    type Partial: Send;
-    /// The merger's state.
-    type State;
+    type Partial: Send + 'static;
+    /// The merger's state: one thread's, after the ranges merged so far.
+    type State: Send + 'static;
 
-    /// Parses range 0 from the start of the text, as one thread would.
-    fn first(&self, text: &Text<'_>, stop: &AtomicBool) -> Result<Self::State, Error>;
-    /// Parses range `k` (from 1) from a guessed start, into a partial result.
-    fn partial(&self, text: &Text<'_>, k: usize, stop: &AtomicBool) -> Self::Partial;
-    /// Takes range `k`'s partial into `state`, or parses the range again into it. `Ok(false)`
-    /// when the partial cannot be merged exactly and the input needs one thread.
+    /// Parses the first range as one thread would: the merger's first state.
+    fn first(&self, range: &Range) -> Result<Self::State, Error>;
+    /// Parses a later range from a guessed start; `None` when there is nothing to guess
+    /// from, or the parse failed or was stopped.
+    fn partial(&self, range: &Range, stop: &AtomicBool) -> Option<Self::Partial>;
+    /// Takes the next range into `state`: its partial, when it is exactly one thread's
+    /// parse (`Ok(true)`), or the range parsed on this thread (`Ok(false)`).
     fn merge(
         &self,
-        text: &Text<'_>,
-        k: usize,
         state: &mut Self::State,
-        partial: Self::Partial,
+        range: &Range,
+        partial: Option<Self::Partial>,
     ) -> Result<bool, Error>;
-    /// The merged profile.
-    fn into_merged(state: Self::State) -> Merged;
+    /// Ends the input.
+    fn finish(&self, state: Self::State) -> Result<Merged, Error>;
 }
 
 /// A worker's result for one range.
-enum Done<S, P> {
-    /// Range 0, parsed as one thread would: the merger's first state, or the error.
-    First(Result<S, Error>),
-    /// A later range's partial result.
-    Partial(P),
+enum Done<F: RangeFormat> {
+    First(Result<F::State, Error>),
+    Partial(Option<F::Partial>),
 }
 
-/// A worker's result with its range's number.
-type Numbered<P> = (
-    usize,
-    Done<<P as RangeParser>::State, <P as RangeParser>::Partial>,
-);
+type Job = (usize, Arc<Range>);
+type Outcome<F> = (usize, Done<F>);
 
-/// Parses every range on `threads` workers and merges them in order. `Ok(None)` when a
-/// partial could not be merged exactly.
-fn run<P: RangeParser>(text: &Text<'_>, threads: usize, parser: &P) -> Result<Option<Merged>, Error>
-where
-    P::State: Send,
-{
-    let count = text.count();
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let (sender, receiver) = mpsc::channel::<Numbered<P>>();
-        for _ in 0..threads.clamp(1, count) {
-            let sender = sender.clone();
-            let (next, stop) = (&next, &stop);
-            scope.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= count {
-                        break;
-                    }
-                    let done = if k == 0 {
-                        Done::First(parser.first(text, stop))
-                    } else {
-                        Done::Partial(parser.partial(text, k, stop))
-                    };
-                    if sender.send((k, done)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(sender);
-        let result = merge_in_order(text, parser, &receiver);
-        // On an error the other workers stop at their next check; on success none is left.
-        stop.store(true, Ordering::Relaxed);
-        drop(receiver);
-        result
-    })
+/// The ranges of one format: cut on the feeding thread, parsed by the workers, merged in
+/// order on the feeding thread.
+struct Pipeline<F: RangeFormat> {
+    format: Arc<F>,
+    parallelism: Parallelism,
+    /// The range being filled, and its start.
+    filling: Vec<u8>,
+    filling_start: u64,
+    /// The last byte of the last range sent.
+    before: Option<u8>,
+    /// Ranges sent and not merged yet, oldest first.
+    in_flight: VecDeque<Arc<Range>>,
+    /// Ranges sent so far; the next to merge is `sent - in_flight.len()`.
+    sent: usize,
+    /// Results that came before the ones ahead of them.
+    arrived: BTreeMap<usize, Done<F>>,
+    state: Option<F::State>,
+    jobs: Option<mpsc::Sender<Job>>,
+    job_queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    /// Kept until every worker is started, for the next one.
+    results_in: Option<mpsc::Sender<Outcome<F>>>,
+    results: mpsc::Receiver<Outcome<F>>,
+    workers: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    /// Range buffers the workers are done with, to fill again.
+    spare: Vec<Vec<u8>>,
+    /// Ranges after the first whose partial could not be taken: parsed by the merger.
+    reparsed: usize,
 }
 
-/// The merger's loop: takes the workers' results in range order.
-fn merge_in_order<P: RangeParser>(
-    text: &Text<'_>,
-    parser: &P,
-    receiver: &mpsc::Receiver<Numbered<P>>,
-) -> Result<Option<Merged>, Error> {
-    let mut waiting = BTreeMap::new();
-    let mut state = None;
-    for k in 0..text.count() {
-        let done = loop {
-            if let Some(done) = waiting.remove(&k) {
-                break done;
-            }
-            let Ok((index, done)) = receiver.recv() else {
-                return Err(ErrorKind::Internal(format!("range {k} was never parsed")).into());
-            };
-            waiting.insert(index, done);
-        };
-        match (done, &mut state) {
-            (Done::First(first), None) => state = Some(first?),
-            (Done::Partial(partial), Some(state)) => {
-                if !parser.merge(text, k, state, partial)? {
-                    return Ok(None);
-                }
-            }
-            _ => return Err(ErrorKind::Internal(format!("range {k} out of order")).into()),
+impl<F: RangeFormat> std::fmt::Debug for Pipeline<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("parallelism", &self.parallelism)
+            .field("sent", &self.sent)
+            .field("in_flight", &self.in_flight.len())
+            .field("workers", &self.workers.len())
+            .field("reparsed", &self.reparsed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: RangeFormat> Pipeline<F> {
+    fn new(format: F, parallelism: Parallelism, base: u64) -> Pipeline<F> {
+        let (jobs, job_queue) = mpsc::channel();
+        let (results_in, results) = mpsc::channel();
+        Pipeline {
+            format: Arc::new(format),
+            parallelism,
+            filling: Vec::new(),
+            filling_start: base,
+            before: None,
+            in_flight: VecDeque::new(),
+            sent: 0,
+            arrived: BTreeMap::new(),
+            state: None,
+            jobs: Some(jobs),
+            job_queue: Arc::new(Mutex::new(job_queue)),
+            results_in: Some(results_in),
+            results,
+            workers: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            spare: Vec::new(),
+            reparsed: 0,
         }
     }
-    Ok(state.map(P::into_merged))
+
+    fn range_bytes(&self) -> usize {
+        self.parallelism.range_bytes.get()
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+        while !bytes.is_empty() {
+            if self.filling.capacity() == 0 {
+                self.filling = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(self.range_bytes()));
+            }
+            let take = (self.range_bytes() - self.filling.len()).min(bytes.len());
+            self.filling.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.filling.len() == self.range_bytes() {
+                self.send()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the range being filled to the workers, once the window has room.
+    fn send(&mut self) -> Result<(), Error> {
+        while self.in_flight.len() >= self.parallelism.window() {
+            self.merge_next()?;
+        }
+        let bytes = std::mem::take(&mut self.filling);
+        let range = Arc::new(Range {
+            start: self.filling_start,
+            before: self.before,
+            bytes,
+        });
+        self.filling_start += range.bytes.len() as u64;
+        self.before = range.bytes.last().copied().or(self.before);
+        self.start_worker();
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send((self.sent, Arc::clone(&range))).is_ok());
+        if !sent {
+            return Err(ErrorKind::Internal("the workers are gone".into()).into());
+        }
+        self.sent += 1;
+        self.in_flight.push_back(range);
+        Ok(())
+    }
+
+    /// Starts one more worker, up to the thread count, while ranges are sent.
+    fn start_worker(&mut self) {
+        if self.workers.len() >= self.parallelism.threads.get().min(self.sent + 1) {
+            return;
+        }
+        let Some(results) = &self.results_in else {
+            return;
+        };
+        let results = results.clone();
+        let (format, queue, stop) = (
+            Arc::clone(&self.format),
+            Arc::clone(&self.job_queue),
+            Arc::clone(&self.stop),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("parse-worker".into())
+            .spawn(move || work(&*format, &queue, &results, &stop));
+        // No thread to be had: the ones running take the ranges (none at all fails the
+        // first merge with an error, never a hang).
+        if let Ok(handle) = spawned {
+            self.workers.push(handle);
+        }
+        if self.workers.len() >= self.parallelism.threads.get() {
+            self.results_in = None;
+        }
+    }
+
+    /// Merges the oldest range sent, waiting for its worker.
+    fn merge_next(&mut self) -> Result<(), Error> {
+        let index = self.sent - self.in_flight.len();
+        let done = loop {
+            if let Some(done) = self.arrived.remove(&index) {
+                break done;
+            }
+            if self.workers.is_empty() {
+                return Err(ErrorKind::Internal("no worker thread could start".into()).into());
+            }
+            let Ok((at, done)) = self.results.recv() else {
+                return Err(ErrorKind::Internal(format!("range {index} was never parsed")).into());
+            };
+            self.arrived.insert(at, done);
+        };
+        let Some(range) = self.in_flight.pop_front() else {
+            return Err(ErrorKind::Internal(format!("range {index} was never sent")).into());
+        };
+        let merged = match (done, &mut self.state) {
+            (Done::First(first), None) => first.map(|state| self.state = Some(state)),
+            (Done::Partial(partial), Some(state)) => {
+                self.format.merge(state, &range, partial).map(|taken| {
+                    if !taken {
+                        self.reparsed += 1;
+                    }
+                })
+            }
+            _ => Err(ErrorKind::Internal(format!("range {index} out of order")).into()),
+        };
+        if let Ok(mut bytes) = Arc::try_unwrap(range).map(|range| range.bytes)
+            && self.spare.len() < 2
+        {
+            bytes.clear();
+            self.spare.push(bytes);
+        }
+        if merged.is_err() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        merged
+    }
+
+    /// Sends the range being filled, even short, and merges every range.
+    fn merge_all(&mut self) -> Result<(), Error> {
+        if !self.filling.is_empty() {
+            self.send()?;
+        }
+        while !self.in_flight.is_empty() {
+            self.merge_next()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Merged, Error> {
+        self.merge_all()?;
+        if self.state.is_none() {
+            // Nothing after the byte-order mark: the first range is empty.
+            self.send()?;
+            self.merge_next()?;
+        }
+        let Some(state) = self.state.take() else {
+            return Err(ErrorKind::Internal("no range was parsed".into()).into());
+        };
+        self.format.finish(state)
+    }
+}
+
+impl<F: RangeFormat> Drop for Pipeline<F> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A worker's loop: takes the next range, parses it, hands the result back, until there is
+/// no more or the merger stopped. A panic while parsing hands back nothing for the range, so
+/// that the merger parses it itself, or, for the first, an internal error: never a range
+/// the merger waits for forever.
+fn work<F: RangeFormat>(
+    format: &F,
+    queue: &Mutex<mpsc::Receiver<Job>>,
+    results: &mpsc::Sender<Outcome<F>>,
+    stop: &AtomicBool,
+) {
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok((index, range)) = job else {
+            return;
+        };
+        let done = if index == 0 {
+            let first = std::panic::catch_unwind(AssertUnwindSafe(|| format.first(&range)));
+            Done::First(first.unwrap_or_else(|_| {
+                Err(ErrorKind::Internal("a parse worker panicked".into()).into())
+            }))
+        } else if stop.load(Ordering::Relaxed) {
+            Done::Partial(None)
+        } else {
+            let partial =
+                std::panic::catch_unwind(AssertUnwindSafe(|| format.partial(&range, stop)));
+            Done::Partial(partial.ok().flatten())
+        };
+        drop(range);
+        if results.send((index, done)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Feeds `bytes` to `feed` in pieces, giving up (`None`) once `stop` is raised.
+fn feed_until_stopped(
+    bytes: &[u8],
+    stop: &AtomicBool,
+    mut feed: impl FnMut(&[u8]) -> Result<(), Error>,
+) -> Option<()> {
+    for piece in bytes.chunks(STOP_CHECK_BYTES) {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        feed(piece).ok()?;
+    }
+    Some(())
 }
 
 /// Delimited text: speculative range starts.
@@ -330,353 +778,307 @@ struct Delimited {
     delimiter: u8,
     /// The first record is a header.
     header: bool,
+    config: Arc<Config>,
 }
 
-/// The merger's state for delimited text: one thread's, after the ranges merged so far.
+/// The merger's state for delimited text: one thread's row profiler and tokenizer.
 struct DelimitedState {
     rows: RowProfiler,
-    /// Where the next record starts, and its line; `None` once the input's end is reached.
-    next: Option<(u64, u64)>,
-    /// Records the profiler was given, the header included.
-    delivered: u64,
+    tokenizer: Box<Tokenizer>,
 }
 
-/// A range of delimited text, parsed from a guessed start.
+/// A range of delimited text, parsed from a guessed row start: its rows numbered from 1 and
+/// with lines from 1 at the guess, and the tokenizer at the range's end.
 struct DelimitedPartial {
-    /// The guessed start: `None` when no line starts in the range.
-    guess: Option<usize>,
-    /// The profile of the records that start in the range, numbered from 1 and with lines
-    /// from 1 at the guess; `None` when there was nothing to parse or the merger stopped.
-    parsed: Option<(RowProfiler, RangeEnd)>,
+    /// The guessed start, in the range.
+    guess: usize,
+    rows: RowProfiler,
+    tokenizer: Box<Tokenizer>,
 }
 
-impl RangeParser for Delimited {
+impl Delimited {
+    fn tokenizer(&self, start: u64) -> Box<Tokenizer> {
+        Box::new(Tokenizer::new(
+            self.delimiter,
+            self.config.max_record_bytes,
+            start,
+        ))
+    }
+}
+
+impl RangeFormat for Delimited {
     type Partial = DelimitedPartial;
     type State = DelimitedState;
 
-    fn first(&self, text: &Text<'_>, stop: &AtomicBool) -> Result<DelimitedState, Error> {
-        let config = text.config;
+    fn first(&self, range: &Range) -> Result<DelimitedState, Error> {
+        let config = &self.config;
         let mut rows = RowProfiler::new(
             self.header,
             Columns::new(config.max_columns),
             MalformedLog::new(config.malformed_examples, config.malformed_limits),
         );
-        let end = self.tokenize(text, text.base, text.ranges[1], &mut rows, 0, stop, false)?;
-        Ok(DelimitedState {
-            rows,
-            next: end.next,
-            delivered: end.delivered,
-        })
+        let mut tokenizer = self.tokenizer(range.start);
+        tokenizer.feed(&range.bytes, &mut rows)?;
+        Ok(DelimitedState { rows, tokenizer })
     }
 
-    fn partial(&self, text: &Text<'_>, k: usize, stop: &AtomicBool) -> DelimitedPartial {
-        let end = text.ranges[k + 1];
-        let guess = guess_record_start(text.input, text.ranges[k], end);
-        let parsed = guess.and_then(|start| {
-            let config = text.config;
-            let mut rows = RowProfiler::new(
-                false,
-                Columns::new(config.max_columns),
-                MalformedLog::unlimited(config.malformed_examples),
-            );
-            let end = self
-                .tokenize(text, start, end, &mut rows, 0, stop, true)
-                .ok()?;
-            Some((rows, end))
-        });
-        DelimitedPartial { guess, parsed }
+    fn partial(&self, range: &Range, stop: &AtomicBool) -> Option<DelimitedPartial> {
+        let guess = guess_record_start(range)?;
+        let config = &self.config;
+        let mut rows = RowProfiler::new(
+            false,
+            Columns::new(config.max_columns),
+            MalformedLog::unlimited(config.malformed_examples),
+        );
+        let mut tokenizer = self.tokenizer(range.start + guess as u64);
+        feed_until_stopped(&range.bytes[guess..], stop, |piece| {
+            tokenizer.feed(piece, &mut rows)
+        })?;
+        Some(DelimitedPartial {
+            guess,
+            rows,
+            tokenizer,
+        })
     }
 
     fn merge(
         &self,
-        text: &Text<'_>,
-        k: usize,
         state: &mut DelimitedState,
-        partial: DelimitedPartial,
+        range: &Range,
+        partial: Option<DelimitedPartial>,
     ) -> Result<bool, Error> {
-        let Some((start, line)) = state.next else {
-            return Ok(true);
-        };
-        let end = text.ranges[k + 1];
-        // No record starts in this range: the one before read past it.
-        if start >= end as u64 {
-            return Ok(true);
-        }
-        let line_shift = line - 1;
-        let width = state.rows.columns.positional_width();
-        let header_read = !self.header || state.delivered > 0;
-        match partial.parsed {
-            Some((rows, range_end))
-                if partial.guess.is_some_and(|guess| guess as u64 == start)
-                    && header_read
-                    && width > 0
-                    && [0, width].contains(&rows.columns.positional_width()) =>
+        let mut fed = 0;
+        if let Some(partial) = partial {
+            // One thread's parse up to the guess: usually the end of the row before.
+            let (head, _) = range.bytes.split_at(partial.guess);
+            state.tokenizer.feed(head, &mut state.rows)?;
+            fed = partial.guess;
+            let width = state.rows.columns.positional_width();
+            if state.tokenizer.at_record_start()
+                && !state.rows.header_pending()
+                && width > 0
+                && [0, width].contains(&partial.rows.columns.positional_width())
             {
                 let merged = &mut state.rows;
+                let line_shift = state.tokenizer.line() - 1;
                 merged
                     .malformed
-                    .merge(&rows.malformed, merged.total, line_shift)?;
-                merged.columns.merge_positional(&rows.columns);
-                merged.total += rows.total;
-                merged.valid += rows.valid;
-                state.delivered += range_end.delivered;
-                state.next = range_end.next.map(|(at, line)| (at, line + line_shift));
-            }
-            // A wrong guess or context: this range again, from its true start, into the
-            // merged state, exactly as one thread goes on.
-            _ => {
-                let start = usize::try_from(start).map_err(|_| internal_offset())?;
-                let never = AtomicBool::new(false);
-                let range_end =
-                    self.tokenize(text, start, end, &mut state.rows, line_shift, &never, false)?;
-                state.delivered += range_end.delivered;
-                state.next = range_end.next;
+                    .merge(&partial.rows.malformed, merged.total, line_shift)?;
+                merged.columns.merge_positional(&partial.rows.columns);
+                merged.total += partial.rows.total;
+                merged.valid += partial.rows.valid;
+                let mut tokenizer = partial.tokenizer;
+                tokenizer.shift_lines(line_shift);
+                state.tokenizer = tokenizer;
+                return Ok(true);
             }
         }
-        Ok(true)
+        // A wrong guess or context: the rest of the range on this thread, exactly as one
+        // thread goes on.
+        state.tokenizer.feed(&range.bytes[fed..], &mut state.rows)?;
+        Ok(false)
     }
 
-    fn into_merged(state: DelimitedState) -> Merged {
-        Merged {
+    fn finish(&self, mut state: DelimitedState) -> Result<Merged, Error> {
+        state.tokenizer.finish(&mut state.rows)?;
+        Ok(Merged {
             columns: state.rows.columns,
             malformed: state.rows.malformed,
             total: state.rows.total,
             valid: state.rows.valid,
-        }
-    }
-}
-
-fn internal_offset() -> Error {
-    ErrorKind::Internal("a byte offset past the address space".into()).into()
-}
-
-/// Where a range parse stopped.
-#[derive(Debug, Clone, Copy)]
-struct RangeEnd {
-    /// The first record that starts at or after the range's end (its offset and line), not
-    /// profiled; `None` at the end of the input.
-    next: Option<(u64, u64)>,
-    /// Records given to the profiler.
-    delivered: u64,
-}
-
-impl Delimited {
-    /// Tokenizes the records that start in `start..end` (`start` being a record's start)
-    /// into `rows`, reading past `end` to finish the last one; lines count from
-    /// `line_shift + 1` at `start`. A speculative parse (`speculative`) gives up rather than
-    /// read past `end` more than the range's length (at least [`READ_PAST`]): a wrong guess
-    /// inside a long quoted field would read on to the field's end, and the merger parses the
-    /// range again anyway.
-    #[allow(clippy::too_many_arguments)]
-    fn tokenize(
-        &self,
-        text: &Text<'_>,
-        start: usize,
-        end: usize,
-        rows: &mut RowProfiler,
-        line_shift: u64,
-        stop: &AtomicBool,
-        speculative: bool,
-    ) -> Result<RangeEnd, Error> {
-        let give_up = if speculative {
-            end.saturating_add(end.saturating_sub(start).max(READ_PAST))
-        } else {
-            usize::MAX
-        };
-        let input = text.input;
-        let mut tokenizer =
-            Tokenizer::new(self.delimiter, text.config.max_record_bytes, start as u64);
-        let mut sink = Bounded {
-            rows,
-            line_shift,
-            end: end as u64,
-            next: None,
-            delivered: 0,
-        };
-        let mut at = start;
-        let mut until = end.clamp(start, input.len());
-        loop {
-            tokenizer.feed(&input[at..until], &mut sink)?;
-            at = until;
-            if sink.next.is_some() {
-                break;
-            }
-            if at == input.len() {
-                tokenizer.finish(&mut sink)?;
-                break;
-            }
-            if stop.load(Ordering::Relaxed) || at >= give_up {
-                return Err(ErrorKind::Internal("parsing stopped".into()).into());
-            }
-            until = (at + READ_PAST).min(input.len());
-        }
-        Ok(RangeEnd {
-            next: sink.next,
-            delivered: sink.delivered,
         })
     }
 }
 
-/// Passes on the records that start before `end`, their lines shifted; notes the first
-/// one that does not.
-struct Bounded<'r> {
-    rows: &'r mut RowProfiler,
-    line_shift: u64,
-    end: u64,
-    next: Option<(u64, u64)>,
-    delivered: u64,
-}
-
-impl RecordSink for Bounded<'_> {
-    fn record(&mut self, record: &Record<'_>) -> Result<(), Error> {
-        if self.next.is_some() {
-            return Ok(());
-        }
-        if record.byte_offset >= self.end {
-            self.next = Some((record.byte_offset, record.line + self.line_shift));
-            return Ok(());
-        }
-        self.delivered += 1;
-        let mut shifted = *record;
-        shifted.line += self.line_shift;
-        self.rows.record(&shifted)
-    }
-}
-
-/// The guessed start of the first record in `start..end` (`start` > 0): the first line
-/// start in it, as if the line break before it were outside quotes. Records start after a
-/// line break (`\n` or `\r`), on a byte that is not one.
-fn guess_record_start(input: &[u8], start: usize, end: usize) -> Option<usize> {
-    let end = end.min(input.len());
-    let from = start.checked_sub(1)?;
-    let at = from + memchr::memchr2(b'\n', b'\r', input.get(from..end)?)?;
-    let line = at
-        + 1
-        + input[at + 1..end]
+/// The guessed start of the first record in `range` (not the first range), as an index in
+/// it: the first line start, as if the line break before it were outside quotes. Records
+/// start after a line break (`\n` or `\r`), on a byte that is not one.
+fn guess_record_start(range: &Range) -> Option<usize> {
+    let bytes = &range.bytes;
+    let is_break = |b: u8| b == b'\n' || b == b'\r';
+    let after_break = if range.before.is_some_and(is_break) {
+        0
+    } else {
+        memchr::memchr2(b'\n', b'\r', bytes)? + 1
+    };
+    let line = after_break
+        + bytes
+            .get(after_break..)?
             .iter()
-            .position(|&b| b != b'\n' && b != b'\r')?;
+            .position(|&b| !is_break(b))?;
     Some(line)
 }
 
 /// JSON Lines: records end at every `\n`, so ranges start on the first line after their
 /// first byte, with no guess.
-struct JsonLines;
-
-/// The merger's state for JSON Lines.
-struct JsonLinesState {
-    lines: JsonLinesProfiler,
-    /// `\n` bytes before the next range's start.
-    line_breaks: u64,
+struct JsonLines {
+    config: Arc<Config>,
 }
 
-/// A range of JSON Lines, profiled with records and lines counted from 1 at its start.
+/// The whole lines of a range, profiled with records and lines counted from 1 at their
+/// start.
 struct JsonLinesPartial {
-    lines: Option<JsonLinesProfiler>,
+    /// Where the first line starts and the last one ends (after its `\n`), in the range.
+    start: usize,
+    end: usize,
+    lines: JsonLinesProfiler,
     line_breaks: u64,
 }
 
 impl JsonLines {
-    /// The lines that start in range `k`: from the first one's start to the start of the
-    /// first line after the range (read past its end); `None` when no line starts in it.
-    fn bounds(text: &Text<'_>, k: usize) -> Option<(usize, usize)> {
-        let input = text.input;
-        let (at, next) = (text.ranges[k], text.ranges[k + 1]);
-        let start = if k == 0 {
-            text.base
-        } else {
-            at + memchr::memchr(b'\n', &input[at - 1..next - 1])?
-        };
-        let end = if k + 1 == text.count() {
-            input.len()
-        } else {
-            memchr::memchr(b'\n', &input[next - 1..]).map_or(input.len(), |i| next + i)
-        };
-        Some((start, end.max(start)))
-    }
-
-    /// Profiles range `k` into a fresh profiler with `malformed` as its log; returns it and
-    /// the line breaks it read.
-    fn profile(
-        text: &Text<'_>,
-        k: usize,
-        malformed: MalformedLog,
-    ) -> Result<(JsonLinesProfiler, u64), Error> {
-        let config = text.config;
-        let (start, end) = Self::bounds(text, k).unwrap_or((text.input.len(), text.input.len()));
-        let mut lines = JsonLinesProfiler::new(
-            Columns::new(config.max_columns),
+    fn profiler(&self, malformed: MalformedLog, start: u64) -> JsonLinesProfiler {
+        JsonLinesProfiler::new(
+            Columns::new(self.config.max_columns),
             malformed,
-            config.max_record_bytes,
-            start as u64,
-        );
-        let range = &text.input[start..end];
-        lines.feed(range)?;
-        lines.finish()?;
-        Ok((lines, memchr::memchr_iter(b'\n', range).count() as u64))
+            self.config.max_record_bytes,
+            start,
+        )
     }
 }
 
-impl RangeParser for JsonLines {
+impl RangeFormat for JsonLines {
     type Partial = JsonLinesPartial;
-    type State = JsonLinesState;
+    type State = JsonLinesProfiler;
 
-    fn first(&self, text: &Text<'_>, _stop: &AtomicBool) -> Result<JsonLinesState, Error> {
-        let config = text.config;
+    fn first(&self, range: &Range) -> Result<JsonLinesProfiler, Error> {
+        let config = &self.config;
         let malformed = MalformedLog::new(config.malformed_examples, config.malformed_limits);
-        let (lines, line_breaks) = Self::profile(text, 0, malformed)?;
-        Ok(JsonLinesState { lines, line_breaks })
+        let mut lines = self.profiler(malformed, range.start);
+        lines.feed(&range.bytes)?;
+        Ok(lines)
     }
 
-    fn partial(&self, text: &Text<'_>, k: usize, _stop: &AtomicBool) -> JsonLinesPartial {
-        if Self::bounds(text, k).is_none() {
-            return JsonLinesPartial {
-                lines: None,
-                line_breaks: 0,
-            };
-        }
-        let malformed = MalformedLog::unlimited(text.config.malformed_examples);
-        match Self::profile(text, k, malformed) {
-            Ok((lines, line_breaks)) => JsonLinesPartial {
-                lines: Some(lines),
-                line_breaks,
-            },
-            Err(_) => JsonLinesPartial {
-                lines: None,
-                line_breaks: 0,
-            },
-        }
+    fn partial(&self, range: &Range, stop: &AtomicBool) -> Option<JsonLinesPartial> {
+        let bytes = &range.bytes;
+        let start = if range.before == Some(b'\n') {
+            0
+        } else {
+            memchr::memchr(b'\n', bytes)? + 1
+        };
+        let end = start + memchr::memrchr(b'\n', &bytes[start..])? + 1;
+        let malformed = MalformedLog::unlimited(self.config.malformed_examples);
+        let mut lines = self.profiler(malformed, range.start + start as u64);
+        let whole = &bytes[start..end];
+        feed_until_stopped(whole, stop, |piece| lines.feed(piece))?;
+        Some(JsonLinesPartial {
+            start,
+            end,
+            lines,
+            line_breaks: memchr::memchr_iter(b'\n', whole).count() as u64,
+        })
     }
 
     fn merge(
         &self,
-        text: &Text<'_>,
-        k: usize,
-        state: &mut JsonLinesState,
-        partial: JsonLinesPartial,
+        state: &mut JsonLinesProfiler,
+        range: &Range,
+        partial: Option<JsonLinesPartial>,
     ) -> Result<bool, Error> {
-        let Some(lines) = partial.lines else {
-            // No line starts in the range (the one before read it), or it failed.
-            return Ok(JsonLines::bounds(text, k).is_none());
-        };
-        let merged = &mut state.lines;
-        if !merged.columns.merge_named(&lines.columns, merged.total) {
-            return Ok(false);
+        let mut fed = 0;
+        if let Some(partial) = partial {
+            // The end of the line that crosses into this range.
+            state.feed(&range.bytes[..partial.start])?;
+            fed = partial.start;
+            let records = state.total;
+            if state.columns.merge_named(&partial.lines.columns, records) {
+                let line_shift = state.line() - 1;
+                state
+                    .malformed
+                    .merge(&partial.lines.malformed, records, line_shift)?;
+                state.total += partial.lines.total;
+                state.valid += partial.lines.valid;
+                state.skip_lines(range.start + partial.end as u64, partial.line_breaks);
+                state.feed(&range.bytes[partial.end..])?;
+                return Ok(true);
+            }
         }
-        merged
-            .malformed
-            .merge(&lines.malformed, merged.total, state.line_breaks)?;
-        merged.total += lines.total;
-        merged.valid += lines.valid;
-        state.line_breaks += partial.line_breaks;
-        Ok(true)
+        state.feed(&range.bytes[fed..])?;
+        Ok(false)
     }
 
-    fn into_merged(state: JsonLinesState) -> Merged {
-        Merged {
-            columns: state.lines.columns,
-            malformed: state.lines.malformed,
-            total: state.lines.total,
-            valid: state.lines.valid,
+    fn finish(&self, mut state: JsonLinesProfiler) -> Result<Merged, Error> {
+        state.finish()?;
+        Ok(Merged {
+            columns: state.columns,
+            malformed: state.malformed,
+            total: state.total,
+            valid: state.valid,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parallelism(threads: usize, range_bytes: usize) -> Parallelism {
+        Parallelism::with_threads(threads).with_range_bytes(range_bytes)
+    }
+
+    /// Runs a pipeline over `text` and returns the ranges the merger parsed itself.
+    fn reparsed<F: RangeFormat>(format: F, text: &[u8], range_bytes: usize) -> (usize, usize) {
+        let mut pipeline = Pipeline::new(format, parallelism(2, range_bytes), 0);
+        pipeline.feed(text).unwrap();
+        pipeline.merge_all().unwrap();
+        (pipeline.reparsed, pipeline.sent)
+    }
+
+    fn csv(rows: usize, quoted_break_every: usize) -> Vec<u8> {
+        let mut text = b"id,name\n".to_vec();
+        for i in 0..rows {
+            if i % quoted_break_every == 0 {
+                text.extend_from_slice(format!("{i},\"a\nb\"\n").as_bytes());
+            } else {
+                text.extend_from_slice(format!("{i},plain\n").as_bytes());
+            }
         }
+        text
+    }
+
+    #[test]
+    fn right_guesses_are_taken_and_wrong_ones_reparsed() {
+        let delimited = || Delimited {
+            delimiter: b',',
+            header: true,
+            config: Arc::new(Config::default()),
+        };
+        // No quoted line break: every guess is right.
+        assert_eq!(reparsed(delimited(), &csv(5_000, usize::MAX), 4_096).0, 0);
+        // A few: most guesses are still right.
+        let (wrong, ranges) = reparsed(delimited(), &csv(5_000, 50), 4_096);
+        assert!(wrong * 4 < ranges, "{wrong} of {ranges}");
+        // JSON Lines never guesses.
+        let mut lines = Vec::new();
+        for i in 0..5_000 {
+            lines.extend_from_slice(format!("{{\"i\":{i}}}\n").as_bytes());
+        }
+        let json_lines = JsonLines {
+            config: Arc::new(Config::default()),
+        };
+        assert_eq!(reparsed(json_lines, &lines, 4_096).0, 0);
+    }
+
+    #[test]
+    fn memory_is_bounded_by_the_window() {
+        let parallelism = parallelism(3, 1 << 20);
+        assert_eq!(parallelism.window(), 6);
+        assert_eq!(parallelism.buffered_bytes(), 7 << 20);
+        assert_eq!(Parallelism::with_threads(1).buffered_bytes(), 0);
+        // The window is never passed while feeding.
+        let mut pipeline = Pipeline::new(
+            Delimited {
+                delimiter: b',',
+                header: true,
+                config: Arc::new(Config::default()),
+            },
+            Parallelism::with_threads(2).with_range_bytes(1_000),
+            0,
+        );
+        for chunk in csv(20_000, 7).chunks(333) {
+            pipeline.feed(chunk).unwrap();
+            assert!(pipeline.in_flight.len() <= 4);
+            assert!(pipeline.filling.len() < 1_000);
+        }
+        pipeline.finish().unwrap();
     }
 }

@@ -346,6 +346,8 @@ fn edge_cases_give_their_documented_outcomes() {
     assert!(cases.len() >= 20);
     for (name, input, key, config, expect) in &cases {
         check(name, input, *key, config, expect);
+        // Parallel parsing gives the same outcome (issue 13).
+        crate::parallel::assert_agrees_with_sizes(name, input, *key, config, &[5, 64, 4_096]);
     }
 }
 

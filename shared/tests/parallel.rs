@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use shared::{
-    Analysis, Config, Error, Format, MalformedLimits, Parallelism, Processing, Report, Source,
-    profile_parallel,
+    Analysis, Config, Error, Format, MalformedLimits, ParallelProcessor, Parallelism, Processing,
+    Report, Source, profile_parallel,
 };
 
-use crate::support::{analyze, corpora, gzip, lenient, outcome, zstd};
+use crate::support::{analyze, analyze_pieces, corpora, gzip, lenient, outcome, zstd};
 
 /// The thread counts the issue names.
 const THREADS: [usize; 4] = [1, 2, 3, 8];
@@ -27,18 +27,42 @@ fn rendered(result: Result<Analysis, Error>) -> Result<String, String> {
         .map_err(|error| format!("{}: {error}", error.name()))
 }
 
-fn parallel(
+/// How the tests feed an input: whole, or in chunks of 1, 7 and 4,096 bytes.
+const CHUNKS: [usize; 4] = [usize::MAX, 1, 7, 4_096];
+
+fn parallelism(threads: usize, range_bytes: usize) -> Parallelism {
+    Parallelism {
+        threads: NonZeroUsize::new(threads).unwrap(),
+        range_bytes: NonZeroUsize::new(range_bytes).unwrap(),
+    }
+}
+
+/// `input` through a [`ParallelProcessor`], fed in chunks of `chunk` bytes.
+fn parallel_chunked(
     input: &[u8],
     config: &Config,
     key: Option<&str>,
-    threads: usize,
-    range_bytes: usize,
+    parallelism: Parallelism,
+    chunk: usize,
 ) -> Result<Analysis, Error> {
-    let parallelism = Parallelism {
-        threads: NonZeroUsize::new(threads).unwrap(),
-        range_bytes: NonZeroUsize::new(range_bytes).unwrap(),
-    };
-    profile_parallel(input, config, key, parallelism)
+    let mut processor = ParallelProcessor::new(config.clone(), key, parallelism);
+    for piece in input.chunks(chunk.clamp(1, input.len().max(1))) {
+        processor.feed(piece)?;
+    }
+    processor.finish()
+}
+
+/// `input` through one thread's [`Processor`](shared::Processor), fed in chunks of `chunk`
+/// bytes (a corrupt stream's error names the offset where the decoder stopped, which depends
+/// on the chunks).
+fn one_thread_chunked(
+    input: &[u8],
+    config: &Config,
+    key: Option<&str>,
+    chunk: usize,
+) -> Result<Analysis, Error> {
+    let pieces: Vec<&[u8]> = input.chunks(chunk.clamp(1, input.len().max(1))).collect();
+    analyze_pieces(&pieces, config, key)
 }
 
 /// Range sizes from one byte up to past the input's length.
@@ -54,7 +78,8 @@ fn range_sizes(len: usize) -> Vec<usize> {
 }
 
 /// Asserts that every thread count and every range size in `sizes` gives the one-thread
-/// report (or error).
+/// report (or error), the input fed whole or in chunks (each chunking in turn, so that
+/// every thread count and every range size meets each).
 pub fn assert_agrees_with_sizes(
     name: &str,
     input: &[u8],
@@ -62,22 +87,26 @@ pub fn assert_agrees_with_sizes(
     config: &Config,
     sizes: &[usize],
 ) {
-    let expected = rendered(analyze(input, config, key));
-    let expected_outcome = outcome(analyze(input, config, key));
-    for threads in THREADS {
-        for &range in sizes {
-            let result = parallel(input, config, key, threads, range);
-            let got = rendered(result);
-            if got != expected {
+    let expected: Vec<_> = CHUNKS
+        .iter()
+        .map(|&chunk| rendered(one_thread_chunked(input, config, key, chunk)))
+        .collect();
+    for (t, threads) in THREADS.into_iter().enumerate() {
+        for (s, &range) in sizes.iter().enumerate() {
+            let turn = (t + s) % CHUNKS.len();
+            let chunk = CHUNKS[turn];
+            let parallelism = parallelism(threads, range);
+            let got = rendered(parallel_chunked(input, config, key, parallelism, chunk));
+            if got != expected[turn] {
                 // The full analysis compares too: show where it differs.
                 assert_eq!(
-                    outcome(parallel(input, config, key, threads, range)),
-                    expected_outcome,
-                    "{name}: {threads} threads, ranges of {range} bytes"
+                    outcome(parallel_chunked(input, config, key, parallelism, chunk)),
+                    outcome(one_thread_chunked(input, config, key, chunk)),
+                    "{name}: {threads} threads, ranges of {range} bytes, chunks of {chunk}"
                 );
                 assert_eq!(
-                    got, expected,
-                    "{name}: {threads} threads, ranges of {range} bytes"
+                    got, expected[turn],
+                    "{name}: {threads} threads, ranges of {range} bytes, chunks of {chunk}"
                 );
             }
         }
@@ -369,6 +398,7 @@ proptest! {
         sniff in 1usize..64,
         max_count in prop::option::of(0u64..4),
         key in prop::sample::select(vec![None, Some("x.csv"), Some("x.jsonl"), Some("x.tsv")]),
+        chunk in prop::sample::select(vec![1usize, 3, 7, 4_096, usize::MAX]),
     ) {
         let config = Config {
             sniff_bytes: sniff,
@@ -377,8 +407,12 @@ proptest! {
             malformed_limits: MalformedLimits { max_count, max_share: None },
             ..Config::default()
         };
-        let expected = rendered(analyze(&input, &config, key));
-        prop_assert_eq!(rendered(parallel(&input, &config, key, threads, range)), expected);
+        let expected = rendered(one_thread_chunked(&input, &config, key, chunk));
+        let parallelism = parallelism(threads, range);
+        prop_assert_eq!(
+            rendered(parallel_chunked(&input, &config, key, parallelism, chunk)),
+            expected
+        );
     }
 }
 
@@ -390,18 +424,190 @@ fn compressed_inputs_agree() {
     for i in 0..50 {
         jsonl.extend_from_slice(format!("{{\"i\":{i},\"s\":\"x{}\"}}\n", i % 7).as_bytes());
     }
-    // Two gzip members, as `cat a.gz b.gz` makes.
+    // Two gzip members, as `cat a.gz b.gz` makes; three zstd frames, cut inside rows.
     let mut members = gzip(&csv[..csv.len() / 2]);
     members.extend(gzip(&csv[csv.len() / 2..]));
+    let mut frames = zstd(&csv[..csv.len() / 3]);
+    frames.extend(zstd(&csv[csv.len() / 3..csv.len() / 2]));
+    frames.extend(zstd(&csv[csv.len() / 2..]));
     let mut truncated = gzip(&csv);
     truncated.truncate(truncated.len() - 5);
+    // A corrupt block in the middle: the text before it is parsed first.
+    let mut corrupt = gzip(&csv);
+    let middle = corrupt.len() / 2;
+    corrupt[middle..middle + 8].copy_from_slice(b"\xff\x00\xff\x00\xff\x00\xff\x00");
     for (name, input, key) in [
         ("csv.gz", gzip(&csv), "x.csv.gz"),
         ("csv.zst", zstd(&csv), "x.csv.zst"),
         ("jsonl.gz", gzip(&jsonl), "x.jsonl.gz"),
+        (
+            "jsonl.zst, two frames",
+            [zstd(&jsonl[..100]), zstd(&jsonl[100..])].concat(),
+            "x.jsonl.zst",
+        ),
         ("two members", members, "x.csv.gz"),
+        ("three frames", frames, "x.csv.zst"),
         ("truncated", truncated, "x.csv.gz"),
+        ("corrupt in the middle", corrupt, "x.csv.gz"),
     ] {
         assert_agrees_with_sizes(name, &input, Some(key), &lenient(), &[1, 7, 64, 4_096]);
+        // The whole-object wrapper too.
+        assert_eq!(
+            rendered(profile_parallel(
+                &input,
+                &lenient(),
+                Some(key),
+                parallelism(2, 64)
+            )),
+            rendered(analyze(&input, &lenient(), Some(key))),
+            "{name}: profile_parallel"
+        );
+        // Every chunking with every thread count.
+        for chunk in CHUNKS {
+            let expected = rendered(one_thread_chunked(&input, &lenient(), Some(key), chunk));
+            for threads in THREADS {
+                let parallelism = parallelism(threads, 97);
+                let got = parallel_chunked(&input, &lenient(), Some(key), parallelism, chunk);
+                assert_eq!(
+                    rendered(got),
+                    expected,
+                    "{name}: {threads} threads, chunks of {chunk}"
+                );
+            }
+        }
+    }
+}
+
+/// Rows of a few kilobytes' worth of clean CSV, with quoted line breaks.
+fn clean_rows(rows: usize) -> Vec<u8> {
+    let mut csv = b"id,name,amount,day\n".to_vec();
+    for i in 0..rows {
+        let name = if i % 5 == 0 {
+            "\"two\nlines\""
+        } else {
+            "plain"
+        };
+        csv.extend_from_slice(
+            format!(
+                "{i},{name},{}.{:02},2024-01-{:02}\n",
+                i * 7 % 1000,
+                i % 100,
+                i % 28 + 1
+            )
+            .as_bytes(),
+        );
+    }
+    csv
+}
+
+#[test]
+fn large_inputs_in_many_ranges_agree() {
+    let csv = clean_rows(20_000);
+    let mut jsonl = Vec::new();
+    for i in 0..20_000 {
+        jsonl.extend_from_slice(
+            format!("{{\"id\":{i},\"k{}\":\"v\",\"n\":{}.5}}\n", i % 9, i % 13).as_bytes(),
+        );
+    }
+    for (name, input, key) in [
+        ("csv", csv.clone(), "x.csv"),
+        ("csv.gz", gzip(&csv), "x.csv.gz"),
+        ("csv.zst", zstd(&csv), "x.csv.zst"),
+        ("jsonl", jsonl.clone(), "x.jsonl"),
+        ("jsonl.gz", gzip(&jsonl), "x.jsonl.gz"),
+    ] {
+        assert_agrees_with_sizes(name, &input, Some(key), &lenient(), &[1_000, 4_096, 65_536]);
+    }
+}
+
+#[test]
+fn an_error_in_a_middle_range_is_the_one_thread_error() {
+    // Clean rows, then a burst of malformed ones, then clean rows again: with small ranges
+    // the burst lands in a range in the middle, parsed by a worker while others go on.
+    let mut input = clean_rows(3_000);
+    for i in 0..10 {
+        input.extend_from_slice(format!("{i},\"x\"y,1.0,2024-01-01\n").as_bytes());
+    }
+    input.extend_from_slice(&clean_rows(3_000)[b"id,name,amount,day\n".len()..]);
+    let limited = Config {
+        malformed_limits: MalformedLimits {
+            max_count: Some(3),
+            max_share: None,
+        },
+        ..Config::default()
+    };
+    let expected = rendered(analyze(&input, &limited, Some("x.csv")));
+    assert!(
+        expected
+            .as_ref()
+            .is_err_and(|e| e.starts_with("TooManyMalformedRecords")),
+        "{expected:?}"
+    );
+    assert_agrees_with_sizes(
+        "burst",
+        &input,
+        Some("x.csv"),
+        &limited,
+        &[512, 4_096, 30_000],
+    );
+    // The same in JSON Lines.
+    let mut lines = Vec::new();
+    for i in 0..6_000 {
+        if (3_000..3_010).contains(&i) {
+            lines.extend_from_slice(b"{broken\n");
+        } else {
+            lines.extend_from_slice(format!("{{\"i\":{i}}}\n").as_bytes());
+        }
+    }
+    assert_agrees_with_sizes(
+        "burst",
+        &lines,
+        Some("x.jsonl"),
+        &limited,
+        &[512, 4_096, 30_000],
+    );
+    // A worker that hits the error leaves no range behind: the processor is done, and
+    // feeding it more fails at once.
+    let mut processor = ParallelProcessor::new(limited.clone(), Some("x.csv"), parallelism(3, 512));
+    let fed = input
+        .chunks(4_096)
+        .try_for_each(|chunk| processor.feed(chunk));
+    let error = fed
+        .and_then(|()| processor.finish().map(|_| ()))
+        .unwrap_err();
+    assert_eq!(Err(format!("{}: {error}", error.name())), expected);
+}
+
+#[test]
+fn feeding_after_an_error_fails_and_dropping_midway_stops_the_workers() {
+    let mut input = clean_rows(2_000);
+    input.extend_from_slice(b"1,\"x\"y,1,2\n".repeat(50).as_slice());
+    let strict = Config {
+        malformed_limits: MalformedLimits {
+            max_count: Some(0),
+            max_share: None,
+        },
+        ..Config::default()
+    };
+    let mut processor = ParallelProcessor::new(strict, Some("x.csv"), parallelism(2, 256));
+    let mut failed = false;
+    for chunk in input.chunks(1_024) {
+        if processor.feed(chunk).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    if failed {
+        let again = processor.feed(b"1,2,3,4\n").unwrap_err();
+        assert_eq!(again.name(), shared::ErrorName::Internal);
+    } else {
+        assert!(processor.finish().is_err());
+    }
+    // Dropped with ranges in flight: the workers stop and are joined, nothing hangs.
+    for threads in [2, 8] {
+        let mut processor =
+            ParallelProcessor::new(lenient(), Some("x.csv"), parallelism(threads, 128));
+        processor.feed(&input[..input.len() / 2]).unwrap();
+        drop(processor);
     }
 }
