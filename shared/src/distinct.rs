@@ -28,7 +28,13 @@ impl DistinctSketch {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub(crate) fn insert(&mut self, value: &[u8]) {
-        let hash = hash_value(value);
+        self.insert_hash(hash_value(value));
+    }
+
+    /// Inserts a value by its [`hash_value`], for callers that needed the hash already.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn insert_hash(&mut self, hash: u64) {
         // The top PRECISION bits: always below REGISTERS.
         #[allow(clippy::cast_possible_truncation)]
         let index = (hash >> (64 - PRECISION)) as usize;
@@ -81,27 +87,49 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
     low ^ high
 }
 
-/// The hash of one value. Most values are short: up to 16 bytes they are read as two
-/// (overlapping) words, the length mixed in, and folded twice, as wyhash and foldhash do;
-/// longer ones go through XXH3-64. Fixed constants: the same value always hashes the same.
+/// Up to this many bytes, a value is read whole into the two words of [`short_words`].
+pub(crate) const SHORT_VALUE_BYTES: usize = 16;
+
+/// The two words a value of at most [`SHORT_VALUE_BYTES`] bytes is read as (two
+/// overlapping reads, or the first, middle and last bytes of a shorter one); `None` for a
+/// longer value. With the length, they are the value: the reads cover every byte, so two
+/// values of one length with the same words are the same bytes.
 #[inline]
-fn hash_value(value: &[u8]) -> u64 {
-    const K0: u64 = 0x243f_6a88_85a3_08d3;
-    const K1: u64 = 0x1319_8a2e_0370_7344;
-    const K2: u64 = 0xa409_3822_299f_31d0;
+pub(crate) fn short_words(value: &[u8]) -> Option<(u64, u64)> {
     let len = value.len();
     let word4 = |bytes: Option<&[u8; 4]>| u64::from(u32::from_le_bytes(*bytes.unwrap_or(&[0; 4])));
     let word8 = |bytes: Option<&[u8; 8]>| u64::from_le_bytes(*bytes.unwrap_or(&[0; 8]));
-    let (a, b) = match len {
-        0 => (0, 0),
-        1..=3 => (
+    match len {
+        0 => Some((0, 0)),
+        1..=3 => Some((
             u64::from(value[0]) << 16 | u64::from(value[len / 2]) << 8 | u64::from(value[len - 1]),
             0,
-        ),
-        4..=7 => (word4(value.first_chunk()), word4(value.last_chunk())),
-        8..=16 => (word8(value.first_chunk()), word8(value.last_chunk())),
-        _ => (hash_long(value), 0),
-    };
+        )),
+        4..=7 => Some((word4(value.first_chunk()), word4(value.last_chunk()))),
+        8..=SHORT_VALUE_BYTES => Some((word8(value.first_chunk()), word8(value.last_chunk()))),
+        _ => None,
+    }
+}
+
+/// The hash of one value. Most values are short: up to 16 bytes they are read as two
+/// (overlapping) words ([`short_words`]), the length mixed in, and folded twice, as wyhash
+/// and foldhash do; longer ones go through XXH3-64. Fixed constants: the same value always
+/// hashes the same.
+#[inline]
+pub(crate) fn hash_value(value: &[u8]) -> u64 {
+    match short_words(value) {
+        Some((a, b)) => hash_words(a, b, value.len()),
+        None => hash_words(hash_long(value), 0, value.len()),
+    }
+}
+
+/// The hash of a value from its [`short_words`] (or its XXH3-64 and 0, past 16 bytes) and
+/// its length.
+#[inline]
+pub(crate) fn hash_words(a: u64, b: u64, len: usize) -> u64 {
+    const K0: u64 = 0x243f_6a88_85a3_08d3;
+    const K1: u64 = 0x1319_8a2e_0370_7344;
+    const K2: u64 = 0xa409_3822_299f_31d0;
     folded_multiply(folded_multiply(a ^ K0, b ^ K1 ^ len as u64), K2)
 }
 
@@ -171,6 +199,68 @@ mod tests {
                 "n={n} estimate={estimate} error={error}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::*;
+    use proptest::strategy::Strategy;
+
+    /// The hash as it was written before it was split into `short_words` and `hash_words`:
+    /// the distinct estimates of every report depend on it.
+    fn hash_as_before(value: &[u8]) -> u64 {
+        const K0: u64 = 0x243f_6a88_85a3_08d3;
+        const K1: u64 = 0x1319_8a2e_0370_7344;
+        const K2: u64 = 0xa409_3822_299f_31d0;
+        let len = value.len();
+        let word4 =
+            |bytes: Option<&[u8; 4]>| u64::from(u32::from_le_bytes(*bytes.unwrap_or(&[0; 4])));
+        let word8 = |bytes: Option<&[u8; 8]>| u64::from_le_bytes(*bytes.unwrap_or(&[0; 8]));
+        let (a, b) = match len {
+            0 => (0, 0),
+            1..=3 => (
+                u64::from(value[0]) << 16
+                    | u64::from(value[len / 2]) << 8
+                    | u64::from(value[len - 1]),
+                0,
+            ),
+            4..=7 => (word4(value.first_chunk()), word4(value.last_chunk())),
+            8..=16 => (word8(value.first_chunk()), word8(value.last_chunk())),
+            _ => (xxhash_rust::xxh3::xxh3_64(value), 0),
+        };
+        folded_multiply(folded_multiply(a ^ K0, b ^ K1 ^ len as u64), K2)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5_000))]
+        #[test]
+        fn the_hash_is_the_same_as_before(value in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            proptest::prop_assert_eq!(hash_value(&value), hash_as_before(&value));
+        }
+
+        /// Two values of one length have the same words only when they are the same bytes
+        /// (a small alphabet, so that near-equal pairs are common).
+        #[test]
+        fn short_words_and_length_are_the_value(
+            (a, b) in (0..=SHORT_VALUE_BYTES).prop_flat_map(|len| {
+                let byte = proptest::sample::select(vec![b'a', b'b', 0u8, 0xff]);
+                (
+                    proptest::collection::vec(byte.clone(), len),
+                    proptest::collection::vec(byte, len),
+                )
+            })
+        ) {
+            let (a, b): (Vec<u8>, Vec<u8>) = (a, b);
+            proptest::prop_assert_eq!(short_words(&a) == short_words(&b), a == b);
+        }
+    }
+
+    #[test]
+    fn only_values_up_to_sixteen_bytes_are_short() {
+        assert!(short_words(&[7; SHORT_VALUE_BYTES]).is_some());
+        assert!(short_words(&[7; SHORT_VALUE_BYTES + 1]).is_none());
+        assert_eq!(short_words(b""), Some((0, 0)));
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::distinct::DistinctSketch;
+use crate::distinct::{DistinctSketch, hash_value, hash_words, short_words};
 use crate::infer::{Value, ValueType, infer_text};
 
 /// Strings are compared and kept as min/max on their first this many bytes (cut at a
@@ -95,15 +95,99 @@ struct TemporalExtremes {
 }
 
 impl TemporalExtremes {
+    /// Two comparisons inline; a new extreme (rare past the first values) out of line.
     #[inline]
     fn update(&mut self, key: i64, text: &str) {
         if self.min.as_ref().is_none_or(|(k, _)| key < *k) {
-            self.min = Some((key, text.to_owned()));
+            set_extreme(&mut self.min, key, text);
         }
         if self.max.as_ref().is_none_or(|(k, _)| key > *k) {
-            self.max = Some((key, text.to_owned()));
+            set_extreme(&mut self.max, key, text);
         }
     }
+}
+
+/// Replaces an extreme, reusing its text's allocation.
+#[inline(never)]
+fn set_extreme(extreme: &mut Option<(i64, String)>, key: i64, text: &str) {
+    match extreme {
+        Some((k, kept)) => {
+            *k = key;
+            text.clone_into(kept);
+        }
+        None => *extreme = Some((key, text.to_owned())),
+    }
+}
+
+/// Slots of [`RecentValues`]: a power of two.
+const RECENT_SLOTS: usize = 16;
+/// Misses between two checks of the hit rate of [`RecentValues`].
+const RECENT_WINDOW: u32 = 256;
+
+/// The short values a column met lately, in a small direct-mapped table indexed by their
+/// hash: a value found there was observed already, and observing it again changes nothing
+/// but the count (its type, extremes and distinct register are already in), so it is only
+/// counted. Columns of few distinct values (flags, states, categories) skip inference,
+/// extremes and the sketch for most of their values; a column whose values rarely repeat
+/// drops the table after a window of lookups with few hits. Only an optimisation: the
+/// profile is the same with it or without it.
+#[derive(Debug, Clone)]
+struct RecentValues {
+    /// Each slot: a value's length and its [`short_words`], which together are its bytes;
+    /// an empty slot has a length no value has.
+    slots: [(usize, u64, u64); RECENT_SLOTS],
+    /// Hits and misses since the last check.
+    hits: u32,
+    misses: u32,
+}
+
+impl RecentValues {
+    fn new() -> RecentValues {
+        RecentValues {
+            slots: [(usize::MAX, 0, 0); RECENT_SLOTS],
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// Whether the value (`len` bytes, words `a` and `b`, hash `hash`) is in the table;
+    /// when it is not, it takes its slot.
+    #[inline]
+    fn seen(&mut self, hash: u64, len: usize, a: u64, b: u64) -> bool {
+        // Bits below the sketch's register index.
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = &mut self.slots[(hash >> 40) as usize % RECENT_SLOTS];
+        if *slot == (len, a, b) {
+            self.hits = self.hits.saturating_add(1);
+            return true;
+        }
+        *slot = (len, a, b);
+        self.misses += 1;
+        false
+    }
+
+    /// After a miss: whether the table earns its cost. Every `RECENT_WINDOW` misses, it does
+    /// when at least a quarter of the lookups since the last check hit; the next window
+    /// counts from zero.
+    #[inline]
+    fn keep(&mut self) -> bool {
+        if self.misses < RECENT_WINDOW {
+            return true;
+        }
+        let keep = self.hits >= self.misses / 3;
+        (self.hits, self.misses) = (0, 0);
+        keep
+    }
+}
+
+/// The state of a column's [`RecentValues`].
+#[derive(Debug, Clone)]
+enum Recent {
+    /// Before the first text value: no table yet.
+    Unused,
+    Table(Box<RecentValues>),
+    /// The values did not repeat enough: no table any more.
+    Dropped,
 }
 
 /// The running profile of one column.
@@ -124,6 +208,8 @@ pub(crate) struct ColumnProfile {
     text_min: Option<TextExtreme>,
     text_max: Option<TextExtreme>,
     distinct: DistinctSketch,
+    /// Text values met lately (CSV), to skip repeats.
+    recent: Recent,
 }
 
 impl ColumnProfile {
@@ -141,19 +227,59 @@ impl ColumnProfile {
             text_min: None,
             text_max: None,
             distinct: DistinctSketch::new(),
+            recent: Recent::Unused,
         }
     }
 
     /// Observes a non-empty text field, inferring its type (CSV).
+    ///
+    /// The value is hashed once, for the sketch and for the table of recent values
+    /// ([`RecentValues`]): a repeat found there is only counted.
     #[inline]
     pub(crate) fn observe_text(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let hash = match short_words(bytes) {
+            Some((a, b)) => {
+                let hash = hash_words(a, b, bytes.len());
+                if self.seen_recently(hash, bytes.len(), a, b) {
+                    self.count += 1;
+                    return;
+                }
+                hash
+            }
+            None => hash_value(bytes),
+        };
         let value = if self.value_type == Some(ValueType::String) {
             // Nothing widens a string: skip inference.
             Value::String
         } else {
             infer_text(text)
         };
-        self.observe(text, value);
+        self.observe_hashed(text, value, hash);
+    }
+
+    /// Whether this short value is in the column's table of recent values (see
+    /// [`RecentValues`]); false, putting it there, when it is not.
+    #[inline]
+    fn seen_recently(&mut self, hash: u64, len: usize, a: u64, b: u64) -> bool {
+        match &mut self.recent {
+            Recent::Table(table) => {
+                if table.seen(hash, len, a, b) {
+                    return true;
+                }
+                if !table.keep() {
+                    self.recent = Recent::Dropped;
+                }
+                false
+            }
+            Recent::Dropped => false,
+            Recent::Unused => {
+                let mut table = Box::new(RecentValues::new());
+                table.seen(hash, len, a, b);
+                self.recent = Recent::Table(table);
+                false
+            }
+        }
     }
 
     /// Observes a non-null value whose type is already known.
@@ -165,6 +291,13 @@ impl ColumnProfile {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub(crate) fn observe(&mut self, text: &str, value: Value) {
+        self.observe_hashed(text, value, hash_value(text.as_bytes()));
+    }
+
+    /// [`ColumnProfile::observe`] with the value's hash ([`hash_value`]) already known.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn observe_hashed(&mut self, text: &str, value: Value, hash: u64) {
         self.count += 1;
         let value_type = value.value_type();
         // Most values have the column's type: no join, no store.
@@ -198,7 +331,7 @@ impl ColumnProfile {
             Value::String => {}
         }
         self.update_text_extremes(text);
-        self.distinct.insert(text.as_bytes());
+        self.distinct.insert_hash(hash);
     }
 
     #[allow(clippy::inline_always)]
@@ -538,6 +671,96 @@ mod tests {
             }
         }
         column.summary(records)
+    }
+
+    /// The profile of `values` observed one by one without the table of recent values.
+    fn profile_without_recent_values(values: &[String]) -> ColumnSummary {
+        let mut column = ColumnProfile::new("c".into());
+        for value in values {
+            if !value.is_empty() {
+                let inferred = if column.value_type == Some(ValueType::String) {
+                    Value::String
+                } else {
+                    infer_text(value)
+                };
+                column.observe(value, inferred);
+            }
+        }
+        column.summary(values.len() as u64)
+    }
+
+    fn profile_owned(values: &[String]) -> ColumnSummary {
+        let borrowed: Vec<&str> = values.iter().map(String::as_str).collect();
+        profile(&borrowed)
+    }
+
+    /// Values that repeat, of every type, some longer than the table keeps, some equal but
+    /// for case or sign, some sharing their words' reads (`abab…`).
+    const POOL: [&str; 24] = [
+        "true",
+        "TRUE",
+        "false",
+        "1",
+        "01",
+        "-0",
+        "0",
+        "2.5",
+        "-0.0",
+        "0.0",
+        "2024-02-29",
+        "2024-02-29T10:00:00Z",
+        "2024-02-29 10:00",
+        "a",
+        "b",
+        "ab",
+        "ba",
+        "abab",
+        "ababab",
+        "abababababababab",
+        "abababababababa",
+        "a longer value than sixteen bytes",
+        "a longer value than sixteen bytez",
+        "é",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+        #[test]
+        fn the_table_of_recent_values_changes_no_profile(
+            picks in proptest::collection::vec(0..POOL.len() + 2, 0..300)
+        ) {
+            let values: Vec<String> = picks
+                .iter()
+                .map(|&i| POOL.get(i).map_or_else(String::new, |v| (*v).to_owned()))
+                .collect();
+            proptest::prop_assert_eq!(profile_owned(&values), profile_without_recent_values(&values));
+        }
+    }
+
+    #[test]
+    fn the_table_is_dropped_when_values_do_not_repeat_and_the_profile_stays_the_same() {
+        // Distinct values first (the table goes), then repeats; then the other way round.
+        let distinct: Vec<String> = (0..5_000).map(|i| format!("v{i}")).collect();
+        let repeats: Vec<String> = (0..5_000).map(|i| format!("r{}", i % 3)).collect();
+        for values in [
+            [distinct.clone(), repeats.clone()].concat(),
+            [repeats, distinct].concat(),
+        ] {
+            assert_eq!(
+                profile_owned(&values),
+                profile_without_recent_values(&values)
+            );
+        }
+        let mut column = ColumnProfile::new("c".into());
+        for value in (0..5_000).map(|i| format!("v{i}")) {
+            column.observe_text(&value);
+        }
+        assert!(matches!(column.recent, Recent::Dropped));
+        let mut column = ColumnProfile::new("c".into());
+        for value in (0..5_000).map(|i| ["x", "y"][i % 2]) {
+            column.observe_text(value);
+        }
+        assert!(matches!(column.recent, Recent::Table(_)));
     }
 
     #[test]
