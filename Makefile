@@ -76,6 +76,8 @@ PODMAN := $(findstring podman,$(CONTAINER_CLI))
 # Benchmark: generated data and the number of runs per tool (best run counts).
 BENCH_DATA ?= $(TARGET_DIR)/bench-data
 BENCH_RUNS ?= 3
+# Thread counts every engine of `make bench` is given, in turn.
+BENCH_THREADS ?= 1,2
 
 # Extra flags for `make demo` and `make serve` (local-pipeline demo --help).
 DEMO_ARGS ?=
@@ -100,7 +102,7 @@ help: ## List the targets
 	@echo "Variables: CARGO=$(CARGO) CONTAINER_CLI=$(CONTAINER_CLI) IMAGE=$(IMAGE)" \
 	  "STACK_NAME=$(STACK_NAME) AWS_REGION=$(AWS_REGION) THRESHOLD_BYTES=$(THRESHOLD_BYTES) (empty: infra's default)" \
 	  "AWS_CLI=$(AWS_CLI) PUSH_FLAGS=$(PUSH_FLAGS) BENCH_DATA=$(BENCH_DATA)" \
-	  "BENCH_RUNS=$(BENCH_RUNS) FUZZ_TARGET=$(FUZZ_TARGET) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS=$(FUZZ_ARGS)"
+	  "BENCH_RUNS=$(BENCH_RUNS) BENCH_THREADS=$(BENCH_THREADS) FUZZ_TARGET=$(FUZZ_TARGET) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS=$(FUZZ_ARGS)"
 
 .PHONY: tools
 tools: ## What the tests need: .tools/venv, .tools/checkov-venv, .tools/npm (pins: scripts/*requirements.txt, scripts/npm)
@@ -296,10 +298,10 @@ fmt: ## Format the workspace and the fuzz crate
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
 
 .PHONY: bench
-bench: tools ## Throughput and peak RSS against DuckDB and Polars on generated data (>= 200 MB)
+bench: tools ## Throughput and peak RSS against DuckDB and Polars at 1 and 2 threads on generated data (>= 200 MB)
 	$(CARGO) build --release -p shared --example profile --example bench_data --example convert
 	$(TARGET_DIR)/release/examples/bench_data $(BENCH_DATA)
-	$(VENV_PYTHON) bench/compare.py --runs $(BENCH_RUNS) --profile $(TARGET_DIR)/release/examples/profile --convert $(TARGET_DIR)/release/examples/convert $(BENCH_DATA)
+	$(VENV_PYTHON) bench/compare.py --runs $(BENCH_RUNS) --threads $(BENCH_THREADS) --profile $(TARGET_DIR)/release/examples/profile --convert $(TARGET_DIR)/release/examples/convert $(BENCH_DATA)
 
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION) --root $(TOOLS)/cargo

@@ -1,35 +1,43 @@
 #!/usr/bin/env python3
-"""Throughput and memory of our `profile` example against DuckDB and Polars, single-threaded.
+"""Throughput and memory of our `profile` example against DuckDB and Polars, at equal threads.
 
 Run by `make bench` with the venv of scripts/setup-tools:
 
-    .tools/venv/bin/python bench/compare.py [--runs N] [--profile PATH] [--convert PATH] DATA_DIR
+    .tools/venv/bin/python bench/compare.py [--runs N] [--threads 1,2] [--profile PATH]
+        [--convert PATH] DATA_DIR
 
-For each file of DATA_DIR (rows.csv, rows.jsonl, rows.csv.gz from the bench_data example):
+For each thread count of --threads (default: 1 and 2) and each file of DATA_DIR (rows.csv,
+rows.jsonl, rows.csv.gz from the bench_data example), every engine given that many threads:
 
-- ours: the `profile` program on the file, report on stdout; wall time and CPU time of the
-  whole process, peak RSS of the process (os.wait4).
+- ours: the `profile` program with `--threads N` on the file, report on stdout; wall time and
+  CPU time of the whole process, peak RSS of the process (os.wait4).
 - DuckDB: `SUMMARIZE SELECT * FROM read_csv(FILE)` (read_json for JSON Lines) with
-  `SET threads=1`, in a fresh connection.
+  `SET threads=N`, in a fresh connection.
 - Polars: a lazy scan of the file reduced to the same per-column summary our report has (row
-  count, null count, min, max, approximate distinct count), with POLARS_MAX_THREADS=1.
+  count, null count, min, max, approximate distinct count), with POLARS_MAX_THREADS=N (read
+  once, when Polars is imported: each measurement is a fresh process).
+
+The scaling line compares ours at the highest thread count with ours on one thread (target:
+at least 1.8 times on 2 threads).
 
 DuckDB and Polars run in a child Python process each (this script with `--worker`), so that
 their peak RSS is measured like ours; their time is measured inside the child around the query
 only (interpreter start and imports excluded, which favours them). Peak RSS of a child includes
 the Python interpreter and the library (about 40-90 MiB before any data).
 
-Then, CSV -> Parquet (zstd level 3) on rows.csv, every engine single-threaded, with the same
+Then, CSV -> Parquet (zstd level 3) on rows.csv, at each thread count, with the same
 column types (bench/bench_rows.toml: BIGINT id, DECIMAL(12,2) amount, BOOLEAN, DATE,
 TIMESTAMP WITH TIME ZONE (UTC, microseconds), INTEGER quantity, strings; empty fields null):
 
-- ours: the `convert` example with that contract (whole process, as for `profile`).
+- ours: the `convert` example with that contract (whole process, as for `profile`); with
+  `--threads N` when its usage names that option, else on one thread only (and left out of
+  the other thread counts).
 - DuckDB: `COPY (SELECT * FROM read_csv(FILE, columns=...)) TO OUT (FORMAT parquet,
-  COMPRESSION zstd, COMPRESSION_LEVEL 3)` with `SET threads=1`.
+  COMPRESSION zstd, COMPRESSION_LEVEL 3)` with `SET threads=N`.
 - Polars: `scan_csv(FILE, schema=...).sink_parquet(OUT, compression="zstd",
-  compression_level=3)` with POLARS_MAX_THREADS=1.
+  compression_level=3)` with POLARS_MAX_THREADS=N.
 - pyarrow: `csv.read_csv` (whole table in memory) and `parquet.write_table(compression="zstd",
-  compression_level=3)` after `pa.set_cpu_count(1)` and `pa.set_io_thread_count(1)`.
+  compression_level=3)` after `pa.set_cpu_count(N)` and `pa.set_io_thread_count(N)`.
 
 The level is set explicitly because the defaults differ (Arrow's zstd default is 1; ours, DuckDB's
 and Polars' are 3). Each output is then read back by DuckDB in a separate process (not measured)
@@ -75,6 +83,9 @@ DUCKDB_TYPES = {
 }
 
 # What the project aims at (printed beside the results; --check makes them fail the run).
+# Throughput and ratios are the one-thread figures; scaling is ours on the highest thread
+# count over ours on one thread, per file (1.8 on 2 threads, scaled with the count).
+TARGET_SCALING_PER_THREAD = 0.9
 TARGET_CSV_MBPS = 400.0
 TARGET_DUCKDB_RATIO = 3.0
 TARGET_RSS_MIB = 64.0
@@ -114,8 +125,9 @@ def sql_string(value: str) -> str:
 # --------------------------------------------------------------------------- child side
 
 
-def worker(engine: str, path: Path) -> None:
-    """Run one engine on one file in this process; print {"wall", "cpu", "detail"} as JSON."""
+def worker(engine: str, path: Path, threads: int) -> None:
+    """Run one engine on one file in this process with `threads` threads; print {"wall",
+    "cpu", "detail"} as JSON."""
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -125,7 +137,7 @@ def worker(engine: str, path: Path) -> None:
         import duckdb
 
         con = duckdb.connect()
-        con.execute("SET threads=1")
+        con.execute(f"SET threads={threads}")
         reader = "read_json" if is_json_lines(path) else "read_csv"
         options = ", format='newline_delimited'" if is_json_lines(path) else ""
         query = f"SUMMARIZE SELECT * FROM {reader}({sql_string(str(path))}{options})"
@@ -136,10 +148,10 @@ def worker(engine: str, path: Path) -> None:
         count = [d[0] for d in cursor.description].index("count")
         detail = {"columns": len(rows), "records": int(rows[0][count]) if rows else 0}
     elif engine == "polars":
-        os.environ["POLARS_MAX_THREADS"] = "1"  # before the import: read once, at start
+        os.environ["POLARS_MAX_THREADS"] = str(threads)  # before the import: read once, at start
         import polars as pl
 
-        assert pl.thread_pool_size() == 1, "POLARS_MAX_THREADS=1 was not honoured"
+        assert pl.thread_pool_size() == threads, f"POLARS_MAX_THREADS={threads} was not honoured"
         scan = pl.scan_ndjson(path) if is_json_lines(path) else pl.scan_csv(path)
         summary = scan.select(
             pl.len().alias("records"),
@@ -157,8 +169,9 @@ def worker(engine: str, path: Path) -> None:
     print(json.dumps({"wall": wall, "cpu": used, "detail": detail}))
 
 
-def convert_worker(engine: str, path: Path, out: Path) -> None:
-    """Convert one CSV file to Parquet with one engine in this process; print JSON as `worker`."""
+def convert_worker(engine: str, path: Path, out: Path, threads: int) -> None:
+    """Convert one CSV file to Parquet with one engine and `threads` threads in this process;
+    print JSON as `worker`."""
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -168,7 +181,7 @@ def convert_worker(engine: str, path: Path, out: Path) -> None:
         import duckdb
 
         con = duckdb.connect()
-        con.execute("SET threads=1")
+        con.execute(f"SET threads={threads}")
         columns = "{" + ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in DUCKDB_TYPES.items()) + "}"
         query = (
             f"COPY (SELECT * FROM read_csv({sql_string(str(path))}, header=true, delim=',',"
@@ -179,10 +192,10 @@ def convert_worker(engine: str, path: Path, out: Path) -> None:
         con.execute(query)
         wall, used = time.perf_counter() - wall0, cpu() - cpu0
     elif engine == "polars":
-        os.environ["POLARS_MAX_THREADS"] = "1"  # before the import: read once, at start
+        os.environ["POLARS_MAX_THREADS"] = str(threads)  # before the import: read once, at start
         import polars as pl
 
-        assert pl.thread_pool_size() == 1, "POLARS_MAX_THREADS=1 was not honoured"
+        assert pl.thread_pool_size() == threads, f"POLARS_MAX_THREADS={threads} was not honoured"
         schema = {
             "id": pl.Int64, "amount": pl.Decimal(12, 2), "active": pl.Boolean, "day": pl.Date,
             "created_at": pl.Datetime("us", "UTC"), "city": pl.String, "status": pl.String,
@@ -198,8 +211,8 @@ def convert_worker(engine: str, path: Path, out: Path) -> None:
         import pyarrow.csv as pa_csv
         import pyarrow.parquet as pq
 
-        pa.set_cpu_count(1)
-        pa.set_io_thread_count(1)
+        pa.set_cpu_count(threads)
+        pa.set_io_thread_count(threads)
         types = {
             "id": pa.int64(), "amount": pa.decimal128(12, 2), "active": pa.bool_(),
             "day": pa.date32(), "created_at": pa.timestamp("us", tz="UTC"), "city": pa.string(),
@@ -273,14 +286,16 @@ def measured(argv: list[str], stdout, env: dict[str, str] | None = None):
         return code, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, errors
 
 
-def measure_ours(profile: Path, path: Path, runs: int, report_path: Path) -> Result:
+def measure_ours(profile: Path, path: Path, runs: int, report_path: Path, threads: int) -> Result:
     result = Result()
     if not profile.exists():
         result.error = f"{profile} not found (build it: cargo build --release -p shared --example profile)"
         return result
     for _ in range(runs):
         with open(report_path, "wb") as out:
-            code, wall, cpu, rss, stderr = measured([str(profile), str(path)], out)
+            code, wall, cpu, rss, stderr = measured(
+                [str(profile), "--threads", str(threads), str(path)], out
+            )
         if code != 0:
             result.error = f"exit {code}: {stderr.strip()[:300]}"
             return result
@@ -296,10 +311,11 @@ def measure_ours(profile: Path, path: Path, runs: int, report_path: Path) -> Res
     return result
 
 
-def measure_engine(engine: str, path: Path, runs: int) -> Result:
+def measure_engine(engine: str, path: Path, runs: int, threads: int) -> Result:
     result = Result()
-    env = dict(os.environ, POLARS_MAX_THREADS="1")
-    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, str(path)]
+    env = dict(os.environ, POLARS_MAX_THREADS=str(threads))
+    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, str(path),
+            str(threads)]
     for _ in range(runs):
         with tempfile.TemporaryFile() as out:
             code, _, _, rss, stderr = measured(argv, out, env)
@@ -314,9 +330,18 @@ def measure_engine(engine: str, path: Path, runs: int) -> Result:
     return result
 
 
+def convert_takes_threads(convert: Path) -> bool:
+    """Whether our convert example takes `--threads` (its usage line names it)."""
+    if not convert.exists():
+        return False
+    probe = subprocess.run([str(convert)], capture_output=True, text=True, check=False)
+    return "--threads" in probe.stdout + probe.stderr
+
+
 def measure_convert(engine: str, path: Path, out_dir: Path, runs: int, convert: Path,
-                    contract: Path) -> Result:
-    """CSV -> Parquet with one engine, N runs; the output is left in out_dir/<engine>/."""
+                    contract: Path, threads: int, ours_threads: bool) -> Result:
+    """CSV -> Parquet with one engine and `threads` threads, N runs; the output is left in
+    out_dir/<engine>/ (ours without `--threads` when `ours_threads` is false)."""
     result = Result()
     work = out_dir / engine
     shutil.rmtree(work, ignore_errors=True)
@@ -326,11 +351,12 @@ def measure_convert(engine: str, path: Path, out_dir: Path, runs: int, convert: 
         if not convert.exists():
             result.error = f"{convert} not found (build it: cargo build --release -p shared --example convert)"
             return result
-        argv = [str(convert), "--contract", str(contract), str(path), str(work)]
+        argv = [str(convert), "--contract", str(contract),
+                *(["--threads", str(threads)] if ours_threads else []), str(path), str(work)]
     else:
         argv = [sys.executable, str(Path(__file__).resolve()), "--convert-worker", engine,
-                str(path), str(out)]
-    env = dict(os.environ, POLARS_MAX_THREADS="1")
+                str(path), str(out), str(threads)]
+    env = dict(os.environ, POLARS_MAX_THREADS=str(threads))
     for _ in range(runs):
         out.unlink(missing_ok=True)
         with tempfile.TemporaryFile() as stdout:
@@ -394,10 +420,26 @@ def fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def table(header: list[str], rows: list[list[str]]) -> None:
+    """Prints rows under header, the first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
+
+    print(line(header))
+    print(line(["-" * w for w in widths]))
+    for row in rows:
+        print(line(row))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path, nargs="?", default=Path("target/bench-data"))
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement; best counts")
+    parser.add_argument("--threads", default="1,2",
+                        help="comma-separated thread counts every engine is given (default 1,2)")
     parser.add_argument("--profile", type=Path, default=Path("target/release/examples/profile"))
     parser.add_argument("--files", default=",".join(FILES), help="comma-separated names in DATA_DIR")
     parser.add_argument("--engines", default=",".join(ENGINES), help="subset of ours,duckdb,polars")
@@ -411,18 +453,19 @@ def main() -> int:
                         help="CSV files of DATA_DIR to convert to Parquet (empty: none)")
     parser.add_argument("--convert-engines", default=",".join(CONVERT_ENGINES),
                         help="subset of ours,duckdb,polars,pyarrow for CSV -> Parquet (empty: none)")
-    parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "FILE"), help=argparse.SUPPRESS)
-    parser.add_argument("--convert-worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("ENGINE", "FILE", "THREADS"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--convert-worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--verify-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
 
     if args.worker:
-        worker(args.worker[0], Path(args.worker[1]))
+        worker(args.worker[0], Path(args.worker[1]), int(args.worker[2]))
         return 0
     if args.convert_worker:
-        engine, source, out = args.convert_worker
-        convert_worker(engine, Path(source), Path(out))
+        engine, source, out, threads = args.convert_worker
+        convert_worker(engine, Path(source), Path(out), int(threads))
         return 0
     if args.verify_worker:
         verify_worker(args.verify_worker)
@@ -436,6 +479,12 @@ def main() -> int:
     unknown = set(convert_engines) - set(CONVERT_ENGINES)
     if unknown:
         parser.error(f"unknown convert engines: {', '.join(sorted(unknown))}")
+    try:
+        thread_counts = sorted({int(t) for t in args.threads.split(",") if t})
+    except ValueError:
+        parser.error(f"--threads takes comma-separated counts, not {args.threads!r}")
+    if not thread_counts or thread_counts[0] < 1:
+        parser.error("--threads needs counts of at least 1")
     versions = {}
     for name in ("duckdb", "polars", "pyarrow"):
         if name in engines or name in convert_engines:
@@ -444,109 +493,139 @@ def main() -> int:
                 capture_output=True, text=True, check=False,
             )
             versions[name] = probe.stdout.strip() or "not importable"
+    ours_convert_threads = "ours" in convert_engines and convert_takes_threads(args.convert)
 
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); every engine single-threaded")
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); load average"
+          f" {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start;"
+          f" threads per engine: {', '.join(map(str, thread_counts))}")
     print(f"profile: {args.profile}; convert: {args.convert}; " + "; ".join(f"{k} {v}" for k, v in versions.items()))
     print(f"best of {args.runs} runs; MB = 10^6 bytes of the file as stored; MiB = 2^20 bytes\n")
 
-    results: dict[str, dict[str, Result]] = {}
+    # results[threads][file][engine]
+    results: dict[int, dict[str, dict[str, Result]]] = {}
     sizes: dict[str, int] = {}
     reports = Path(tempfile.mkdtemp(prefix="bench-reports-"))
-    for name in [f for f in args.files.split(",") if f]:
+    files = [f for f in args.files.split(",") if f]
+    for name in files:
         path = (args.data_dir / name).resolve()
         if not path.exists():
             print(f"{name}: missing in {args.data_dir} (run the bench_data example)", file=sys.stderr)
             return 2
         sizes[name] = path.stat().st_size
-        warm(path)
-        results[name] = {}
-        for engine in engines:
-            print(f"  measuring {engine:<6} on {name} ...", file=sys.stderr, flush=True)
-            if engine == "ours":
-                result = measure_ours(args.profile, path, args.runs, reports / f"{name}.report.json")
-            else:
-                result = measure_engine(engine, path, args.runs)
-            results[name][engine] = result
+    for threads in thread_counts:
+        results[threads] = {}
+        for name in files:
+            path = (args.data_dir / name).resolve()
+            warm(path)
+            results[threads][name] = {}
+            for engine in engines:
+                print(f"  measuring {engine:<6} on {name}, {threads} thread(s) ...",
+                      file=sys.stderr, flush=True)
+                if engine == "ours":
+                    result = measure_ours(args.profile, path, args.runs,
+                                          reports / f"{name}.{threads}.report.json", threads)
+                else:
+                    result = measure_engine(engine, path, args.runs, threads)
+                results[threads][name][engine] = result
 
-    def mbps(name: str, engine: str) -> float | None:
-        result = results[name].get(engine)
+    def mbps(name: str, engine: str, threads: int = 1) -> float | None:
+        result = results.get(threads, {}).get(name, {}).get(engine)
         best = result.best if result else None
         return sizes[name] / 1e6 / best.wall if best else None
 
     def ratio(a: float | None, b: float | None) -> float | None:
         return a / b if a and b else None
 
-    header = ["file", "size MB", "ours MB/s", "DuckDB MB/s", "Polars MB/s",
-              "ours/DuckDB", "ours/Polars", "ours RSS MiB"]
-    rows = []
-    for name in results:
-        ours, duck, polars = mbps(name, "ours"), mbps(name, "duckdb"), mbps(name, "polars")
-        rss = results[name]["ours"].peak_rss_mib if "ours" in results[name] else None
-        rows.append([name, fmt(sizes[name] / 1e6, ".1f"), fmt(ours, ".0f"), fmt(duck, ".0f"),
-                     fmt(polars, ".0f"), fmt(ratio(ours, duck), ".2f"),
-                     fmt(ratio(ours, polars), ".2f"), fmt(rss, ".1f")])
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "  ".join(  # noqa: E731
-        str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-    )
-    print(line(header))
-    print(line(["-" * w for w in widths]))
-    for row in rows:
-        print(line(row))
+    for threads, by_file in results.items():
+        print(f"profile, {threads} thread(s) per engine:")
+        header = ["file", "size MB", "ours MB/s", "DuckDB MB/s", "Polars MB/s",
+                  "ours/DuckDB", "ours/Polars", "ours RSS MiB"]
+        rows = []
+        for name in by_file:
+            ours, duck = mbps(name, "ours", threads), mbps(name, "duckdb", threads)
+            polars = mbps(name, "polars", threads)
+            rss = by_file[name]["ours"].peak_rss_mib if "ours" in by_file[name] else None
+            rows.append([name, fmt(sizes[name] / 1e6, ".1f"), fmt(ours, ".0f"), fmt(duck, ".0f"),
+                         fmt(polars, ".0f"), fmt(ratio(ours, duck), ".2f"),
+                         fmt(ratio(ours, polars), ".2f"), fmt(rss, ".1f")])
+        table(header, rows)
+        print()
 
-    print("\ndetail (best run: wall s, CPU s of the process, peak RSS MiB over the runs):")
-    for name, by_engine in results.items():
-        for engine, result in by_engine.items():
-            best = result.best
-            if best is None:
-                print(f"  {name:<12} {engine:<6} FAILED: {result.error}")
-                continue
-            print(f"  {name:<12} {engine:<6} wall {best.wall:7.3f}  cpu {best.cpu:7.3f}"
-                  f"  rss {result.peak_rss_mib:7.1f}  {result.note}")
+    if len(thread_counts) > 1 and 1 in thread_counts:
+        top = thread_counts[-1]
+        print(f"scaling, {top} threads over 1 (MB/s on {top} threads / MB/s on 1):")
+        rows = []
+        for name in files:
+            rows.append([name] + [fmt(ratio(mbps(name, e, top), mbps(name, e, 1)), ".2f")
+                                  for e in ENGINES if e in engines])
+        table(["file"] + [f"{e} x" for e in ENGINES if e in engines], rows)
+        print()
 
-    convert_results: dict[str, dict[str, Result]] = {}
-    checks: dict[str, dict[str, str]] = {}
+    print("detail (best run: wall s, CPU s of the process, peak RSS MiB over the runs):")
+    for threads, by_file in results.items():
+        for name, by_engine in by_file.items():
+            for engine, result in by_engine.items():
+                best = result.best
+                if best is None:
+                    print(f"  {threads}t {name:<12} {engine:<6} FAILED: {result.error}")
+                    continue
+                print(f"  {threads}t {name:<12} {engine:<6} wall {best.wall:7.3f}  cpu {best.cpu:7.3f}"
+                      f"  rss {result.peak_rss_mib:7.1f}  {result.note}")
+
+    # convert_results[threads][file][engine]
+    convert_results: dict[int, dict[str, dict[str, Result]]] = {}
+    checks: dict[int, dict[str, dict[str, str]]] = {}
     convert_files = [f for f in args.convert_files.split(",") if f] if convert_engines else []
-    out_dir = (args.data_dir / "parquet").resolve()
-    for name in convert_files:
-        path = (args.data_dir / name).resolve()
-        if not path.exists():
-            print(f"{name}: missing in {args.data_dir} (run the bench_data example)", file=sys.stderr)
-            return 2
-        sizes.setdefault(name, path.stat().st_size)
-        warm(path)
-        convert_results[name], checks[name] = {}, {}
-        for engine in convert_engines:
-            print(f"  converting {engine:<7} {name} to Parquet ...", file=sys.stderr, flush=True)
-            convert_results[name][engine] = measure_convert(
-                engine, path, out_dir / name, args.runs, args.convert, args.contract.resolve()
-            )
-        # Every output must hold what ours holds (or, without ours, what the first one holds).
-        summaries = {e: verify_output(r.output) for e, r in convert_results[name].items() if r.output}
-        reference = next(iter(summaries.values()), None)
-        for engine, summary in summaries.items():
-            if summary is None:
-                checks[name][engine] = "not readable by DuckDB"
-            elif summary["summary"] == reference["summary"]:
-                checks[name][engine] = "same" if summary is not reference else "reference"
-            else:
-                differs = [SUMMARY[i] for i, (a, b)
-                           in enumerate(zip(summary["summary"], reference["summary"])) if a != b]
-                checks[name][engine] = "DIFFERS: " + ", ".join(differs)
-            if summary is not None:
-                convert_results[name][engine].note += (
-                    ("; " if convert_results[name][engine].note else "")
-                    + f"{summary['rows']} rows; " + ", ".join(summary["types"])
+    for threads in thread_counts if convert_files else []:
+        convert_results[threads], checks[threads] = {}, {}
+        out_dir = (args.data_dir / "parquet" / f"{threads}t").resolve()
+        for name in convert_files:
+            path = (args.data_dir / name).resolve()
+            if not path.exists():
+                print(f"{name}: missing in {args.data_dir} (run the bench_data example)", file=sys.stderr)
+                return 2
+            sizes.setdefault(name, path.stat().st_size)
+            warm(path)
+            by_engine: dict[str, Result] = {}
+            convert_results[threads][name], checks[threads][name] = by_engine, {}
+            for engine in convert_engines:
+                if engine == "ours" and threads > 1 and not ours_convert_threads:
+                    continue  # the convert example has no --threads: one thread only
+                print(f"  converting {engine:<7} {name} to Parquet, {threads} thread(s) ...",
+                      file=sys.stderr, flush=True)
+                by_engine[engine] = measure_convert(
+                    engine, path, out_dir / name, args.runs, args.convert,
+                    args.contract.resolve(), threads, ours_convert_threads,
                 )
+            # Every output must hold what ours holds (or, without ours, what the first one holds).
+            summaries = {e: verify_output(r.output) for e, r in by_engine.items() if r.output}
+            reference = next(iter(summaries.values()), None)
+            for engine, summary in summaries.items():
+                if summary is None:
+                    checks[threads][name][engine] = "not readable by DuckDB"
+                elif summary["summary"] == reference["summary"]:
+                    checks[threads][name][engine] = "same" if summary is not reference else "reference"
+                else:
+                    differs = [SUMMARY[i] for i, (a, b)
+                               in enumerate(zip(summary["summary"], reference["summary"])) if a != b]
+                    checks[threads][name][engine] = "DIFFERS: " + ", ".join(differs)
+                if summary is not None:
+                    by_engine[engine].note += (
+                        ("; " if by_engine[engine].note else "")
+                        + f"{summary['rows']} rows; " + ", ".join(summary["types"])
+                    )
 
-    if convert_results:
-        labels = {"ours": "ours", "duckdb": "DuckDB", "polars": "Polars", "pyarrow": "pyarrow"}
-        print(f"\nCSV -> Parquet (zstd level {ZSTD_LEVEL}), same column types, one thread each"
-              f" (MB/s = input MB / best wall; outputs in {out_dir}):")
+    labels = {"ours": "ours", "duckdb": "DuckDB", "polars": "Polars", "pyarrow": "pyarrow"}
+    for threads, by_file in convert_results.items():
+        print(f"\nCSV -> Parquet (zstd level {ZSTD_LEVEL}), same column types, {threads} thread(s)"
+              f" per engine (MB/s = input MB / best wall; outputs in"
+              f" {(args.data_dir / 'parquet' / f'{threads}t').resolve()}):")
+        if threads > 1 and "ours" in convert_engines and not ours_convert_threads:
+            print(f"  (ours left out: {args.convert} takes no --threads)")
         header = ["file", "engine", "MB/s", "wall s", "CPU s", "peak RSS MiB", "Parquet MB",
                   "ours/engine", "content"]
         rows = []
-        for name, by_engine in convert_results.items():
+        for name, by_engine in by_file.items():
             ours_best = by_engine["ours"].best if "ours" in by_engine else None
             for engine, result in by_engine.items():
                 best = result.best
@@ -558,53 +637,67 @@ def main() -> int:
                              fmt(best.cpu if best else None, ".2f"),
                              fmt(result.peak_rss_mib, ".1f"), fmt(size, ".1f"),
                              fmt(ratio(ours_speed, speed), ".2f"),
-                             checks[name].get(engine, f"FAILED: {result.error}")])
-        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-        print(line(header))
-        print(line(["-" * w for w in widths]))
-        for row in rows:
-            print(line(row))
+                             checks[threads][name].get(engine, f"FAILED: {result.error}")])
+        table(header, rows)
+    if convert_results:
         print("\ndetail (CSV -> Parquet):")
-        for name, by_engine in convert_results.items():
-            for engine, result in by_engine.items():
-                print(f"  {name:<12} {engine:<7} {result.note if result.runs else 'FAILED: ' + str(result.error)}")
+        for threads, by_file in convert_results.items():
+            for name, by_engine in by_file.items():
+                for engine, result in by_engine.items():
+                    print(f"  {threads}t {name:<12} {engine:<7} "
+                          f"{result.note if result.runs else 'FAILED: ' + str(result.error)}")
         print("  (ours: the whole convert process, contract checks and the report included;"
               " DuckDB, Polars, pyarrow: the conversion call only, interpreter start and imports excluded)")
 
     missed = []
     print("\ntargets:")
-    if "ours" in engines and "rows.csv" in results:
+    if "ours" in engines and "rows.csv" in results.get(1, {}):
         csv = mbps("rows.csv", "ours")
         ok = csv is not None and csv >= TARGET_CSV_MBPS
         missed += [] if ok else ["throughput"]
-        print(f"  ours >= {TARGET_CSV_MBPS:.0f} MB/s on rows.csv: {fmt(csv, '.0f')} MB/s  {'ok' if ok else 'MISSED'}")
+        print(f"  ours >= {TARGET_CSV_MBPS:.0f} MB/s on rows.csv, 1 thread: {fmt(csv, '.0f')} MB/s  {'ok' if ok else 'MISSED'}")
         if "duckdb" in engines:
             r = ratio(csv, mbps("rows.csv", "duckdb"))
             ok = r is not None and r >= TARGET_DUCKDB_RATIO
             missed += [] if ok else ["duckdb ratio"]
-            print(f"  ours >= {TARGET_DUCKDB_RATIO:.0f}x DuckDB on rows.csv: {fmt(r, '.2f')}x  {'ok' if ok else 'MISSED'}")
+            print(f"  ours >= {TARGET_DUCKDB_RATIO:.0f}x DuckDB on rows.csv, 1 thread: {fmt(r, '.2f')}x  {'ok' if ok else 'MISSED'}")
+    if "ours" in engines and len(thread_counts) > 1 and 1 in thread_counts:
+        top = thread_counts[-1]
+        target = TARGET_SCALING_PER_THREAD * top
+        for name in files:
+            r = ratio(mbps(name, "ours", top), mbps(name, "ours", 1))
+            ok = r is not None and r >= target
+            missed += [] if ok else [f"scaling {name}"]
+            print(f"  ours on {top} threads >= {target:.1f}x 1 thread on {name}: {fmt(r, '.2f')}x"
+                  f"  {'ok' if ok else 'MISSED'}")
     if "ours" in engines and results:
-        peaks = [by["ours"].peak_rss_mib for by in results.values() if by["ours"].runs]
-        worst = max(peaks) if len(peaks) == len(results) else None
+        peaks = [by["ours"].peak_rss_mib for by in results[thread_counts[0]].values()
+                 if by["ours"].runs]
+        worst = max(peaks) if len(peaks) == len(files) else None
         ok = worst is not None and worst < TARGET_RSS_MIB
         missed += [] if ok else ["rss"]
-        print(f"  ours peak RSS < {TARGET_RSS_MIB:.0f} MiB on every file: {fmt(worst, '.1f')} MiB  {'ok' if ok else 'MISSED'}")
+        print(f"  ours peak RSS < {TARGET_RSS_MIB:.0f} MiB on every file, {thread_counts[0]} thread(s):"
+              f" {fmt(worst, '.1f')} MiB  {'ok' if ok else 'MISSED'}")
     how = "GNU time" if GNU_TIME else "os.wait4 (install GNU time for a lower floor)"
     print(f"  (peak RSS by {how}; floor {rss_floor():.1f} MiB: a figure at the floor may be lower)")
-    print(f"  (our last reports: {reports})")
+    print(f"  (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end;"
+          f" our last reports: {reports})")
 
     if args.json:
+        def runs_json(by_file: dict[str, dict[str, Result]], extra) -> dict:
+            return {n: {e: {"runs": [r.__dict__ for r in res.runs], "error": res.error,
+                            "note": res.note, **extra(n, e, res)}
+                        for e, res in by.items()}
+                    for n, by in by_file.items()}
+
         args.json.write_text(json.dumps({
             "cpu": cpu_model(), "runs": args.runs, "versions": versions, "sizes": sizes,
-            "results": {n: {e: {"runs": [r.__dict__ for r in res.runs], "error": res.error,
-                                "note": res.note} for e, res in by.items()}
-                        for n, by in results.items()},
-            "parquet": {n: {e: {"runs": [r.__dict__ for r in res.runs], "error": res.error,
-                                "note": res.note, "check": checks[n].get(e),
-                                "bytes": res.output.stat().st_size
-                                if res.output and res.output.exists() else None}
-                            for e, res in by.items()}
-                        for n, by in convert_results.items()},
+            "threads": thread_counts,
+            "results": {t: runs_json(by, lambda n, e, r: {}) for t, by in results.items()},
+            "parquet": {t: runs_json(by, lambda n, e, r, t=t: {
+                "check": checks[t][n].get(e),
+                "bytes": r.output.stat().st_size if r.output and r.output.exists() else None,
+            }) for t, by in convert_results.items()},
         }, indent=2) + "\n")
     return 1 if args.check and missed else 0
 
