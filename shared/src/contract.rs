@@ -124,27 +124,45 @@ impl ColumnType {
     /// [`ColumnType::parse`] by type inference: the general reading, for every text.
     #[inline(never)]
     fn parse_inferred(self, text: &str) -> Result<Value<'_>, RejectReason> {
+        match self {
+            ColumnType::String => Ok(Value::String(text)),
+            ColumnType::Decimal { precision, scale } => parse_decimal(text, precision, scale),
+            _ => self.read_inferred(infer::infer_text(text), text),
+        }
+    }
+
+    /// [`ColumnType::parse`] of `text` given `inferred`, what type inference made of it
+    /// (`infer_text(text)`): the general reading without inferring again. The profile infers
+    /// every field's type anyway; the contract stage types the field from that. (A decimal is
+    /// read from its text, whatever it was inferred as.)
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn read_inferred(
+        self,
+        inferred: Inferred,
+        text: &str,
+    ) -> Result<Value<'_>, RejectReason> {
         let mismatch = || RejectReason::Type;
         match self {
             ColumnType::String => Ok(Value::String(text)),
-            ColumnType::Boolean => match infer::infer_text(text) {
+            ColumnType::Boolean => match inferred {
                 Inferred::Boolean(b) => Ok(Value::Boolean(b)),
                 _ => Err(mismatch()),
             },
-            ColumnType::Int32 => match infer::infer_text(text) {
+            ColumnType::Int32 => match inferred {
                 Inferred::Integer(i) => i32::try_from(i)
                     .map(Value::Int32)
                     .map_err(|_| RejectReason::Range),
                 Inferred::Float(_) if is_integer_text(text) => Err(RejectReason::Range),
                 _ => Err(mismatch()),
             },
-            ColumnType::Int64 => match infer::infer_text(text) {
+            ColumnType::Int64 => match inferred {
                 Inferred::Integer(i) => Ok(Value::Int64(i)),
                 // An integer too large for 64 bits is inferred as a float.
                 Inferred::Float(_) if is_integer_text(text) => Err(RejectReason::Range),
                 _ => Err(mismatch()),
             },
-            ColumnType::Float64 => match infer::infer_text(text) {
+            ColumnType::Float64 => match inferred {
                 #[allow(clippy::cast_precision_loss)]
                 Inferred::Integer(i) => Ok(Value::Float64(i as f64)),
                 Inferred::Float(f) if f.is_finite() => Ok(Value::Float64(f)),
@@ -152,13 +170,13 @@ impl ColumnType {
                 _ => Err(mismatch()),
             },
             ColumnType::Decimal { precision, scale } => parse_decimal(text, precision, scale),
-            ColumnType::Date => match infer::infer_text(text) {
+            ColumnType::Date => match inferred {
                 Inferred::Date(days) => i32::try_from(days)
                     .map(Value::Date)
                     .map_err(|_| RejectReason::Range),
                 _ => Err(mismatch()),
             },
-            ColumnType::Timestamp => match infer::infer_text(text) {
+            ColumnType::Timestamp => match inferred {
                 Inferred::Timestamp(micros) => Ok(Value::Timestamp(micros)),
                 Inferred::Date(days) => Ok(Value::Timestamp(days * 86_400_000_000)),
                 _ => Err(mismatch()),
@@ -396,16 +414,26 @@ impl ColumnSpec {
             }
         };
         let value = self.column_type.parse(text)?;
-        let c = &self.constraints;
-        if c.allowed.is_some() || c.max_length.is_some() || c.min.is_some() || c.max.is_some() {
+        if self.constrained() {
             self.check_constraints(text, &value)?;
         }
         Ok(Some(value))
     }
 
+    /// Whether the column has [`Constraints`] beyond its type and nullability.
+    #[inline]
+    pub(crate) fn constrained(&self) -> bool {
+        let c = &self.constraints;
+        c.allowed.is_some() || c.max_length.is_some() || c.min.is_some() || c.max.is_some()
+    }
+
     /// The [`Constraints`] on a value of this column's type read from `text`.
     #[inline(never)]
-    fn check_constraints(&self, text: &str, value: &Value<'_>) -> Result<(), RejectReason> {
+    pub(crate) fn check_constraints(
+        &self,
+        text: &str,
+        value: &Value<'_>,
+    ) -> Result<(), RejectReason> {
         let c = &self.constraints;
         if let Some(allowed) = &c.allowed
             && !allowed.iter().any(|a| a == text)
@@ -1622,6 +1650,99 @@ type = "timestamp"
             texts.push(text);
         }
         texts
+    }
+
+    #[test]
+    fn typing_a_value_from_its_inferred_type_reads_like_parsing_it() {
+        let mut texts = random_texts();
+        texts.extend(
+            [
+                " 1",
+                "1 ",
+                "+1",
+                "-0",
+                "+0",
+                "00",
+                "0007",
+                "1e5",
+                "1E5",
+                "-1e-3",
+                "1.5e3",
+                "1.",
+                ".5",
+                "-.5",
+                "+.5",
+                "-0.00",
+                "+0.01",
+                "1e309",
+                "-1e309",
+                "inf",
+                "NaN",
+                "0x10",
+                "1_000",
+                "1,5",
+                "123456789012345678901234567890",
+                "9223372036854775807",
+                "-9223372036854775809",
+                "18446744073709551616",
+                "2147483648",
+                "tRuE",
+                "yes",
+                "2024-02-29",
+                "2023-02-29",
+                "2024-1-1",
+                "20240101",
+                "2026-12-02 10:00:00Z",
+                "2026-12-02T10:00:00+01:00",
+                "2026-12-02T10:00:00-0530",
+                "2026-12-02T10:00:00+01",
+                "2026-12-02T10:00",
+                "2026-12-02T10:00:60Z",
+                "2026-12-02T10:00:00.123456Z",
+                "2026-12-02T10:00:00.1234567891Z",
+                "2026-12-02T10:00:00.Z",
+                "2026-12-02t10:00:00z",
+                "0001-01-01T00:00:00+14:00",
+                "9999-12-31T23:59:59-14:00",
+                "1969-12-31T23:59:59Z",
+                "",
+            ]
+            .map(String::from),
+        );
+        texts.push("9".repeat(400));
+        texts.push(format!("0.{}", "1".repeat(400)));
+        let types = [
+            ColumnType::Boolean,
+            ColumnType::Int32,
+            ColumnType::Int64,
+            ColumnType::Float64,
+            ColumnType::Date,
+            ColumnType::Timestamp,
+            ColumnType::String,
+            ColumnType::Decimal {
+                precision: 12,
+                scale: 2,
+            },
+            ColumnType::Decimal {
+                precision: 38,
+                scale: 10,
+            },
+        ];
+        for text in &texts {
+            let inferred = infer::infer_text(text);
+            for column_type in types {
+                let parsed = column_type.parse(text);
+                let from_inference = column_type.read_inferred(inferred, text);
+                let same = match (&parsed, &from_inference) {
+                    (Ok(Value::Float64(a)), Ok(Value::Float64(b))) => a.to_bits() == b.to_bits(),
+                    _ => parsed == from_inference,
+                };
+                assert!(
+                    same,
+                    "{column_type} {text:?}: {parsed:?} != {from_inference:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -16,12 +16,13 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::contract::{Binding, Contract, RejectReason, Rejection, Value};
+use crate::contract::{Binding, ColumnType, Contract, RejectReason, Rejection, Value};
 use crate::delimited::Record;
 use crate::error::{Error, ErrorKind};
 use crate::malformed::{MalformedKind, Position};
 use crate::parquet_output::{ParquetOptions, ParquetWriter};
 use crate::processor::RecordCounts;
+use crate::profile::ColumnProfile;
 use crate::stage::{Stage, StageColumns, StageFields, StageRecord};
 
 /// Bytes of a rejected record kept in the rejects file; longer records are cut.
@@ -142,6 +143,11 @@ pub struct Conversion {
     /// between records; see [`recycle`]).
     fields: Vec<Option<&'static str>>,
     row: Vec<Option<Value<'static>>>,
+    /// The binding read the other way, for [`Conversion::profiled_record`]: for each field of
+    /// a delimited record, the contract column it holds.
+    targets: Vec<Option<usize>>,
+    /// The contract columns no field holds (always null).
+    missing: Vec<usize>,
 }
 
 impl std::fmt::Debug for Conversion {
@@ -189,6 +195,8 @@ impl Conversion {
             rejected_count: 0,
             fields: Vec::new(),
             row: Vec::new(),
+            targets: Vec::new(),
+            missing: Vec::new(),
         })
     }
 
@@ -209,12 +217,22 @@ impl Conversion {
             .contract
             .bind(header)
             .map_err(|detail| violation(&self.contract, detail))?;
+        self.targets = vec![None; binding.fields.unwrap_or(0)];
+        self.missing.clear();
+        for (column, source) in binding.sources.iter().enumerate() {
+            match source.and_then(|source| self.targets.get_mut(source)) {
+                Some(target) => *target = Some(column),
+                None => self.missing.push(column),
+            }
+        }
         self.binding = Some(binding);
         Ok(())
     }
 
     /// Binds by name for JSON Lines: every record is an object whose keys are looked up.
     pub(crate) fn bind_json(&mut self) {
+        self.targets.clear();
+        self.missing.clear();
         self.binding = Some(Binding {
             sources: (0..self.contract.columns.len()).map(Some).collect(),
             fields: None,
@@ -238,6 +256,90 @@ impl Conversion {
         problem: Option<MalformedKind>,
     ) -> Result<(), Error> {
         self.total += 1;
+        self.check_record(at, record, problem)
+    }
+
+    /// A well-formed delimited record whose fields the profile takes too: `profiles[i]` is
+    /// field `i`'s column profile (fields past the end are not profiled). Each field is read
+    /// once for both: the profile infers its type, and the contract types the field from
+    /// that ([`ColumnType::read_inferred`](crate::contract::ColumnType)) and appends it
+    /// straight to its Parquet column. The outputs are those of
+    /// [`delimited_record`](Self::delimited_record) and the profile's own observation of the
+    /// fields: a record that does not meet the contract, or another number of fields than the
+    /// binding's, takes that path (after the profile saw its fields).
+    #[inline]
+    pub(crate) fn profiled_record(
+        &mut self,
+        at: Position,
+        record: &Record<'_>,
+        profiles: &mut [ColumnProfile],
+    ) -> Result<(), Error> {
+        self.total += 1;
+        self.binding()?;
+        if self.targets.len() != record.len() {
+            for (field, profile) in record.fields().zip(profiles.iter_mut()) {
+                if !field.is_empty() {
+                    profile.observe_text(field);
+                }
+            }
+            return self.check_record(at, record, None);
+        }
+        let mut met = true;
+        let mut profiles = profiles.iter_mut();
+        for (index, (field, target)) in record.fields().zip(&self.targets).enumerate() {
+            let profile = profiles.next();
+            if field.is_empty() {
+                let Some(column) = *target else { continue };
+                if !met {
+                    continue;
+                }
+                let spec = &self.contract.columns[column];
+                met = if spec.column_type == ColumnType::String && record.is_quoted(index) {
+                    // A quoted "" in a string column: the empty string.
+                    spec.check(Some(field))
+                        .is_ok_and(|value| self.parquet.append(column, value))
+                } else {
+                    spec.nullable && self.parquet.append(column, None)
+                };
+                continue;
+            }
+            let inferred = profile.and_then(|profile| profile.observe_text_inferred(field));
+            let Some(column) = *target else { continue };
+            if !met {
+                continue;
+            }
+            let spec = &self.contract.columns[column];
+            let value = match inferred {
+                Some(inferred) => spec.column_type.read_inferred(inferred, field),
+                None => spec.column_type.parse(field),
+            };
+            met = match value {
+                Ok(value) => {
+                    (!spec.constrained() || spec.check_constraints(field, &value).is_ok())
+                        && self.parquet.append(column, Some(value))
+                }
+                Err(_) => false,
+            };
+        }
+        for &column in &self.missing {
+            met = met && self.parquet.append(column, None);
+        }
+        if !met {
+            self.parquet.discard_row();
+            return self.check_record(at, record, None);
+        }
+        self.parquet.commit_row()?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// [`delimited_record`](Self::delimited_record) after the count.
+    fn check_record(
+        &mut self,
+        at: Position,
+        record: &Record<'_>,
+        problem: Option<MalformedKind>,
+    ) -> Result<(), Error> {
         let mut values: Vec<Option<&str>> = recycle(std::mem::take(&mut self.fields));
         // An unquoted empty field has no value; a quoted `""` is an empty string.
         values.extend(

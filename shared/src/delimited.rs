@@ -741,30 +741,47 @@ impl RecordSink for RowProfiler {
             line: record.line,
             byte_offset: record.byte_offset,
         };
+        // The first good row sets the width when there is no header.
+        let width = match (record.problem, self.width) {
+            (Some(_), width) => width,
+            (None, Some(width)) => Some(width),
+            (None, None) => {
+                self.set_columns((1..=record.len()).map(|i| format!("column_{i}")).collect());
+                Some(record.len())
+            }
+        };
+        // A good row of the width is profiled by the contract stage when there is one.
+        let mut profiled = false;
         if !self.stages.is_empty() {
             let seen = StageRecord {
                 position: at.into(),
                 problem: record.problem,
                 fields: StageFields::Delimited(record),
             };
-            self.stages.record(StageColumns::Positional, &seen)?;
+            if record.problem.is_none() && width == Some(record.len()) {
+                profiled = self.stages.record_profiled(
+                    StageColumns::Positional,
+                    &seen,
+                    record,
+                    self.columns.profiles_mut(),
+                )?;
+            } else {
+                self.stages.record(StageColumns::Positional, &seen)?;
+            }
         }
         if let Some(kind) = record.problem {
             return self.malformed.push(at, kind, || describe(kind).to_owned());
         }
-        let width = match self.width {
-            Some(width) => width,
-            None => {
-                self.set_columns((1..=record.len()).map(|i| format!("column_{i}")).collect());
-                record.len()
-            }
-        };
+        let width = width.unwrap_or_default();
         if record.len() != width {
             return self.malformed.push(at, MalformedKind::RaggedRow, || {
                 format!("expected {width} fields, found {}", record.len())
             });
         }
         self.valid += 1;
+        if profiled {
+            return Ok(());
+        }
         for (field, column) in record.fields().zip(self.columns.profiles_mut()) {
             if !field.is_empty() {
                 column.observe_text(field);

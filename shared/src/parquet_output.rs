@@ -112,6 +112,8 @@ pub struct ParquetWriter<W: Write + Send> {
     row_groups: u64,
     group_rows: usize,
     group_bytes: usize,
+    /// Bytes of the values appended to the row being built ([`ParquetWriter::append`]).
+    row_bytes: usize,
     /// A row group failed to write: the file is unusable.
     failed: bool,
 }
@@ -182,6 +184,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             row_groups: 0,
             group_rows: 0,
             group_bytes: 0,
+            row_bytes: 0,
             failed: false,
         })
     }
@@ -227,6 +230,60 @@ impl<W: Write + Send> ParquetWriter<W> {
             self.flush_row_group()?;
         }
         Ok(())
+    }
+
+    /// Appends `value` (`None`: a null) to column `column` of the row being built value by
+    /// value, the contract stage's way of adding a row without building it first: one call
+    /// per column, in any order, then [`commit_row`](Self::commit_row) (or
+    /// [`discard_row`](Self::discard_row)). Returns false, appending nothing, for a value
+    /// [`push`](Self::push) would refuse (the caller then discards the row).
+    #[inline]
+    pub(crate) fn append(&mut self, column: usize, value: Option<Value<'_>>) -> bool {
+        let Some(buffer) = self.columns.get_mut(column) else {
+            return false;
+        };
+        match buffer.try_append(value.as_ref()) {
+            Some(bytes) => {
+                self.row_bytes += bytes;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends the row built by [`append`](Self::append): like [`push`](Self::push) of its values.
+    /// A column that did not get exactly one value is [`ErrorKind::Internal`], and the row is
+    /// not added.
+    #[inline]
+    pub(crate) fn commit_row(&mut self) -> Result<(), Error> {
+        let expected = self.group_rows + 1;
+        if self.failed || self.columns.iter().any(|c| c.rows() != expected) {
+            self.discard_row();
+            return Err(internal(
+                "a row appended value by value lacks a column, or the writer failed".into(),
+            ));
+        }
+        self.group_bytes += std::mem::take(&mut self.row_bytes);
+        self.rows += 1;
+        self.group_rows += 1;
+        if self.group_rows >= self.options.max_row_group_rows.max(1)
+            || self.group_bytes >= self.options.max_row_group_bytes
+        {
+            self.flush_row_group()?;
+        }
+        Ok(())
+    }
+
+    /// Takes back the values [`append`](Self::append)ed since the last row.
+    #[cold]
+    pub(crate) fn discard_row(&mut self) {
+        let committed = self.group_rows;
+        for column in &mut self.columns {
+            if column.rows() > committed {
+                column.pop_last();
+            }
+        }
+        self.row_bytes = 0;
     }
 
     /// Rows pushed so far.
@@ -287,27 +344,19 @@ fn write_row_group<W: Write + Send>(
         let levels = column.nullable.then_some(&column.levels[..]);
         match &mut column.values {
             Values::Boolean(values) => {
-                write_batches(writer.typed::<BoolType>(), levels, values.len(), |i| {
-                    values[i]
-                })?;
+                write_slices(writer.typed::<BoolType>(), levels, values)?;
                 values.clear();
             }
             Values::Int32(values) => {
-                write_batches(writer.typed::<Int32Type>(), levels, values.len(), |i| {
-                    values[i]
-                })?;
+                write_slices(writer.typed::<Int32Type>(), levels, values)?;
                 values.clear();
             }
             Values::Int64(values) => {
-                write_batches(writer.typed::<Int64Type>(), levels, values.len(), |i| {
-                    values[i]
-                })?;
+                write_slices(writer.typed::<Int64Type>(), levels, values)?;
                 values.clear();
             }
             Values::Double(values) => {
-                write_batches(writer.typed::<DoubleType>(), levels, values.len(), |i| {
-                    values[i]
-                })?;
+                write_slices(writer.typed::<DoubleType>(), levels, values)?;
                 values.clear();
             }
             Values::Fixed { width, bytes } => {
@@ -338,6 +387,31 @@ fn write_row_group<W: Write + Send>(
         writer.close()?;
     }
     group.close()?;
+    Ok(())
+}
+
+/// [`write_batches`] of values already in their physical type: the same batches, handed over
+/// as slices of `values` instead of copies.
+fn write_slices<T: DataType>(
+    writer: &mut ColumnWriterImpl<'_, T>,
+    levels: Option<&[i16]>,
+    values: &[T::T],
+) -> Result<(), ParquetError> {
+    match levels {
+        None => {
+            for batch in values.chunks(BATCH) {
+                writer.write_batch(batch, None, None)?;
+            }
+        }
+        Some(levels) => {
+            let mut next = 0;
+            for chunk in levels.chunks(BATCH) {
+                let defined = chunk.iter().filter(|&&level| level == 1).count();
+                writer.write_batch(&values[next..next + defined], Some(chunk), None)?;
+                next += defined;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -527,6 +601,22 @@ impl ColumnBuffer {
             return Some(bytes + 2);
         }
         Some(bytes)
+    }
+
+    /// Values (nulls included) buffered.
+    #[inline]
+    fn rows(&self) -> usize {
+        if self.nullable {
+            return self.levels.len();
+        }
+        match &self.values {
+            Values::Boolean(values) => values.len(),
+            Values::Int32(values) => values.len(),
+            Values::Int64(values) => values.len(),
+            Values::Double(values) => values.len(),
+            Values::Fixed { width, bytes } => bytes.len() / *width,
+            Values::Bytes { ends, .. } => ends.len(),
+        }
     }
 
     /// Takes back the last value [`try_append`](Self::try_append) appended.

@@ -282,6 +282,21 @@ impl ColumnProfile {
         }
     }
 
+    /// [`ColumnProfile::observe_text`] that also returns what inference made of `text`, for a
+    /// caller that needs the value too (the contract stage types each field from it instead of
+    /// parsing it again); `None` when the column is a string already and inference was
+    /// skipped.
+    #[inline]
+    pub(crate) fn observe_text_inferred(&mut self, text: &str) -> Option<Value> {
+        if self.value_type == Some(ValueType::String) {
+            self.observe(text, Value::String);
+            return None;
+        }
+        let value = infer_text(text);
+        self.observe(text, value);
+        Some(value)
+    }
+
     /// Observes a non-null value whose type is already known.
     ///
     /// Inlined into [`ColumnProfile::observe_text`], so the match on the value merges with

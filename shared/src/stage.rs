@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, ErrorName};
 use crate::malformed::MalformedKind;
 use crate::malformed::Position;
 use crate::processor::RecordCounts;
+use crate::profile::ColumnProfile;
 
 /// One processing step over an object's records.
 ///
@@ -316,6 +317,40 @@ impl StageList {
             stage.record(record)?;
         }
         Ok(())
+    }
+
+    /// [`StageList::record`] of a well-formed delimited `row` whose fields go to the column
+    /// `profiles` too: when the contract stage comes first, it profiles the fields as it
+    /// checks them and this returns true; otherwise the caller profiles them.
+    #[inline]
+    pub(crate) fn record_profiled(
+        &mut self,
+        fallback: StageColumns<'_>,
+        record: &StageRecord<'_>,
+        row: &delimited::Record<'_>,
+        profiles: &mut [ColumnProfile],
+    ) -> Result<bool, Error> {
+        if !self.started {
+            self.start(fallback)?;
+        }
+        let mut stages = self.stages.iter_mut();
+        let Some((_, first)) = stages.next() else {
+            return Ok(false);
+        };
+        let fused = match (&mut **first as &mut dyn Any).downcast_mut::<Conversion>() {
+            Some(conversion) => {
+                conversion.profiled_record(record.position.into(), row, profiles)?;
+                true
+            }
+            None => {
+                first.record(record)?;
+                false
+            }
+        };
+        for (_, stage) in stages {
+            stage.record(record)?;
+        }
+        Ok(fused)
     }
 
     /// Finishes every stage in order: the contract's outcome, and the others' sections.

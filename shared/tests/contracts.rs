@@ -284,3 +284,243 @@ fn a_key_without_the_contracts_partition_folders_fails() {
         .is_ok()
     );
 }
+
+/// Every type, nullable and not, with constraints: for the test below.
+const EVERY_TYPE: &str = r#"
+dataset = "every_type"
+prefix = "incoming/every_type/"
+
+[rejects]
+max_share = 1.0
+
+[header]
+missing_columns = "null"
+
+[[columns]]
+name = "flag"
+type = "boolean"
+[[columns]]
+name = "small"
+type = "int32"
+[[columns]]
+name = "big"
+type = "int64"
+nullable = false
+[[columns]]
+name = "ratio"
+type = "float64"
+[[columns]]
+name = "price"
+type = "decimal(7, 2)"
+[[columns]]
+name = "wide"
+type = "decimal(38, 10)"
+[[columns]]
+name = "day"
+type = "date"
+[[columns]]
+name = "at"
+type = "timestamp"
+[[columns]]
+name = "code"
+type = "string"
+nullable = false
+allowed = ["a", "b", ""]
+[[columns]]
+name = "level"
+type = "int64"
+min = 0
+max = 100
+[[columns]]
+name = "label"
+type = "string"
+max_length = 6
+[[columns]]
+name = "absent"
+type = "date"
+"#;
+
+/// A pass-through stage: put before the contract stage, the profile reads every field on its
+/// own and the contract stage parses them again (the path before values were read once).
+#[derive(Debug)]
+struct PassThrough;
+
+impl shared::Stage for PassThrough {
+    fn start(&mut self, _columns: shared::StageColumns<'_>) -> Result<(), shared::Error> {
+        Ok(())
+    }
+    fn record(&mut self, _record: &shared::StageRecord<'_>) -> Result<(), shared::Error> {
+        Ok(())
+    }
+    fn finish(
+        self: Box<Self>,
+        _records: shared::RecordCounts,
+    ) -> Result<serde_json::Value, shared::Error> {
+        Ok(serde_json::Value::Null)
+    }
+}
+
+/// A CSV of every type whose first rows keep each column's inferred type (values the
+/// profile and the contract read alike, awkward ones included: signs, leading zeros,
+/// exponents, zones) and whose last rows bring anything (so the profile's columns end as
+/// strings and later values are parsed by the contract alone); some rows are ragged or
+/// malformed, some fields quoted.
+fn every_type_csv(header: bool) -> String {
+    const KEEPING: [[&str; 6]; 10] = [
+        ["true", "FALSE", "tRuE", "", "false", "True"],
+        ["007", "+5", "-0", "2147483647", "2147483648", "-2147483648"],
+        [
+            "1",
+            "+1",
+            "-0",
+            "9223372036854775807",
+            "99999999999999999999",
+            "",
+        ],
+        ["1e5", "-1e-3", "3", "1.", ".5", "-0.0"],
+        ["1.5", "-0.00", "+1", "007.5", "12345.67", "123456.7"],
+        [
+            "1.0123456789",
+            "-0",
+            "12345678901234567890123456789.1",
+            ".5",
+            "1.00000000001",
+            "9",
+        ],
+        [
+            "2024-02-29",
+            "0001-01-01",
+            "9999-12-31",
+            "1970-01-01",
+            "",
+            "2024-12-31",
+        ],
+        [
+            "2026-12-02T10:00:00Z",
+            "2026-12-02T10:00:00+01:00",
+            "2026-12-02 10:00",
+            "2026-12-02",
+            "2026-12-02T10:00:00.123456-0530",
+            "1969-12-31T23:59:60Z",
+        ],
+        ["a", "b", "\"\"", "", "c", "\"a\""],
+        ["0", "100", "101", "-1", "+50", "007"],
+    ];
+    const ANYTHING: [&str; 16] = [
+        "x",
+        " 1",
+        "1 ",
+        "NaN",
+        "inf",
+        "1e309",
+        "2023-02-29",
+        "2024-1-1",
+        "yes",
+        "\"1,5\"",
+        "0x10",
+        "2026-12-02T24:00:00Z",
+        "Ünïcödé",
+        "",
+        "\"\"",
+        "-",
+    ];
+    let mut text = String::new();
+    if header {
+        text.push_str("flag,small,big,ratio,price,wide,day,at,code,level,label,extra\n");
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % n as u64).unwrap()
+    };
+    for row in 0..600 {
+        let mut fields: Vec<String> = Vec::new();
+        for keeping in KEEPING {
+            let anything = row >= 400 && next(16) == 0;
+            // Mostly the first value, which meets the contract.
+            fields.push(if anything {
+                ANYTHING[next(ANYTHING.len())].to_owned()
+            } else if next(8) == 0 {
+                keeping[next(keeping.len())].to_owned()
+            } else {
+                keeping[0].to_owned()
+            });
+        }
+        fields.push(["Ada", "Ünïcödé", "", "a much longer label"][next(16) % 5 % 4].to_owned());
+        fields.push(next(100).to_string());
+        match next(50) {
+            0 => drop(fields.pop()),
+            1 => fields.push("more".into()),
+            2 => fields[0] = "\"open".into(),
+            _ => {}
+        }
+        text.push_str(&fields.join(","));
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn reading_each_value_once_for_the_profile_and_the_contract_changes_nothing() {
+    for header in [true, false] {
+        let mut contract = Contract::parse(Path::new("every_type.toml"), EVERY_TYPE).unwrap();
+        contract.format.header = Some(header);
+        if !header {
+            // By position: one column per field.
+            contract.columns.pop();
+            let mut extra = contract.columns[9].clone();
+            extra.name = "extra".into();
+            contract.columns.push(extra);
+        }
+        let input = every_type_csv(header);
+        let key = "incoming/every_type/x.csv";
+        let run = |pass_through_first: bool| {
+            let (parquet, rejects) = (SharedBuffer::new(), SharedBuffer::new());
+            let outputs = ConversionOutputs {
+                parquet: Box::new(parquet.clone()),
+                rejects: Box::new(rejects.clone()),
+            };
+            let conversion = Conversion::new(&contract, key, outputs).unwrap();
+            let processor = if pass_through_first {
+                let config = Config {
+                    header: Some(header),
+                    ..Config::default()
+                };
+                Processor::new(config, Some(key))
+                    .with_stage("pass", Box::new(PassThrough))
+                    .with_stage("contract", Box::new(conversion))
+            } else {
+                Processor::with_conversion(Config::default(), Some(key), conversion)
+            };
+            let analysis = processor.read_to_end(input.as_bytes(), 4096).unwrap();
+            (
+                analysis.columns,
+                analysis.records,
+                analysis.contract,
+                parquet.take(),
+                rejects.take(),
+            )
+        };
+        let once = run(false);
+        let twice = run(true);
+        let outcome = once.2.as_ref().unwrap();
+        assert!(outcome.records_written > 100, "{outcome:?}");
+        assert!(outcome.records_rejected > 100, "{outcome:?}");
+        assert!(
+            once.0
+                .iter()
+                .any(|c| c.value_type != Some(shared::ValueType::String)),
+            "some columns keep their inferred type"
+        );
+        assert_eq!(once.0, twice.0, "the profile, header {header}");
+        assert_eq!(once.1, twice.1);
+        assert_eq!(once.2, twice.2);
+        assert!(once.3 == twice.3, "the Parquet bytes, header {header}");
+        assert_eq!(
+            String::from_utf8(once.4).unwrap(),
+            String::from_utf8(twice.4).unwrap()
+        );
+    }
+}
