@@ -68,14 +68,19 @@ impl Value {
 /// Infers the type of a text field (CSV): numbers, booleans, dates, timestamps or string.
 #[inline]
 pub(crate) fn infer_text(text: &str) -> Value {
-    let bytes = text.as_bytes();
+    infer_bytes(text.as_bytes())
+}
+
+/// [`infer_text`] on the bytes of a text.
+#[inline]
+pub(crate) fn infer_bytes(bytes: &[u8]) -> Value {
     match bytes.first() {
         // A '-' fifth is no integer: a date or a timestamp, else a string (never a float,
         // even `123e-45678`).
         Some(b'0'..=b'9') if bytes.len() >= 10 && bytes[4] == b'-' => infer_temporal(bytes),
-        Some(b'0'..=b'9' | b'-' | b'+' | b'.') => parse_number(text),
-        Some(b't' | b'T') if text.eq_ignore_ascii_case("true") => Value::Boolean(true),
-        Some(b'f' | b'F') if text.eq_ignore_ascii_case("false") => Value::Boolean(false),
+        Some(b'0'..=b'9' | b'-' | b'+' | b'.') => parse_number_bytes(bytes),
+        Some(b't' | b'T') if bytes.eq_ignore_ascii_case(b"true") => Value::Boolean(true),
+        Some(b'f' | b'F') if bytes.eq_ignore_ascii_case(b"false") => Value::Boolean(false),
         _ => Value::String,
     }
 }
@@ -127,7 +132,12 @@ fn parse_integer(bytes: &[u8]) -> Option<i64> {
 /// tests), in one pass over the integer part.
 #[inline]
 fn parse_number(text: &str) -> Value {
-    let bytes = text.as_bytes();
+    parse_number_bytes(text.as_bytes())
+}
+
+/// [`parse_number`] on the bytes of a text.
+#[inline]
+fn parse_number_bytes(bytes: &[u8]) -> Value {
     let sign_len = usize::from(matches!(bytes.first(), Some(b'-' | b'+')));
     let (int_digits, mantissa) = leading_digits(&bytes[sign_len..]);
     if sign_len + int_digits == bytes.len() && (1..=19).contains(&int_digits) {
@@ -141,7 +151,7 @@ fn parse_number(text: &str) -> Value {
             return Value::Integer(v);
         }
     }
-    float_after_integer_part(text, sign_len, int_digits, mantissa)
+    float_after_integer_part(bytes, sign_len, int_digits, mantissa)
         .map_or(Value::String, Value::Float)
 }
 
@@ -170,14 +180,14 @@ fn parse_float(text: &str) -> Option<f64> {
     let bytes = text.as_bytes();
     let sign_len = usize::from(matches!(bytes.first(), Some(b'-' | b'+')));
     let (int_digits, mantissa) = leading_digits(&bytes[sign_len..]);
-    float_after_integer_part(text, sign_len, int_digits, mantissa)
+    float_after_integer_part(bytes, sign_len, int_digits, mantissa)
 }
 
 /// A float from the end of its integer part: `sign_len` bytes of sign, then
 /// `int_digits` digits whose (wrapping) value is `mantissa`.
 #[inline]
 fn float_after_integer_part(
-    text: &str,
+    bytes: &[u8],
     sign_len: usize,
     int_digits: usize,
     mut mantissa: u64,
@@ -191,7 +201,6 @@ fn float_after_integer_part(
         }
         powers
     };
-    let bytes = text.as_bytes();
     let mut at = sign_len + int_digits;
     let mut frac_digits = 0;
     if bytes.get(at) == Some(&b'.') {
@@ -230,7 +239,12 @@ fn float_after_integer_part(
         let value = mantissa as f64 / POWERS[frac_digits];
         return Some(if bytes[0] == b'-' { -value } else { value });
     }
-    text.parse::<f64>().ok().filter(|v| v.is_finite())
+    // The bytes matched the grammar above: ASCII, so UTF-8.
+    std::str::from_utf8(bytes)
+        .ok()?
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
 }
 
 fn count_digits(bytes: &[u8]) -> usize {

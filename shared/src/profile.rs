@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::distinct::{DistinctSketch, hash_value, hash_words, short_words};
-use crate::infer::{Value, ValueType, infer_text};
+use crate::infer::{Value, ValueType, infer_bytes, infer_text};
 
 /// Strings are compared and kept as min/max on their first this many bytes (cut at a
 /// character boundary), so a column's memory does not grow with its values' length.
@@ -41,28 +41,35 @@ struct TextExtreme {
 
 /// Bytewise order of `text` (whose prefix word is `prefix`) against `extreme`.
 #[inline]
-fn compare_text(text: &str, prefix: u64, extreme: &TextExtreme) -> std::cmp::Ordering {
+fn compare_text(text: &[u8], prefix: u64, extreme: &TextExtreme) -> std::cmp::Ordering {
     match prefix.cmp(&extreme.prefix) {
         std::cmp::Ordering::Equal if text.len() <= 8 && extreme.text.len() <= 8 => {
             text.len().cmp(&extreme.text.len())
         }
-        std::cmp::Ordering::Equal => text.cmp(extreme.text.as_str()),
+        std::cmp::Ordering::Equal => text.cmp(extreme.text.as_bytes()),
         order => order,
     }
 }
 
 impl TextExtreme {
-    fn new(text: &str, prefix: u64) -> TextExtreme {
+    fn new(text: &[u8], prefix: u64) -> TextExtreme {
         TextExtreme {
             prefix,
-            text: text.to_owned(),
+            text: utf8(text).to_owned(),
         }
     }
 
-    fn set(&mut self, text: &str, prefix: u64) {
+    fn set(&mut self, text: &[u8], prefix: u64) {
         self.prefix = prefix;
-        text.clone_into(&mut self.text);
+        utf8(text).clone_into(&mut self.text);
     }
+}
+
+/// A value's bytes as text. Values are cut from UTF-8 text at ASCII delimiters, or are
+/// whole texts: always UTF-8; checked only when a value is kept (a new extreme), never per
+/// value.
+fn utf8(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 /// The first eight bytes of `bytes`, zero-padded, as a big-endian word.
@@ -97,7 +104,7 @@ struct TemporalExtremes {
 impl TemporalExtremes {
     /// Two comparisons inline; a new extreme (rare past the first values) out of line.
     #[inline]
-    fn update(&mut self, key: i64, text: &str) {
+    fn update(&mut self, key: i64, text: &[u8]) {
         if self.min.as_ref().is_none_or(|(k, _)| key < *k) {
             set_extreme(&mut self.min, key, text);
         }
@@ -109,7 +116,8 @@ impl TemporalExtremes {
 
 /// Replaces an extreme, reusing its text's allocation.
 #[inline(never)]
-fn set_extreme(extreme: &mut Option<(i64, String)>, key: i64, text: &str) {
+fn set_extreme(extreme: &mut Option<(i64, String)>, key: i64, text: &[u8]) {
+    let text = utf8(text);
     match extreme {
         Some((k, kept)) => {
             *k = key;
@@ -231,13 +239,21 @@ impl ColumnProfile {
         }
     }
 
-    /// Observes a non-empty text field, inferring its type (CSV).
+    /// Observes a non-empty text field, inferring its type: [`ColumnProfile::observe_field`]
+    /// on its bytes.
+    #[inline]
+    pub(crate) fn observe_text(&mut self, text: &str) {
+        self.observe_field(text.as_bytes());
+    }
+
+    /// Observes the bytes of a non-empty text field (CSV: cut from a UTF-8 row at
+    /// delimiters, so UTF-8 too; the caller needs no character-boundary checks to cut it),
+    /// inferring its type.
     ///
     /// The value is hashed once, for the sketch and for the table of recent values
     /// ([`RecentValues`]): a repeat found there is only counted.
     #[inline]
-    pub(crate) fn observe_text(&mut self, text: &str) {
-        let bytes = text.as_bytes();
+    pub(crate) fn observe_field(&mut self, bytes: &[u8]) {
         let hash = match short_words(bytes) {
             Some((a, b)) => {
                 let hash = hash_words(a, b, bytes.len());
@@ -253,9 +269,9 @@ impl ColumnProfile {
             // Nothing widens a string: skip inference.
             Value::String
         } else {
-            infer_text(text)
+            infer_bytes(bytes)
         };
-        self.observe_hashed(text, value, hash);
+        self.observe_hashed(bytes, value, hash);
     }
 
     /// Whether this short value is in the column's table of recent values (see
@@ -299,20 +315,20 @@ impl ColumnProfile {
 
     /// Observes a non-null value whose type is already known.
     ///
-    /// Inlined into [`ColumnProfile::observe_text`], so the match on the value merges with
+    /// Inlined into [`ColumnProfile::observe_field`], so the match on the value merges with
     /// the inference that made it: one dispatch per value, not two. (Forced: left to itself,
     /// the compiler keeps it, and the text extremes, calls, whose spills cost more than
     /// their work.)
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub(crate) fn observe(&mut self, text: &str, value: Value) {
-        self.observe_hashed(text, value, hash_value(text.as_bytes()));
+        self.observe_hashed(text.as_bytes(), value, hash_value(text.as_bytes()));
     }
 
     /// [`ColumnProfile::observe`] with the value's hash ([`hash_value`]) already known.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    fn observe_hashed(&mut self, text: &str, value: Value, hash: u64) {
+    fn observe_hashed(&mut self, text: &[u8], value: Value, hash: u64) {
         self.count += 1;
         let value_type = value.value_type();
         // Most values have the column's type: no join, no store.
@@ -351,9 +367,9 @@ impl ColumnProfile {
 
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    fn update_text_extremes(&mut self, text: &str) {
-        let text = truncate_at_char_boundary(text, STRING_EXTREME_BYTES);
-        let prefix = prefix_word(text.as_bytes());
+    fn update_text_extremes(&mut self, text: &[u8]) {
+        let text = truncate_bytes_at_char_boundary(text, STRING_EXTREME_BYTES);
+        let prefix = prefix_word(text);
         match &mut self.text_min {
             Some(min) if compare_text(text, prefix, min).is_ge() => {}
             Some(min) => min.set(text, prefix),
@@ -395,7 +411,7 @@ impl ColumnProfile {
                 const DAY: i64 = 86_400_000_000;
                 let mut merged = self.timestamps.clone();
                 for (days, text) in [&self.dates.min, &self.dates.max].into_iter().flatten() {
-                    merged.update(days * DAY, text);
+                    merged.update(days * DAY, text.as_bytes());
                 }
                 (
                     temporal_json(merged.min.as_ref()),
@@ -429,13 +445,15 @@ fn temporal_json(extreme: Option<&(i64, String)>) -> serde_json::Value {
     })
 }
 
-/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
-pub(crate) fn truncate_at_char_boundary(text: &str, max: usize) -> &str {
+/// The longest prefix of a text's bytes of at most `max` bytes that ends on a character
+/// boundary: a byte that does not continue a character (`10xxxxxx`).
+#[inline]
+fn truncate_bytes_at_char_boundary(text: &[u8], max: usize) -> &[u8] {
     if text.len() <= max {
         return text;
     }
     let mut end = max;
-    while !text.is_char_boundary(end) {
+    while end > 0 && text[end] & 0xc0 == 0x80 {
         end -= 1;
     }
     &text[..end]
@@ -602,7 +620,7 @@ impl ColumnProfile {
             && self
                 .text_min
                 .as_ref()
-                .is_none_or(|min| compare_text(&theirs.text, theirs.prefix, min).is_lt())
+                .is_none_or(|min| compare_text(theirs.text.as_bytes(), theirs.prefix, min).is_lt())
         {
             self.text_min = Some(theirs.clone());
         }
@@ -610,7 +628,7 @@ impl ColumnProfile {
             && self
                 .text_max
                 .as_ref()
-                .is_none_or(|max| compare_text(&theirs.text, theirs.prefix, max).is_gt())
+                .is_none_or(|max| compare_text(theirs.text.as_bytes(), theirs.prefix, max).is_gt())
         {
             self.text_max = Some(theirs.clone());
         }
@@ -749,6 +767,22 @@ mod tests {
                 .map(|&i| POOL.get(i).map_or_else(String::new, |v| (*v).to_owned()))
                 .collect();
             proptest::prop_assert_eq!(profile_owned(&values), profile_without_recent_values(&values));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5_000))]
+        /// Cutting bytes at a boundary is cutting the text at `is_char_boundary`.
+        #[test]
+        fn byte_truncation_cuts_where_the_text_would(text in "[aé€😀]{0,12}", max in 0usize..40) {
+            let mut end = max.min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            proptest::prop_assert_eq!(
+                truncate_bytes_at_char_boundary(text.as_bytes(), max),
+                &text.as_bytes()[..end]
+            );
         }
     }
 
