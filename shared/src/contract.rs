@@ -275,11 +275,74 @@ fn short_integer(bytes: &[u8]) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
+/// The common shape of a decimal(p ≤ 18) field, `[+-]digits[.digits]` that fits the
+/// precision and scale, as its unscaled value, in one pass with no wider integer than u64;
+/// `None` for any other text (rejections included), which [`parse_decimal`]'s general reading
+/// then decides.
+#[inline]
+fn short_decimal(bytes: &[u8], precision: u8, scale: u8) -> Option<i128> {
+    let (negative, digits) = match bytes.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, bytes),
+    };
+    let precision = usize::from(precision);
+    let mut value: u64 = 0;
+    // Whole digits from the first that is not zero; with the fraction's digits, at most the
+    // precision (at most 18), so `value` stays below 10^18.
+    let mut significant = 0;
+    let mut at = 0;
+    while let Some(digit) = digits.get(at).map(|b| b.wrapping_sub(b'0')) {
+        if digit > 9 {
+            break;
+        }
+        value = value * 10 + u64::from(digit);
+        significant += usize::from(value != 0);
+        if significant > precision {
+            return None;
+        }
+        at += 1;
+    }
+    let whole_len = at;
+    let mut fraction_len = 0;
+    if digits.get(at) == Some(&b'.') {
+        at += 1;
+        while let Some(digit) = digits.get(at).map(|b| b.wrapping_sub(b'0')) {
+            if digit > 9 {
+                break;
+            }
+            value = value * 10 + u64::from(digit);
+            fraction_len += 1;
+            if significant + fraction_len > precision {
+                return None;
+            }
+            at += 1;
+        }
+    }
+    let scale = usize::from(scale);
+    if at != digits.len()
+        || whole_len + fraction_len == 0
+        || fraction_len > scale
+        || significant + scale > precision
+    {
+        return None;
+    }
+    // `scale - fraction_len` is at most the scale, itself at most 18.
+    #[allow(clippy::cast_possible_truncation)]
+    let unscaled = i128::from(value * 10u64.pow((scale - fraction_len) as u32));
+    Some(if negative { -unscaled } else { unscaled })
+}
+
 /// `[+-]digits[.digits]` as an unscaled integer of `scale` fraction digits. More fraction
 /// digits than the scale is a rejection, never a silent rounding.
 #[inline]
 fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<Value<'_>, RejectReason> {
     let bytes = text.as_bytes();
+    if precision <= 18
+        && let Some(unscaled) = short_decimal(bytes, precision, scale)
+    {
+        return Ok(Value::Decimal(unscaled));
+    }
     let (negative, unsigned) = match bytes.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),

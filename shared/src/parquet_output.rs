@@ -237,7 +237,8 @@ impl<W: Write + Send> ParquetWriter<W> {
     /// per column, in any order, then [`commit_row`](Self::commit_row) (or
     /// [`discard_row`](Self::discard_row)). Returns false, appending nothing, for a value
     /// [`push`](Self::push) would refuse (the caller then discards the row).
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn append(&mut self, column: usize, value: Option<Value<'_>>) -> bool {
         let Some(buffer) = self.columns.get_mut(column) else {
             return false;
@@ -347,11 +348,11 @@ fn write_row_group<W: Write + Send>(
                 write_slices(writer.typed::<BoolType>(), levels, values)?;
                 values.clear();
             }
-            Values::Int32(values) => {
+            Values::Int32(values) | Values::Date(values) | Values::Decimal32(values) => {
                 write_slices(writer.typed::<Int32Type>(), levels, values)?;
                 values.clear();
             }
-            Values::Int64(values) => {
+            Values::Int64(values) | Values::Timestamp(values) | Values::Decimal64(values) => {
                 write_slices(writer.typed::<Int64Type>(), levels, values)?;
                 values.clear();
             }
@@ -458,13 +459,20 @@ struct ColumnBuffer {
     values: Values,
 }
 
-/// A column's non-null values, in their physical type.
+/// A column's non-null values, in their physical type; one variant per contract type, so that
+/// appending a [`Value`] is one match on the pair.
 enum Values {
     Boolean(Vec<bool>),
-    /// int32, date, decimal(p ≤ 9).
     Int32(Vec<i32>),
-    /// int64, timestamp, decimal(p ≤ 18).
+    /// Days since the epoch.
+    Date(Vec<i32>),
+    /// decimal(p ≤ 9), unscaled.
+    Decimal32(Vec<i32>),
     Int64(Vec<i64>),
+    /// Microseconds since the epoch.
+    Timestamp(Vec<i64>),
+    /// decimal(p ≤ 18), unscaled.
+    Decimal64(Vec<i64>),
     Double(Vec<f64>),
     /// decimal(p > 18): `width` big-endian bytes each.
     Fixed {
@@ -482,12 +490,14 @@ impl ColumnBuffer {
     fn new(spec: &ColumnSpec) -> ColumnBuffer {
         let values = match spec.column_type {
             ColumnType::Boolean => Values::Boolean(Vec::new()),
-            ColumnType::Int32 | ColumnType::Date => Values::Int32(Vec::new()),
-            ColumnType::Int64 | ColumnType::Timestamp => Values::Int64(Vec::new()),
+            ColumnType::Int32 => Values::Int32(Vec::new()),
+            ColumnType::Date => Values::Date(Vec::new()),
+            ColumnType::Int64 => Values::Int64(Vec::new()),
+            ColumnType::Timestamp => Values::Timestamp(Vec::new()),
             ColumnType::Float64 => Values::Double(Vec::new()),
             ColumnType::Decimal { precision, .. } => match decimal_physical(precision) {
-                DecimalPhysical::Int32 => Values::Int32(Vec::new()),
-                DecimalPhysical::Int64 => Values::Int64(Vec::new()),
+                DecimalPhysical::Int32 => Values::Decimal32(Vec::new()),
+                DecimalPhysical::Int64 => Values::Decimal64(Vec::new()),
                 DecimalPhysical::Fixed(width) => Values::Fixed {
                     width,
                     bytes: Vec::new(),
@@ -541,7 +551,9 @@ impl ColumnBuffer {
 
     /// Appends `value` when [`check`](Self::check) would accept it and returns the bytes it
     /// takes; appends nothing and returns `None` when it would not.
-    #[inline]
+    // Forced: inlined where the value was made, the match on its variant folds away.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn try_append(&mut self, value: Option<&Value<'_>>) -> Option<usize> {
         let Some(value) = value else {
             if !self.nullable {
@@ -551,44 +563,39 @@ impl ColumnBuffer {
             return Some(2);
         };
         let decimal_max = self.decimal_max;
-        let bytes = match (&mut self.values, self.column_type, *value) {
-            (Values::Boolean(values), ColumnType::Boolean, Value::Boolean(b)) => {
+        let bytes = match (&mut self.values, *value) {
+            (Values::Boolean(values), Value::Boolean(b)) => {
                 values.push(b);
                 1
             }
-            (Values::Int32(values), ColumnType::Int32, Value::Int32(v))
-            | (Values::Int32(values), ColumnType::Date, Value::Date(v)) => {
+            (Values::Int32(values), Value::Int32(v)) | (Values::Date(values), Value::Date(v)) => {
                 values.push(v);
                 4
             }
-            (Values::Int64(values), ColumnType::Int64, Value::Int64(v))
-            | (Values::Int64(values), ColumnType::Timestamp, Value::Timestamp(v)) => {
+            (Values::Int64(values), Value::Int64(v))
+            | (Values::Timestamp(values), Value::Timestamp(v)) => {
                 values.push(v);
                 8
             }
-            (Values::Double(values), ColumnType::Float64, Value::Float64(v)) => {
+            (Values::Double(values), Value::Float64(v)) => {
                 values.push(v);
                 8
             }
-            (Values::Bytes { data, ends }, ColumnType::String, Value::String(s)) => {
+            (Values::Bytes { data, ends }, Value::String(s)) => {
                 data.extend_from_slice(s.as_bytes());
                 ends.push(data.len());
                 s.len() + 4
             }
             // Within the precision, the narrowing keeps the value.
-            (Values::Int32(values), ColumnType::Decimal { .. }, Value::Decimal(v))
-                if v.unsigned_abs() <= decimal_max =>
-            {
+            (Values::Decimal32(values), Value::Decimal(v)) if v.unsigned_abs() <= decimal_max => {
                 values.push(i32::try_from(v).unwrap_or_default());
                 4
             }
-            (Values::Int64(values), ColumnType::Decimal { .. }, Value::Decimal(v))
-                if v.unsigned_abs() <= decimal_max =>
-            {
+            (Values::Decimal64(values), Value::Decimal(v)) if v.unsigned_abs() <= decimal_max => {
                 values.push(i64::try_from(v).unwrap_or_default());
                 8
             }
-            (Values::Fixed { width, bytes }, ColumnType::Decimal { .. }, Value::Decimal(v))
+            (Values::Fixed { width, bytes }, Value::Decimal(v))
                 if v.unsigned_abs() <= decimal_max =>
             {
                 bytes.extend_from_slice(&v.to_be_bytes()[16 - *width..]);
@@ -611,8 +618,12 @@ impl ColumnBuffer {
         }
         match &self.values {
             Values::Boolean(values) => values.len(),
-            Values::Int32(values) => values.len(),
-            Values::Int64(values) => values.len(),
+            Values::Int32(values) | Values::Date(values) | Values::Decimal32(values) => {
+                values.len()
+            }
+            Values::Int64(values) | Values::Timestamp(values) | Values::Decimal64(values) => {
+                values.len()
+            }
             Values::Double(values) => values.len(),
             Values::Fixed { width, bytes } => bytes.len() / *width,
             Values::Bytes { ends, .. } => ends.len(),
@@ -627,8 +638,12 @@ impl ColumnBuffer {
         }
         match &mut self.values {
             Values::Boolean(values) => drop(values.pop()),
-            Values::Int32(values) => drop(values.pop()),
-            Values::Int64(values) => drop(values.pop()),
+            Values::Int32(values) | Values::Date(values) | Values::Decimal32(values) => {
+                values.pop();
+            }
+            Values::Int64(values) | Values::Timestamp(values) | Values::Decimal64(values) => {
+                values.pop();
+            }
             Values::Double(values) => drop(values.pop()),
             Values::Fixed { width, bytes } => bytes.truncate(bytes.len().saturating_sub(*width)),
             Values::Bytes { data, ends } => {
