@@ -303,7 +303,8 @@ impl Conversion {
                 };
                 continue;
             }
-            let inferred = profile.and_then(|profile| profile.observe_text_inferred(field));
+            let inferred =
+                profile.and_then(|profile| profile.observe_field_inferred(field.as_bytes()));
             let Some(column) = *target else { continue };
             if !met {
                 continue;

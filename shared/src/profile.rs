@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::distinct::{DistinctSketch, hash_value, hash_words, short_words};
-use crate::infer::{Value, ValueType, infer_bytes, infer_text};
+use crate::infer::{Value, ValueType, infer_bytes};
 
 /// Strings are compared and kept as min/max on their first this many bytes (cut at a
 /// character boundary), so a column's memory does not grow with its values' length.
@@ -298,18 +298,31 @@ impl ColumnProfile {
         }
     }
 
-    /// [`ColumnProfile::observe_text`] that also returns what inference made of `text`, for a
-    /// caller that needs the value too (the contract stage types each field from it instead of
-    /// parsing it again); `None` when the column is a string already and inference was
+    /// [`ColumnProfile::observe_field`] that also returns what inference made of `bytes`, for
+    /// a caller that needs the value too (the contract stage types each field from it instead
+    /// of parsing it again); `None` when the column is a string already and inference was
     /// skipped.
     #[inline]
-    pub(crate) fn observe_text_inferred(&mut self, text: &str) -> Option<Value> {
-        if self.value_type == Some(ValueType::String) {
-            self.observe(text, Value::String);
+    pub(crate) fn observe_field_inferred(&mut self, bytes: &[u8]) -> Option<Value> {
+        let string = self.value_type == Some(ValueType::String);
+        let hash = match short_words(bytes) {
+            Some((a, b)) => {
+                let hash = hash_words(a, b, bytes.len());
+                if self.seen_recently(hash, bytes.len(), a, b) {
+                    self.count += 1;
+                    // A repeat changes nothing but the count; the caller still needs its value.
+                    return (!string).then(|| infer_bytes(bytes));
+                }
+                hash
+            }
+            None => hash_value(bytes),
+        };
+        if string {
+            self.observe_hashed(bytes, Value::String, hash);
             return None;
         }
-        let value = infer_text(text);
-        self.observe(text, value);
+        let value = infer_bytes(bytes);
+        self.observe_hashed(bytes, value, hash);
         Some(value)
     }
 
@@ -693,6 +706,7 @@ impl Columns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::infer_text;
 
     fn profile(values: &[&str]) -> ColumnSummary {
         let mut column = ColumnProfile::new("c".into());
