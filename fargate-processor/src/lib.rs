@@ -6,11 +6,12 @@
 //! exit code tells the state machine what happened: 0 for success, otherwise the exit code
 //! of the failure's name (see [`shared::ErrorName::exit_code`]).
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Parser;
 use shared::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, encode_event_key, env};
-use shared::{ErrorName, Job, JobObject, KeyLayout};
+use shared::{ErrorName, Job, JobObject, KeyLayout, Parallelism};
 use storage::{JobError, ReadPlan, RunSettings, load_contracts};
 
 /// The route's name, in reports and logs.
@@ -55,9 +56,18 @@ pub struct Args {
     /// Bytes per ranged GET.
     #[arg(long, env = "PIPELINE_PART_SIZE_BYTES", default_value_t = ReadPlan::DEFAULT_PART_SIZE)]
     pub part_size_bytes: u64,
-    /// Ranged GETs in flight at most.
-    #[arg(long, env = "PIPELINE_CONCURRENCY", default_value_t = ReadPlan::DEFAULT_CONCURRENCY)]
-    pub concurrency: usize,
+    /// Ranged GETs in flight at most [default: two per parsing thread, at least 4].
+    #[arg(long, env = "PIPELINE_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Worker threads parsing the object [default: the CPUs the task may use, read from
+    /// its cgroup CPU quota]. The report is the same whatever the number. An object under a
+    /// contract, or that other stages run on, is parsed on one thread for now.
+    #[arg(long, env = env::THREADS)]
+    pub threads: Option<NonZeroUsize>,
+    /// Bytes of decompressed text each worker parses at a time; memory grows with threads
+    /// times this size.
+    #[arg(long, env = env::RANGE_BYTES, default_value_t = Parallelism::DEFAULT_RANGE_BYTES)]
+    pub range_bytes: NonZeroUsize,
     /// The data contracts' folder (`*.toml`, read once at start; none: every object is
     /// profiled only). Objects under a contract's prefix also get Parquet and rejects.
     #[arg(long, env = env::CONTRACTS_DIR)]
@@ -97,15 +107,25 @@ impl Args {
         let layout = KeyLayout::new(&self.input_prefix, &self.output_prefix)
             .map_err(|e| JobError::new(ErrorName::Internal, format!("configuration: {e}")))?;
         let contracts = load_contracts(self.contracts_dir.as_deref(), &self.input_prefix)?;
+        let parallelism = self
+            .threads
+            .map_or_else(Parallelism::available, |threads| {
+                Parallelism::with_threads(threads.get())
+            })
+            .with_range_bytes(self.range_bytes.get());
+        let concurrency = self
+            .concurrency
+            .unwrap_or_else(|| ReadPlan::concurrency_for(parallelism.threads.get()));
         Ok(RunSettings {
             layout,
             core: shared::Config::default(),
             processor: ROUTE.to_owned(),
             read: ReadPlan::Ranged {
                 part_size: self.part_size_bytes.max(1),
-                concurrency: self.concurrency.max(1),
+                concurrency: concurrency.max(1),
             },
             contracts,
+            parallelism,
         })
     }
 }

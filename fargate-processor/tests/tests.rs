@@ -253,6 +253,8 @@ fn help_lists_every_setting_and_its_environment_variable() {
         "PIPELINE_OUTPUT_PREFIX",
         "PIPELINE_PART_SIZE_BYTES",
         "PIPELINE_CONCURRENCY",
+        "PIPELINE_THREADS",
+        "PIPELINE_RANGE_BYTES",
         "PIPELINE_CONTRACTS_DIR",
         "AWS_ENDPOINT_URL",
         "PIPELINE_S3_PATH_STYLE",
@@ -284,6 +286,54 @@ fn lambda_binary() -> PathBuf {
         assert!(build.status().unwrap().success());
     }
     lambda
+}
+
+/// Issue 13: the parsing threads come from `PIPELINE_THREADS` (a task with more vCPUs gets
+/// more by default: the cgroup quota); two threads on ranges of 100 bytes give the report of
+/// one, byte for byte but for `processing`.
+#[tokio::test]
+async fn two_parsing_threads_give_the_report_of_one() {
+    let f = fixture().await;
+    let csv = sample_csv();
+    let mut reports = Vec::new();
+    for threads in ["1", "2"] {
+        let key = format!("incoming/threads-{threads}/same.csv");
+        let job = f.upload(&key, &csv).await;
+        let output = f
+            .command(&job)
+            .env("PIPELINE_THREADS", threads)
+            .env("PIPELINE_RANGE_BYTES", "100")
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let (report, processor) = f
+            .report_without_processing(&format!("processed/threads-{threads}/same.csv.report.json"))
+            .await;
+        assert_eq!(processor, "fargate");
+        reports.push(report);
+    }
+    assert_eq!(reports[0], reports[1]);
+    assert_eq!(reports[0]["records"]["valid"], 500);
+    // A value that is not a positive count fails the start, naming the variable.
+    let job = f.upload("incoming/threads-0/same.csv", &csv).await;
+    let output = f
+        .command(&job)
+        .env("PIPELINE_THREADS", "0")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("PIPELINE_THREADS"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    f.s3.shutdown().await;
 }
 
 #[tokio::test]

@@ -167,6 +167,60 @@ async fn the_binary_processes_jobs_and_events_through_the_runtime_api() {
     p.s3.shutdown().await;
 }
 
+/// Issue 13: a function with more memory has more vCPUs ("At 1,769 MB, a function has the
+/// equivalent of one vCPU", <https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html>),
+/// and parses on as many threads as its cgroup quota allows, or `PIPELINE_THREADS`. Two
+/// threads on ranges of 100 bytes give the report of one, byte for byte but for
+/// `processing`, and the same error.
+#[tokio::test]
+async fn two_parsing_threads_give_the_report_of_one() {
+    let mut s3 = LocalS3::builder().bucket(BUCKET).start().await.unwrap();
+    let mut csv = b"id,note,amount\n".to_vec();
+    for i in 0..400 {
+        csv.extend_from_slice(format!("{i},\"a\nb, {}\",{i}.5\n", i % 9).as_bytes());
+    }
+    let mut malformed = csv.clone();
+    malformed.extend_from_slice(b"1,\"x\"y,2\n".repeat(500).as_slice());
+    let mut results = Vec::new();
+    for threads in ["1", "2"] {
+        let function = function(&s3, None)
+            .env("PIPELINE_THREADS", threads)
+            .env("PIPELINE_RANGE_BYTES", "100")
+            .start()
+            .await
+            .unwrap();
+        let p = Pipeline { s3, function };
+        let mut outcomes = Vec::new();
+        for (name, body) in [("notes.csv", &csv), ("malformed.csv", &malformed)] {
+            let key = format!("incoming/threads-{threads}/{name}");
+            let job = p.upload(&key, body).await;
+            outcomes.push(match p.invoke(&job).await {
+                InvocationResult::Success(_) => {
+                    let report_key = format!("processed/threads-{threads}/{name}.report.json");
+                    let mut report: Value =
+                        serde_json::from_slice(&p.object(&report_key).await.unwrap()).unwrap();
+                    let processing = report.as_object_mut().unwrap().remove("processing");
+                    assert_eq!(processing.unwrap()["processor"], "lambda");
+                    report["source"]["key"] = Value::Null;
+                    Ok(report)
+                }
+                other => Err(format!("{other:?}")),
+            });
+        }
+        p.function.shutdown().await;
+        s3 = p.s3;
+        results.push(outcomes);
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0][0].as_ref().unwrap()["records"]["valid"], 400);
+    assert!(
+        results[0][1]
+            .as_ref()
+            .is_err_and(|e| e.contains("TooManyMalformedRecords"))
+    );
+    s3.shutdown().await;
+}
+
 #[tokio::test]
 async fn failures_come_back_with_the_core_error_names() {
     let p = pipeline().await;

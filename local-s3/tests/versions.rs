@@ -296,6 +296,7 @@ fn settings() -> RunSettings {
             concurrency: 2,
         },
         contracts: shared::Contracts::none(),
+        parallelism: shared::Parallelism::with_threads(2).with_range_bytes(4),
     }
 }
 

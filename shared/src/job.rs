@@ -42,6 +42,13 @@ pub mod env {
     /// The folder holding the data contracts (`*.toml`), built into the deployment and read
     /// once per container at start.
     pub const CONTRACTS_DIR: &str = "PIPELINE_CONTRACTS_DIR";
+    /// The worker threads that parse one object (a positive integer; default: the CPUs the
+    /// container may use, [`Parallelism::available`](crate::Parallelism::available)). An
+    /// object under a contract, or that other stages run on, is parsed on one thread.
+    pub const THREADS: &str = "PIPELINE_THREADS";
+    /// The bytes of decompressed text each worker parses at a time (default: 8 MiB on
+    /// Fargate, 1 MiB on Lambda); memory grows with threads × this size.
+    pub const RANGE_BYTES: &str = "PIPELINE_RANGE_BYTES";
 }
 
 /// The job document: what a processor needs to know about one uploaded object.

@@ -10,6 +10,12 @@
 //! requests reassembled in order ([`ReadPlan::Ranged`]). Everything else is the same, so the
 //! report is the same whichever route produced it, but for its `processing` object.
 //!
+//! An object that is only profiled is parsed on [`RunSettings::parallelism`]'s worker
+//! threads ([`shared::ParallelProcessor`]: the same report as one thread, in memory bounded
+//! by threads × range size); the Fargate program keeps about two ranged GETs in flight per
+//! worker ([`ReadPlan::concurrency_for`]), so that downloads and parsing stay overlapped. An
+//! object under a contract, or that other stages run on, is parsed on one thread for now.
+//!
 //! Guarantees:
 //! - The object read is the one of the event: its version id when the event has one,
 //!   otherwise `If-Match` on its etag on every request. A changed object is `SourceChanged`,
@@ -62,8 +68,8 @@ mod tls;
 
 pub use error::JobError;
 pub use run::{
-    ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal, load_contracts, run_job,
-    run_job_with_stages,
+    LAMBDA_RANGE_BYTES, ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal,
+    load_contracts, parallelism_from_environment, run_job, run_job_with_stages,
 };
 
 pub use stage::{MIN_PART_SIZE, OUTPUT_PART_SIZE, PARQUET_CONTENT_TYPE, REJECTS_CONTENT_TYPE};

@@ -45,6 +45,7 @@ fn settings(read: ReadPlan) -> RunSettings {
         processor: "test".into(),
         read,
         contracts: Contracts::new(vec![contract], "incoming/").unwrap(),
+        parallelism: shared::Parallelism::with_threads(1),
     }
 }
 

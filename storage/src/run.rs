@@ -9,8 +9,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use shared::{
     Analysis, Contract, Contracts, Conversion, ConversionOutputs, ErrorName, Job, KeyLayout,
-    OutputDeclaration, OutputObject, Processing, Processor, RecordCounts, Report, Source,
-    StageFactory,
+    OutputDeclaration, OutputObject, ParallelProcessor, Parallelism, Processing, Processor,
+    RecordCounts, Report, Source, StageFactory,
 };
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -47,8 +47,16 @@ pub enum ReadPlan {
 impl ReadPlan {
     /// 8 MiB parts, as AWS's guidance for byte-range fetches suggests (8–16 MiB).
     pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
-    /// Four parts in flight: more than the core needs to never wait on one connection.
+    /// Four parts in flight: more than one parsing thread needs to never wait on one
+    /// connection.
     pub const DEFAULT_CONCURRENCY: usize = 4;
+
+    /// The parts in flight for `threads` parsing threads: two per thread, at least
+    /// [`Self::DEFAULT_CONCURRENCY`], so that the downloads keep up as workers are added
+    /// (each worker parses one part-sized range while the next ones download).
+    pub fn concurrency_for(threads: usize) -> usize {
+        threads.saturating_mul(2).max(Self::DEFAULT_CONCURRENCY)
+    }
 }
 
 /// What a processor is configured with.
@@ -65,12 +73,20 @@ pub struct RunSettings {
     /// The data contracts: an object under a contract's prefix also gets its Parquet and
     /// rejects outputs ([`Contracts::none`]: every object is profiled only).
     pub contracts: Contracts,
+    /// The worker threads that parse an object, and the size of their ranges
+    /// ([`shared::ParallelProcessor`]): the report is the same whatever they are. An object
+    /// under a contract, or that other stages run on, is parsed on one thread for now (the
+    /// contract's conversion and the stages see records one at a time, in order).
+    pub parallelism: Parallelism,
 }
 
 impl RunSettings {
     /// Settings from the environment the infra gives both processors: the prefixes
-    /// (`PIPELINE_INPUT_PREFIX`, `PIPELINE_OUTPUT_PREFIX`), checked to be disjoint, and the
-    /// contracts of the folder `PIPELINE_CONTRACTS_DIR` names ([`load_contracts`]).
+    /// (`PIPELINE_INPUT_PREFIX`, `PIPELINE_OUTPUT_PREFIX`), checked to be disjoint, the
+    /// contracts of the folder `PIPELINE_CONTRACTS_DIR` names ([`load_contracts`]), and the
+    /// parsing threads and range size (`PIPELINE_THREADS`, `PIPELINE_RANGE_BYTES`, see
+    /// [`parallelism_from_environment`]; ranges of [`LAMBDA_RANGE_BYTES`] when `read` is
+    /// [`ReadPlan::Whole`]).
     pub fn from_environment(processor: &str, read: ReadPlan) -> Result<RunSettings, JobError> {
         use shared::{DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, env};
         let input =
@@ -85,14 +101,49 @@ impl RunSettings {
                 .as_deref(),
             &input,
         )?;
+        let range_bytes = match read {
+            ReadPlan::Whole => LAMBDA_RANGE_BYTES,
+            ReadPlan::Ranged { .. } => Parallelism::DEFAULT_RANGE_BYTES.get(),
+        };
+        let parallelism = parallelism_from_environment(range_bytes)?;
         Ok(RunSettings {
             layout,
             core: shared::Config::default(),
             processor: processor.to_owned(),
             read,
             contracts,
+            parallelism,
         })
     }
+}
+
+/// The range size on the Lambda route: its objects are at most the routing threshold
+/// (6 MiB by default), so ranges of 1 MiB give every vCPU of a large function a share.
+pub const LAMBDA_RANGE_BYTES: usize = 1024 * 1024;
+
+/// The parsing threads and range size from `PIPELINE_THREADS` (default: the CPUs the
+/// container may use, [`Parallelism::available`], which reads the cgroup CPU quota) and
+/// `PIPELINE_RANGE_BYTES` (default: `range_bytes`). A value that is not a positive integer
+/// fails the start, `Internal`, naming the variable.
+pub fn parallelism_from_environment(range_bytes: usize) -> Result<Parallelism, JobError> {
+    use shared::env;
+    let positive = |name: &str| -> Result<Option<usize>, JobError> {
+        match std::env::var(name) {
+            Err(_) => Ok(None),
+            Ok(value) => match value.trim().parse::<usize>() {
+                Ok(number) if number > 0 => Ok(Some(number)),
+                _ => Err(JobError::new(
+                    ErrorName::Internal,
+                    format!("configuration: {name}={value:?} is not a positive integer"),
+                )),
+            },
+        }
+    };
+    let parallelism = match positive(env::THREADS)? {
+        Some(threads) => Parallelism::with_threads(threads),
+        None => Parallelism::available(),
+    };
+    Ok(parallelism.with_range_bytes(positive(env::RANGE_BYTES)?.unwrap_or(range_bytes)))
 }
 
 /// The contracts of `dir` (`*.toml`), read once at a processor's start. No folder (or none
@@ -368,7 +419,8 @@ async fn process<S: ObjectStore>(
     let (_, key, _, size) = object;
     let core = settings.core.clone();
     let (analysis, staged) = if contract.is_none() && running.is_empty() {
-        let processor = Processor::new(core, Some(key));
+        // Profile only: on the configured threads. (A contract or stages: one thread, below.)
+        let processor = ParallelProcessor::new(core, Some(key), settings.parallelism);
         (
             read(store, object, settings.read, processor, stop).await?,
             None,
@@ -492,12 +544,39 @@ pub(crate) const TEST_WHOLE_OUTPUT_PART_SIZE: usize = 32 * 1024;
 #[cfg(not(test))]
 const TEST_WHOLE_OUTPUT_PART_SIZE: usize = OUTPUT_PART_SIZE;
 
+/// The core an object's bytes go through: the one-thread [`Processor`] (with a contract or
+/// stages) or the [`ParallelProcessor`].
+trait Core: Send + 'static {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), shared::Error>;
+    fn finish(self) -> Result<Analysis, shared::Error>;
+}
+
+impl Core for Processor {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), shared::Error> {
+        Processor::feed(self, chunk)
+    }
+
+    fn finish(self) -> Result<Analysis, shared::Error> {
+        Processor::finish(self)
+    }
+}
+
+impl Core for ParallelProcessor {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), shared::Error> {
+        ParallelProcessor::feed(self, chunk)
+    }
+
+    fn finish(self) -> Result<Analysis, shared::Error> {
+        ParallelProcessor::finish(self)
+    }
+}
+
 /// Reads the object as `plan` says, through `processor`.
-async fn read<S: ObjectStore>(
+async fn read<S: ObjectStore, C: Core>(
     store: &S,
     object: (&str, &str, &Pin, u64),
     plan: ReadPlan,
-    processor: Processor,
+    processor: C,
     stop: &mut StopSignal,
 ) -> Result<Analysis, JobError> {
     let (bucket, key, pin, size) = object;
@@ -698,11 +777,11 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-async fn read_ranged<S: ObjectStore>(
+async fn read_ranged<S: ObjectStore, C: Core>(
     store: &S,
     (bucket, key, pin, size): (&str, &str, &Pin, u64),
     (part_size, concurrency): (u64, usize),
-    processor: Processor,
+    processor: C,
     stop: &mut StopSignal,
 ) -> Result<Analysis, JobError> {
     let downloads = futures::stream::iter(part_ranges(size, part_size))
@@ -746,10 +825,10 @@ async fn read_ranged<S: ObjectStore>(
 /// Feeds the object's `size` bytes, arriving in order from `parts`, to the core. The core
 /// runs on a thread of its own: its output sinks may wait there for their uploads, never on
 /// the runtime; the next parts arrive meanwhile.
-async fn feed_in_order(
+async fn feed_in_order<C: Core>(
     parts: impl futures::Stream<Item = Result<Vec<Bytes>, JobError>>,
     size: u64,
-    mut processor: Processor,
+    mut processor: C,
     stop: &mut StopSignal,
 ) -> Result<Analysis, JobError> {
     let (parts_in, mut parts_out) = tokio::sync::mpsc::channel::<Vec<Bytes>>(1);

@@ -28,6 +28,7 @@ pub(crate) fn settings(read: ReadPlan) -> RunSettings {
         processor: "test".into(),
         read,
         contracts: Contracts::new(contracts, "incoming/").unwrap(),
+        parallelism: shared::Parallelism::with_threads(1),
     }
 }
 

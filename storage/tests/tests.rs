@@ -37,6 +37,7 @@ pub(crate) fn settings(read: ReadPlan) -> RunSettings {
         processor: "test".into(),
         read,
         contracts: shared::Contracts::none(),
+        parallelism: shared::Parallelism::with_threads(2).with_range_bytes(100),
     }
 }
 
@@ -140,6 +141,55 @@ async fn whole_and_ranged_reads_give_the_same_report() {
             without_processing(whole.clone()),
             "parts of {part_size}"
         );
+    }
+    f.s3.shutdown().await;
+}
+
+/// Issue 13: an object that is only profiled is parsed on `RunSettings::parallelism`'s
+/// threads; two threads (ranges of 100 bytes, so many ranges) give the report of one, byte
+/// for byte but for `processing`, on both routes, and the same named error.
+#[tokio::test]
+async fn two_parsing_threads_give_the_report_of_one() {
+    let f = fixture().await;
+    let mut jsonl = Vec::new();
+    for i in 0..200 {
+        jsonl.extend_from_slice(format!("{{\"i\":{i},\"s\":\"x\\ny {}\"}}\n", i % 7).as_bytes());
+    }
+    let mut malformed = sample_csv();
+    malformed.extend_from_slice(b"1,\"x\"y,2,3\n".repeat(400).as_slice());
+    let inputs = [
+        ("quoted.csv", sample_csv()),
+        ("lines.jsonl", jsonl),
+        ("malformed.csv", malformed),
+    ];
+    for (route, read) in [("whole", ReadPlan::Whole), ("ranged", RANGED)] {
+        for (name, body) in &inputs {
+            let mut results = Vec::new();
+            for threads in [1, 2] {
+                let key = format!("incoming/threads-{threads}/{route}/{name}");
+                let job = f.upload(&key, body).await;
+                let mut settings = settings(read);
+                settings.parallelism =
+                    shared::Parallelism::with_threads(threads).with_range_bytes(100);
+                let outcome = run_job(&f.store, &job, &settings, &StopSignal::never()).await;
+                let result = match outcome {
+                    Ok(outcome) => {
+                        let mut report = without_processing(f.report(&outcome.report_key).await);
+                        report["source"]["key"] = Value::Null;
+                        report["source"]["etag"] = Value::Null;
+                        Ok(serde_json::to_string(&report).unwrap())
+                    }
+                    Err(error) => Err((error.name(), error.message().to_owned())),
+                };
+                results.push(result);
+            }
+            assert_eq!(results[0], results[1], "{name}, {read:?}");
+            if *name == "malformed.csv" {
+                assert!(results[0].is_err(), "{:?}", results[0]);
+            } else {
+                assert!(results[0].is_ok(), "{:?}", results[0]);
+            }
+        }
     }
     f.s3.shutdown().await;
 }
