@@ -204,7 +204,7 @@ async fn two_parsing_threads_give_the_report_of_one() {
                     report["source"]["key"] = Value::Null;
                     Ok(report)
                 }
-                other => Err(format!("{other:?}")),
+                other @ InvocationResult::Error { .. } => Err(format!("{other:?}")),
             });
         }
         p.function.shutdown().await;
