@@ -4,7 +4,12 @@
 //! cargo build --release -p fargate-processor --example bench_ranged --bin fargate-processor
 //! target/release/examples/bench_ranged [--sizes-mib 1024,4096] [--root target/bench-s3]
 //!     [--binary target/release/fargate-processor] [--contract bench/bench_rows.toml]
+//!     [--workers 1,2] [--skip-core true]
 //! ```
+//!
+//! `--workers` lists the parsing thread counts to run the program with (`PIPELINE_THREADS`;
+//! default: the CPUs this process may use); each count is a row. `--skip-core true` leaves
+//! out the last two columns (reading the object back and parsing it in memory).
 //!
 //! Starts a local S3 (s3s-fs) on loopback with its data in `--root` (kept between runs, so
 //! the objects are uploaded once), uploads a generated CSV of each size with a multipart
@@ -40,6 +45,10 @@ struct Options {
     binary: String,
     /// A contract file, copied into a folder of its own for `PIPELINE_CONTRACTS_DIR`.
     contract: Option<std::path::PathBuf>,
+    /// The parsing thread counts to run the program with.
+    workers: Vec<usize>,
+    /// Leave out the core-in-memory figure.
+    skip_core: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -48,6 +57,8 @@ fn options() -> Result<Options, String> {
         root: "target/bench-s3".into(),
         binary: "target/release/fargate-processor".into(),
         contract: None,
+        workers: vec![std::thread::available_parallelism().map_or(1, usize::from)],
+        skip_core: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -62,6 +73,20 @@ fn options() -> Result<Options, String> {
             "--root" => options.root = value,
             "--binary" => options.binary = value,
             "--contract" => options.contract = Some(value.into()),
+            "--workers" => {
+                options.workers = value
+                    .split(',')
+                    .map(|s| match s.parse() {
+                        Ok(0) | Err(_) => Err(format!("--workers {s}: a positive count")),
+                        Ok(n) => Ok(n),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--skip-core" => {
+                options.skip_core = value
+                    .parse()
+                    .map_err(|e| format!("--skip-core {value}: {e}"))?;
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -252,19 +277,63 @@ async fn bench_object(
         .content_length()
         .and_then(|l| u64::try_from(l).ok())
         .unwrap_or(0);
-    // A report from an earlier run would make this one a no-op.
     let report = shared::KeyLayout::default().report_key(&key);
+    let job = serde_json::json!({
+        "bucket": BUCKET,
+        "object": {"key": encode_event_key(&key), "size": size,
+                   "etag": head.e_tag().unwrap_or_default().trim_matches('"')}
+    });
+    // Read back through S3: the local S3 keeps its objects in a store of its own.
+    let core = if options.skip_core {
+        None
+    } else {
+        let bytes = read_object(&client, &key).await?;
+        let seconds = core_in_memory(
+            bytes.as_ref(),
+            &key,
+            setup.contract.as_ref().map(|(_, c)| c),
+        )
+        .map_err(|error| format!("{key}: the core in memory: {error}"))?;
+        Some(size as f64 / 1e6 / seconds)
+    };
+    for &workers in &options.workers {
+        run_program(s3, options, setup, (&key, size, &job), workers, core).await?;
+    }
+    let Some(_) = &setup.contract else {
+        return Ok(None);
+    };
+    let body = read_object(&client, &report).await?;
+    let report: serde_json::Value =
+        serde_json::from_slice(body.as_ref()).map_err(|e| format!("{report}: {e}"))?;
+    let figure = |name: &str| report["contract"][name].as_u64().unwrap_or(0);
+    Ok(Some(Converted {
+        key,
+        written: figure("records_written"),
+        rejected: figure("records_rejected"),
+        parquet_bytes: figure("parquet_bytes"),
+        rejects_bytes: figure("rejects_bytes"),
+    }))
+}
+
+/// Runs the program on the object with `workers` parsing threads and prints its row; `core`
+/// is the core's figure in memory (MB/s), if measured.
+async fn run_program(
+    s3: &RunningS3,
+    options: &Options,
+    setup: &Setup,
+    (key, size, job): (&str, u64, &serde_json::Value),
+    workers: usize,
+    core: Option<f64>,
+) -> Result<(), String> {
+    let client = s3.client();
+    // A report from an earlier run would make this one a no-op.
+    let report = shared::KeyLayout::default().report_key(key);
     let _ = client
         .delete_object()
         .bucket(BUCKET)
         .key(&report)
         .send()
         .await;
-    let job = serde_json::json!({
-        "bucket": BUCKET,
-        "object": {"key": encode_event_key(&key), "size": size,
-                   "etag": head.e_tag().unwrap_or_default().trim_matches('"')}
-    });
     let started = Instant::now();
     let mut command = tokio::process::Command::new("/usr/bin/time");
     if let Some((dir, _)) = &setup.contract {
@@ -275,6 +344,7 @@ async fn bench_object(
         .envs(s3.env_vars())
         .env("PIPELINE_S3_PATH_STYLE", "true")
         .env("PIPELINE_JOB", job.to_string())
+        .env("PIPELINE_THREADS", workers.to_string())
         .env("RUST_LOG", "warn")
         .output()
         .await
@@ -297,38 +367,21 @@ async fn bench_object(
         [rss, user, system] => (rss, user + system),
         _ => (0.0, 0.0),
     };
-    // Read back through S3: the local S3 keeps its objects in a store of its own.
-    let bytes = read_object(&client, &key).await?;
-    let core = size as f64
-        / 1e6
-        / core_in_memory(
-            bytes.as_ref(),
-            &key,
-            setup.contract.as_ref().map(|(_, c)| c),
-        )
-        .map_err(|error| format!("{key}: the core in memory: {error}"))?;
     let end_to_end = size as f64 / 1e6 / wall;
+    let (core, share) = match core {
+        Some(core) => (
+            format!("{core:.0}"),
+            format!("{:.0} %", 100.0 * end_to_end / core),
+        ),
+        None => ("-".to_owned(), "-".to_owned()),
+    };
     println!(
-        "| {key} | {} | {wall:.2} | {end_to_end:.0} | {cpu:.2} | {:.0} | {:.1} | {core:.0} | {:.0} % |",
+        "| {key} | {} | {workers} | {wall:.2} | {end_to_end:.0} | {cpu:.2} | {:.0} | {:.1} | {core} | {share} |",
         size >> 20,
         size as f64 / 1e6 / cpu.max(0.01),
         rss_kib / 1024.0,
-        100.0 * end_to_end / core
     );
-    let Some(_) = &setup.contract else {
-        return Ok(None);
-    };
-    let body = read_object(&client, &report).await?;
-    let report: serde_json::Value =
-        serde_json::from_slice(body.as_ref()).map_err(|e| format!("{report}: {e}"))?;
-    let figure = |name: &str| report["contract"][name].as_u64().unwrap_or(0);
-    Ok(Some(Converted {
-        key,
-        written: figure("records_written"),
-        rejected: figure("records_rejected"),
-        parquet_bytes: figure("parquet_bytes"),
-        rejects_bytes: figure("rejects_bytes"),
-    }))
+    Ok(())
 }
 
 /// The bytes of `key`.
@@ -404,9 +457,9 @@ async fn main() -> ExitCode {
         }
     };
     println!(
-        "| object | MiB | wall s | MB/s | CPU s (user+sys) | MB per CPU s | peak RSS MiB | core in memory MB/s | end to end / core |"
+        "| object | MiB | workers | wall s | MB/s | CPU s (user+sys) | MB per CPU s | peak RSS MiB | core in memory MB/s (1 thread) | end to end / core |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut converted = Vec::new();
     for size_mib in &options.sizes_mib {
         match bench_object(&s3, &options, &setup, *size_mib).await {

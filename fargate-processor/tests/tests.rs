@@ -319,7 +319,7 @@ async fn two_parsing_threads_give_the_report_of_one() {
     }
     assert_eq!(reports[0], reports[1]);
     assert_eq!(reports[0]["records"]["valid"], 500);
-    // A value that is not a positive count fails the start, naming the variable.
+    // A value that is not a positive count is a bad argument (exit code 2), named.
     let job = f.upload("incoming/threads-0/same.csv", &csv).await;
     let output = f
         .command(&job)
@@ -327,9 +327,9 @@ async fn two_parsing_threads_give_the_report_of_one() {
         .output()
         .await
         .unwrap();
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("PIPELINE_THREADS"),
+        String::from_utf8_lossy(&output.stderr).contains("--threads"),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
