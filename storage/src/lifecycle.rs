@@ -387,7 +387,8 @@ async fn an_object_no_contract_owns_is_profiled_only() {
 }
 
 /// A first version committed, and a second whose Parquet and rejects both outgrow a part of
-/// the Lambda route (`TEST_WHOLE_OUTPUT_PART_SIZE`) by several parts.
+/// the Lambda route (`TEST_WHOLE_OUTPUT_PART_SIZE`): the Parquet (delta-encoded integers,
+/// 44,928 bytes) takes two parts, the rejects more.
 async fn large_second_version() -> (MemoryStore, Job) {
     let store = MemoryStore::versioned();
     // S3 refuses to complete an upload with a part but the last under 5 MiB; the model
@@ -414,8 +415,8 @@ async fn a_lambda_output_larger_than_a_part_streams_into_a_multipart_upload() {
     let objects = store.objects();
     for key in [PARQUET, REJECTS] {
         assert!(
-            objects[key].len() > 3 * TEST_WHOLE_OUTPUT_PART_SIZE,
-            "{key}: {} bytes, several parts",
+            objects[key].len() > TEST_WHOLE_OUTPUT_PART_SIZE,
+            "{key}: {} bytes, more than a part",
             objects[key].len()
         );
     }
@@ -423,7 +424,7 @@ async fn a_lambda_output_larger_than_a_part_streams_into_a_multipart_upload() {
     let made = |call: Call, key: &str| calls.iter().filter(|(c, k)| *c == call && k == key).count();
     for key in [PARQUET, REJECTS] {
         assert_eq!(made(Call::CreateMultipart, key), 1, "{key}");
-        assert!(made(Call::UploadPart, key) > 3, "{key}");
+        assert!(made(Call::UploadPart, key) > 1, "{key}");
         assert_eq!(made(Call::CompleteMultipart, key), 1, "{key}");
         assert_eq!(made(Call::Put, key), 0, "{key}");
     }
@@ -437,7 +438,7 @@ async fn a_lambda_output_larger_than_a_part_streams_into_a_multipart_upload() {
         .iter()
         .filter(|(call, _)| *call == Call::UploadPart)
         .count();
-    assert!(parts_before > 6, "{parts_before} parts before the commit");
+    assert!(parts_before >= 4, "{parts_before} parts before the commit");
     assert_eq!(store.open_uploads(), 0);
 
     // The same bytes as the Fargate route's, and as a run whose outputs fit a part.
