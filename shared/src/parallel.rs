@@ -138,8 +138,9 @@ pub fn profile_parallel(
 }
 
 /// The streaming parallel processor: [`Processor`]'s shape (feed chunks of any size, then
-/// finish), its results byte for byte, with the parsing spread over worker threads. See the
-/// [module docs](self).
+/// finish), its results byte for byte, with the parsing spread over worker threads: each
+/// range's first record is guessed, the guesses are checked in order, and a range whose guess
+/// was wrong is parsed again from its true start.
 ///
 /// [`feed`](Self::feed) blocks while the window of ranges is full, until the oldest is
 /// merged: memory stays bounded by [`Parallelism::buffered_bytes`], whatever the object's
