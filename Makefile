@@ -81,6 +81,15 @@ BENCH_THREADS ?= 1,2
 
 # Extra flags for `make demo` and `make serve` (local-pipeline demo --help).
 DEMO_ARGS ?=
+# How `make demo`, `make serve` and the image test build the programs they run from
+# target/debug (local-pipeline, lambda-processor, fargate-processor): the cargo subcommand and
+# its arguments. `make test` gives TEST_DEMO_BUILD: there the programs are the ones its `cargo
+# test --workspace` built, with the features the tests' dev-dependencies add to shared
+# dependencies (getrandom's std, regex-syntax's unicode, tokio-rustls's aws_lc_rs). The default
+# resolves the programs' own features, so after the tests it compiled some 30 crates again
+# (parquet, the AWS SDKs, shared, storage, ...: 2m45s of a cold `make test` on 2 cores).
+DEMO_BUILD ?= build -p lambda-processor -p fargate-processor -p local-pipeline
+TEST_DEMO_BUILD := test --workspace --no-run
 # serve's data directory, unless DEMO_ARGS names one (clap refuses the flag twice).
 SERVE_DATA_DIR = $(if $(findstring --data-dir,$(DEMO_ARGS)),,--data-dir $(TARGET_DIR)/local-pipeline/data)
 
@@ -151,18 +160,20 @@ image: fargate-binaries ## The Fargate images (Dockerfile: FROM scratch) for lin
 	  echo "$(IMAGE)-$$arch: $$($(CONTAINER_CLI) image inspect --format '{{.Size}}' $(IMAGE)-$$arch) bytes"; \
 	done
 
+.PHONY: demo-binaries
+demo-binaries: ## Build the programs `make demo`, `make serve` and the image test's demo run (DEMO_BUILD)
+	$(CARGO) $(DEMO_BUILD)
+
 .PHONY: image-test
 image-test: ## Build the images with podman (installed if missing), run this machine's root filesystem in a chroot against local S3, push them and their index to a local registry
 	scripts/image-test
 
 .PHONY: demo
-demo: ## The whole pipeline on this machine, no AWS account: uploads the samples, shows what happened
-	$(CARGO) build -p lambda-processor -p fargate-processor -p local-pipeline
+demo: demo-binaries ## The whole pipeline on this machine, no AWS account: uploads the samples, shows what happened
 	$(TARGET_DIR)/debug/local-pipeline demo $(DEMO_ARGS)
 
 .PHONY: serve
-serve: ## The local pipeline, kept up (data in target/local-pipeline/data unless DEMO_ARGS has --data-dir): drop files in with any S3 client
-	$(CARGO) build -p lambda-processor -p fargate-processor -p local-pipeline
+serve: demo-binaries ## The local pipeline, kept up (data in target/local-pipeline/data unless DEMO_ARGS has --data-dir): drop files in with any S3 client
 	$(TARGET_DIR)/debug/local-pipeline serve $(SERVE_DATA_DIR) $(DEMO_ARGS)
 
 # Deploying: the stack's name, region and routing threshold. Empty (the default) leaves each to
@@ -273,9 +284,9 @@ test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, doc
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 	$(CARGO) test --workspace
-	$(MAKE) demo
+	$(MAKE) demo DEMO_BUILD="$(TEST_DEMO_BUILD)"
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
-	$(MAKE) image-test
+	$(MAKE) image-test DEMO_BUILD="$(TEST_DEMO_BUILD)"
 	$(MAKE) --no-print-directory clean-tree
 
 .PHONY: clean-tree
