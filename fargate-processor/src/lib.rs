@@ -60,8 +60,8 @@ pub struct Args {
     #[arg(long, env = "PIPELINE_CONCURRENCY")]
     pub concurrency: Option<usize>,
     /// Worker threads parsing the object [default: the CPUs the task may use, read from
-    /// its cgroup CPU quota]. The report is the same whatever the number. An object under a
-    /// contract, or that other stages run on, is parsed on one thread for now.
+    /// its cgroup CPU quota]. The report (and a contract's Parquet and rejects) are the same
+    /// whatever the number. An object that other stages run on is parsed on one thread.
     #[arg(long, env = env::THREADS)]
     pub threads: Option<NonZeroUsize>,
     /// Bytes of decompressed text each worker parses at a time; memory grows with threads

@@ -148,6 +148,68 @@ pub struct Conversion {
     targets: Vec<Option<usize>>,
     /// The contract columns no field holds (always null).
     missing: Vec<usize>,
+    /// A recording conversion's rejected records, not written yet (`None`: they are
+    /// written as they come). See [`ConversionTemplate`].
+    held: Option<Vec<HeldReject>>,
+}
+
+/// A rejected record a recording conversion keeps for the conversion that takes its records:
+/// the rejects line, its position still to be shifted.
+#[derive(Debug)]
+struct HeldReject {
+    at: Position,
+    column: Option<usize>,
+    reason: RejectReason,
+    value: Option<String>,
+    raw: String,
+    raw_truncated: bool,
+}
+
+/// What a recording conversion needs of the conversion of a file: its contract, the
+/// delimiter and the binding (for parallel conversion: each worker checks and types the
+/// records of its range into buffers, and the conversion of the file takes them in order,
+/// [`Conversion::take_recorded`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ConversionTemplate {
+    contract: Contract,
+    delimiter: u8,
+    binding: Option<Binding>,
+    targets: Vec<Option<usize>>,
+    missing: Vec<usize>,
+}
+
+impl ConversionTemplate {
+    /// A conversion that checks, types and counts records as the file's does, but keeps its
+    /// rows ([`ParquetWriter::buffering`]) and rejected records instead of writing them.
+    /// Its rejected records count from `rejected_before` for the contract's `max_count`.
+    pub(crate) fn recorder(&self, rejected_before: u64) -> Result<Conversion, Error> {
+        let parquet = ParquetWriter::buffering(
+            &self.contract.columns,
+            Counted {
+                inner: Box::new(std::io::sink()) as Box<dyn Write + Send>,
+                bytes: 0,
+            },
+        )?;
+        Ok(Conversion {
+            contract: self.contract.clone(),
+            delimiter: self.delimiter,
+            binding: self.binding.clone(),
+            parquet,
+            rejects: Counted {
+                inner: BufWriter::with_capacity(0, Box::new(std::io::sink())),
+                bytes: 0,
+            },
+            total: 0,
+            written: 0,
+            rejected: BTreeMap::new(),
+            rejected_count: rejected_before,
+            fields: Vec::new(),
+            row: Vec::new(),
+            targets: self.targets.clone(),
+            missing: self.missing.clone(),
+            held: Some(Vec::new()),
+        })
+    }
 }
 
 impl std::fmt::Debug for Conversion {
@@ -197,7 +259,75 @@ impl Conversion {
             row: Vec::new(),
             targets: Vec::new(),
             missing: Vec::new(),
+            held: None,
         })
+    }
+
+    /// What a recording conversion needs of this one, as it is bound now.
+    pub(crate) fn template(&self) -> ConversionTemplate {
+        ConversionTemplate {
+            contract: self.contract.clone(),
+            delimiter: self.delimiter,
+            binding: self.binding.clone(),
+            targets: self.targets.clone(),
+            missing: self.missing.clone(),
+        }
+    }
+
+    /// Records rejected so far.
+    pub(crate) fn rejected_count(&self) -> u64 {
+        self.rejected_count
+    }
+
+    /// Whether `more` rejected records keep this conversion within the contract's
+    /// `max_count`.
+    pub(crate) fn rejects_fit(&self, more: u64) -> bool {
+        self.contract
+            .rejects
+            .max_count
+            .is_none_or(|limit| self.rejected_count.saturating_add(more) <= limit)
+    }
+
+    /// Takes the records of `recorder` (a [`ConversionTemplate::recorder`]): its rows go to
+    /// the Parquet file, its rejected records to the rejects with their records and lines
+    /// moved on by `record_shift` and `line_shift`, as if this conversion had met them; the
+    /// recorder is left empty, counting its rejected records from this one's. The contract's
+    /// `max_count` fails here as it would have there.
+    pub(crate) fn take_recorded(
+        &mut self,
+        recorder: &mut Conversion,
+        record_shift: u64,
+        line_shift: u64,
+    ) -> Result<(), Error> {
+        let held = recorder
+            .held
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        for reject in held {
+            let at = Position {
+                record: reject.at.record + record_shift,
+                line: reject.at.line + line_shift,
+                byte_offset: reject.at.byte_offset,
+            };
+            let rejection = Rejection {
+                column: reject.column,
+                reason: reject.reason,
+            };
+            self.write_reject(
+                at,
+                rejection,
+                reject.value.as_deref(),
+                &reject.raw,
+                reject.raw_truncated,
+            )?;
+        }
+        self.parquet.append_rows(&mut recorder.parquet)?;
+        self.total += std::mem::take(&mut recorder.total);
+        self.written += std::mem::take(&mut recorder.written);
+        recorder.rejected.clear();
+        recorder.rejected_count = self.rejected_count;
+        Ok(())
     }
 
     /// The contract.
@@ -497,6 +627,30 @@ impl Conversion {
         raw: &str,
     ) -> Result<(), Error> {
         let (raw, raw_truncated) = cut(raw, MAX_REJECT_RAW_BYTES);
+        let value = value.map(|v| cut(v, MAX_REJECT_RAW_BYTES).0);
+        if let Some(held) = &mut self.held {
+            held.push(HeldReject {
+                at,
+                column: rejection.column,
+                reason: rejection.reason,
+                value: value.map(str::to_owned),
+                raw: raw.to_owned(),
+                raw_truncated,
+            });
+            return self.count_reject(at, rejection);
+        }
+        self.write_reject(at, rejection, value, raw, raw_truncated)
+    }
+
+    /// Writes a rejects line (`value` and `raw` cut already) and counts it.
+    fn write_reject(
+        &mut self,
+        at: Position,
+        rejection: Rejection,
+        value: Option<&str>,
+        raw: &str,
+        raw_truncated: bool,
+    ) -> Result<(), Error> {
         let line = RejectLine {
             record: at.record,
             line: at.line,
@@ -506,12 +660,17 @@ impl Conversion {
                 .and_then(|c| self.contract.columns.get(c))
                 .map(|c| c.name.as_str()),
             reason: rejection.reason,
-            value: value.map(|v| cut(v, MAX_REJECT_RAW_BYTES).0),
+            value,
             raw,
             raw_truncated,
         };
         serde_json::to_writer(&mut self.rejects, &line).map_err(write_error)?;
         self.rejects.write_all(b"\n").map_err(ErrorKind::Write)?;
+        self.count_reject(at, rejection)
+    }
+
+    /// Counts a rejected record; past the contract's `max_count`, the object fails.
+    fn count_reject(&mut self, at: Position, rejection: Rejection) -> Result<(), Error> {
         *self.rejected.entry(rejection.reason).or_default() += 1;
         self.rejected_count += 1;
         if let Some(limit) = self.contract.rejects.max_count

@@ -43,8 +43,8 @@ pub mod env {
     /// once per container at start.
     pub const CONTRACTS_DIR: &str = "PIPELINE_CONTRACTS_DIR";
     /// The worker threads that parse one object (a positive integer; default: the CPUs the
-    /// container may use, [`Parallelism::available`](crate::Parallelism::available)). An
-    /// object under a contract, or that other stages run on, is parsed on one thread.
+    /// container may use, [`Parallelism::available`](crate::Parallelism::available)), an object
+    /// under a contract included. An object that other stages run on is parsed on one thread.
     pub const THREADS: &str = "PIPELINE_THREADS";
     /// The bytes of decompressed text each worker parses at a time (default: 8 MiB on
     /// Fargate, 1 MiB on Lambda); memory grows with threads × this size.

@@ -43,17 +43,28 @@
 //!   parsing) and abandons the input. Text the decoder produced before a corrupt stream is
 //!   merged before the corruption is reported, as one thread would have parsed it first.
 //!
-//! Contracts and other stages are not run here: a processor with any runs on one thread.
+//! - **Contracts** ([`ParallelProcessor::with_conversion`]): each worker's range goes through
+//!   a recording conversion (the contract's checks and typing, rows kept in column buffers,
+//!   rejected records kept with positions counted from the range's start). The merger moves
+//!   the rows into the Parquet file in input order, its row groups cut where one thread cuts
+//!   them, and writes the rejected records with global record numbers and lines. The workers
+//!   of later ranges wait until the first range has read the header (the binding). A range
+//!   whose rejected records would pass the contract's `max_count` is parsed by the merger
+//!   itself, so the object fails at the same record with the same error as one thread.
+//!
+//! Other stages are not run here: a processor with any runs on one thread.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::Compression;
 use crate::config::{Config, Format};
+use crate::conversion::{Conversion, ConversionTemplate};
 use crate::decompress::Decoder;
 use crate::delimited::{RowProfiler, Tokenizer};
 use crate::detect::{FormatHint, Layout, detect};
@@ -62,11 +73,16 @@ use crate::json_lines::JsonLinesProfiler;
 use crate::malformed::MalformedLog;
 use crate::processor::{Analysis, Processor, RecordCounts};
 use crate::profile::Columns;
+use crate::stage::{CONTRACT_STAGE, StageColumns, StageList};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// Bytes a worker parses between two looks at the stop flag.
 const STOP_CHECK_BYTES: usize = 1 << 20;
+
+/// Bytes of the first range read at a time until its header is read (the workers of the
+/// next ranges wait for it under a contract).
+const HEADER_PIECE_BYTES: usize = 16 << 10;
 
 /// How an input is cut and parsed in parallel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,9 +187,40 @@ impl ParallelProcessor {
                 head: Some(Vec::with_capacity(Compression::MAGIC_LEN)),
                 body: None,
                 failed: false,
+                conversion: None,
             }))
         };
         ParallelProcessor { inner }
+    }
+
+    /// A processor that also runs `conversion`, the contract stage, as
+    /// [`Processor::with_conversion`] does: the same report, the same Parquet and rejects
+    /// bytes, the same error. Each worker checks and types the records of its range into
+    /// buffers; the merger moves them, in input order, into the Parquet file (its row groups
+    /// cut where one thread cuts them) and writes the rejected records with their global
+    /// record numbers, lines and offsets.
+    pub fn with_conversion(
+        mut config: Config,
+        key: Option<&str>,
+        conversion: Conversion,
+        parallelism: Parallelism,
+    ) -> ParallelProcessor {
+        if parallelism.threads.get() == 1 {
+            return ParallelProcessor {
+                inner: Inner::One(Box::new(Processor::with_conversion(
+                    config, key, conversion,
+                ))),
+            };
+        }
+        let format = conversion.contract().format;
+        config.format = format.format.or(config.format);
+        config.delimiter = format.delimiter.or(config.delimiter);
+        config.header = format.header.or(config.header);
+        let mut processor = ParallelProcessor::new(config, key, parallelism);
+        if let Inner::Parallel(streaming) = &mut processor.inner {
+            streaming.conversion = Some(Box::new(conversion));
+        }
+        processor
     }
 
     /// Processes the next chunk of the input.
@@ -210,6 +257,8 @@ struct Streaming {
     head: Option<Vec<u8>>,
     body: Option<Body>,
     failed: bool,
+    /// The contract stage, handed to the text once it starts.
+    conversion: Option<Box<Conversion>>,
 }
 
 #[derive(Debug)]
@@ -255,6 +304,7 @@ impl Streaming {
             decoded: 0,
             sniff: Vec::new(),
             parsing: None,
+            conversion: self.conversion.take(),
         };
         let body = self.body.insert(Body {
             compression,
@@ -312,6 +362,8 @@ struct Text {
     sniff: Vec<u8>,
     /// Set once the layout is decided.
     parsing: Option<Parsing>,
+    /// The contract stage, handed to the pipeline once the layout is decided.
+    conversion: Option<Box<Conversion>>,
 }
 
 /// The decided text: its layout, and the pipeline of its format.
@@ -360,28 +412,44 @@ impl Text {
             self.hint,
             config,
         )?;
+        let mut conversion = self.conversion.take();
+        let header = layout.header.unwrap_or(false);
         let mut pipeline = match (layout.format, layout.delimiter) {
-            (Format::Csv, Some(delimiter)) => FormatPipeline::Delimited(Pipeline::new(
-                Delimited {
-                    delimiter,
-                    header: layout.header.unwrap_or(false),
-                    config: Arc::clone(config),
-                },
-                self.parallelism,
-                base,
-            )),
+            (Format::Csv, Some(delimiter)) => FormatPipeline::Delimited(
+                Pipeline::new(
+                    Delimited {
+                        delimiter,
+                        header,
+                        config: Arc::clone(config),
+                        contract: conversion.as_deref_mut().map(|conversion| {
+                            conversion.set_delimiter(delimiter);
+                            ContractRanges::new(conversion.template(), header)
+                        }),
+                    },
+                    self.parallelism,
+                    base,
+                )
+                .with_conversion(conversion),
+            ),
             (Format::Csv, None) => {
                 return Err(
                     ErrorKind::Internal("delimited layout without delimiter".into()).into(),
                 );
             }
-            (Format::JsonLines, _) => FormatPipeline::JsonLines(Pipeline::new(
-                JsonLines {
-                    config: Arc::clone(config),
-                },
-                self.parallelism,
-                base,
-            )),
+            (Format::JsonLines, _) => FormatPipeline::JsonLines(
+                Pipeline::new(
+                    JsonLines {
+                        config: Arc::clone(config),
+                        contract: conversion.as_deref_mut().map(|conversion| {
+                            conversion.bind_json();
+                            ContractRanges::new(conversion.template(), false)
+                        }),
+                    },
+                    self.parallelism,
+                    base,
+                )
+                .with_conversion(conversion),
+            ),
         };
         pipeline.feed(body)?;
         self.parsing = Some(Parsing {
@@ -417,6 +485,10 @@ impl Text {
             FormatPipeline::JsonLines(pipeline) => pipeline.finish()?,
         };
         merged.malformed.check_share(merged.total)?;
+        let contract = match merged.conversion {
+            Some(conversion) => Some(conversion.finish_outcome()?),
+            None => None,
+        };
         Ok(Analysis {
             compression,
             layout,
@@ -431,7 +503,7 @@ impl Text {
             columns: merged.columns.summaries(merged.valid),
             columns_not_profiled: merged.columns.not_profiled(),
             malformed: merged.malformed.examples().to_vec(),
-            contract: None,
+            contract,
             stages: Vec::new(),
         })
     }
@@ -469,6 +541,8 @@ struct Merged {
     malformed: MalformedLog,
     total: u64,
     valid: u64,
+    /// The contract stage, with every record taken.
+    conversion: Option<Box<Conversion>>,
 }
 
 /// A format's parallel parsing: what a worker makes of a range and how the merger takes it.
@@ -484,15 +558,143 @@ trait RangeFormat: Send + Sync + 'static {
     /// from, or the parse failed or was stopped.
     fn partial(&self, range: &Range, stop: &AtomicBool) -> Option<Self::Partial>;
     /// Takes the next range into `state`: its partial, when it is exactly one thread's
-    /// parse (`Ok(true)`), or the range parsed on this thread (`Ok(false)`).
+    /// parse (`Ok(true)`), or the range parsed on this thread (`Ok(false)`); the records
+    /// the contract stage met go to `conversion`.
     fn merge(
         &self,
         state: &mut Self::State,
         range: &Range,
         partial: Option<Self::Partial>,
+        conversion: Option<&mut Conversion>,
     ) -> Result<bool, Error>;
+    /// Moves the records `state`'s own contract stage met to `conversion`.
+    fn settle(
+        &self,
+        state: &mut Self::State,
+        conversion: Option<&mut Conversion>,
+    ) -> Result<(), Error>;
     /// Ends the input.
-    fn finish(&self, state: Self::State) -> Result<Merged, Error>;
+    fn finish(
+        &self,
+        state: Self::State,
+        conversion: Option<Box<Conversion>>,
+    ) -> Result<Merged, Error>;
+}
+
+/// The contract stage of parallel parsing: the workers' recording conversions are made from
+/// a template of the file's one, bound to the file's columns.
+struct ContractRanges {
+    /// The template before any record: the first range's recorder binds itself.
+    start: ConversionTemplate,
+    /// The template once bound, which the workers of later ranges wait for (delimited text
+    /// with a header: the first range reads the header); `None` when the first range could
+    /// not tell (an error, or a header longer than the range): its workers give up, and the
+    /// merger parses their ranges.
+    bound: Mutex<Bound>,
+    ready: Condvar,
+}
+
+/// What the workers know of the binding.
+enum Bound {
+    /// The first range has not read the header yet.
+    Pending,
+    Known(Box<ConversionTemplate>),
+    /// The first range could not tell.
+    Unknown,
+}
+
+/// How long a worker waits for the binding between two looks at the stop flag.
+const BINDING_WAIT: Duration = Duration::from_millis(20);
+
+impl ContractRanges {
+    fn new(template: ConversionTemplate, header: bool) -> ContractRanges {
+        let bound = if header {
+            Bound::Pending
+        } else {
+            Bound::Known(Box::new(template.clone()))
+        };
+        ContractRanges {
+            start: template,
+            bound: Mutex::new(bound),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Tells the waiting workers the binding (first call only).
+    fn publish(&self, template: Option<ConversionTemplate>) {
+        let mut bound = self.bound.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(*bound, Bound::Pending) {
+            *bound = template.map_or(Bound::Unknown, |template| Bound::Known(Box::new(template)));
+            self.ready.notify_all();
+        }
+    }
+
+    /// A recording conversion bound to the file's columns, waiting for the binding;
+    /// `None` when there is none or the merger stopped.
+    fn recorder(&self, stop: &AtomicBool) -> Option<Box<Conversion>> {
+        let mut bound = self.bound.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match &*bound {
+                Bound::Known(template) => return template.recorder(0).ok().map(Box::new),
+                Bound::Unknown => return None,
+                Bound::Pending => {}
+            }
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            bound = self
+                .ready
+                .wait_timeout(bound, BINDING_WAIT)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// Publishes "no binding" when dropped before the binding was published (an error or a
+/// panic in the first range), so that no worker waits for it forever.
+struct PublishOnDrop<'a>(Option<&'a ContractRanges>);
+
+impl Drop for PublishOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(contract) = self.0 {
+            contract.publish(None);
+        }
+    }
+}
+
+/// A stage list holding only `recorder`.
+fn recorder_stages(recorder: Box<Conversion>) -> StageList {
+    let mut stages = StageList::default();
+    stages.push(CONTRACT_STAGE.to_owned(), recorder);
+    stages
+}
+
+/// Moves the records of the recorder in `stages` to `conversion`, with records and lines
+/// moved on by the shifts.
+fn take_recorded(
+    stages: &mut StageList,
+    conversion: Option<&mut Conversion>,
+    record_shift: u64,
+    line_shift: u64,
+) -> Result<(), Error> {
+    match (conversion, stages.conversion_mut()) {
+        (Some(conversion), Some(recorder)) => {
+            conversion.take_recorded(recorder, record_shift, line_shift)
+        }
+        (None, None) => Ok(()),
+        _ => Err(ErrorKind::Internal("a contract stage without its recorder".into()).into()),
+    }
+}
+
+/// Whether the rejected records of the recorder in `stages` keep `conversion` within the
+/// contract's `max_count` (otherwise the merger parses the range itself, to fail where one
+/// thread fails).
+fn rejects_fit(stages: &mut StageList, conversion: Option<&Conversion>) -> bool {
+    match (conversion, stages.conversion_mut()) {
+        (Some(conversion), Some(recorder)) => conversion.rejects_fit(recorder.rejected_count()),
+        _ => true,
+    }
 }
 
 /// A worker's result for one range.
@@ -532,6 +734,8 @@ struct Pipeline<F: RangeFormat> {
     spare: Vec<Vec<u8>>,
     /// Ranges after the first whose partial could not be taken: parsed by the merger.
     reparsed: usize,
+    /// The contract stage, which takes the records of every range in order.
+    conversion: Option<Box<Conversion>>,
 }
 
 impl<F: RangeFormat> std::fmt::Debug for Pipeline<F> {
@@ -568,7 +772,14 @@ impl<F: RangeFormat> Pipeline<F> {
             stop: Arc::new(AtomicBool::new(false)),
             spare: Vec::new(),
             reparsed: 0,
+            conversion: None,
         }
+    }
+
+    /// The pipeline with the contract stage (the format's [`ContractRanges`] made from it).
+    fn with_conversion(mut self, conversion: Option<Box<Conversion>>) -> Pipeline<F> {
+        self.conversion = conversion;
+        self
     }
 
     fn range_bytes(&self) -> usize {
@@ -664,15 +875,20 @@ impl<F: RangeFormat> Pipeline<F> {
         let Some(range) = self.in_flight.pop_front() else {
             return Err(ErrorKind::Internal(format!("range {index} was never sent")).into());
         };
+        let conversion = self.conversion.as_deref_mut();
         let merged = match (done, &mut self.state) {
-            (Done::First(first), None) => first.map(|state| self.state = Some(state)),
-            (Done::Partial(partial), Some(state)) => {
-                self.format.merge(state, &range, partial).map(|taken| {
+            (Done::First(first), None) => first.and_then(|state| {
+                let state = self.state.insert(state);
+                self.format.settle(state, conversion)
+            }),
+            (Done::Partial(partial), Some(state)) => self
+                .format
+                .merge(state, &range, partial, conversion)
+                .map(|taken| {
                     if !taken {
                         self.reparsed += 1;
                     }
-                })
-            }
+                }),
             _ => Err(ErrorKind::Internal(format!("range {index} out of order")).into()),
         };
         if let Ok(mut bytes) = Arc::try_unwrap(range).map(|range| range.bytes)
@@ -708,7 +924,7 @@ impl<F: RangeFormat> Pipeline<F> {
         let Some(state) = self.state.take() else {
             return Err(ErrorKind::Internal("no range was parsed".into()).into());
         };
-        self.format.finish(state)
+        self.format.finish(state, self.conversion.take())
     }
 }
 
@@ -780,6 +996,8 @@ struct Delimited {
     /// The first record is a header.
     header: bool,
     config: Arc<Config>,
+    /// The contract stage, when there is one.
+    contract: Option<ContractRanges>,
 }
 
 /// The merger's state for delimited text: one thread's row profiler and tokenizer.
@@ -819,7 +1037,25 @@ impl RangeFormat for Delimited {
             MalformedLog::new(config.malformed_examples, config.malformed_limits),
         );
         let mut tokenizer = self.tokenizer(range.start);
-        tokenizer.feed(&range.bytes, &mut rows)?;
+        let Some(contract) = &self.contract else {
+            tokenizer.feed(&range.bytes, &mut rows)?;
+            return Ok(DelimitedState { rows, tokenizer });
+        };
+        // The workers of the next ranges wait for the binding: read up to the header's
+        // end, tell them, then the rest.
+        let _publish = PublishOnDrop(Some(contract));
+        rows = rows.with_stages(recorder_stages(Box::new(contract.start.recorder(0)?)));
+        let mut pieces = range.bytes.chunks(HEADER_PIECE_BYTES);
+        for piece in pieces.by_ref() {
+            tokenizer.feed(piece, &mut rows)?;
+            if !rows.header_pending() {
+                contract.publish(rows.stages.conversion_mut().map(|c| c.template()));
+                break;
+            }
+        }
+        for piece in pieces {
+            tokenizer.feed(piece, &mut rows)?;
+        }
         Ok(DelimitedState { rows, tokenizer })
     }
 
@@ -831,6 +1067,11 @@ impl RangeFormat for Delimited {
             Columns::new(config.max_columns),
             MalformedLog::unlimited(config.malformed_examples),
         );
+        if let Some(contract) = &self.contract {
+            let mut stages = recorder_stages(contract.recorder(stop)?);
+            stages.start(StageColumns::Positional).ok()?;
+            rows = rows.with_stages(stages);
+        }
         let mut tokenizer = self.tokenizer(range.start + guess as u64);
         feed_until_stopped(&range.bytes[guess..], stop, |piece| {
             tokenizer.feed(piece, &mut rows)
@@ -847,46 +1088,72 @@ impl RangeFormat for Delimited {
         state: &mut DelimitedState,
         range: &Range,
         partial: Option<DelimitedPartial>,
+        mut conversion: Option<&mut Conversion>,
     ) -> Result<bool, Error> {
         let mut fed = 0;
-        if let Some(partial) = partial {
+        if let Some(mut partial) = partial {
             // One thread's parse up to the guess: usually the end of the row before.
             let (head, _) = range.bytes.split_at(partial.guess);
             state.tokenizer.feed(head, &mut state.rows)?;
+            take_recorded(&mut state.rows.stages, conversion.as_deref_mut(), 0, 0)?;
             fed = partial.guess;
             let width = state.rows.columns.positional_width();
             if state.tokenizer.at_record_start()
                 && !state.rows.header_pending()
                 && width > 0
                 && [0, width].contains(&partial.rows.columns.positional_width())
+                && rejects_fit(&mut partial.rows.stages, conversion.as_deref())
             {
                 let merged = &mut state.rows;
                 let line_shift = state.tokenizer.line() - 1;
+                let record_shift = merged.total;
                 merged
                     .malformed
-                    .merge(&partial.rows.malformed, merged.total, line_shift)?;
+                    .merge(&partial.rows.malformed, record_shift, line_shift)?;
+                take_recorded(
+                    &mut partial.rows.stages,
+                    conversion.as_deref_mut(),
+                    record_shift,
+                    line_shift,
+                )?;
                 merged.columns.merge_positional(&partial.rows.columns);
                 merged.total += partial.rows.total;
                 merged.valid += partial.rows.valid;
                 let mut tokenizer = partial.tokenizer;
                 tokenizer.shift_lines(line_shift);
                 state.tokenizer = tokenizer;
-                return Ok(true);
+                // The recorder counts the rejected records taken.
+                return take_recorded(&mut state.rows.stages, conversion, 0, 0).map(|()| true);
             }
         }
         // A wrong guess or context: the rest of the range on this thread, exactly as one
         // thread goes on.
         state.tokenizer.feed(&range.bytes[fed..], &mut state.rows)?;
+        take_recorded(&mut state.rows.stages, conversion, 0, 0)?;
         Ok(false)
     }
 
-    fn finish(&self, mut state: DelimitedState) -> Result<Merged, Error> {
+    fn settle(
+        &self,
+        state: &mut DelimitedState,
+        conversion: Option<&mut Conversion>,
+    ) -> Result<(), Error> {
+        take_recorded(&mut state.rows.stages, conversion, 0, 0)
+    }
+
+    fn finish(
+        &self,
+        mut state: DelimitedState,
+        mut conversion: Option<Box<Conversion>>,
+    ) -> Result<Merged, Error> {
         state.tokenizer.finish(&mut state.rows)?;
+        take_recorded(&mut state.rows.stages, conversion.as_deref_mut(), 0, 0)?;
         Ok(Merged {
             columns: state.rows.columns,
             malformed: state.rows.malformed,
             total: state.rows.total,
             valid: state.rows.valid,
+            conversion,
         })
     }
 }
@@ -914,6 +1181,8 @@ fn guess_record_start(range: &Range) -> Option<usize> {
 /// first byte, with no guess.
 struct JsonLines {
     config: Arc<Config>,
+    /// The contract stage, when there is one.
+    contract: Option<ContractRanges>,
 }
 
 /// The whole lines of a range, profiled with records and lines counted from 1 at their
@@ -945,6 +1214,11 @@ impl RangeFormat for JsonLines {
         let config = &self.config;
         let malformed = MalformedLog::new(config.malformed_examples, config.malformed_limits);
         let mut lines = self.profiler(malformed, range.start);
+        if let Some(contract) = &self.contract {
+            let mut stages = recorder_stages(Box::new(contract.start.recorder(0)?));
+            stages.start(StageColumns::JsonLines)?;
+            lines = lines.with_stages(stages);
+        }
         lines.feed(&range.bytes)?;
         Ok(lines)
     }
@@ -959,6 +1233,11 @@ impl RangeFormat for JsonLines {
         let end = start + memchr::memrchr(b'\n', &bytes[start..])? + 1;
         let malformed = MalformedLog::unlimited(self.config.malformed_examples);
         let mut lines = self.profiler(malformed, range.start + start as u64);
+        if let Some(contract) = &self.contract {
+            let mut stages = recorder_stages(contract.recorder(stop)?);
+            stages.start(StageColumns::JsonLines).ok()?;
+            lines = lines.with_stages(stages);
+        }
         let whole = &bytes[start..end];
         feed_until_stopped(whole, stop, |piece| lines.feed(piece))?;
         Some(JsonLinesPartial {
@@ -974,36 +1253,63 @@ impl RangeFormat for JsonLines {
         state: &mut JsonLinesProfiler,
         range: &Range,
         partial: Option<JsonLinesPartial>,
+        mut conversion: Option<&mut Conversion>,
     ) -> Result<bool, Error> {
         let mut fed = 0;
-        if let Some(partial) = partial {
+        if let Some(mut partial) = partial {
             // The end of the line that crosses into this range.
             state.feed(&range.bytes[..partial.start])?;
+            take_recorded(&mut state.stages, conversion.as_deref_mut(), 0, 0)?;
             fed = partial.start;
             let records = state.total;
-            if state.columns.merge_named(&partial.lines.columns, records) {
+            if rejects_fit(&mut partial.lines.stages, conversion.as_deref())
+                && state.columns.merge_named(&partial.lines.columns, records)
+            {
                 let line_shift = state.line() - 1;
                 state
                     .malformed
                     .merge(&partial.lines.malformed, records, line_shift)?;
+                take_recorded(
+                    &mut partial.lines.stages,
+                    conversion.as_deref_mut(),
+                    records,
+                    line_shift,
+                )?;
                 state.total += partial.lines.total;
                 state.valid += partial.lines.valid;
                 state.skip_lines(range.start + partial.end as u64, partial.line_breaks);
+                // The recorder counts the rejected records taken.
+                take_recorded(&mut state.stages, conversion.as_deref_mut(), 0, 0)?;
                 state.feed(&range.bytes[partial.end..])?;
-                return Ok(true);
+                return take_recorded(&mut state.stages, conversion, 0, 0).map(|()| true);
             }
         }
         state.feed(&range.bytes[fed..])?;
+        take_recorded(&mut state.stages, conversion, 0, 0)?;
         Ok(false)
     }
 
-    fn finish(&self, mut state: JsonLinesProfiler) -> Result<Merged, Error> {
+    fn settle(
+        &self,
+        state: &mut JsonLinesProfiler,
+        conversion: Option<&mut Conversion>,
+    ) -> Result<(), Error> {
+        take_recorded(&mut state.stages, conversion, 0, 0)
+    }
+
+    fn finish(
+        &self,
+        mut state: JsonLinesProfiler,
+        mut conversion: Option<Box<Conversion>>,
+    ) -> Result<Merged, Error> {
         state.finish()?;
+        take_recorded(&mut state.stages, conversion.as_deref_mut(), 0, 0)?;
         Ok(Merged {
             columns: state.columns,
             malformed: state.malformed,
             total: state.total,
             valid: state.valid,
+            conversion,
         })
     }
 }
@@ -1042,6 +1348,7 @@ mod tests {
             delimiter: b',',
             header: true,
             config: Arc::new(Config::default()),
+            contract: None,
         };
         // No quoted line break: every guess is right.
         assert_eq!(reparsed(delimited(), &csv(5_000, usize::MAX), 4_096).0, 0);
@@ -1055,6 +1362,7 @@ mod tests {
         }
         let json_lines = JsonLines {
             config: Arc::new(Config::default()),
+            contract: None,
         };
         assert_eq!(reparsed(json_lines, &lines, 4_096).0, 0);
     }
@@ -1071,6 +1379,7 @@ mod tests {
                 delimiter: b',',
                 header: true,
                 config: Arc::new(Config::default()),
+                contract: None,
             },
             Parallelism::with_threads(2).with_range_bytes(1_000),
             0,

@@ -116,6 +116,9 @@ pub struct ParquetWriter<W: Write + Send> {
     row_bytes: usize,
     /// A row group failed to write: the file is unusable.
     failed: bool,
+    /// A [`buffering`](ParquetWriter::buffering) writer's rows' bytes, in order (`None` for
+    /// a writer that writes).
+    row_sizes: Option<Vec<usize>>,
 }
 
 impl<W: Write + Send> fmt::Debug for ParquetWriter<W> {
@@ -186,7 +189,83 @@ impl<W: Write + Send> ParquetWriter<W> {
             group_bytes: 0,
             row_bytes: 0,
             failed: false,
+            row_sizes: None,
         })
+    }
+
+    /// A writer that only buffers the rows it is given, writing no row group, for a
+    /// parallel conversion's worker: [`append_rows`](Self::append_rows) moves them into the
+    /// writer of the file, in order.
+    pub(crate) fn buffering(columns: &[ColumnSpec], out: W) -> Result<Self, Error> {
+        let options = ParquetOptions {
+            max_row_group_rows: usize::MAX,
+            max_row_group_bytes: usize::MAX,
+            ..ParquetOptions::default()
+        };
+        let mut writer = ParquetWriter::new(columns, out, options)?;
+        writer.row_sizes = Some(Vec::new());
+        Ok(writer)
+    }
+
+    /// Moves every row of `buffered` (a [`buffering`](Self::buffering) writer of the same
+    /// columns) to the end of this file, leaving it empty: the row groups are cut, and the
+    /// bytes written, exactly as if the rows had been pushed here one by one.
+    pub(crate) fn append_rows<V: Write + Send>(
+        &mut self,
+        buffered: &mut ParquetWriter<V>,
+    ) -> Result<(), Error> {
+        let Some(mut sizes) = buffered.row_sizes.take() else {
+            return Err(internal("rows appended from a writer that writes".into()));
+        };
+        if self.failed
+            || buffered.columns.len() != self.columns.len()
+            || buffered.columns.iter().any(|c| c.rows() != sizes.len())
+        {
+            return Err(internal(
+                "rows appended from another schema, or to a failed writer".into(),
+            ));
+        }
+        // Where each column's next non-null value is in `buffered`.
+        let mut next_values = vec![0; self.columns.len()];
+        let mut row = 0;
+        while row < sizes.len() {
+            let mut end = row;
+            let full = loop {
+                self.group_bytes += sizes[end];
+                self.group_rows += 1;
+                self.rows += 1;
+                end += 1;
+                if self.group_rows >= self.options.max_row_group_rows.max(1)
+                    || self.group_bytes >= self.options.max_row_group_bytes
+                {
+                    break true;
+                }
+                if end == sizes.len() {
+                    break false;
+                }
+            };
+            for ((to, from), next) in self
+                .columns
+                .iter_mut()
+                .zip(&buffered.columns)
+                .zip(&mut next_values)
+            {
+                *next = to
+                    .extend_rows(from, row..end, *next)
+                    .ok_or_else(|| internal("rows appended to a column of another type".into()))?;
+            }
+            if full {
+                self.flush_row_group()?;
+            }
+            row = end;
+        }
+        for column in &mut buffered.columns {
+            column.clear();
+        }
+        sizes.clear();
+        buffered.row_sizes = Some(sizes);
+        (buffered.rows, buffered.group_rows, buffered.group_bytes) = (0, 0, 0);
+        Ok(())
     }
 
     /// Appends one row (values in column order; `None` = null). A row of the wrong length, a
@@ -222,6 +301,9 @@ impl<W: Write + Send> ParquetWriter<W> {
             }
         }
         self.group_bytes += bytes;
+        if let Some(sizes) = &mut self.row_sizes {
+            sizes.push(bytes);
+        }
         self.rows += 1;
         self.group_rows += 1;
         if self.group_rows >= self.options.max_row_group_rows.max(1)
@@ -264,7 +346,11 @@ impl<W: Write + Send> ParquetWriter<W> {
                 "a row appended value by value lacks a column, or the writer failed".into(),
             ));
         }
-        self.group_bytes += std::mem::take(&mut self.row_bytes);
+        let bytes = std::mem::take(&mut self.row_bytes);
+        self.group_bytes += bytes;
+        if let Some(sizes) = &mut self.row_sizes {
+            sizes.push(bytes);
+        }
         self.rows += 1;
         self.group_rows += 1;
         if self.group_rows >= self.options.max_row_group_rows.max(1)
@@ -627,6 +713,85 @@ impl ColumnBuffer {
             Values::Double(values) => values.len(),
             Values::Fixed { width, bytes } => bytes.len() / *width,
             Values::Bytes { ends, .. } => ends.len(),
+        }
+    }
+
+    /// Appends `from`'s rows `rows`, whose first non-null value is `from`'s value
+    /// `first_value`; returns the index of the value after them (`None`, appending nothing,
+    /// when `from` holds another type).
+    fn extend_rows(
+        &mut self,
+        from: &ColumnBuffer,
+        rows: std::ops::Range<usize>,
+        first_value: usize,
+    ) -> Option<usize> {
+        let count = if from.nullable {
+            let levels = from.levels.get(rows.clone())?;
+            levels.iter().filter(|&&level| level == 1).count()
+        } else {
+            rows.len()
+        };
+        let (a, b) = (first_value, first_value + count);
+        match (&mut self.values, &from.values) {
+            (Values::Boolean(to), Values::Boolean(from)) => to.extend_from_slice(from.get(a..b)?),
+            (Values::Int32(to), Values::Int32(from))
+            | (Values::Date(to), Values::Date(from))
+            | (Values::Decimal32(to), Values::Decimal32(from)) => {
+                to.extend_from_slice(from.get(a..b)?);
+            }
+            (Values::Int64(to), Values::Int64(from))
+            | (Values::Timestamp(to), Values::Timestamp(from))
+            | (Values::Decimal64(to), Values::Decimal64(from)) => {
+                to.extend_from_slice(from.get(a..b)?);
+            }
+            (Values::Double(to), Values::Double(from)) => to.extend_from_slice(from.get(a..b)?),
+            (
+                Values::Fixed { width, bytes: to },
+                Values::Fixed {
+                    width: from_width,
+                    bytes: from,
+                },
+            ) if width == from_width => {
+                to.extend_from_slice(from.get(a * *width..b * *width)?);
+            }
+            (
+                Values::Bytes { data, ends },
+                Values::Bytes {
+                    data: from_data,
+                    ends: from_ends,
+                },
+            ) => {
+                let start = if a == 0 { 0 } else { *from_ends.get(a - 1)? };
+                let end = if b == 0 { 0 } else { *from_ends.get(b - 1)? };
+                let shift = data.len();
+                data.extend_from_slice(from_data.get(start..end)?);
+                ends.extend(from_ends.get(a..b)?.iter().map(|&e| e - start + shift));
+            }
+            _ => return None,
+        }
+        if from.nullable {
+            self.levels.extend_from_slice(from.levels.get(rows)?);
+        }
+        Some(b)
+    }
+
+    /// Empties the buffer.
+    fn clear(&mut self) {
+        self.levels.clear();
+        match &mut self.values {
+            Values::Boolean(values) => values.clear(),
+            Values::Int32(values) | Values::Date(values) | Values::Decimal32(values) => {
+                values.clear();
+            }
+            Values::Int64(values) | Values::Timestamp(values) | Values::Decimal64(values) => {
+                values.clear();
+            }
+            Values::Double(values) => values.clear(),
+            Values::Fixed { bytes, .. } => bytes.clear(),
+            Values::Bytes { data, ends } => {
+                data.clear();
+                ends.clear();
+            }
         }
     }
 
@@ -1339,6 +1504,40 @@ mod tests {
             );
         }
         assert_round_trip(&bytes, &rows);
+    }
+
+    #[test]
+    fn rows_moved_from_buffering_writers_give_the_bytes_of_rows_pushed_one_by_one() {
+        let columns = every_type();
+        let mut rows = Vec::new();
+        for _ in 0..7 {
+            rows.extend(every_type_rows());
+        }
+        for options in [
+            ParquetOptions {
+                max_row_group_rows: 3,
+                ..ParquetOptions::default()
+            },
+            ParquetOptions {
+                max_row_group_bytes: 100,
+                ..ParquetOptions::default()
+            },
+            ParquetOptions::default(),
+        ] {
+            let (expected, _) = write(&columns, &rows, options);
+            for batch in [1, 2, 5, rows.len()] {
+                let mut writer = ParquetWriter::new(&columns, Vec::new(), options).unwrap();
+                let mut buffering = ParquetWriter::buffering(&columns, io::sink()).unwrap();
+                for part in rows.chunks(batch) {
+                    for row in part {
+                        buffering.push(row).unwrap();
+                    }
+                    writer.append_rows(&mut buffering).unwrap();
+                }
+                let (bytes, _) = writer.finish().unwrap();
+                assert!(bytes == expected, "batches of {batch}, {options:?}");
+            }
+        }
     }
 
     #[test]

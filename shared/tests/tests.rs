@@ -15,6 +15,7 @@ mod corpora;
 mod edge_cases;
 mod oracle;
 mod parallel;
+mod parallel_contracts;
 mod parquet_oracle;
 mod suggest_contract;
 mod support;

@@ -10,11 +10,12 @@
 //! requests reassembled in order ([`ReadPlan::Ranged`]). Everything else is the same, so the
 //! report is the same whichever route produced it, but for its `processing` object.
 //!
-//! An object that is only profiled is parsed on [`RunSettings::parallelism`]'s worker
-//! threads ([`shared::ParallelProcessor`]: the same report as one thread, in memory bounded
-//! by threads × range size); the Fargate program keeps about two ranged GETs in flight per
-//! worker ([`ReadPlan::concurrency_for`]), so that downloads and parsing stay overlapped. An
-//! object under a contract, or that other stages run on, is parsed on one thread for now.
+//! An object that is profiled, or converted under its contract, is parsed on
+//! [`RunSettings::parallelism`]'s worker threads ([`shared::ParallelProcessor`]: the same
+//! report, Parquet and rejects as one thread, in memory bounded by threads × range size);
+//! the Fargate program keeps about two ranged GETs in flight per worker
+//! ([`ReadPlan::concurrency_for`]), so that downloads and parsing stay overlapped. An object
+//! that other stages run on is parsed on one thread.
 //!
 //! Guarantees:
 //! - The object read is the one of the event: its version id when the event has one,

@@ -74,9 +74,9 @@ pub struct RunSettings {
     /// rejects outputs ([`Contracts::none`]: every object is profiled only).
     pub contracts: Contracts,
     /// The worker threads that parse an object, and the size of their ranges
-    /// ([`shared::ParallelProcessor`]): the report is the same whatever they are. An object
-    /// under a contract, or that other stages run on, is parsed on one thread for now (the
-    /// contract's conversion and the stages see records one at a time, in order).
+    /// ([`shared::ParallelProcessor`]): the report, and a contract's Parquet and rejects, are
+    /// the same whatever they are. An object that other stages run on is parsed on one
+    /// thread (they see records one at a time, in order).
     pub parallelism: Parallelism,
 }
 
@@ -419,7 +419,8 @@ async fn process<S: ObjectStore>(
     let (_, key, _, size) = object;
     let core = settings.core.clone();
     let (analysis, staged) = if contract.is_none() && running.is_empty() {
-        // Profile only: on the configured threads. (A contract or stages: one thread, below.)
+        // Profile only: on the configured threads. (A contract: on them too, below; other
+        // stages: one thread.)
         let processor = ParallelProcessor::new(core, Some(key), settings.parallelism);
         (
             read(store, object, settings.read, processor, stop).await?,
@@ -431,7 +432,7 @@ async fn process<S: ObjectStore>(
             object,
             settings.read,
             (contract, running),
-            core,
+            (core, settings.parallelism),
             stop,
         )
         .await?;
@@ -459,7 +460,7 @@ async fn convert<S: ObjectStore>(
     object: (&str, &str, &Pin, u64),
     plan: ReadPlan,
     (contract, running): (Option<&Contract>, &RunningStages<'_>),
-    core: shared::Config,
+    (core, parallelism): (shared::Config, Parallelism),
     stop: &mut StopSignal,
 ) -> Result<(Analysis, StagedOutputs), JobError> {
     let (bucket, key, ..) = object;
@@ -490,10 +491,20 @@ async fn convert<S: ObjectStore>(
                     )),
                 };
                 let conversion = Conversion::new(contract, key, outputs)?;
+                if running.is_empty() {
+                    // The contract alone: on the configured threads.
+                    return Ok(Converting::Parallel(ParallelProcessor::with_conversion(
+                        core,
+                        Some(key),
+                        conversion,
+                        parallelism,
+                    )));
+                }
                 Processor::with_conversion(core, Some(key), conversion)
             }
             None => Processor::new(core, Some(key)),
         };
+        // Other stages see the records one at a time, in order: one thread.
         for (factory, declared) in running {
             let sinks = declared
                 .iter()
@@ -504,7 +515,7 @@ async fn convert<S: ObjectStore>(
                 .collect();
             processor = processor.with_stage(factory.name(), factory.build(key, sinks)?);
         }
-        Ok::<_, shared::Error>(processor)
+        Ok::<_, shared::Error>(Converting::One(processor))
     })();
     let processor = match built {
         Ok(processor) => processor,
@@ -558,6 +569,29 @@ impl Core for Processor {
 
     fn finish(self) -> Result<Analysis, shared::Error> {
         Processor::finish(self)
+    }
+}
+
+/// The core of an object with outputs: the contract alone on the configured threads, or
+/// other stages on one thread.
+enum Converting {
+    One(Processor),
+    Parallel(ParallelProcessor),
+}
+
+impl Core for Converting {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), shared::Error> {
+        match self {
+            Converting::One(processor) => processor.feed(chunk),
+            Converting::Parallel(processor) => processor.feed(chunk),
+        }
+    }
+
+    fn finish(self) -> Result<Analysis, shared::Error> {
+        match self {
+            Converting::One(processor) => processor.finish(),
+            Converting::Parallel(processor) => processor.finish(),
+        }
     }
 }
 

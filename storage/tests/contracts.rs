@@ -386,3 +386,50 @@ async fn a_new_version_without_rejects_removes_the_old_rejects_object() {
     }
     f.s3.shutdown().await;
 }
+
+/// Issue 13: an object under a contract is parsed and converted on
+/// `RunSettings::parallelism`'s threads too; two threads (ranges of 100 bytes, so many
+/// ranges) give the Parquet, the rejects and the report of one, byte for byte but for the
+/// report's `processing`, on both routes.
+#[tokio::test]
+async fn a_contract_object_on_two_threads_gives_the_objects_of_one() {
+    let f = fixture().await;
+    let body = csv(400, 12, Some(16));
+    for (route, read) in [("whole", ReadPlan::Whole), ("ranged", RANGED)] {
+        let mut results = Vec::new();
+        for threads in [1, 2] {
+            let name = format!("{route}-{threads}.csv");
+            let job = f
+                .upload(&format!("incoming/sales/region=eu/{name}"), &body, "01")
+                .await;
+            let mut settings = settings(read);
+            settings.parallelism = shared::Parallelism::with_threads(threads).with_range_bytes(100);
+            run_job(&f.store, &job, &settings, &StopSignal::never())
+                .await
+                .unwrap();
+            let parquet = f
+                .object(&format!("curated/sales/region=eu/{name}.parquet"))
+                .await
+                .unwrap();
+            let rejects = f
+                .object(&format!("rejected/sales/region=eu/{name}.rejects.jsonl"))
+                .await
+                .unwrap();
+            let report = f
+                .object(&format!("processed/sales/region=eu/{name}.report.json"))
+                .await
+                .unwrap();
+            let mut report: Value = serde_json::from_slice(&report).unwrap();
+            report["processing"] = Value::Null;
+            report["source"] = Value::Null;
+            report["contract"]["outputs"] = Value::Null;
+            results.push((parquet, rejects, report));
+        }
+        assert!(!results[0].1.is_empty(), "some records are rejected");
+        assert!(
+            results[0] == results[1],
+            "{route}: two threads give one's objects"
+        );
+    }
+    f.s3.shutdown().await;
+}
