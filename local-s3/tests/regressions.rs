@@ -408,6 +408,11 @@ async fn failed_requests_are_logged_with_their_code() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let s3 = start().await;
+    // The other tests of this binary run on other threads with no subscriber. When one of them
+    // meets the `request refused` callsite while this thread's subscriber is being registered,
+    // the callsite can keep the interest "never" and this test sees no WARN line (CI saw it
+    // once). Rebuilding the interest now, with the subscriber registered, closes that window.
+    tracing::callsite::rebuild_interest_cache();
     let client = s3.client();
     put(&client, "k", b"v1").await;
     let wrong = base64::engine::general_purpose::STANDARD.encode(md5(b"other"));
