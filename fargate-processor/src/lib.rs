@@ -15,7 +15,7 @@ use shared::{ErrorName, Job, JobObject, KeyLayout, Parallelism};
 use storage::{JobError, ReadPlan, RunSettings, load_contracts};
 
 /// The route's name, in reports and logs.
-pub const ROUTE: &str = "fargate";
+pub const ROUTE: &str = shared::FARGATE_ROUTE;
 
 /// Processes one S3 object of the upload pipeline and writes its report.
 ///

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use fargate_processor::{Args, ROUTE};
-use storage::{JobError, S3Store, StopSignal, run_job};
+use shared::ObjectMetrics;
+use storage::{JobError, S3Store, StopSignal, metrics_namespace_from_environment, now_ms};
+use storage::{object_metrics, run_job};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::Instrument;
 
@@ -32,16 +34,40 @@ fn main() -> ExitCode {
             ));
         }
     };
-    match runtime.block_on(run(&args)) {
+    let started = std::time::Instant::now();
+    let namespace = metrics_namespace_from_environment();
+    let (result, metrics) = runtime.block_on(run(&args, &namespace));
+    // One Embedded Metric Format line per object, as it is: CloudWatch Logs extracts the
+    // metrics from the task's awslogs group.
+    let metrics = metrics.unwrap_or_else(|| ObjectMetrics {
+        failure: result.as_ref().err().map(JobError::name),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        ..ObjectMetrics::new(&namespace, ROUTE)
+    });
+    println!("{}", metrics.emf_line(now_ms()));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
     }
 }
 
-async fn run(args: &Args) -> Result<(), JobError> {
+/// Runs the job; its metrics once there was a job to measure.
+async fn run(args: &Args, namespace: &str) -> (Result<(), JobError>, Option<ObjectMetrics>) {
     // The contracts first: a bad one fails the start, whatever the job.
-    let settings = args.settings()?;
-    let job = args.job()?;
+    let (settings, job) = match args.settings().and_then(|s| Ok((s, args.job()?))) {
+        Ok(both) => both,
+        Err(error) => return (Err(error), None),
+    };
+    let started = std::time::Instant::now();
+    let result = run_settled(&settings, &job).await;
+    let metrics = object_metrics(namespace, &settings, &job, &result, started.elapsed());
+    (result.map(drop), Some(metrics))
+}
+
+async fn run_settled(
+    settings: &storage::RunSettings,
+    job: &shared::Job,
+) -> Result<storage::RunOutcome, JobError> {
     let store = S3Store::from_environment().await;
     let (stop_sender, stop) = StopSignal::new();
     // SIGTERM: a Fargate stop or a Spot interruption, with 30 s to go. SIGINT: Ctrl-C.
@@ -56,7 +82,7 @@ async fn run(args: &Args) -> Result<(), JobError> {
     });
     let span =
         tracing::info_span!("job", bucket = %job.bucket, key = %job.object.key, route = ROUTE);
-    let outcome = run_job(&store, &job, &settings, &stop)
+    let outcome = run_job(&store, job, settings, &stop)
         .instrument(span.clone())
         .await?;
     span.in_scope(|| {
@@ -67,7 +93,7 @@ async fn run(args: &Args) -> Result<(), JobError> {
             "done"
         );
     });
-    Ok(())
+    Ok(outcome)
 }
 
 /// Logs the failure as JSON and turns its name into the exit code.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use local_lambda::{InvocationResult, LocalFunction};
 use local_s3::{Fault, FaultRule, LocalS3, Operation, RunningS3};
 use serde_json::{Value, json};
-use shared::ErrorName;
+use shared::{EmfValue, ErrorName, parse_emf};
 
 const BUCKET: &str = "uploads";
 
@@ -86,16 +86,50 @@ impl Fixture {
     }
 }
 
-/// The last JSON log line the program printed on stdout.
+/// The last JSON log line the program printed on stdout, its metrics line aside.
 fn last_log(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "no log line; stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let line = stdout
+        .lines()
+        .rfind(|line| !line.contains("\"_aws\""))
+        .unwrap_or_else(|| {
+            panic!(
+                "no log line; stderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"))
+}
+
+/// The Embedded Metric Format lines among `lines` (those with an `_aws` member), each parsed
+/// and checked against the structure AWS's specification documents
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>:
+/// a root object whose `_aws` has a numeric `Timestamp` and `CloudWatchMetrics` directives of
+/// `Namespace`, `Dimensions` and `Metrics`, each dimension and metric a member of the root) by
+/// `shared::parse_emf`.
+fn emf_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Vec<EmfValue>> {
+    lines
+        .into_iter()
+        .filter(|line| line.contains("\"_aws\""))
+        .map(|line| parse_emf(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// The one value of `name` under exactly `dimensions` on an EMF line.
+fn metric(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> f64 {
+    let found: Vec<&EmfValue> = values
+        .iter()
+        .filter(|v| {
+            v.name == name
+                && v.dimensions.len() == dimensions.len()
+                && dimensions
+                    .iter()
+                    .all(|&(d, value)| v.dimensions.contains(&(d.to_owned(), value.to_owned())))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name} by {dimensions:?}: {values:?}");
+    assert_eq!(found[0].namespace, shared::NAMESPACE_PREFIX);
+    found[0].value
 }
 
 fn sample_csv() -> Vec<u8> {
@@ -163,6 +197,18 @@ async fn failures_exit_with_the_code_of_their_name_and_leave_no_output() {
         let log = last_log(&output);
         assert_eq!(log["level"], "ERROR");
         assert_eq!(log["fields"]["error"], name.as_str());
+        // Issue 14: the failure's metrics line counts it by its error name.
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let lines = emf_lines(stdout.lines());
+        assert_eq!(lines.len(), 1, "{name}: one metrics line");
+        let by_name = [("ErrorName", name.as_str())];
+        assert_eq!(metric(&lines[0], "Failures", &by_name), 1.0, "{name}");
+        let by_route = [("Route", "fargate"), ("ErrorName", name.as_str())];
+        assert_eq!(metric(&lines[0], "Failures", &by_route), 1.0);
+        assert_eq!(
+            metric(&lines[0], "Records", &[("Dataset", shared::NO_DATASET)]),
+            0.0
+        );
     }
     // S3 failing for good: Storage, after the SDK's retries.
     let job = f.upload("incoming/z.csv", b"a\n1\n").await;
@@ -352,6 +398,12 @@ async fn both_routes_give_the_same_report_but_for_processing() {
         .unwrap();
     let result = function.invoke(&lambda_job).await.unwrap().result;
     assert!(matches!(result, InvocationResult::Success(_)), "{result:?}");
+    let lambda_logs: Vec<String> = function
+        .recent_logs()
+        .into_iter()
+        .filter(|l| l.stream == local_lambda::LogStream::Stdout)
+        .map(|l| l.line)
+        .collect();
     function.shutdown().await;
     assert!(f.run(&fargate_job).await.status.success());
 
@@ -482,6 +534,31 @@ async fn both_routes_write_byte_identical_parquet_and_rejects_under_a_contract()
         outputs.push((parquet_bytes, rejects_bytes));
     }
     assert!(outputs[0] == outputs[1], "byte-identical outputs");
+
+    // Issue 14: each route printed exactly one EMF line for the object, with its figures:
+    // 500 records of which 20 rejected, under the dataset's and the route's dimensions.
+    let fargate_stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    for (route, lines) in [
+        ("lambda", emf_lines(lambda_logs.iter().map(String::as_str))),
+        ("fargate", emf_lines(fargate_stdout.lines())),
+    ] {
+        assert_eq!(lines.len(), 1, "{route}: one line per object");
+        let values = &lines[0];
+        let both = [("Route", route), ("Dataset", "sales")];
+        assert_eq!(metric(values, "Objects", &both), 1.0);
+        #[allow(clippy::cast_precision_loss)]
+        let size = csv.len() as f64;
+        assert_eq!(metric(values, "Bytes", &both), size, "{route}");
+        assert_eq!(metric(values, "Records", &both), 500.0, "{route}");
+        assert_eq!(
+            metric(values, "RejectedRecords", &[("Dataset", "sales")]),
+            20.0
+        );
+        assert_eq!(metric(values, "MalformedRecords", &[("Route", route)]), 0.0);
+        assert_eq!(metric(values, "Failures", &[]), 0.0);
+        assert!(metric(values, "Duration", &both) >= 0.0);
+        assert!(values.iter().all(|v| v.name != "Failures" || v.dimensions.iter().all(|(d, _)| d != "ErrorName")));
+    }
     f.s3.shutdown().await;
 }
 

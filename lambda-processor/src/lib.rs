@@ -9,33 +9,64 @@
 //! init ([`storage::RunSettings::from_environment`]); a bad one fails the init, naming its
 //! file and line. An object under a contract's prefix gets its Parquet and rejects, buffered
 //! in memory and committed before the report.
+//!
+//! Each invocation also gives its metrics ([`Handled::metrics`]): the binary prints them as
+//! one CloudWatch Embedded Metric Format line ([`shared::ObjectMetrics::emf_line`]), which
+//! CloudWatch Logs turns into metrics, no API called.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
-use shared::{ErrorName, Job, ObjectCreatedDetail};
-use storage::{JobError, RunSettings, S3Store, StopSignal, run_job};
+use shared::{ErrorName, Job, ObjectCreatedDetail, ObjectMetrics};
+use storage::{JobError, RunSettings, S3Store, StopSignal, object_metrics, run_job};
 use tracing::Instrument;
 
 /// The route's name, in reports and logs.
-pub const ROUTE: &str = "lambda";
+pub const ROUTE: &str = shared::LAMBDA_ROUTE;
 
 /// The function's state, built once at init, outside the handler.
 #[derive(Debug)]
 pub struct Handler {
     store: S3Store,
     settings: RunSettings,
+    metrics_namespace: String,
+}
+
+/// What one invocation gave: its result for the runtime, and its metrics.
+#[derive(Debug)]
+pub struct Handled {
+    /// The job's outcome as JSON, or the named error.
+    pub result: Result<Value, Diagnostic>,
+    /// The job's metrics, to print as one EMF line.
+    pub metrics: ObjectMetrics,
 }
 
 impl Handler {
-    /// A handler over a store, with settings.
-    pub fn new(store: S3Store, settings: RunSettings) -> Handler {
-        Handler { store, settings }
+    /// A handler over a store, with settings, emitting metrics in `metrics_namespace`.
+    pub fn new(store: S3Store, settings: RunSettings, metrics_namespace: String) -> Handler {
+        Handler {
+            store,
+            settings,
+            metrics_namespace,
+        }
     }
 
-    /// Handles one invocation: the job's outcome as JSON, or the named error.
-    pub async fn handle(&self, payload: Value) -> Result<Value, Diagnostic> {
-        let job = job_from_payload(payload).map_err(|e| diagnostic(&e))?;
+    /// Handles one invocation: its result and its metrics.
+    pub async fn handle(&self, payload: Value) -> Handled {
+        let started = std::time::Instant::now();
+        let job = match job_from_payload(payload) {
+            Ok(job) => job,
+            Err(error) => {
+                let metrics = ObjectMetrics {
+                    failure: Some(error.name()),
+                    ..ObjectMetrics::new(&self.metrics_namespace, ROUTE)
+                };
+                return Handled {
+                    result: Err(diagnostic(&error)),
+                    metrics,
+                };
+            }
+        };
         let span = tracing::info_span!(
             "job",
             bucket = %job.bucket,
@@ -55,13 +86,22 @@ impl Handler {
                 "failed"
             ),
         });
-        let outcome = outcome.map_err(|e| diagnostic(&e))?;
-        serde_json::to_value(&outcome).map_err(|e| {
-            diagnostic(&JobError::new(
-                ErrorName::Internal,
-                format!("encoding the outcome: {e}"),
-            ))
-        })
+        let metrics = object_metrics(
+            &self.metrics_namespace,
+            &self.settings,
+            &job,
+            &outcome,
+            started.elapsed(),
+        );
+        let result = outcome.map_err(|e| diagnostic(&e)).and_then(|outcome| {
+            serde_json::to_value(&outcome).map_err(|e| {
+                diagnostic(&JobError::new(
+                    ErrorName::Internal,
+                    format!("encoding the outcome: {e}"),
+                ))
+            })
+        });
+        Handled { result, metrics }
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use lambda_processor::{Handler, ROUTE, diagnostic};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use storage::{ReadPlan, RunSettings, S3Store};
+use storage::{ReadPlan, RunSettings, S3Store, metrics_namespace_from_environment, now_ms};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -15,10 +15,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let report = diagnostic(&e);
         format!("{}: {}", report.error_type, report.error_message)
     })?;
-    let handler = Arc::new(Handler::new(S3Store::from_environment().await, settings));
+    let handler = Arc::new(Handler::new(
+        S3Store::from_environment().await,
+        settings,
+        metrics_namespace_from_environment(),
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
-        async move { handler.handle(event.payload).await }
+        async move {
+            let handled = handler.handle(event.payload).await;
+            // One Embedded Metric Format line per object, as it is: Lambda sends stdout to the
+            // log group and CloudWatch Logs extracts the metrics
+            // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html);
+            // the JSON log format does not wrap a line that is JSON already
+            // (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html).
+            println!("{}", handled.metrics.emf_line(now_ms()));
+            handled.result
+        }
     }))
     .await
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use local_lambda::{InvocationResult, LocalFunction};
 use local_s3::{LocalS3, RunningS3};
 use serde_json::{Value, json};
+use shared::{EmfValue, parse_emf};
 
 const BUCKET: &str = "uploads";
 
@@ -97,6 +98,37 @@ impl Pipeline {
             .ok()?;
         Some(output.body.collect().await.unwrap().into_bytes().to_vec())
     }
+}
+
+impl Pipeline {
+    /// The values of each Embedded Metric Format line the function printed on stdout (those
+    /// with an `_aws` member), checked against the structure AWS's specification documents
+    /// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>)
+    /// by `shared::parse_emf`.
+    fn emf_lines(&self) -> Vec<Vec<EmfValue>> {
+        self.function
+            .recent_logs()
+            .into_iter()
+            .filter(|l| l.stream == local_lambda::LogStream::Stdout && l.line.contains("\"_aws\""))
+            .map(|l| parse_emf(&l.line).unwrap_or_else(|e| panic!("{e}: {}", l.line)))
+            .collect()
+    }
+}
+
+/// The one value of `name` under exactly `dimensions` on an EMF line.
+fn metric(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> f64 {
+    let found: Vec<&EmfValue> = values
+        .iter()
+        .filter(|v| {
+            v.name == name
+                && v.dimensions.len() == dimensions.len()
+                && dimensions
+                    .iter()
+                    .all(|&(d, value)| v.dimensions.contains(&(d.to_owned(), value.to_owned())))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name} by {dimensions:?}: {values:?}");
+    found[0].value
 }
 
 impl Pipeline {
@@ -239,16 +271,25 @@ async fn failures_come_back_with_the_core_error_names() {
         (changed, "SourceChanged"),
         (json!({"bucket": BUCKET}), "InvalidInput"),
     ];
-    for (payload, expected) in cases {
-        match p.invoke(&payload).await {
+    for (payload, expected) in &cases {
+        match p.invoke(payload).await {
             InvocationResult::Error {
                 error_type,
                 error_message,
             } => {
-                assert_eq!(error_type, expected, "{error_message}");
+                assert_eq!(error_type, *expected, "{error_message}");
             }
             InvocationResult::Success(value) => panic!("{expected}: succeeded with {value}"),
         }
+    }
+    // Issue 14: one metrics line per invocation, counting the failure by its error name.
+    let lines = p.emf_lines();
+    assert_eq!(lines.len(), cases.len());
+    for (values, (_, expected)) in lines.iter().zip(&cases) {
+        assert_eq!(metric(values, "Failures", &[("ErrorName", expected)]), 1.0);
+        let by_route = [("Route", "lambda"), ("ErrorName", *expected)];
+        assert_eq!(metric(values, "Failures", &by_route), 1.0);
+        assert_eq!(metric(values, "Objects", &[]), 1.0);
     }
     let listing =
         p.s3.client()
@@ -291,6 +332,17 @@ async fn an_object_under_a_contract_gets_its_parquet_and_rejects_before_the_repo
     .unwrap();
     assert_eq!(report["contract"]["records_written"], 3);
     assert_eq!(report["contract"]["records_rejected"], 1);
+    // Issue 14: its metrics line, under the dataset.
+    let lines = p.emf_lines();
+    assert_eq!(lines.len(), 1);
+    let both = [("Route", "lambda"), ("Dataset", "sales")];
+    assert_eq!(metric(&lines[0], "Records", &both), 4.0);
+    assert_eq!(
+        metric(&lines[0], "RejectedRecords", &[("Dataset", "sales")]),
+        1.0
+    );
+    assert_eq!(metric(&lines[0], "Bytes", &[("Route", "lambda")]), 48.0);
+    assert_eq!(metric(&lines[0], "Failures", &both), 0.0);
     let stored = p.object(parquet).await.unwrap();
     assert!(stored.starts_with(b"PAR1"));
     assert_eq!(report["contract"]["outputs"][0]["size"], stored.len());

@@ -49,6 +49,9 @@ pub mod env {
     /// The bytes of decompressed text each worker parses at a time (default: 8 MiB on
     /// Fargate, 1 MiB on Lambda); memory grows with threads × this size.
     pub const RANGE_BYTES: &str = "PIPELINE_RANGE_BYTES";
+    /// The CloudWatch namespace of the processors' metrics (default
+    /// [`NAMESPACE_PREFIX`](crate::NAMESPACE_PREFIX); a stack gives `<prefix>/<stack name>`).
+    pub const METRICS_NAMESPACE: &str = "PIPELINE_METRICS_NAMESPACE";
 }
 
 /// The job document: what a processor needs to know about one uploaded object.

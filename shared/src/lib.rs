@@ -36,6 +36,9 @@
 //!   [`Conversion`] is one); a team adds its own with [`Processor::with_stage`], and
 //!   `storage` runs the registered ones on both routes, committing their outputs with the
 //!   contract's. Each returns a section of the report and may fail with any [`ErrorName`].
+//! - **Metrics** ([`Metric`], [`ObjectMetrics`]): the one line per object each processor
+//!   prints in CloudWatch's Embedded Metric Format, and the names the dashboard and alarms
+//!   use.
 //!
 //! ```
 //! use shared::{Config, Processor};
@@ -63,6 +66,7 @@ mod infer;
 mod job;
 mod json_lines;
 mod malformed;
+mod metrics;
 mod parallel;
 mod parquet_output;
 mod processor;
@@ -91,6 +95,10 @@ pub use job::{
 };
 pub use json_lines::VALUE_COLUMN;
 pub use malformed::{MalformedKind, MalformedRecord};
+pub use metrics::{
+    DIMENSION_SETS, Dimension, EmfError, EmfValue, FAILURE_DIMENSION_SETS, FARGATE_ROUTE,
+    LAMBDA_ROUTE, Metric, NAMESPACE_PREFIX, NO_DATASET, ObjectMetrics, parse_emf,
+};
 pub use parallel::{ParallelProcessor, Parallelism, profile_parallel};
 pub use parquet_output::{CREATED_BY, ParquetOptions, ParquetSummary, ParquetWriter};
 pub use processor::{Analysis, Processor, RecordCounts, process_reader};

@@ -61,6 +61,7 @@ mod error;
 mod lifecycle;
 #[cfg(test)]
 mod memory;
+mod metrics;
 mod run;
 mod stage;
 mod stages;
@@ -68,6 +69,7 @@ mod store;
 mod tls;
 
 pub use error::JobError;
+pub use metrics::{metrics_namespace_from_environment, now_ms, object_metrics};
 pub use run::{
     LAMBDA_RANGE_BYTES, ReadPlan, ReportStatus, RunOutcome, RunSettings, StopSignal,
     load_contracts, parallelism_from_environment, run_job, run_job_with_stages,

@@ -186,6 +186,13 @@ pub struct RunOutcome {
     pub records: Option<RecordCounts>,
     /// The contract's outputs this run committed (Parquet, then rejects if any).
     pub outputs: Vec<String>,
+    /// Bytes of the object this run read (0 when it read nothing); for metrics only.
+    #[serde(skip)]
+    pub bytes_read: u64,
+    /// Records the contract rejected, when this run processed an object under one; for
+    /// metrics only.
+    #[serde(skip)]
+    pub records_rejected: Option<u64>,
 }
 
 /// Tells a job to stop (SIGTERM): it stops reading, writes nothing, and fails with
@@ -267,6 +274,8 @@ pub async fn run_job_with_stages<S: ObjectStore>(
         status,
         records: None,
         outputs: Vec::new(),
+        bytes_read: 0,
+        records_rejected: None,
     };
     if let Decision::Skip(status) = decide(
         store.head_output(bucket, &report_key).await?.as_ref(),
@@ -324,6 +333,8 @@ pub async fn run_job_with_stages<S: ObjectStore>(
             Ok(RunOutcome {
                 records: Some(analysis.records),
                 outputs,
+                bytes_read: head.size,
+                records_rejected: analysis.contract.as_ref().map(|c| c.records_rejected),
                 ..skipped(ReportStatus::Written)
             })
         }

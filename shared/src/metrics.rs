@@ -1,0 +1,529 @@
+//! The pipeline's CloudWatch metrics: their names, units, dimensions and namespace, and the
+//! one log line per object that carries them in the CloudWatch Embedded Metric Format (EMF).
+//!
+//! Both processors print [`ObjectMetrics::emf_line`] once per object, on stdout, beside their
+//! other JSON logs: CloudWatch Logs extracts the metrics from it (Lambda's log group, and the
+//! Fargate task's `awslogs` group), so no API is called and nothing waits on the hot path.
+//! The dashboard and the alarms that `infra` generates name the same [`Metric`]s,
+//! [`Dimension`]s and namespace from here.
+//!
+//! Dimensions are bounded: the route (two values), the dataset (one per data contract, or
+//! [`NO_DATASET`]) and, on a failure, the error name (the [`ErrorName`] table). Never the key.
+//!
+//! The format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>.
+//! [`parse_emf`] checks a line against that specification's structure.
+
+use serde_json::{Map, Value, json};
+
+use crate::ErrorName;
+
+/// The namespace's first part. A deployed stack's processors are given
+/// `<NAMESPACE_PREFIX>/<stack name>` ([`env::METRICS_NAMESPACE`](crate::env::METRICS_NAMESPACE)),
+/// so two stacks in one account keep their metrics apart; without it this is the namespace.
+pub const NAMESPACE_PREFIX: &str = "S3UploadPipeline";
+
+/// The Lambda route's name, in reports, logs and the `Route` dimension.
+pub const LAMBDA_ROUTE: &str = "lambda";
+
+/// The Fargate route's name, in reports, logs and the `Route` dimension.
+pub const FARGATE_ROUTE: &str = "fargate";
+
+/// The `Dataset` value of an object that no data contract owns. Dataset names are
+/// `[a-z][a-z0-9_]*`, so it never names one.
+pub const NO_DATASET: &str = "(none)";
+
+/// A metric the processors emit, once per object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    /// Objects handled (1 per line, whatever the outcome).
+    Objects,
+    /// Bytes of the object as stored, when this run read it (0 when its report was already
+    /// there); on a failure, the size the event gave.
+    Bytes,
+    /// Records read (malformed ones included; a CSV header is not a record).
+    Records,
+    /// Records that were malformed.
+    MalformedRecords,
+    /// Records a data contract rejected (written under `rejected/`).
+    RejectedRecords,
+    /// Wall-clock time of the job, in milliseconds.
+    Duration,
+    /// 1 when the job failed (then also by [`Dimension::ErrorName`]), 0 otherwise.
+    Failures,
+}
+
+impl Metric {
+    /// Every metric, in the order of the line's directive.
+    pub const ALL: [Metric; 7] = [
+        Metric::Objects,
+        Metric::Bytes,
+        Metric::Records,
+        Metric::MalformedRecords,
+        Metric::RejectedRecords,
+        Metric::Duration,
+        Metric::Failures,
+    ];
+
+    /// The metric's name in CloudWatch.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Metric::Objects => "Objects",
+            Metric::Bytes => "Bytes",
+            Metric::Records => "Records",
+            Metric::MalformedRecords => "MalformedRecords",
+            Metric::RejectedRecords => "RejectedRecords",
+            Metric::Duration => "Duration",
+            Metric::Failures => "Failures",
+        }
+    }
+
+    /// Its CloudWatch unit.
+    pub const fn unit(self) -> &'static str {
+        match self {
+            Metric::Bytes => "Bytes",
+            Metric::Duration => "Milliseconds",
+            Metric::Objects
+            | Metric::Records
+            | Metric::MalformedRecords
+            | Metric::RejectedRecords
+            | Metric::Failures => "Count",
+        }
+    }
+}
+
+/// A dimension of the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dimension {
+    /// `lambda` or `fargate`.
+    Route,
+    /// The data contract's dataset, or [`NO_DATASET`].
+    Dataset,
+    /// The failure's [`ErrorName`] (failures only).
+    ErrorName,
+}
+
+impl Dimension {
+    /// The dimension's name in CloudWatch.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dimension::Route => "Route",
+            Dimension::Dataset => "Dataset",
+            Dimension::ErrorName => "ErrorName",
+        }
+    }
+}
+
+/// The dimension sets every metric is emitted under: by route and dataset, by route, by
+/// dataset (the rejected-share alarms), and with no dimension (the totals).
+pub const DIMENSION_SETS: [&[Dimension]; 4] = [
+    &[Dimension::Route, Dimension::Dataset],
+    &[Dimension::Route],
+    &[Dimension::Dataset],
+    &[],
+];
+
+/// The dimension sets [`Metric::Failures`] is also emitted under on a failure.
+pub const FAILURE_DIMENSION_SETS: [&[Dimension]; 2] = [
+    &[Dimension::ErrorName],
+    &[Dimension::Route, Dimension::ErrorName],
+];
+
+/// What one job did, as metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMetrics {
+    /// The CloudWatch namespace (see [`NAMESPACE_PREFIX`]).
+    pub namespace: String,
+    /// The route: `lambda` or `fargate`.
+    pub route: String,
+    /// The dataset of the contract that owns the key, if one does.
+    pub dataset: Option<String>,
+    /// See [`Metric::Bytes`].
+    pub bytes: u64,
+    /// See [`Metric::Records`].
+    pub records: u64,
+    /// See [`Metric::MalformedRecords`].
+    pub malformed_records: u64,
+    /// See [`Metric::RejectedRecords`].
+    pub rejected_records: u64,
+    /// See [`Metric::Duration`].
+    pub duration_ms: u64,
+    /// The failure's name, if the job failed.
+    pub failure: Option<ErrorName>,
+}
+
+impl ObjectMetrics {
+    /// The metrics of a job on `route` that did nothing yet: every count 0, no dataset, no
+    /// failure.
+    pub fn new(namespace: &str, route: &str) -> ObjectMetrics {
+        ObjectMetrics {
+            namespace: namespace.to_owned(),
+            route: route.to_owned(),
+            dataset: None,
+            bytes: 0,
+            records: 0,
+            malformed_records: 0,
+            rejected_records: 0,
+            duration_ms: 0,
+            failure: None,
+        }
+    }
+
+    /// The value of `metric` on this line.
+    pub fn value(&self, metric: Metric) -> u64 {
+        match metric {
+            Metric::Objects => 1,
+            Metric::Bytes => self.bytes,
+            Metric::Records => self.records,
+            Metric::MalformedRecords => self.malformed_records,
+            Metric::RejectedRecords => self.rejected_records,
+            Metric::Duration => self.duration_ms,
+            Metric::Failures => u64::from(self.failure.is_some()),
+        }
+    }
+
+    /// The EMF document: one JSON object, to print as one line. `timestamp_ms` is the time of
+    /// the metrics in milliseconds since the Unix epoch (the spec's `Timestamp`).
+    pub fn emf_document(&self, timestamp_ms: u64) -> Value {
+        let definitions = |metrics: &[Metric]| -> Vec<Value> {
+            metrics
+                .iter()
+                .map(|m| json!({"Name": m.name(), "Unit": m.unit()}))
+                .collect()
+        };
+        let sets = |sets: &[&[Dimension]]| -> Vec<Vec<&'static str>> {
+            sets.iter()
+                .map(|set| set.iter().map(|d| d.name()).collect())
+                .collect()
+        };
+        let mut directives = vec![json!({
+            "Namespace": self.namespace,
+            "Dimensions": sets(&DIMENSION_SETS),
+            "Metrics": definitions(&Metric::ALL),
+        })];
+        let mut root = Map::new();
+        root.insert(Dimension::Route.name().into(), self.route.clone().into());
+        root.insert(
+            Dimension::Dataset.name().into(),
+            self.dataset.as_deref().unwrap_or(NO_DATASET).into(),
+        );
+        if let Some(name) = self.failure {
+            root.insert(Dimension::ErrorName.name().into(), name.as_str().into());
+            directives.push(json!({
+                "Namespace": self.namespace,
+                "Dimensions": sets(&FAILURE_DIMENSION_SETS),
+                "Metrics": definitions(&[Metric::Failures]),
+            }));
+        }
+        for metric in Metric::ALL {
+            root.insert(metric.name().into(), self.value(metric).into());
+        }
+        root.insert(
+            "_aws".into(),
+            json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}),
+        );
+        Value::Object(root)
+    }
+
+    /// [`emf_document`](Self::emf_document) as one line of JSON, without its line ending.
+    pub fn emf_line(&self, timestamp_ms: u64) -> String {
+        self.emf_document(timestamp_ms).to_string()
+    }
+}
+
+/// A line that is not an EMF document: what the specification requires and it lacks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an embedded metric format document: {0}")]
+pub struct EmfError(String);
+
+/// One metric value an EMF document gives: its namespace, name, unit, dimensions (name and
+/// value) and value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmfValue {
+    /// The directive's namespace.
+    pub namespace: String,
+    /// The metric's name.
+    pub name: String,
+    /// Its unit, if the definition has one.
+    pub unit: Option<String>,
+    /// The dimension set, each with the root's value for it.
+    pub dimensions: Vec<(String, String)>,
+    /// The value (the first, if the member is an array).
+    pub value: f64,
+}
+
+/// The CloudWatch units a `MetricDefinition` may name
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html>).
+const UNITS: [&str; 27] = [
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
+/// Parses `line` as an EMF document, checking the structure the specification documents, and
+/// returns every metric value it defines (one per directive, metric and dimension set):
+///
+/// - the line is one JSON object and nothing else; its `_aws` member is an object with a
+///   numeric `Timestamp` and a `CloudWatchMetrics` array of metric directives, and no other
+///   member but an optional string `LogGroupName`;
+/// - a directive has exactly `Namespace` (a non-empty string), `Dimensions` (an array of
+///   dimension sets) and `Metrics` (an array of at most 100 metric definitions);
+/// - a dimension set is an array of at most 30 strings, each a member of the root whose value
+///   is a string;
+/// - a metric definition has a `Name` (a string naming a member of the root whose value is a
+///   number, or an array of at most 100 numbers), and may have a `Unit` (a CloudWatch unit)
+///   and a `StorageResolution` (1 or 60), nothing else.
+pub fn parse_emf(line: &str) -> Result<Vec<EmfValue>, EmfError> {
+    let fail = |what: String| Err(EmfError(what));
+    let root: Value = serde_json::from_str(line)
+        .map_err(|e| EmfError(format!("the line is not one JSON value: {e}")))?;
+    let Some(root) = root.as_object() else {
+        return fail("the root is not a JSON object".into());
+    };
+    let Some(metadata) = root.get("_aws").and_then(Value::as_object) else {
+        return fail("no `_aws` object at the root".into());
+    };
+    for (member, value) in metadata {
+        match member.as_str() {
+            "Timestamp" if value.is_number() => {}
+            "CloudWatchMetrics" if value.is_array() => {}
+            "LogGroupName" if value.is_string() => {}
+            _ => return fail(format!("`_aws.{member}` is not a member the spec allows")),
+        }
+    }
+    if !metadata.contains_key("Timestamp") {
+        return fail("`_aws.Timestamp` is missing".into());
+    }
+    let Some(directives) = metadata.get("CloudWatchMetrics").and_then(Value::as_array) else {
+        return fail("`_aws.CloudWatchMetrics` is missing".into());
+    };
+    let mut values = Vec::new();
+    for directive in directives {
+        let Some(directive) = directive.as_object() else {
+            return fail("a metric directive is not an object".into());
+        };
+        if directive.len() != 3 {
+            return fail(format!(
+                "a metric directive has members {:?}, not Namespace, Dimensions, Metrics",
+                directive.keys().collect::<Vec<_>>()
+            ));
+        }
+        let namespace = match directive.get("Namespace").and_then(Value::as_str) {
+            Some(namespace) if !namespace.is_empty() => namespace,
+            _ => return fail("a directive's `Namespace` is not a non-empty string".into()),
+        };
+        let Some(sets) = directive.get("Dimensions").and_then(Value::as_array) else {
+            return fail("a directive's `Dimensions` is not an array".into());
+        };
+        let Some(metrics) = directive.get("Metrics").and_then(Value::as_array) else {
+            return fail("a directive's `Metrics` is not an array".into());
+        };
+        if metrics.len() > 100 {
+            return fail("a directive has more than 100 metrics".into());
+        }
+        let mut dimension_sets = Vec::new();
+        for set in sets {
+            let Some(set) = set.as_array() else {
+                return fail("a dimension set is not an array".into());
+            };
+            if set.len() > 30 {
+                return fail("a dimension set has more than 30 dimensions".into());
+            }
+            let mut dimensions = Vec::new();
+            for dimension in set {
+                let Some(name) = dimension.as_str() else {
+                    return fail("a dimension is not a string".into());
+                };
+                let Some(value) = root.get(name).and_then(Value::as_str) else {
+                    return fail(format!(
+                        "dimension {name:?} has no string value at the root"
+                    ));
+                };
+                dimensions.push((name.to_owned(), value.to_owned()));
+            }
+            dimension_sets.push(dimensions);
+        }
+        for definition in metrics {
+            let Some(definition) = definition.as_object() else {
+                return fail("a metric definition is not an object".into());
+            };
+            let mut unit = None;
+            for (member, value) in definition {
+                match (member.as_str(), value) {
+                    ("Name", Value::String(_)) => {}
+                    ("Unit", Value::String(u)) if UNITS.contains(&u.as_str()) => {
+                        unit = Some(u.clone());
+                    }
+                    ("StorageResolution", v) if v.as_u64() == Some(1) || v.as_u64() == Some(60) => {
+                    }
+                    _ => return fail(format!("metric definition member {member:?} = {value}")),
+                }
+            }
+            let Some(name) = definition.get("Name").and_then(Value::as_str) else {
+                return fail("a metric definition has no `Name`".into());
+            };
+            let value = match root.get(name) {
+                Some(Value::Number(n)) => n.as_f64(),
+                Some(Value::Array(items)) if !items.is_empty() && items.len() <= 100 => {
+                    if items.iter().all(Value::is_number) {
+                        items[0].as_f64()
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            let Some(value) = value else {
+                return fail(format!("metric {name:?} has no numeric value at the root"));
+            };
+            for dimensions in &dimension_sets {
+                values.push(EmfValue {
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                    unit: unit.clone(),
+                    dimensions: dimensions.clone(),
+                    value,
+                });
+            }
+        }
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(failure: Option<ErrorName>, dataset: Option<&str>) -> ObjectMetrics {
+        ObjectMetrics {
+            namespace: NAMESPACE_PREFIX.to_owned(),
+            route: "lambda".to_owned(),
+            dataset: dataset.map(str::to_owned),
+            bytes: 1234,
+            records: 10,
+            malformed_records: 2,
+            rejected_records: 3,
+            duration_ms: 57,
+            failure,
+        }
+    }
+
+    fn value(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> f64 {
+        let found: Vec<_> = values
+            .iter()
+            .filter(|v| {
+                v.name == name
+                    && v.dimensions.len() == dimensions.len()
+                    && dimensions
+                        .iter()
+                        .all(|(n, val)| v.dimensions.contains(&((*n).into(), (*val).into())))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{name} {dimensions:?}: {found:?}");
+        found[0].value
+    }
+
+    #[test]
+    fn a_line_is_one_emf_document_with_every_metric_under_each_dimension_set() {
+        let line = sample(None, Some("sales")).emf_line(1_700_000_000_000);
+        assert!(!line.contains('\n'));
+        let values = parse_emf(&line).unwrap();
+        assert_eq!(values.len(), Metric::ALL.len() * DIMENSION_SETS.len());
+        let both = [("Route", "lambda"), ("Dataset", "sales")];
+        assert_eq!(value(&values, "Objects", &both), 1.0);
+        assert_eq!(value(&values, "Bytes", &[("Route", "lambda")]), 1234.0);
+        assert_eq!(
+            value(&values, "RejectedRecords", &[("Dataset", "sales")]),
+            3.0
+        );
+        assert_eq!(value(&values, "Duration", &[]), 57.0);
+        assert_eq!(value(&values, "Failures", &both), 0.0);
+        assert!(values.iter().all(|v| v.namespace == NAMESPACE_PREFIX));
+        let duration = values.iter().find(|v| v.name == "Duration").unwrap();
+        assert_eq!(duration.unit.as_deref(), Some("Milliseconds"));
+        let document: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(document["_aws"]["Timestamp"], 1_700_000_000_000_u64);
+        assert!(document.get("ErrorName").is_none());
+    }
+
+    #[test]
+    fn a_failure_counts_by_its_error_name_and_an_unowned_key_has_no_dataset() {
+        let line = sample(Some(ErrorName::ContractViolation), None).emf_line(1);
+        let values = parse_emf(&line).unwrap();
+        assert_eq!(
+            value(&values, "Failures", &[("ErrorName", "ContractViolation")]),
+            1.0
+        );
+        assert_eq!(
+            value(
+                &values,
+                "Failures",
+                &[("Route", "lambda"), ("ErrorName", "ContractViolation")]
+            ),
+            1.0
+        );
+        assert_eq!(value(&values, "Failures", &[("Dataset", NO_DATASET)]), 1.0);
+    }
+
+    #[test]
+    fn parsing_refuses_what_the_specification_does_not_allow() {
+        let good = sample(Some(ErrorName::Storage), Some("sales")).emf_document(5);
+        assert!(parse_emf(&good.to_string()).is_ok());
+        let broken = |change: &dyn Fn(&mut Value)| {
+            let mut document = good.clone();
+            change(&mut document);
+            parse_emf(&document.to_string()).unwrap_err()
+        };
+        broken(&|d| {
+            d["_aws"]
+                .as_object_mut()
+                .unwrap()
+                .remove("Timestamp")
+                .map(drop)
+                .unwrap()
+        });
+        broken(&|d| d["_aws"]["Extra"] = 1.into());
+        broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Namespace"] = "".into());
+        broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0] = "Missing".into());
+        broken(&|d| d["Route"] = 3.into());
+        broken(&|d| d["Bytes"] = "many".into());
+        broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "Parsecs".into());
+        broken(&|d| d["_aws"]["CloudWatchMetrics"][1]["Other"] = 1.into());
+        assert!(parse_emf(&format!("x{good}")).is_err());
+        assert!(parse_emf("[1]").is_err());
+    }
+
+    #[test]
+    fn names_are_distinct_and_units_are_cloudwatch_units() {
+        let mut names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        names.extend(["Route", "Dataset", "ErrorName", "_aws"]);
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+        assert!(Metric::ALL.iter().all(|m| UNITS.contains(&m.unit())));
+    }
+}
