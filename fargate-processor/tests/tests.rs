@@ -398,12 +398,6 @@ async fn both_routes_give_the_same_report_but_for_processing() {
         .unwrap();
     let result = function.invoke(&lambda_job).await.unwrap().result;
     assert!(matches!(result, InvocationResult::Success(_)), "{result:?}");
-    let lambda_logs: Vec<String> = function
-        .recent_logs()
-        .into_iter()
-        .filter(|l| l.stream == local_lambda::LogStream::Stdout)
-        .map(|l| l.line)
-        .collect();
     function.shutdown().await;
     assert!(f.run(&fargate_job).await.status.success());
 
@@ -497,6 +491,12 @@ async fn both_routes_write_byte_identical_parquet_and_rejects_under_a_contract()
         .unwrap();
     let result = function.invoke(&lambda_job).await.unwrap().result;
     assert!(matches!(result, InvocationResult::Success(_)), "{result:?}");
+    let lambda_logs: Vec<String> = function
+        .recent_logs()
+        .into_iter()
+        .filter(|l| l.stream == local_lambda::LogStream::Stdout)
+        .map(|l| l.line)
+        .collect();
     function.shutdown().await;
     let output = f
         .command(&fargate_job)
