@@ -111,7 +111,25 @@ impl Pipeline {
             .into_iter()
             .filter(|l| l.stream == local_lambda::LogStream::Stdout && l.line.contains("\"_aws\""))
             .map(|l| parse_emf(&l.line).unwrap_or_else(|e| panic!("{e}: {}", l.line)))
+            .inspect(|values| assert_timestamp_is_now_in_ms(values))
             .collect()
+    }
+}
+
+/// The line's `_aws.Timestamp` is now in milliseconds after the epoch, as the specification
+/// requires (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>:
+/// "Values MUST be expressed as the number of milliseconds after Jan 1, 1970 00:00:00 UTC"),
+/// not seconds: within the ten minutes before the check.
+fn assert_timestamp_is_now_in_ms(values: &[EmfValue]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let now = u64::try_from(now).unwrap();
+    assert!(!values.is_empty());
+    for value in values {
+        let age = now.checked_sub(value.timestamp_ms);
+        assert!(age.is_some_and(|age| age < 600_000), "{value:?} at {now}");
     }
 }
 

@@ -236,7 +236,7 @@ impl ObjectMetrics {
 pub struct EmfError(String);
 
 /// One metric value an EMF document gives: its namespace, name, unit, dimensions (name and
-/// value) and value.
+/// value), value and timestamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmfValue {
     /// The directive's namespace.
@@ -247,12 +247,15 @@ pub struct EmfValue {
     pub unit: Option<String>,
     /// The dimension set, each with the root's value for it.
     pub dimensions: Vec<(String, String)>,
-    /// The value (the first, if the member is an array).
+    /// The value (one of them, if the member is an array).
     pub value: f64,
+    /// The document's `_aws.Timestamp`: milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
 }
 
-/// The CloudWatch units a `MetricDefinition` may name
-/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html>).
+/// The CloudWatch units a `MetricDefinition` may name: the specification's schema lists them
+/// (the `MetricUnit` pattern), as does
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html>.
 const UNITS: [&str; 27] = [
     "Seconds",
     "Microseconds",
@@ -283,23 +286,60 @@ const UNITS: [&str; 27] = [
     "None",
 ];
 
-/// Parses `line` as an EMF document, checking the structure the specification documents, and
-/// returns every metric value it defines (one per directive, metric and dimension set):
+/// The specification's limits, from its prose and its JSON schema.
+mod limits {
+    /// A document is a CloudWatch Logs event: at most 1 MB (the page said 256 KB before
+    /// CloudWatch Logs raised its event size).
+    pub const DOCUMENT_BYTES: usize = 1024 * 1024;
+    /// `Namespace`: 1 to 1024 characters (schema).
+    pub const NAMESPACE_CHARS: usize = 1024;
+    /// A DimensionSet: at most 30 dimension keys (prose and schema `maxItems`).
+    pub const DIMENSIONS_PER_SET: usize = 30;
+    /// A dimension reference: 1 to 250 characters (schema `DimensionReference`).
+    pub const DIMENSION_NAME_CHARS: usize = 250;
+    /// A dimension target's string value: at most 1024 characters (prose).
+    pub const DIMENSION_VALUE_CHARS: usize = 1024;
+    /// `Metrics`: at most 100 MetricDefinitions per directive (prose).
+    pub const METRICS_PER_DIRECTIVE: usize = 100;
+    /// A metric `Name`: 1 to 1024 characters (schema `MetricName`).
+    pub const METRIC_NAME_CHARS: usize = 1024;
+    /// A numeric array metric target: at most 100 members (prose).
+    pub const VALUES_PER_METRIC: usize = 100;
+}
+
+/// Whether `text` has 1 to `max` characters.
+fn length_within(text: &str, max: usize) -> bool {
+    !text.is_empty() && text.chars().count() <= max
+}
+
+/// Parses `line` as an EMF document, checking the structure the specification documents
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>,
+/// its prose and its JSON schema), and returns every metric value it defines (one per
+/// directive, metric, dimension set and value):
 ///
-/// - the line is one JSON object and nothing else; its `_aws` member is an object with a
-///   numeric `Timestamp` and a `CloudWatchMetrics` array of metric directives, and no other
-///   member but an optional string `LogGroupName`;
-/// - a directive has exactly `Namespace` (a non-empty string), `Dimensions` (an array of
-///   dimension sets) and `Metrics` (an array of at most 100 metric definitions);
-/// - a dimension set is an array of at most 30 strings, each a member of the root whose value
-///   is a string;
-/// - a metric definition has a `Name` (a string naming a member of the root whose value is a
-///   number, or an array of at most 100 numbers), and may have a `Unit` (a CloudWatch unit)
-///   and a `StorageResolution` (1 or 60), nothing else.
+/// - the line is one JSON object and nothing else, of at most 1 MB; its `_aws` member is an
+///   object with exactly a `Timestamp` (an integer: milliseconds since the epoch) and a
+///   `CloudWatchMetrics` array of metric directives ("objects defined by this specification
+///   MUST NOT contain any additional members": no agent extension such as `LogGroupName`);
+/// - a directive has exactly `Namespace` (a string of 1 to 1024 characters), `Dimensions` (a
+///   non-empty array of dimension sets) and `Metrics` (an array of at most 100 metric
+///   definitions);
+/// - a dimension set is an array of at most 30 strings (it may be empty), each of 1 to 250
+///   characters naming a member of the root whose value is a string of at most 1024
+///   characters;
+/// - a metric definition has a `Name` (1 to 1024 characters, naming a member of the root whose
+///   value is a number or an array of at most 100 numbers), and may have a `Unit` (a
+///   CloudWatch unit) and a `StorageResolution` (1 or 60), nothing else.
+///
+/// It is as strict as the specification is with whoever writes a document, not as lenient as
+/// CloudWatch may be when it reads one: it checks the processors' own lines.
 // One pass over the spec's rules, in its order; split, it would read worse.
 #[allow(clippy::too_many_lines)]
 pub fn parse_emf(line: &str) -> Result<Vec<EmfValue>, EmfError> {
     let fail = |what: String| Err(EmfError(what));
+    if line.len() > limits::DOCUMENT_BYTES {
+        return fail(format!("the line has {} bytes, over 1 MB", line.len()));
+    }
     let root: Value = serde_json::from_str(line)
         .map_err(|e| EmfError(format!("the line is not one JSON value: {e}")))?;
     let Some(root) = root.as_object() else {
@@ -308,19 +348,16 @@ pub fn parse_emf(line: &str) -> Result<Vec<EmfValue>, EmfError> {
     let Some(metadata) = root.get("_aws").and_then(Value::as_object) else {
         return fail("no `_aws` object at the root".into());
     };
-    for (member, value) in metadata {
-        match member.as_str() {
-            "Timestamp" if value.is_number() => {}
-            "CloudWatchMetrics" if value.is_array() => {}
-            "LogGroupName" if value.is_string() => {}
-            _ => return fail(format!("`_aws.{member}` is not a member the spec allows")),
+    for member in metadata.keys() {
+        if member != "Timestamp" && member != "CloudWatchMetrics" {
+            return fail(format!("`_aws.{member}` is not a member the spec allows"));
         }
     }
-    if !metadata.contains_key("Timestamp") {
-        return fail("`_aws.Timestamp` is missing".into());
-    }
+    let Some(timestamp_ms) = metadata.get("Timestamp").and_then(Value::as_u64) else {
+        return fail("`_aws.Timestamp` is not an integer number of milliseconds".into());
+    };
     let Some(directives) = metadata.get("CloudWatchMetrics").and_then(Value::as_array) else {
-        return fail("`_aws.CloudWatchMetrics` is missing".into());
+        return fail("`_aws.CloudWatchMetrics` is not an array".into());
     };
     let mut values = Vec::new();
     for directive in directives {
@@ -334,16 +371,21 @@ pub fn parse_emf(line: &str) -> Result<Vec<EmfValue>, EmfError> {
             ));
         }
         let namespace = match directive.get("Namespace").and_then(Value::as_str) {
-            Some(namespace) if !namespace.is_empty() => namespace,
-            _ => return fail("a directive's `Namespace` is not a non-empty string".into()),
+            Some(namespace) if length_within(namespace, limits::NAMESPACE_CHARS) => namespace,
+            _ => {
+                return fail(
+                    "a directive's `Namespace` is not a string of 1 to 1024 characters".into(),
+                );
+            }
         };
-        let Some(sets) = directive.get("Dimensions").and_then(Value::as_array) else {
-            return fail("a directive's `Dimensions` is not an array".into());
+        let sets = match directive.get("Dimensions").and_then(Value::as_array) {
+            Some(sets) if !sets.is_empty() => sets,
+            _ => return fail("a directive's `Dimensions` is not a non-empty array".into()),
         };
         let Some(metrics) = directive.get("Metrics").and_then(Value::as_array) else {
             return fail("a directive's `Metrics` is not an array".into());
         };
-        if metrics.len() > 100 {
+        if metrics.len() > limits::METRICS_PER_DIRECTIVE {
             return fail("a directive has more than 100 metrics".into());
         }
         let mut dimension_sets = Vec::new();
@@ -351,18 +393,27 @@ pub fn parse_emf(line: &str) -> Result<Vec<EmfValue>, EmfError> {
             let Some(set) = set.as_array() else {
                 return fail("a dimension set is not an array".into());
             };
-            if set.len() > 30 {
+            if set.len() > limits::DIMENSIONS_PER_SET {
                 return fail("a dimension set has more than 30 dimensions".into());
             }
             let mut dimensions = Vec::new();
             for dimension in set {
-                let Some(name) = dimension.as_str() else {
-                    return fail("a dimension is not a string".into());
+                let name = match dimension.as_str() {
+                    Some(name) if length_within(name, limits::DIMENSION_NAME_CHARS) => name,
+                    _ => {
+                        return fail(format!(
+                            "dimension {dimension} is not a string of 1 to 250 characters"
+                        ));
+                    }
                 };
-                let Some(value) = root.get(name).and_then(Value::as_str) else {
-                    return fail(format!(
-                        "dimension {name:?} has no string value at the root"
-                    ));
+                let value = match root.get(name).and_then(Value::as_str) {
+                    Some(value) if value.chars().count() <= limits::DIMENSION_VALUE_CHARS => value,
+                    Some(_) => return fail(format!("dimension {name:?} is over 1024 characters")),
+                    None => {
+                        return fail(format!(
+                            "dimension {name:?} has no string value at the root"
+                        ));
+                    }
                 };
                 dimensions.push((name.to_owned(), value.to_owned()));
             }
@@ -384,31 +435,38 @@ pub fn parse_emf(line: &str) -> Result<Vec<EmfValue>, EmfError> {
                     _ => return fail(format!("metric definition member {member:?} = {value}")),
                 }
             }
-            let Some(name) = definition.get("Name").and_then(Value::as_str) else {
-                return fail("a metric definition has no `Name`".into());
+            let name = match definition.get("Name").and_then(Value::as_str) {
+                Some(name) if length_within(name, limits::METRIC_NAME_CHARS) => name,
+                _ => {
+                    return fail(
+                        "a metric definition's `Name` is not a string of 1 to 1024 characters"
+                            .into(),
+                    );
+                }
             };
-            let value = match root.get(name) {
-                Some(Value::Number(n)) => n.as_f64(),
-                Some(Value::Array(items)) if !items.is_empty() && items.len() <= 100 => {
-                    if items.iter().all(Value::is_number) {
-                        items[0].as_f64()
-                    } else {
-                        None
-                    }
+            let numbers: Option<Vec<f64>> = match root.get(name) {
+                Some(Value::Number(n)) => n.as_f64().map(|n| vec![n]),
+                Some(Value::Array(items)) if items.len() <= limits::VALUES_PER_METRIC => {
+                    items.iter().map(Value::as_f64).collect()
                 }
                 _ => None,
             };
-            let Some(value) = value else {
-                return fail(format!("metric {name:?} has no numeric value at the root"));
+            let Some(numbers) = numbers else {
+                return fail(format!(
+                    "metric {name:?} has no number or array of at most 100 numbers at the root"
+                ));
             };
             for dimensions in &dimension_sets {
-                values.push(EmfValue {
-                    namespace: namespace.to_owned(),
-                    name: name.to_owned(),
-                    unit: unit.clone(),
-                    dimensions: dimensions.clone(),
-                    value,
-                });
+                for &value in &numbers {
+                    values.push(EmfValue {
+                        namespace: namespace.to_owned(),
+                        name: name.to_owned(),
+                        unit: unit.clone(),
+                        dimensions: dimensions.clone(),
+                        value,
+                        timestamp_ms,
+                    });
+                }
             }
         }
     }
@@ -490,6 +548,14 @@ mod tests {
         assert_eq!(value(&values, "Failures", &[("Dataset", NO_DATASET)]), 1.0);
     }
 
+    // What the specification requires of a document, as AWS documents it:
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+    // (the prose: "objects defined by this specification MUST NOT contain any additional
+    // members", `Timestamp` in milliseconds after the epoch, a DimensionSet of at most 30 keys
+    // whose targets are strings of at most 1024 characters, at most 100 MetricDefinitions per
+    // directive, a numeric array target of at most 100 members; the JSON schema at the end of
+    // the page: `Timestamp` an integer, `Dimensions` at least one set, a DimensionReference of
+    // 1 to 250 characters, `Namespace` and `Name` of 1 to 1024, the `MetricUnit` pattern).
     #[test]
     fn parsing_refuses_what_the_specification_does_not_allow() {
         let good = sample(Some(ErrorName::Storage), Some("sales")).emf_document(5);
@@ -499,23 +565,109 @@ mod tests {
             change(&mut document);
             parse_emf(&document.to_string()).unwrap_err()
         };
+        let metadata = |d: &mut Value| d["_aws"].as_object_mut().unwrap().clone();
         broken(&|d| {
-            d["_aws"]
-                .as_object_mut()
-                .unwrap()
-                .remove("Timestamp")
-                .map(drop)
-                .unwrap()
+            let mut m = metadata(d);
+            m.remove("Timestamp");
+            d["_aws"] = Value::Object(m);
         });
+        broken(&|d| {
+            let mut m = metadata(d);
+            m.remove("CloudWatchMetrics");
+            d["_aws"] = Value::Object(m);
+        });
+        broken(&|d| d["_aws"]["Timestamp"] = 1.5.into());
+        broken(&|d| d["_aws"]["Timestamp"] = (-1).into());
+        broken(&|d| d["_aws"]["Timestamp"] = "5".into());
         broken(&|d| d["_aws"]["Extra"] = 1.into());
+        // Not in the specification (the CloudWatch agent's extension): refused like any other.
+        broken(&|d| d["_aws"]["LogGroupName"] = "group".into());
         broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Namespace"] = "".into());
+        broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Namespace"] = "n".repeat(1025).into());
+        broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = json!([]));
+        broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = json!(["Route"]));
         broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0] = "Missing".into());
+        broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0] = "".into());
         broken(&|d| d["Route"] = 3.into());
+        broken(&|d| d["Route"] = "r".repeat(1025).into());
         broken(&|d| d["Bytes"] = "many".into());
+        broken(&|d| d["Bytes"] = json!([1, "2"]));
+        broken(&|d| d["Bytes"] = json!(vec![1; 101]));
         broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "Parsecs".into());
+        broken(&|d| {
+            d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"] = 5.into()
+        });
+        broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] = "".into());
         broken(&|d| d["_aws"]["CloudWatchMetrics"][1]["Other"] = 1.into());
         assert!(parse_emf(&format!("x{good}")).is_err());
+        assert!(parse_emf(&format!("{good}x")).is_err());
         assert!(parse_emf("[1]").is_err());
+        let mut big = good.clone();
+        big["Padding"] = "p".repeat(1024 * 1024).into();
+        assert!(parse_emf(&big.to_string()).is_err());
+    }
+
+    #[test]
+    fn parsing_accepts_what_the_specification_allows_up_to_its_limits() {
+        let mut root = Map::new();
+        let keys: Vec<String> = (0..30).map(|i| format!("D{i}")).collect();
+        for key in &keys {
+            root.insert(key.clone(), "v".repeat(1024).into());
+        }
+        let names: Vec<String> = (0..100).map(|i| format!("M{i}")).collect();
+        for name in &names {
+            root.insert(name.clone(), 1.into());
+        }
+        root.insert("M0".into(), json!(vec![2.5; 100]));
+        root.insert("M1".into(), json!([]));
+        let metrics: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"Name": n, "Unit": "Count/Second", "StorageResolution": 1}))
+            .collect();
+        root.insert(
+            "_aws".into(),
+            json!({"Timestamp": 0, "CloudWatchMetrics": [
+                {"Namespace": "n".repeat(1024), "Dimensions": [keys, []], "Metrics": metrics}
+            ]}),
+        );
+        let values = parse_emf(&Value::Object(root).to_string()).unwrap();
+        // M0: 100 values, M1: none, 98 others: one each; under each of the two sets.
+        assert_eq!(values.len(), 2 * (100 + 98));
+        assert!(values.iter().all(|v| v.timestamp_ms == 0));
+        assert_eq!(
+            values.iter().filter(|v| v.dimensions.len() == 30).count(),
+            198
+        );
+    }
+
+    #[test]
+    fn a_line_has_the_shape_the_specification_documents() {
+        let line = sample(Some(ErrorName::Storage), Some("sales")).emf_line(1_574_109_732_004);
+        let document: Value = serde_json::from_str(&line).unwrap();
+        let metadata = document["_aws"].as_object().unwrap();
+        let mut members: Vec<&str> = metadata.keys().map(String::as_str).collect();
+        members.sort_unstable();
+        assert_eq!(members, ["CloudWatchMetrics", "Timestamp"]);
+        assert_eq!(metadata["Timestamp"].as_u64(), Some(1_574_109_732_004));
+        for directive in metadata["CloudWatchMetrics"].as_array().unwrap() {
+            let directive = directive.as_object().unwrap();
+            assert_eq!(directive.len(), 3);
+            assert_eq!(directive["Namespace"], NAMESPACE_PREFIX);
+            let sets = directive["Dimensions"].as_array().unwrap();
+            assert!(!sets.is_empty());
+            for set in sets {
+                let set = set.as_array().unwrap();
+                assert!(set.len() <= 30 && set.iter().all(Value::is_string));
+            }
+            for definition in directive["Metrics"].as_array().unwrap() {
+                let definition = definition.as_object().unwrap();
+                let mut members: Vec<&str> = definition.keys().map(String::as_str).collect();
+                members.sort_unstable();
+                assert_eq!(members, ["Name", "Unit"]);
+            }
+        }
+        let values = parse_emf(&line).unwrap();
+        assert!(values.iter().all(|v| v.timestamp_ms == 1_574_109_732_004));
     }
 
     #[test]
