@@ -23,14 +23,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         async move {
-            let handled = handler.handle(event.payload).await;
+            let invocation = handler.handle(event.payload).await;
             // One Embedded Metric Format line per object, as it is: Lambda sends stdout to the
             // log group and CloudWatch Logs extracts the metrics
             // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html);
             // the JSON log format does not wrap a line that is JSON already
             // (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html).
-            println!("{}", handled.metrics.emf_line(now_ms()));
-            handled.result
+            println!("{}", invocation.metrics.emf_line(now_ms()));
+            invocation.result
         }
     }))
     .await

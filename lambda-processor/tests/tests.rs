@@ -134,7 +134,7 @@ fn assert_timestamp_is_now_in_ms(values: &[EmfValue]) {
 }
 
 /// The one value of `name` under exactly `dimensions` on an EMF line.
-fn metric(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> f64 {
+fn metric(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> u64 {
     let found: Vec<&EmfValue> = values
         .iter()
         .filter(|v| {
@@ -146,7 +146,9 @@ fn metric(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> f64 {
         })
         .collect();
     assert_eq!(found.len(), 1, "{name} by {dimensions:?}: {values:?}");
-    found[0].value
+    found[0]
+        .whole()
+        .unwrap_or_else(|| panic!("{name}: not a whole number: {:?}", found[0]))
 }
 
 impl Pipeline {
@@ -304,10 +306,10 @@ async fn failures_come_back_with_the_core_error_names() {
     let lines = p.emf_lines();
     assert_eq!(lines.len(), cases.len());
     for (values, (_, expected)) in lines.iter().zip(&cases) {
-        assert_eq!(metric(values, "Failures", &[("ErrorName", expected)]), 1.0);
+        assert_eq!(metric(values, "Failures", &[("ErrorName", expected)]), 1);
         let by_route = [("Route", "lambda"), ("ErrorName", *expected)];
-        assert_eq!(metric(values, "Failures", &by_route), 1.0);
-        assert_eq!(metric(values, "Objects", &[]), 1.0);
+        assert_eq!(metric(values, "Failures", &by_route), 1);
+        assert_eq!(metric(values, "Objects", &[]), 1);
     }
     let listing =
         p.s3.client()
@@ -354,13 +356,13 @@ async fn an_object_under_a_contract_gets_its_parquet_and_rejects_before_the_repo
     let lines = p.emf_lines();
     assert_eq!(lines.len(), 1);
     let both = [("Route", "lambda"), ("Dataset", "sales")];
-    assert_eq!(metric(&lines[0], "Records", &both), 4.0);
+    assert_eq!(metric(&lines[0], "Records", &both), 4);
     assert_eq!(
         metric(&lines[0], "RejectedRecords", &[("Dataset", "sales")]),
-        1.0
+        1
     );
-    assert_eq!(metric(&lines[0], "Bytes", &[("Route", "lambda")]), 48.0);
-    assert_eq!(metric(&lines[0], "Failures", &both), 0.0);
+    assert_eq!(metric(&lines[0], "Bytes", &[("Route", "lambda")]), 48);
+    assert_eq!(metric(&lines[0], "Failures", &both), 0);
     let stored = p.object(parquet).await.unwrap();
     assert!(stored.starts_with(b"PAR1"));
     assert_eq!(report["contract"]["outputs"][0]["size"], stored.len());

@@ -253,6 +253,22 @@ pub struct EmfValue {
     pub timestamp_ms: u64,
 }
 
+impl EmfValue {
+    /// The value as a whole number, if it is one and below 2^53 (where every integer is an
+    /// `f64`): the processors' metrics are all counts, bytes or milliseconds.
+    pub fn whole(&self) -> Option<u64> {
+        const EXACT_BELOW: f64 = 9_007_199_254_740_992.0;
+        let value = self.value;
+        if (0.0..EXACT_BELOW).contains(&value) && value.fract() == 0.0 {
+            // Exact: whole, non-negative and below 2^53.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Some(value as u64)
+        } else {
+            None
+        }
+    }
+}
+
 /// The CloudWatch units a `MetricDefinition` may name: the specification's schema lists them
 /// (the `MetricUnit` pattern), as does
 /// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html>.
@@ -491,7 +507,7 @@ mod tests {
         }
     }
 
-    fn value(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> f64 {
+    fn value(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> u64 {
         let found: Vec<_> = values
             .iter()
             .filter(|v| {
@@ -503,7 +519,7 @@ mod tests {
             })
             .collect();
         assert_eq!(found.len(), 1, "{name} {dimensions:?}: {found:?}");
-        found[0].value
+        found[0].whole().unwrap()
     }
 
     #[test]
@@ -513,14 +529,14 @@ mod tests {
         let values = parse_emf(&line).unwrap();
         assert_eq!(values.len(), Metric::ALL.len() * DIMENSION_SETS.len());
         let both = [("Route", "lambda"), ("Dataset", "sales")];
-        assert_eq!(value(&values, "Objects", &both), 1.0);
-        assert_eq!(value(&values, "Bytes", &[("Route", "lambda")]), 1234.0);
+        assert_eq!(value(&values, "Objects", &both), 1);
+        assert_eq!(value(&values, "Bytes", &[("Route", "lambda")]), 1234);
         assert_eq!(
             value(&values, "RejectedRecords", &[("Dataset", "sales")]),
-            3.0
+            3
         );
-        assert_eq!(value(&values, "Duration", &[]), 57.0);
-        assert_eq!(value(&values, "Failures", &both), 0.0);
+        assert_eq!(value(&values, "Duration", &[]), 57);
+        assert_eq!(value(&values, "Failures", &both), 0);
         assert!(values.iter().all(|v| v.namespace == NAMESPACE_PREFIX));
         let duration = values.iter().find(|v| v.name == "Duration").unwrap();
         assert_eq!(duration.unit.as_deref(), Some("Milliseconds"));
@@ -535,7 +551,7 @@ mod tests {
         let values = parse_emf(&line).unwrap();
         assert_eq!(
             value(&values, "Failures", &[("ErrorName", "ContractViolation")]),
-            1.0
+            1
         );
         assert_eq!(
             value(
@@ -543,9 +559,9 @@ mod tests {
                 "Failures",
                 &[("Route", "lambda"), ("ErrorName", "ContractViolation")]
             ),
-            1.0
+            1
         );
-        assert_eq!(value(&values, "Failures", &[("Dataset", NO_DATASET)]), 1.0);
+        assert_eq!(value(&values, "Failures", &[("Dataset", NO_DATASET)]), 1);
     }
 
     // What the specification requires of a document, as AWS documents it:
@@ -595,7 +611,7 @@ mod tests {
         broken(&|d| d["Bytes"] = json!(vec![1; 101]));
         broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "Parsecs".into());
         broken(&|d| {
-            d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"] = 5.into()
+            d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"] = 5.into();
         });
         broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] = "".into());
         broken(&|d| d["_aws"]["CloudWatchMetrics"][1]["Other"] = 1.into());
