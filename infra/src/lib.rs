@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod cfn;
 pub mod clients;
 pub mod deploy;
+pub mod monitoring;
 pub mod preflight;
 pub mod request;
 pub mod statemachine;

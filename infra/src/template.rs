@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use shared::{
     CURATED_PREFIX, DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, DEFAULT_THRESHOLD_BYTES,
-    REJECTED_PREFIX, env,
+    NAMESPACE_PREFIX, REJECTED_PREFIX, env,
 };
 use shared::{ContractError, Contracts};
 
@@ -133,6 +133,8 @@ pub mod param {
     pub const LAMBDA_MEMORY: &str = "LambdaMemory";
     /// Lambda reserved concurrency.
     pub const LAMBDA_CONCURRENCY: &str = "LambdaReservedConcurrency";
+    /// The rejected-record share (%) of a dataset above which its alarm fires.
+    pub const REJECTED_SHARE_PERCENT: &str = "RejectedShareAlarmPercent";
 }
 
 /// Output names.
@@ -195,18 +197,24 @@ const VPC_CIDR: &str = "10.42.0.0/16";
 /// The task definition's family (`Fn::Sub` text).
 const TASK_FAMILY: &str = "${AWS::StackName}-processor";
 
+/// The namespace of the processors' metrics (`Fn::Sub` text): [`NAMESPACE_PREFIX`] and the
+/// stack's name, so that two stacks in one account keep their metrics apart.
+pub fn metrics_namespace() -> String {
+    format!("{NAMESPACE_PREFIX}/${{AWS::StackName}}")
+}
+
 /// The state machine's name (`Fn::Sub` text).
 const STATE_MACHINE_NAME: &str = "${AWS::StackName}";
 
 /// The state machine's ARN, known before it exists.
-fn state_machine_arn() -> Value {
+pub(crate) fn state_machine_arn() -> Value {
     sub(&format!(
         "arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:{STATE_MACHINE_NAME}"
     ))
 }
 
 /// The KMS key every encrypted resource uses: the stack's own or the one passed in.
-fn key_arn() -> Value {
+pub(crate) fn key_arn() -> Value {
     if_(
         CREATE_KEY,
         get_att(id::KEY, "Arn"),
@@ -236,6 +244,7 @@ pub fn template(settings: &Settings) -> Template {
     network(&mut t);
     state_machine(&mut t, settings);
     alarms(&mut t);
+    crate::monitoring::resources(&mut t, &settings.contracts);
     outputs(&mut t);
     tag_resources(&mut t);
     t
@@ -250,9 +259,10 @@ pub const STACK_TAG_KEY: &str = "Stack";
 /// The resource types of the template that take a `Tags` list (the infra tests check this
 /// against the resource schemas cfn-lint carries). `infra deploy --tag` adds stack tags,
 /// which CloudFormation propagates to the same resources.
-pub const TAGGED_TYPES: [&str; 20] = [
+pub const TAGGED_TYPES: [&str; 21] = [
     "AWS::Athena::WorkGroup",
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
     "AWS::EC2::InternetGateway",
     "AWS::EC2::RouteTable",
     "AWS::EC2::SecurityGroup",
@@ -919,6 +929,7 @@ fn function(t: &mut Template, s: &Settings) {
                     env::INPUT_PREFIX: reference(param::INPUT_PREFIX),
                     env::OUTPUT_PREFIX: reference(param::OUTPUT_PREFIX),
                     env::CONTRACTS_DIR: LAMBDA_CONTRACTS_DIR,
+                    env::METRICS_NAMESPACE: sub(&metrics_namespace()),
                 }},
                 "LoggingConfig": {
                     "LogGroup": reference("FunctionLogGroup"),
@@ -1088,6 +1099,7 @@ fn task_definition(t: &mut Template) {
                         { "Name": env::INPUT_PREFIX, "Value": reference(param::INPUT_PREFIX) },
                         { "Name": env::OUTPUT_PREFIX, "Value": reference(param::OUTPUT_PREFIX) },
                         { "Name": env::CONTRACTS_DIR, "Value": CONTAINER_CONTRACTS_DIR },
+                        { "Name": env::METRICS_NAMESPACE, "Value": sub(&metrics_namespace()) },
                         { "Name": "RUST_LOG", "Value": "info" },
                     ],
                     "LogConfiguration": {

@@ -550,3 +550,183 @@ fn the_tasks_may_pull_the_image_uri_repository() {
         assert_eq!(Value::Array(resources), expected, "{arn:?}");
     }
 }
+
+/// Issue 14: the dashboard's body is JSON once `Fn::Sub` fills it in, names only the
+/// processors' metrics (from `shared::Metric`) in the stack's namespace and AWS's own, and
+/// has every widget the operators asked for; a dataset's rejected share is drawn per contract.
+/// Dashboard body: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html>.
+#[test]
+fn the_dashboard_draws_every_widget_from_the_metrics_the_processors_emit() {
+    let template = template();
+    let dashboard = &template["Resources"][infra::monitoring::DASHBOARD];
+    assert_eq!(dashboard["Type"], "AWS::CloudWatch::Dashboard");
+    let body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .expect("the body is Fn::Sub text");
+    // What Fn::Sub fills in: pseudo parameters and resources of the stack.
+    let mut filled = body.to_owned();
+    for (variable, value) in [
+        ("${AWS::Region}", "eu-west-1"),
+        ("${AWS::StackName}", "stack"),
+        ("${StateMachine}", "arn:state-machine"),
+        ("${ProcessorFunction}", "function"),
+        ("${Cluster}", "cluster"),
+        ("${RuleDeadLetterQueue.QueueName}", "dlq"),
+    ] {
+        assert!(filled.contains(variable), "{variable}");
+        filled = filled.replace(variable, value);
+    }
+    assert!(
+        !filled.contains("${"),
+        "an unknown variable is left: {filled}"
+    );
+    let body: Value = serde_json::from_str(&filled).unwrap();
+    let widgets = body["widgets"].as_array().unwrap();
+    let titles: Vec<&str> = widgets
+        .iter()
+        .map(|w| w["properties"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Executions",
+            "Failures by error name",
+            "Bytes per hour",
+            "Records per hour",
+            "Lambda duration (ms)",
+            "Lambda errors and throttles",
+            "Fargate tasks running",
+            "Dead-letter queue depth",
+            "Rejected records (% of records) per dataset",
+        ]
+    );
+    let ours = format!("{}/stack", shared::NAMESPACE_PREFIX);
+    let mut error_names = Vec::new();
+    for widget in widgets {
+        assert!(widget["x"].as_u64().unwrap() + widget["width"].as_u64().unwrap() <= 24);
+        for line in widget["properties"]["metrics"].as_array().unwrap() {
+            let Some(namespace) = line[0].as_str() else {
+                assert!(line[0]["expression"].is_string(), "{line}");
+                continue;
+            };
+            let name = line[1].as_str().unwrap();
+            if namespace == ours {
+                assert!(
+                    shared::Metric::ALL.iter().any(|m| m.name() == name),
+                    "{name}"
+                );
+                if line[2] == "ErrorName" {
+                    error_names.push(line[3].as_str().unwrap().to_owned());
+                }
+            } else {
+                assert!(
+                    namespace.starts_with("AWS/") || namespace == "ECS/ContainerInsights",
+                    "{namespace}"
+                );
+            }
+        }
+    }
+    let all: Vec<String> = shared::ErrorName::ALL
+        .iter()
+        .map(|n| n.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        error_names, all,
+        "failures by every error name of the table"
+    );
+    // Container Insights counts a cluster's tasks as `TaskCount` by `ClusterName`;
+    // `RunningTaskCount` is by `ServiceName` and `ClusterName`, and the state machine's tasks
+    // belong to no service
+    // (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-metrics-ECS.html>).
+    assert_eq!(
+        widgets[6]["properties"]["metrics"],
+        json!([[
+            "ECS/ContainerInsights",
+            "TaskCount",
+            "ClusterName",
+            "cluster"
+        ]])
+    );
+    let share = widgets.last().unwrap()["properties"]["metrics"].to_string();
+    for contract in crate::catalog::repository_settings().contracts.iter() {
+        assert!(
+            share.contains(&format!("\"label\":\"{}\"", contract.dataset)),
+            "{share}"
+        );
+    }
+}
+
+/// Issue 14: both processors are given the namespace the dashboard and the alarms read.
+#[test]
+fn the_processors_emit_in_the_namespace_the_dashboard_reads() {
+    let template = template();
+    let namespace = json!({ "Fn::Sub": template::metrics_namespace() });
+    let function = &template["Resources"][id::FUNCTION]["Properties"]["Environment"]["Variables"];
+    assert_eq!(function[shared::env::METRICS_NAMESPACE], namespace);
+    let container =
+        &template["Resources"][id::TASK_DEFINITION]["Properties"]["ContainerDefinitions"][0];
+    assert!(
+        container["Environment"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "Name": shared::env::METRICS_NAMESPACE, "Value": namespace }))
+    );
+}
+
+/// Issue 14: each dataset's rejected share alarms past the stack parameter, and Lambda
+/// throttling alarms once it lasts; both to the alarm topic. Metric math in an alarm:
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create-alarm-on-metric-math-expression.html>;
+/// M out of N: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation>.
+#[test]
+fn rejected_shares_and_lasting_throttles_alarm_to_the_topic() {
+    let template = template();
+    let contracts = crate::catalog::repository_settings().contracts;
+    assert!(!contracts.is_empty());
+    for contract in contracts.iter() {
+        let id = infra::monitoring::rejected_share_alarm(&contract.dataset);
+        let alarm = &template["Resources"][&id]["Properties"];
+        assert_eq!(
+            alarm["Threshold"],
+            json!({ "Ref": param::REJECTED_SHARE_PERCENT }),
+            "{id}"
+        );
+        assert_eq!(alarm["AlarmActions"], json!([{ "Ref": "AlarmTopic" }]));
+        assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+        let queries = alarm["Metrics"].as_array().unwrap();
+        let returned: Vec<&Value> = queries.iter().filter(|q| q["ReturnData"] == true).collect();
+        assert_eq!(
+            returned.len(),
+            1,
+            "one expression gives the alarm its value"
+        );
+        assert_eq!(returned[0]["Expression"], "100 * rejected / records");
+        for (query, metric) in [("rejected", "RejectedRecords"), ("records", "Records")] {
+            let stat = queries.iter().find(|q| q["Id"] == query).unwrap();
+            let metric_json = &stat["MetricStat"]["Metric"];
+            assert_eq!(metric_json["MetricName"], metric);
+            assert_eq!(
+                metric_json["Dimensions"],
+                json!([{ "Name": "Dataset", "Value": contract.dataset }])
+            );
+            assert_eq!(
+                metric_json["Namespace"],
+                json!({ "Fn::Sub": template::metrics_namespace() })
+            );
+        }
+    }
+    let parameter = &template["Parameters"][param::REJECTED_SHARE_PERCENT];
+    assert_eq!(parameter["Type"], "Number");
+    let throttles = &template["Resources"][infra::monitoring::THROTTLE_ALARM]["Properties"];
+    assert_eq!(throttles["MetricName"], "Throttles");
+    assert_eq!(throttles["Namespace"], "AWS/Lambda");
+    assert_eq!(throttles["Period"], 60);
+    assert_eq!(
+        throttles["EvaluationPeriods"],
+        throttles["DatapointsToAlarm"]
+    );
+    assert!(
+        throttles["EvaluationPeriods"].as_u64().unwrap() >= 5,
+        "throttling that lasts"
+    );
+    assert_eq!(throttles["AlarmActions"], json!([{ "Ref": "AlarmTopic" }]));
+}
