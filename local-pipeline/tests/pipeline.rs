@@ -135,6 +135,61 @@ async fn the_threshold_splits_the_routes() {
     pipeline.shutdown().await;
 }
 
+/// Issue 14: a Fargate task's log (what CloudWatch Logs would get from its `awslogs` driver)
+/// has exactly one Embedded Metric Format line for its object, which parses as the
+/// specification documents it
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>,
+/// checked by `shared::parse_emf`) and gives the object's bytes and records.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fargate_task_log_has_one_emf_line_with_its_objects_figures() {
+    let pipeline = start().await;
+    let body = local_pipeline::demo::generated_csv(THRESHOLD + 1);
+    // Every line but the header is a record.
+    let line_count = std::str::from_utf8(&body).unwrap().lines().count();
+    let records = u64::try_from(line_count - 1).unwrap();
+    let size = u64::try_from(body.len()).unwrap();
+    upload(&pipeline, "incoming/metrics/large.csv", body).await;
+    let ended = ended(&pipeline, 1).await;
+    let record = record_for(&ended, "incoming/metrics/large.csv");
+    assert_eq!(
+        (record.status, Route::of(record)),
+        (ExecutionStatus::Succeeded, Route::Fargate)
+    );
+    let folder = pipeline.log_dir().join(&record.name);
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let log = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        lines.extend(
+            log.lines()
+                .filter(|line| line.contains("\"_aws\""))
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(lines.len(), 1, "one EMF line in {}", folder.display());
+    let values = shared::parse_emf(&lines[0]).unwrap_or_else(|e| panic!("{e}: {}", lines[0]));
+    let value = |name: &str, dimensions: &[(&str, &str)]| -> u64 {
+        let found: Vec<&shared::EmfValue> = values
+            .iter()
+            .filter(|v| {
+                v.name == name
+                    && v.dimensions.len() == dimensions.len()
+                    && dimensions
+                        .iter()
+                        .all(|&(d, value)| v.dimensions.contains(&(d.to_owned(), value.to_owned())))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{name} by {dimensions:?}: {values:?}");
+        found[0].whole().unwrap()
+    };
+    let route = [("Route", "fargate")];
+    assert_eq!(value("Objects", &route), 1);
+    assert_eq!(value("Bytes", &route), size);
+    assert_eq!(value("Records", &route), records);
+    assert_eq!(value("Failures", &[]), 0);
+    assert_eq!(value("Objects", &[("Dataset", shared::NO_DATASET)]), 1);
+    pipeline.shutdown().await;
+}
+
 /// The bucket is versioned, as the deployed one is: each event carries the version id S3
 /// gave the upload, and both processors read that version and name it in the report.
 #[tokio::test(flavor = "multi_thread")]
