@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use shared::{CURATED_PREFIX, KeyLayout, REJECTED_PREFIX};
+use shared::{CURATED_PREFIX, FAILURE_PREFIX, KeyLayout, REJECTED_PREFIX};
 
 use crate::catalog::ATHENA_RESULTS_PREFIX;
 
@@ -571,7 +571,12 @@ pub fn check_prefixes(input: &str, output: &str) -> Result<(), InvalidInput> {
     // The contracts' outputs and Athena's results have fixed prefixes: an upload there
     // would start the pipeline on its own outputs, and reports there would sit in a table.
     for (which, prefix) in [("input", input), ("output", output)] {
-        for reserved in [CURATED_PREFIX, REJECTED_PREFIX, ATHENA_RESULTS_PREFIX] {
+        for reserved in [
+            CURATED_PREFIX,
+            REJECTED_PREFIX,
+            FAILURE_PREFIX,
+            ATHENA_RESULTS_PREFIX,
+        ] {
             if prefix.starts_with(reserved) || reserved.starts_with(prefix) {
                 return Err(invalid(
                     format!("the {which} prefix {prefix:?}"),

@@ -10,6 +10,11 @@
 //!                                                                      └─ the exit code's name ─► Failed: <name>
 //! ```
 //!
+//! Every way to a `Fail` state goes through a task that writes the failure record first
+//! (`Record failure: <name>`, an S3 `PutObject` of a [`shared::FailureRecord`] at
+//! [`shared::failure_record_key`]); if that write fails after its retries, the execution
+//! fails all the same, with its own error.
+//!
 //! Every error name of [`ErrorName::ALL`] has its own `Fail` state, `Failed: <name>`, so a
 //! failed execution's error is the processor's own name: the Lambda's error type as it is,
 //! the Fargate container's exit code mapped back through [`ErrorName::from_exit_code`].
@@ -149,7 +154,25 @@ pub mod state {
     pub fn failed(name: shared::ErrorName) -> String {
         format!("Failed: {name}")
     }
+
+    /// The task that writes the failure record before the `Fail` state `fail_state`
+    /// ("Failed: X" is recorded by "Record failure: X").
+    pub fn record_failure(fail_state: &str) -> String {
+        format!(
+            "Record failure: {}",
+            fail_state.strip_prefix("Failed: ").unwrap_or(fail_state)
+        )
+    }
 }
+
+/// The AWS SDK integration that writes a failure record: S3 `PutObject` (AWS: "Learning to
+/// use AWS service SDK integrations in Step Functions",
+/// <https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html>).
+pub const S3_PUT_OBJECT: &str = "arn:aws:states:::aws-sdk:s3:putObject";
+
+/// Where a failure record task puts S3's answer (the record's ETag and version id), beside
+/// the caught error, which the `Fail` state after it still reads.
+pub const FAILURE_RECORD_RESULT_PATH: &str = "$.failureRecord";
 
 /// The Lambda integration's throttling: more invocations than the function's (or the
 /// account's) concurrency allows. Retried for long enough to ride out a burst of uploads
@@ -360,13 +383,13 @@ fn catch_names() -> Vec<Catcher> {
         .map(|name| Catcher {
             error_equals: vec![name.as_str().to_owned()],
             result_path: Some(ERROR_PATH.into()),
-            next: state::failed(name),
+            next: state::record_failure(&state::failed(name)),
         })
         .collect();
     catchers.push(Catcher {
         error_equals: vec!["States.ALL".into()],
         result_path: Some(ERROR_PATH.into()),
-        next: state::FAILED_UNEXPECTEDLY.into(),
+        next: state::record_failure(state::FAILED_UNEXPECTEDLY),
     });
     catchers
 }
@@ -463,7 +486,7 @@ fn fargate_task(settings: &Settings) -> State {
             Catcher {
                 error_equals: vec!["States.ALL".into()],
                 result_path: Some(ERROR_PATH.into()),
-                next: state::FAILED_UNEXPECTEDLY.into(),
+                next: state::record_failure(state::FAILED_UNEXPECTEDLY),
             },
         ],
         next: Some(state::PROCESSED.into()),
@@ -484,7 +507,7 @@ fn fargate_failure_states(states: &mut States, settings: &Settings) {
                 ChoiceRule::string_matches(&format!("{ERROR_PATH}.Error"), "States.TaskFailed")
                     .then(state::READ_FARGATE_EXIT),
             ],
-            default: Some(state::FAILED_UNEXPECTEDLY.into()),
+            default: Some(state::record_failure(state::FAILED_UNEXPECTEDLY)),
         }),
     );
     states.add(
@@ -502,7 +525,8 @@ fn fargate_failure_states(states: &mut States, settings: &Settings) {
     // A container that never started has no exit code; a comparison on a missing path would
     // be a runtime error, so that case goes first.
     let mut classify = vec![
-        ChoiceRule::negate(ChoiceRule::is_present(exit_code)).then(state::FAILED_UNEXPECTEDLY),
+        ChoiceRule::negate(ChoiceRule::is_present(exit_code))
+            .then(&state::record_failure(state::FAILED_UNEXPECTEDLY)),
     ];
     for name in ErrorName::ALL.into_iter().filter(|name| name.retryable()) {
         classify.push(
@@ -523,7 +547,7 @@ fn fargate_failure_states(states: &mut States, settings: &Settings) {
                 ChoiceRule::is_numeric(exit_code),
                 ChoiceRule::numeric_equals(exit_code, name.exit_code()),
             ])
-            .then(&state::failed(name)),
+            .then(&state::record_failure(&state::failed(name))),
         );
     }
     states.add(
@@ -536,7 +560,7 @@ fn fargate_failure_states(states: &mut States, settings: &Settings) {
                     .into(),
             ),
             choices: classify,
-            default: Some(state::FAILED_UNEXPECTEDLY.into()),
+            default: Some(state::record_failure(state::FAILED_UNEXPECTEDLY)),
         }),
     );
 
@@ -571,16 +595,33 @@ fn end_states(states: &mut States) {
     );
 
     for name in ErrorName::ALL {
+        let fail = state::failed(name);
+        let cause_path = "$.error.Cause";
         states.add(
-            state::failed(name),
+            state::record_failure(&fail),
+            record_failure_task(name, cause_path, &fail),
+        );
+        states.add(
+            fail,
             State::Fail(Fail {
                 comment: Some(fail_comment(name).into()),
                 error: name.as_str().into(),
                 cause: None,
-                cause_path: Some("$.error.Cause".into()),
+                cause_path: Some(cause_path.into()),
             }),
         );
     }
+    // The whole caught error: its name says what happened, and a timeout may come without a
+    // Cause.
+    let unexpected_cause = format!("States.JsonToString({ERROR_PATH})");
+    states.add(
+        state::record_failure(state::FAILED_UNEXPECTEDLY),
+        record_failure_task(
+            ErrorName::Internal,
+            &unexpected_cause,
+            state::FAILED_UNEXPECTEDLY,
+        ),
+    );
     states.add(
         state::FAILED_UNEXPECTEDLY,
         State::Fail(Fail {
@@ -592,11 +633,62 @@ fn end_states(states: &mut States) {
             ),
             error: ErrorName::Internal.as_str().into(),
             cause: None,
-            // The whole caught error: its name says what happened, and a timeout may come
-            // without a Cause.
-            cause_path: Some(format!("States.JsonToString({ERROR_PATH})")),
+            cause_path: Some(unexpected_cause),
         }),
     );
+}
+
+/// The task before the `Fail` state `fail`: writes the [`shared::FailureRecord`] of the
+/// execution's error `name` and cause (the `Fail` state's own `CausePath`, a path or an
+/// intrinsic) at [`shared::failure_record_key`] of the event's key, then goes on to `fail`.
+/// A write that still fails after its retries goes on to `fail` too: the record is a
+/// convenience, the execution's own failure is the truth.
+fn record_failure_task(name: ErrorName, cause: &str, fail: &str) -> State {
+    let job = format!("{WORK_PATH}.job");
+    State::Task(Task {
+        comment: Some(
+            "Leaves a record of this failure beside the reports (shared::FailureRecord), then \
+             fails; the record is written even when the object is gone."
+                .into(),
+        ),
+        resource: S3_PUT_OBJECT.into(),
+        parameters: Some(json!({
+            "Bucket.$": format!("{job}.bucket"),
+            "Key.$": format!(
+                "States.Format('{}{{}}{}', {job}.object.key)",
+                shared::FAILURE_PREFIX,
+                shared::FAILURE_SUFFIX
+            ),
+            "ContentType": "application/json",
+            "Body": {
+                "schema_version": shared::FAILURE_RECORD_SCHEMA_VERSION,
+                "error": name.as_str(),
+                "cause.$": cause,
+                "execution_arn.$": "$$.Execution.Id",
+                "failed_at.$": "$$.State.EnteredTime",
+                "bucket.$": format!("{job}.bucket"),
+                "object.$": format!("{job}.object"),
+            },
+        })),
+        result_selector: None,
+        result_path: Some(FAILURE_RECORD_RESULT_PATH.into()),
+        timeout_seconds: Some(60),
+        retry: vec![Retrier {
+            error_equals: vec!["States.ALL".into()],
+            interval_seconds: 1,
+            max_attempts: 3,
+            backoff_rate: 2.0,
+            max_delay_seconds: Some(10),
+            jitter_strategy: Some(JitterStrategy::Full),
+        }],
+        catch: vec![Catcher {
+            error_equals: vec!["States.ALL".into()],
+            result_path: Some(FAILURE_RECORD_RESULT_PATH.into()),
+            next: fail.into(),
+        }],
+        next: Some(fail.into()),
+        end: false,
+    })
 }
 
 fn fail_comment(name: ErrorName) -> &'static str {

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use shared::{
     CURATED_PREFIX, DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX, DEFAULT_THRESHOLD_BYTES,
-    NAMESPACE_PREFIX, REJECTED_PREFIX, env,
+    FAILURE_PREFIX, NAMESPACE_PREFIX, REJECTED_PREFIX, env,
 };
 use shared::{ContractError, Contracts};
 
@@ -1410,6 +1410,21 @@ fn state_machine(t: &mut Template, s: &Settings) {
                         "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForECSTaskRule",
                     )],
                 ),
+                // The failure path's S3 PutObject (statemachine::record_failure_task): under
+                // the failure records' prefix only, with the bucket's key, through S3 only.
+                Statement::allow(
+                    "WriteFailureRecords",
+                    &["s3:PutObject"],
+                    vec![sub(&format!("${{{}.Arn}}/{FAILURE_PREFIX}*", id::BUCKET))],
+                ),
+                Statement::allow(
+                    "EncryptFailureRecords",
+                    &["kms:GenerateDataKey"],
+                    vec![key_arn()],
+                )
+                .when(json!({ "StringEquals": {
+                    "kms:ViaService": sub("s3.${AWS::Region}.amazonaws.com"),
+                }})),
                 Statement::allow(
                     "DeliverExecutionLogs",
                     &[

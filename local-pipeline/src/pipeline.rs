@@ -550,7 +550,8 @@ impl RunningPipeline {
                 launcher: options.container.clone(),
                 log_dir: log_dir.clone(),
             },
-        ));
+        )
+        .with_s3(s3.client()));
         let starter = Arc::new(Starter::new(
             interpreter,
             tasks,

@@ -1,4 +1,5 @@
-//! The state machine's two integrations, run locally: `lambda:invoke` with the real
+//! The state machine's integrations, run locally: the AWS SDK integration
+//! `aws-sdk:s3:putObject` (the failure records) against the local S3, `lambda:invoke` with the real
 //! `lambda-processor` binary behind the Lambda Runtime API, kept warm as Lambda keeps it, and
 //! `ecs:runTask.sync` with the real `fargate-processor` binary, started with the environment
 //! the task definition and the container overrides give it (or from the image's root
@@ -30,6 +31,8 @@ use crate::interpreter::{TaskContext, TaskError, TaskRunner};
 
 /// The `lambda:invoke` integration's resource.
 pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
+/// The AWS SDK integration's S3 `PutObject` (the failure records).
+pub const S3_PUT_OBJECT: &str = "arn:aws:states:::aws-sdk:s3:putObject";
 /// The `ecs:runTask.sync` integration's resource.
 pub const ECS_RUN_TASK_SYNC: &str = "arn:aws:states:::ecs:runTask.sync";
 /// The task error of a Lambda invocation that Lambda throttled.
@@ -72,6 +75,7 @@ pub struct LocalTasks {
     function: LocalFunction,
     ecs: EcsSettings,
     next_task: AtomicU64,
+    s3: Option<aws_sdk_s3::Client>,
 }
 
 impl LocalTasks {
@@ -81,7 +85,72 @@ impl LocalTasks {
             function,
             ecs,
             next_task: AtomicU64::new(1),
+            s3: None,
         }
+    }
+
+    /// The S3 client the `aws-sdk:s3:*` integrations call (the local S3's; without one they
+    /// fail as a service error would).
+    #[must_use]
+    pub fn with_s3(mut self, client: aws_sdk_s3::Client) -> LocalTasks {
+        self.s3 = Some(client);
+        self
+    }
+
+    /// S3 `PutObject` as the AWS SDK integration calls it: `Bucket`, `Key`, `Body` (a string
+    /// as it is, any other JSON serialised), `ContentType`; its output has the SDK's field
+    /// names in PascalCase (`ETag`, `VersionId`), and an S3 error `X` is the task error
+    /// `S3.XException` (AWS: "Learning to use AWS service SDK integrations in Step
+    /// Functions", <https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html>).
+    async fn put_object(&self, parameters: &Value) -> Result<Value, TaskError> {
+        let Some(client) = &self.s3 else {
+            return Err(TaskError {
+                error: "S3.SdkClientException".into(),
+                cause: "the local pipeline has no S3 client for the AWS SDK integration".into(),
+            });
+        };
+        let field = |name: &str| {
+            parameters[name].as_str().ok_or_else(|| TaskError {
+                error: "States.Runtime".into(),
+                cause: format!("the putObject parameters have no {name} string"),
+            })
+        };
+        let body = match &parameters["Body"] {
+            Value::String(text) => text.clone().into_bytes(),
+            Value::Null => Vec::new(),
+            other => other.to_string().into_bytes(),
+        };
+        let mut request = client
+            .put_object()
+            .bucket(field("Bucket")?)
+            .key(field("Key")?)
+            .body(body.into());
+        if let Some(content_type) = parameters["ContentType"].as_str() {
+            request = request.content_type(content_type);
+        }
+        let output = request.send().await.map_err(|error| {
+            use aws_sdk_s3::error::ProvideErrorMetadata;
+            let code = error.code().unwrap_or("S3").to_owned();
+            let message = error.message().map(str::to_owned);
+            TaskError {
+                error: if code.ends_with("Exception") {
+                    format!("S3.{code}")
+                } else {
+                    format!("S3.{code}Exception")
+                },
+                cause: message.unwrap_or_else(|| {
+                    aws_sdk_s3::error::DisplayErrorContext(&error).to_string()
+                }),
+            }
+        })?;
+        let mut answer = serde_json::Map::new();
+        if let Some(etag) = output.e_tag() {
+            answer.insert("ETag".into(), etag.into());
+        }
+        if let Some(version) = output.version_id() {
+            answer.insert("VersionId".into(), version.into());
+        }
+        Ok(Value::Object(answer))
     }
 
     /// The function (to shut it down).
@@ -376,6 +445,7 @@ impl TaskRunner for LocalTasks {
         match resource {
             LAMBDA_INVOKE => self.invoke_lambda(&parameters, task).await,
             ECS_RUN_TASK_SYNC => self.run_ecs_task(&parameters, task).await,
+            S3_PUT_OBJECT => self.put_object(&parameters).await,
             other => Err(TaskError {
                 error: "States.Runtime".into(),
                 cause: format!("the local pipeline has no integration {other}"),

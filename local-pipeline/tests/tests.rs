@@ -1,6 +1,7 @@
 //! The local pipeline's tests, in one binary.
 
 mod contracts;
+mod failure_records;
 mod interpreter;
 mod pipeline;
 mod restart;

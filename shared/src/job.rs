@@ -28,6 +28,63 @@ pub const CURATED_PREFIX: &str = "curated/";
 /// `rejected/<dataset>/<key relative to the contract's prefix>.rejects.jsonl`.
 pub const REJECTED_PREFIX: &str = "rejected/";
 
+/// A failed execution leaves a record of its failure under this prefix, as
+/// `failed/<key as the event spells it>.json` ([`failure_record_key`]): the state machine's
+/// failure path writes it itself (an S3 `PutObject` task before each `Fail` state), so the
+/// key is the event's, form-URL-encoded, input prefix included (the States Language has no
+/// function to decode it or to cut a prefix). Not an output: a record of a failure, which a
+/// later report supersedes (see [`FailureRecord`]).
+pub const FAILURE_PREFIX: &str = "failed/";
+
+/// Suffix of a failure record's key.
+pub const FAILURE_SUFFIX: &str = ".json";
+
+/// The failure record's key for an object whose key the event spells `event_key`
+/// (form-URL-encoded, as [`JobObject::key`] holds it).
+pub fn failure_record_key(event_key: &str) -> String {
+    format!("{FAILURE_PREFIX}{event_key}{FAILURE_SUFFIX}")
+}
+
+/// The event-spelled key a failure record's key is about: the inverse of
+/// [`failure_record_key`]; `None` for a key that is not a failure record's.
+pub fn failure_record_subject(record_key: &str) -> Option<&str> {
+    record_key
+        .strip_prefix(FAILURE_PREFIX)?
+        .strip_suffix(FAILURE_SUFFIX)
+        .filter(|key| !key.is_empty())
+}
+
+/// The JSON document a failed execution writes at [`failure_record_key`]. The state machine
+/// builds it (infra's `statemachine`), so its fields are what Step Functions has at hand.
+///
+/// A later success for the same object does not delete it: the report written then is newer
+/// (S3's `LastModified`, one clock for both), and the newer of the two is the object's last
+/// outcome. Deleting on every success would cost each successful execution a state and a
+/// request, and in the versioned bucket leave a delete marker per success.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailureRecord {
+    /// [`FAILURE_RECORD_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The execution's error name: one of [`ErrorName`](crate::ErrorName)'s.
+    pub error: String,
+    /// The execution's cause: the processor's error message, the stopped ECS task, or the
+    /// caught error as JSON text for an unexpected failure.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// The execution that failed.
+    pub execution_arn: String,
+    /// When its failure path began (ISO 8601, from Step Functions).
+    pub failed_at: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The object as the event described it: key (form-URL-encoded), size, etag, version id,
+    /// sequencer.
+    pub object: JobObject,
+}
+
+/// The [`FailureRecord::schema_version`] the state machine writes.
+pub const FAILURE_RECORD_SCHEMA_VERSION: u32 = 1;
+
 /// Environment variables both processors read; the infra generator sets them.
 pub mod env {
     /// The input prefix (default [`DEFAULT_INPUT_PREFIX`](super::DEFAULT_INPUT_PREFIX)).
@@ -249,6 +306,14 @@ impl KeyLayout {
                  outputs would start the pipeline again"
             )));
         }
+        for (which, prefix) in [("input", input_prefix), ("output", output_prefix)] {
+            if prefix.starts_with(FAILURE_PREFIX) || FAILURE_PREFIX.starts_with(prefix) {
+                return Err(LayoutError(format!(
+                    "the {which} prefix {prefix:?} overlaps {FAILURE_PREFIX:?}, where failed \
+                     executions leave their records"
+                )));
+            }
+        }
         Ok(KeyLayout {
             input_prefix: input_prefix.to_owned(),
             output_prefix: output_prefix.to_owned(),
@@ -367,6 +432,23 @@ mod tests {
         );
         assert!(KeyLayout::new("incoming/", "").is_err());
         assert!(KeyLayout::new("in/", "out/").is_ok());
+        // Failure records are keyed `failed/<input key>`: an input prefix over them would
+        // start the pipeline on its own failures.
+        assert!(KeyLayout::new("fail", "out/").is_err());
+        assert!(KeyLayout::new("failed/in/", "out/").is_err());
+        assert!(KeyLayout::new("in/", "failed/").is_err());
+    }
+
+    #[test]
+    fn failure_records_are_keyed_by_the_event_key() {
+        let key = failure_record_key("incoming/a+b%2B.csv");
+        assert_eq!(key, "failed/incoming/a+b%2B.csv.json");
+        assert_eq!(failure_record_subject(&key), Some("incoming/a+b%2B.csv"));
+        assert_eq!(failure_record_subject("failed/.json"), None);
+        assert_eq!(failure_record_subject("processed/x.json"), None);
+        let layout = KeyLayout::default();
+        assert!(!layout.is_input(&key));
+        assert!(!key.starts_with(layout.output_prefix()));
     }
 
     #[test]

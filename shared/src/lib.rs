@@ -90,8 +90,10 @@ pub use error::{Error, ErrorKind, ErrorName};
 pub use infer::ValueType;
 pub use job::{
     BucketName, CURATED_PREFIX, DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX,
-    DEFAULT_THRESHOLD_BYTES, Job, JobObject, KeyError, KeyLayout, LayoutError, ObjectCreatedDetail,
-    REJECTED_PREFIX, REPORT_SUFFIX, decode_event_key, encode_event_key, env,
+    DEFAULT_THRESHOLD_BYTES, FAILURE_PREFIX, FAILURE_RECORD_SCHEMA_VERSION, FAILURE_SUFFIX,
+    FailureRecord, Job, JobObject, KeyError, KeyLayout, LayoutError, ObjectCreatedDetail,
+    REJECTED_PREFIX, REPORT_SUFFIX, decode_event_key, encode_event_key, env, failure_record_key,
+    failure_record_subject,
 };
 pub use json_lines::VALUE_COLUMN;
 pub use malformed::{MalformedKind, MalformedRecord};

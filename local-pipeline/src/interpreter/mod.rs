@@ -55,9 +55,10 @@ pub use load::LoadError;
 use load::Step;
 
 /// The task integrations this interpreter runs (through a [`TaskRunner`]).
-pub const SUPPORTED_RESOURCES: [&str; 2] = [
+pub const SUPPORTED_RESOURCES: [&str; 3] = [
     "arn:aws:states:::lambda:invoke",
     "arn:aws:states:::ecs:runTask.sync",
+    "arn:aws:states:::aws-sdk:s3:putObject",
 ];
 
 /// The error no `Retry` or `Catch` matches.

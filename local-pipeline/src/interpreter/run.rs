@@ -70,6 +70,12 @@ impl Interpreter {
         let stop = execution.stop_watch();
         let context = Context {
             execution,
+            identity: ExecutionIdentity {
+                arn: record.execution_arn.clone(),
+                name: record.name.clone(),
+                start: record.start_date,
+                state_machine_arn: record.state_machine_arn.clone(),
+            },
             tasks,
             region: region_of(&record.execution_arn),
             jitter: std::sync::Mutex::new(Jitter::seeded(&record.execution_arn)),
@@ -282,13 +288,20 @@ impl Interpreter {
         mut used: Vec<u32>,
     ) -> Outcome {
         used.resize(task.retry.len(), 0);
+        let entered_at = SystemTime::now();
         loop {
             match context.task.stop.get() {
                 Some(StopRequest::Abort) => return Outcome::Stop(Ending::Aborted),
                 Some(StopRequest::Shutdown) => return Outcome::Stop(Ending::Suspended),
                 None => {}
             }
-            let attempted = self.attempt(task, &input, context).await;
+            let state = context_object(
+                &context.identity,
+                failure.name,
+                entered_at,
+                used.iter().sum(),
+            );
+            let attempted = self.attempt(task, &input, context, &state).await;
             if context.task.stop.get() == Some(StopRequest::Abort) {
                 return Outcome::Stop(Ending::Aborted);
             }
@@ -326,6 +339,7 @@ impl Interpreter {
         task: &TaskStep,
         input: &Value,
         context: &Context<'_>,
+        context_object: &Value,
     ) -> Result<Value, Attempt> {
         let (resource_type, resource) = split_resource(&task.resource);
         let details = |extra: Value| {
@@ -336,7 +350,9 @@ impl Interpreter {
             details
         };
         let parameters = match &task.parameters {
-            Some(template) => template.evaluate(input).map_err(Attempt::Runtime)?,
+            Some(template) => template
+                .evaluate_in(input, Some(context_object))
+                .map_err(Attempt::Runtime)?,
             None => input.clone(),
         };
         let mut scheduled = details(json!({ "parameters": text(&parameters) }));
@@ -444,10 +460,58 @@ enum Attempt {
 /// What a run shares with its states.
 struct Context<'r> {
     execution: &'r Execution,
+    /// The execution's ARN, name, start and state machine, for the context object.
+    identity: ExecutionIdentity,
     tasks: &'r dyn TaskRunner,
     region: Option<String>,
     jitter: std::sync::Mutex<Jitter>,
     task: TaskContext,
+}
+
+/// What the context object says of the execution.
+struct ExecutionIdentity {
+    arn: String,
+    name: String,
+    start: SystemTime,
+    state_machine_arn: String,
+}
+
+/// The context object a Task's `Parameters` see (`$$`): the fields of AWS's "Accessing
+/// execution data from the Context object in Step Functions"
+/// (<https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html>)
+/// that the local runner knows: the execution's id (ARN), name and start time, the state's
+/// name, entered time and retry count, the state machine's id.
+fn context_object(
+    identity: &ExecutionIdentity,
+    state: &str,
+    entered: SystemTime,
+    retry_count: u32,
+) -> Value {
+    json!({
+        "Execution": {
+            "Id": identity.arn,
+            "Name": identity.name,
+            "StartTime": iso8601_millis(identity.start),
+        },
+        "State": {
+            "Name": state,
+            "EnteredTime": iso8601_millis(entered),
+            "RetryCount": retry_count,
+        },
+        "StateMachine": {
+            "Id": identity.state_machine_arn,
+            "Name": identity.state_machine_arn.rsplit(':').next().unwrap_or_default(),
+        },
+    })
+}
+
+/// `2019-03-26T20:14:13.192Z`: the context object's times, to the millisecond.
+fn iso8601_millis(time: SystemTime) -> String {
+    let moment = time::OffsetDateTime::from(time);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    moment.format(&format).unwrap_or_default()
 }
 
 /// The state being executed, to word its runtime errors as Step Functions does.
@@ -568,7 +632,8 @@ fn split_resource(resource: &str) -> (&str, &str) {
     let service = resource
         .strip_prefix("arn:aws:states:::")
         .unwrap_or(resource);
-    service.split_once(':').unwrap_or((service, ""))
+    // `aws-sdk:s3:putObject` is the type `aws-sdk:s3` and the resource `putObject`.
+    service.rsplit_once(':').unwrap_or((service, ""))
 }
 
 /// The region of `arn:aws:states:<region>:<account>:execution:…`.
@@ -591,6 +656,10 @@ mod tests {
         assert_eq!(
             split_resource(SUPPORTED_RESOURCES[1]),
             ("ecs", "runTask.sync")
+        );
+        assert_eq!(
+            split_resource(SUPPORTED_RESOURCES[2]),
+            ("aws-sdk:s3", "putObject")
         );
         assert_eq!(
             region_of("arn:aws:states:eu-west-1:123:execution:m:n").as_deref(),

@@ -1,6 +1,8 @@
 //! Payload templates (`Parameters`, `ResultSelector`): JSON whose keys ending in `.$` take
 //! the value at a path, or an intrinsic function's result, under the key without `.$`.
-//! Nested objects and arrays are templates too.
+//! Nested objects and arrays are templates too. A `$$.…` path names a field of the context
+//! object (`$$.Execution.Id`, `$$.State.EnteredTime`, …), which only a Task's `Parameters`
+//! are given here ([`PayloadTemplate::evaluate_in`]); elsewhere it is a run-time error.
 
 use serde_json::{Map, Value};
 
@@ -18,6 +20,8 @@ pub enum PayloadTemplate {
     Array(Vec<PayloadTemplate>),
     /// The value at a path of the input.
     Path(ReferencePath),
+    /// The value at a path of the context object (`$$` then the path).
+    Context(ReferencePath),
     /// An intrinsic call's result.
     Intrinsic(Intrinsic),
 }
@@ -33,13 +37,21 @@ impl PayloadTemplate {
 
     /// The payload for `input`; the error is the cause of a `States.Runtime` failure.
     pub fn evaluate(&self, input: &Value) -> Result<Value, String> {
+        self.evaluate_in(input, None)
+    }
+
+    /// The payload for `input`, `$$` paths read from `context` (the context object).
+    pub fn evaluate_in(&self, input: &Value, context: Option<&Value>) -> Result<Value, String> {
         match self {
             PayloadTemplate::Literal(value) => Ok(value.clone()),
             PayloadTemplate::Object(members) => {
                 let mut out = Map::new();
                 for (key, template) in members {
-                    let value = template.evaluate(input).map_err(|cause| {
-                        if matches!(template, PayloadTemplate::Path(_)) {
+                    let value = template.evaluate_in(input, context).map_err(|cause| {
+                        if matches!(
+                            template,
+                            PayloadTemplate::Path(_) | PayloadTemplate::Context(_)
+                        ) {
                             format!("{cause} (field {key:?}.$)")
                         } else {
                             cause
@@ -51,7 +63,7 @@ impl PayloadTemplate {
             }
             PayloadTemplate::Array(items) => items
                 .iter()
-                .map(|item| item.evaluate(input))
+                .map(|item| item.evaluate_in(input, context))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             PayloadTemplate::Path(path) => path.get(input).cloned().ok_or_else(|| {
@@ -61,6 +73,15 @@ impl PayloadTemplate {
                     input
                 )
             }),
+            PayloadTemplate::Context(path) => context
+                .and_then(|context| path.get(context))
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "The JSONPath \"${}\" could not be found in the context object",
+                        path.as_str()
+                    )
+                }),
             PayloadTemplate::Intrinsic(call) => call.evaluate(input),
         }
     }
@@ -81,6 +102,11 @@ fn compile_value(value: &Value) -> Result<PayloadTemplate, String> {
                         PayloadTemplate::Intrinsic(
                             Intrinsic::parse(expression)
                                 .map_err(|e| format!("field {key:?}: {e}"))?,
+                        )
+                    } else if let Some(path) = expression.strip_prefix("$$") {
+                        PayloadTemplate::Context(
+                            ReferencePath::parse(&format!("${path}"))
+                                .map_err(|e| format!("field {key:?} (context object): {e}"))?,
                         )
                     } else if expression.starts_with('$') {
                         PayloadTemplate::Path(
@@ -152,13 +178,32 @@ mod tests {
     }
 
     #[test]
+    fn context_paths_read_the_context_object() {
+        let template = PayloadTemplate::compile(&json!({
+            "id.$": "$$.Execution.Id",
+            "at": {"entered.$": "$$.State.EnteredTime"},
+            "key.$": "$.k",
+        }))
+        .unwrap();
+        let context = json!({"Execution": {"Id": "arn:x"}, "State": {"EnteredTime": "t"}});
+        assert_eq!(
+            template
+                .evaluate_in(&json!({"k": "v"}), Some(&context))
+                .unwrap(),
+            json!({"id": "arn:x", "at": {"entered": "t"}, "key": "v"})
+        );
+        let error = template.evaluate(&json!({"k": "v"})).unwrap_err();
+        assert!(error.contains("context object"), "{error}");
+    }
+
+    #[test]
     fn refuses_bad_templates() {
         for (template, what) in [
             (json!("text"), "must be a JSON object"),
             (json!({"a.$": 1}), "must be a string"),
             (json!({"a.$": "plain"}), "must be a path or an intrinsic"),
             (json!({"a.$": "$.x[?(@.y)]"}), "filter"),
-            (json!({"a.$": "$$.Execution.Id"}), "context object"),
+            (json!({"a.$": "$$.Execution[*]"}), "context object"),
             (json!({"a.$": "States.UUID()"}), "not supported"),
             (json!({"a": 1, "a.$": "$.x"}), "given twice"),
         ] {

@@ -205,6 +205,71 @@ async fn lambda_errors_fail_the_execution_with_their_name() {
     }
 }
 
+/// Before its Fail state, a failed execution writes its failure record with the AWS SDK
+/// integration's S3 PutObject (AWS: "Learning to use AWS service SDK integrations in Step
+/// Functions", https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html:
+/// `arn:aws:states:::aws-sdk:s3:putObject`, parameters in PascalCase, errors `S3.<Name>`),
+/// with the execution's ARN and the state's entered time from the context object (AWS:
+/// https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html).
+#[tokio::test]
+async fn a_failure_writes_its_record_before_its_fail_state() {
+    let definition = generated_definition();
+    let event = object_created("incoming/a+b%2B.csv", 10);
+    let tasks = Scripted::new(
+        LAMBDA,
+        vec![task_error(ErrorName::InvalidInput.as_str(), "bad header")],
+    );
+    let record = execute(&definition, event.clone(), &tasks).await;
+    assert_failed(&record, "InvalidInput");
+    let entered = path(&record);
+    let fail = failed(ErrorName::InvalidInput);
+    assert_eq!(
+        entered[entered.len() - 2..],
+        [state::record_failure(&fail), fail.clone()]
+    );
+    let records = tasks.records();
+    assert_eq!(records.len(), 1);
+    let put = &records[0];
+    assert_eq!(put["Bucket"], event["detail"]["bucket"]["name"]);
+    assert_eq!(put["Key"], "failed/incoming/a+b%2B.csv.json");
+    assert_eq!(put["ContentType"], "application/json");
+    let body: shared::FailureRecord = serde_json::from_value(put["Body"].clone()).unwrap();
+    assert_eq!(body.error, "InvalidInput");
+    assert_eq!(body.cause.as_deref(), Some("bad header"));
+    assert_eq!(body.execution_arn, record.execution_arn);
+    assert_eq!(body.bucket, put["Bucket"]);
+    assert_eq!(serde_json::to_value(&body.object).unwrap(), event["detail"]["object"]);
+    assert!(body.failed_at.ends_with('Z'), "{}", body.failed_at);
+    // The execution's output is not where the record's result goes: the Fail state still
+    // reads the caught error.
+    assert_eq!(record.cause.as_deref(), Some("bad header"));
+
+    // An unexpected failure records the whole caught error, as its Fail state's cause.
+    let tasks = Scripted::new(LAMBDA, vec![task_error("Lambda.Unknown", "boom")]);
+    let record = execute(&definition, event.clone(), &tasks).await;
+    assert_failed(&record, "Internal");
+    let body = &tasks.records()[0]["Body"];
+    assert_eq!(body["error"], "Internal");
+    assert_eq!(body["cause"].as_str(), record.cause.as_deref());
+
+    // A record that cannot be written (after its retries) does not change the failure.
+    let tasks = Scripted::new(
+        LAMBDA,
+        vec![task_error(ErrorName::InvalidInput.as_str(), "bad header")],
+    )
+    .and(
+        statemachine::S3_PUT_OBJECT,
+        (0..4)
+            .map(|_| task_error("S3.AccessDeniedException", "denied"))
+            .collect(),
+    );
+    let record = execute(&definition, event, &tasks).await;
+    assert_failed(&record, "InvalidInput");
+    assert_eq!(record.cause.as_deref(), Some("bad header"));
+    assert_eq!(tasks.left(), 0, "the write was tried 4 times");
+    assert_eq!(path(&record).last(), Some(&failed(ErrorName::InvalidInput)));
+}
+
 #[tokio::test]
 async fn transient_lambda_errors_are_retried() {
     let outcome = json!({"status": "processed"});

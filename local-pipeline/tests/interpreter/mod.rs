@@ -27,10 +27,13 @@ const ECS: &str = SUPPORTED_RESOURCES[1];
 const EXECUTION_ARN: &str = "arn:aws:states:eu-west-1:123456789012:execution:pipeline:run-1";
 
 /// A task runner that replies from a script: per resource, one canned result per call.
+/// The failure path's S3 `PutObject` (the failure record), unless scripted, succeeds and is
+/// kept apart from the calls ([`Scripted::records`]).
 #[derive(Default)]
 struct Scripted {
     replies: Mutex<HashMap<String, VecDeque<Result<Value, TaskError>>>>,
     calls: Mutex<Vec<(String, Value)>>,
+    records: Mutex<Vec<Value>>,
     delay: Duration,
 }
 
@@ -56,6 +59,11 @@ impl Scripted {
         self.calls.lock().unwrap().clone()
     }
 
+    /// The parameters of each unscripted failure record write.
+    fn records(&self) -> Vec<Value> {
+        self.records.lock().unwrap().clone()
+    }
+
     fn left(&self) -> usize {
         self.replies
             .lock()
@@ -74,6 +82,12 @@ impl TaskRunner for Scripted {
         parameters: Value,
         _task: &TaskContext,
     ) -> Result<Value, TaskError> {
+        if resource == statemachine::S3_PUT_OBJECT
+            && !self.replies.lock().unwrap().contains_key(resource)
+        {
+            self.records.lock().unwrap().push(parameters);
+            return Ok(json!({"ETag": "\"0123\"", "VersionId": "v1"}));
+        }
         self.calls
             .lock()
             .unwrap()
