@@ -539,19 +539,21 @@ impl RunningPipeline {
             .map_err(|e| anyhow::anyhow!("loading the state machine: {e}"))?
             .with_time_scale(options.time_scale);
         task_environment.push(("RUST_LOG".into(), "info".into()));
-        let tasks = Arc::new(LocalTasks::new(
-            function,
-            EcsSettings {
-                cluster_arn,
-                task_definition_arn,
-                container_name: infra::statemachine::CONTAINER_NAME.into(),
-                environment: task_environment,
-                local_environment: s3_env,
-                launcher: options.container.clone(),
-                log_dir: log_dir.clone(),
-            },
-        )
-        .with_s3(s3.client()));
+        let tasks = Arc::new(
+            LocalTasks::new(
+                function,
+                EcsSettings {
+                    cluster_arn,
+                    task_definition_arn,
+                    container_name: infra::statemachine::CONTAINER_NAME.into(),
+                    environment: task_environment,
+                    local_environment: s3_env,
+                    launcher: options.container.clone(),
+                    log_dir: log_dir.clone(),
+                },
+            )
+            .with_s3(s3.client()),
+        );
         let starter = Arc::new(Starter::new(
             interpreter,
             tasks,

@@ -138,9 +138,8 @@ impl LocalTasks {
                 } else {
                     format!("S3.{code}Exception")
                 },
-                cause: message.unwrap_or_else(|| {
-                    aws_sdk_s3::error::DisplayErrorContext(&error).to_string()
-                }),
+                cause: message
+                    .unwrap_or_else(|| aws_sdk_s3::error::DisplayErrorContext(&error).to_string()),
             }
         })?;
         let mut answer = serde_json::Map::new();

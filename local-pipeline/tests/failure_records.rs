@@ -110,7 +110,10 @@ async fn a_failed_execution_leaves_a_record_on_both_routes_and_a_later_success_s
         .await
         .unwrap();
     let (record, still) = failure_record(&pipeline, lambda_key).await;
-    assert_eq!(still, failed_modified, "a success leaves the record as it was");
+    assert_eq!(
+        still, failed_modified,
+        "a success leaves the record as it was"
+    );
     assert!(*report.last_modified().unwrap() > still);
     assert_ne!(
         record.object.version_id,

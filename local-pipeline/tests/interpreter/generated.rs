@@ -238,7 +238,10 @@ async fn a_failure_writes_its_record_before_its_fail_state() {
     assert_eq!(body.cause.as_deref(), Some("bad header"));
     assert_eq!(body.execution_arn, record.execution_arn);
     assert_eq!(body.bucket, put["Bucket"]);
-    assert_eq!(serde_json::to_value(&body.object).unwrap(), event["detail"]["object"]);
+    assert_eq!(
+        serde_json::to_value(&body.object).unwrap(),
+        event["detail"]["object"]
+    );
     assert!(body.failed_at.ends_with('Z'), "{}", body.failed_at);
     // The execution's output is not where the record's result goes: the Fail state still
     // reads the caught error.
