@@ -113,7 +113,7 @@ fn the_fargate_route_can_reach_every_names_fail_state_and_retries_through_the_ta
         assert_eq!(fail_error(&machine, &fail), name.as_str());
     }
     assert!(targets.contains(&state::COUNT_FARGATE_RETRY));
-    assert!(targets.contains(&state::FAILED_UNEXPECTEDLY));
+    assert!(targets.contains(&state::record_failure(state::FAILED_UNEXPECTEDLY).as_str()));
     // The retry loop goes back to the task.
     let mut at = state::COUNT_FARGATE_RETRY.to_owned();
     for _ in 0..3 {

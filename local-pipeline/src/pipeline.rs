@@ -488,6 +488,14 @@ pub struct RunningPipeline {
     log_dir: PathBuf,
 }
 
+/// The local ECS cluster's and task definition's ARNs, which the state machine names.
+fn ecs_arns(region: &str) -> (String, String) {
+    (
+        format!("arn:aws:ecs:{region}:{ACCOUNT_ID}:cluster/local"),
+        format!("arn:aws:ecs:{region}:{ACCOUNT_ID}:task-definition/s3-upload-pipeline-processor:1"),
+    )
+}
+
 impl RunningPipeline {
     /// Starts everything: S3, the Step Functions API, the warm Lambda, the event loop.
     pub async fn start(options: PipelineOptions) -> anyhow::Result<RunningPipeline> {
@@ -524,11 +532,7 @@ impl RunningPipeline {
         let (function_environment, mut task_environment) =
             processor_environments(&options, contracts_dir.as_deref());
         let function = start_function(&options, &function_environment, &s3_env).await?;
-        let cluster_arn = format!("arn:aws:ecs:{}:{ACCOUNT_ID}:cluster/local", options.region);
-        let task_definition_arn = format!(
-            "arn:aws:ecs:{}:{ACCOUNT_ID}:task-definition/s3-upload-pipeline-processor:1",
-            options.region
-        );
+        let (cluster_arn, task_definition_arn) = ecs_arns(&options.region);
         let definition = definition(
             &options,
             function.function_arn(),

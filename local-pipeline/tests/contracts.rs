@@ -256,11 +256,17 @@ async fn a_file_over_the_rejection_policy_fails_with_contract_violation_and_writ
             .next_back();
         assert_eq!(last, Some("Failed: ContractViolation"), "{key}");
     }
-    // Nothing but the uploads: no Parquet, no rejects, no report.
+    // Nothing but the uploads and each one's failure record: no Parquet, no rejects, no
+    // report.
     let stored = keys(&pipeline).await;
-    assert!(
-        stored.iter().all(|k| k.starts_with("incoming/")),
-        "{stored:?}"
+    assert_eq!(
+        stored,
+        [
+            "failed/incoming/sales/big/mostly-bad.csv.json",
+            "failed/incoming/sales/mostly-bad.csv.json",
+            "incoming/sales/big/mostly-bad.csv",
+            "incoming/sales/mostly-bad.csv",
+        ],
     );
     pipeline.shutdown().await;
 }

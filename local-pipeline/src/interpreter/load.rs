@@ -188,6 +188,19 @@ fn template(field: &str, value: Option<&Value>) -> Result<Option<PayloadTemplate
         .transpose()
 }
 
+/// Only a Task's `Parameters` are given the context object here (what the failure records
+/// need); a `$$` path anywhere else is refused at load rather than failing at run time where
+/// Step Functions would give a value.
+fn without_context(template: Option<PayloadTemplate>) -> Result<Option<PayloadTemplate>, String> {
+    match template {
+        Some(template) if template.reads_context() => Err(
+            "the context object ($$) is read only in a Task's Parameters by this interpreter"
+                .to_owned(),
+        ),
+        template => Ok(template),
+    }
+}
+
 fn check_error_equals(field: &str, rules: &[&[String]]) -> Result<(), String> {
     for (index, names) in rules.iter().enumerate() {
         if names.is_empty() {
@@ -202,10 +215,33 @@ fn check_error_equals(field: &str, rules: &[&[String]]) -> Result<(), String> {
     Ok(())
 }
 
+/// A Task's `Retry` fields within what Step Functions accepts.
+fn check_retriers(retry: &[Retrier]) -> Result<(), String> {
+    for retrier in retry {
+        if retrier.backoff_rate < 1.0 {
+            return Err(format!(
+                "Retry: BackoffRate {} is less than 1.0",
+                retrier.backoff_rate
+            ));
+        }
+        if retrier.interval_seconds == 0 {
+            return Err("Retry: IntervalSeconds must be at least 1".to_owned());
+        }
+        if let Some(max) = retrier.max_delay_seconds
+            && !(1..=MAX_DELAY_SECONDS_LIMIT).contains(&max)
+        {
+            return Err(format!(
+                "Retry: MaxDelaySeconds {max} is not between 1 and {MAX_DELAY_SECONDS_LIMIT}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn compile(state: &State) -> Result<Step, String> {
     Ok(match state {
         State::Pass(pass) => Step::Pass {
-            parameters: template("Parameters", pass.parameters.as_ref())?,
+            parameters: without_context(template("Parameters", pass.parameters.as_ref())?)?,
             result_path: result_path(pass.result_path.as_ref())?,
             then: transition(pass.next.as_ref()),
         },
@@ -220,24 +256,7 @@ fn compile(state: &State) -> Result<Step, String> {
             if task.timeout_seconds == Some(0) {
                 return Err("TimeoutSeconds must be at least 1".to_owned());
             }
-            for retrier in &task.retry {
-                if retrier.backoff_rate < 1.0 {
-                    return Err(format!(
-                        "Retry: BackoffRate {} is less than 1.0",
-                        retrier.backoff_rate
-                    ));
-                }
-                if retrier.interval_seconds == 0 {
-                    return Err("Retry: IntervalSeconds must be at least 1".to_owned());
-                }
-                if let Some(max) = retrier.max_delay_seconds
-                    && !(1..=MAX_DELAY_SECONDS_LIMIT).contains(&max)
-                {
-                    return Err(format!(
-                        "Retry: MaxDelaySeconds {max} is not between 1 and {MAX_DELAY_SECONDS_LIMIT}"
-                    ));
-                }
-            }
+            check_retriers(&task.retry)?;
             let retry_rules: Vec<&[String]> = task
                 .retry
                 .iter()
@@ -262,7 +281,10 @@ fn compile(state: &State) -> Result<Step, String> {
             Step::Task(Box::new(TaskStep {
                 resource: task.resource.clone(),
                 parameters: template("Parameters", task.parameters.as_ref())?,
-                result_selector: template("ResultSelector", task.result_selector.as_ref())?,
+                result_selector: without_context(template(
+                    "ResultSelector",
+                    task.result_selector.as_ref(),
+                )?)?,
                 result_path: result_path(task.result_path.as_ref())?,
                 timeout_seconds: task.timeout_seconds,
                 retry: task.retry.clone(),

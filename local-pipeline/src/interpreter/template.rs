@@ -35,6 +35,18 @@ impl PayloadTemplate {
         compile_value(template)
     }
 
+    /// Whether a field reads the context object (`$$`).
+    pub fn reads_context(&self) -> bool {
+        match self {
+            PayloadTemplate::Context(_) => true,
+            PayloadTemplate::Object(members) => members.iter().any(|(_, t)| t.reads_context()),
+            PayloadTemplate::Array(items) => items.iter().any(PayloadTemplate::reads_context),
+            PayloadTemplate::Literal(_)
+            | PayloadTemplate::Path(_)
+            | PayloadTemplate::Intrinsic(_) => false,
+        }
+    }
+
     /// The payload for `input`; the error is the cause of a `States.Runtime` failure.
     pub fn evaluate(&self, input: &Value) -> Result<Value, String> {
         self.evaluate_in(input, None)

@@ -424,7 +424,11 @@ async fn ecs_failures_without_an_exit_code_fail_as_internal() {
     assert_eq!(tasks.calls().len(), attempts);
     assert_failed(&record, "Internal");
     let path = path(&record);
-    assert_eq!(path[path.len() - 2], state::CHECK_FARGATE_FAILURE);
+    assert_eq!(path[path.len() - 3], state::CHECK_FARGATE_FAILURE);
+    assert_eq!(
+        path[path.len() - 2],
+        state::record_failure(state::FAILED_UNEXPECTEDLY)
+    );
     assert_eq!(path.last().unwrap(), state::FAILED_UNEXPECTEDLY);
     assert!(record.cause.unwrap().contains("Rate exceeded"));
 
@@ -432,6 +436,6 @@ async fn ecs_failures_without_an_exit_code_fail_as_internal() {
     let record = execute(&definition, object_created("k", THRESHOLD + 1), &tasks).await;
     assert_failed(&record, "Internal");
     let path = self::path(&record);
-    assert_eq!(path[path.len() - 2], state::CLASSIFY_FARGATE_EXIT);
+    assert_eq!(path[path.len() - 3], state::CLASSIFY_FARGATE_EXIT);
     assert_eq!(path.last().unwrap(), state::FAILED_UNEXPECTEDLY);
 }

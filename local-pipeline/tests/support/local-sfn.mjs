@@ -59,9 +59,21 @@ for (const [name, state] of Object.entries(definition.States)) {
   if (state.Retry) retryIntervalOverrides[name] = 0;
 }
 
+// The library's context object has only Execution.Input and StartTime; the failure records'
+// Parameters read $$.Execution.Id and $$.State.EnteredTime (their values are not compared).
+const now = new Date().toISOString();
+const context = {
+  Execution: {
+    Id: 'arn:aws:states:eu-west-1:123456789012:execution:pipeline:differential',
+    Input: input,
+    StartTime: now,
+  },
+  State: { EnteredTime: now },
+};
 const machine = new StateMachine(definition);
 const execution = machine.run(input, {
   overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
+  context,
 });
 const report = { path: [], status: 'SUCCEEDED', output: null, error: null, cause: null, calls };
 try {
