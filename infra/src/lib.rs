@@ -19,6 +19,7 @@ pub mod cfn;
 pub mod clients;
 pub mod deploy;
 pub mod monitoring;
+pub mod operator;
 pub mod preflight;
 pub mod request;
 pub mod statemachine;

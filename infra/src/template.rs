@@ -245,6 +245,7 @@ pub fn template(settings: &Settings) -> Template {
     state_machine(&mut t, settings);
     alarms(&mut t);
     crate::monitoring::resources(&mut t, &settings.contracts);
+    crate::operator::resources(&mut t, &settings.contracts);
     outputs(&mut t);
     tag_resources(&mut t);
     t

@@ -730,3 +730,103 @@ fn rejected_shares_and_lasting_throttles_alarm_to_the_topic() {
     );
     assert_eq!(throttles["AlarmActions"], json!([{ "Ref": "AlarmTopic" }]));
 }
+
+/// Issue 14's "Who may operate it": the stack outputs a managed policy that starts, watches
+/// and stops executions of this state machine and reads reports, failure records and the
+/// contracts' outputs, and nothing else: no write, no delete, no upload's bytes.
+#[test]
+fn the_operator_policy_runs_this_state_machine_and_reads_only_what_the_pipeline_wrote() {
+    let template = template();
+    let policy = &template["Resources"][infra::operator::OPERATOR_POLICY];
+    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
+    assert_eq!(
+        template["Outputs"][infra::operator::OPERATOR_POLICY_OUTPUT]["Value"],
+        json!({ "Ref": infra::operator::OPERATOR_POLICY })
+    );
+    let document = &policy["Properties"]["PolicyDocument"];
+    let mut granted: Vec<&str> = statements(document)
+        .into_iter()
+        .inspect(|s| assert_eq!(s["Effect"], "Allow"))
+        .flat_map(actions)
+        .collect();
+    granted.sort_unstable();
+    granted.dedup();
+    assert_eq!(
+        granted,
+        [
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListBucket",
+            "s3:ListBucketVersions",
+            "states:DescribeExecution",
+            "states:DescribeStateMachine",
+            "states:GetExecutionHistory",
+            "states:ListExecutions",
+            "states:StartExecution",
+            "states:StopExecution",
+        ]
+    );
+    let statement = |sid: &str| {
+        statements(document)
+            .into_iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    };
+    // Starting is allowed on this state machine only; its executions are named after it
+    // (the state machine is named after the stack).
+    assert_eq!(
+        template["Resources"][id::STATE_MACHINE]["Properties"]["StateMachineName"],
+        json!({ "Fn::Sub": "${AWS::StackName}" })
+    );
+    assert_eq!(
+        statement("StartAndDescribeTheStateMachine")["Resource"],
+        json!([{ "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}" }])
+    );
+    assert_eq!(
+        statement("WatchAndStopItsExecutions")["Resource"],
+        json!([{ "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}:*" }])
+    );
+    // Reads: the reports (output prefix), the failure records and each contract's outputs;
+    // never the input prefix (the uploads' bytes).
+    let readable: Vec<String> =
+        as_list(&statement("ReadReportsFailureRecordsAndOutputs")["Resource"])
+            .into_iter()
+            .map(|r| r["Fn::Sub"].as_str().unwrap().to_owned())
+            .collect();
+    assert!(readable.contains(&"${UploadBucket.Arn}/${OutputPrefix}*".to_owned()));
+    assert!(readable.contains(&format!(
+        "${{UploadBucket.Arn}}/{}*",
+        shared::FAILURE_PREFIX
+    )));
+    let contracts = crate::catalog::repository_settings().contracts;
+    assert!(contracts.iter().next().is_some());
+    for contract in contracts.iter() {
+        for prefix in [shared::CURATED_PREFIX, shared::REJECTED_PREFIX] {
+            let objects = format!("${{UploadBucket.Arn}}/{prefix}{}/*", contract.dataset);
+            assert!(readable.contains(&objects), "{objects} is not readable");
+        }
+    }
+    assert!(
+        readable.iter().all(|r| !r.contains("InputPrefix")),
+        "{readable:?}"
+    );
+    // Listing is limited to the pipeline's prefixes.
+    let listing = statement("ListThePipelinesPrefixes");
+    assert_eq!(
+        listing["Resource"],
+        json!([{ "Fn::GetAtt": [id::BUCKET, "Arn"] }])
+    );
+    assert!(listing["Condition"]["StringLike"]["s3:prefix"].is_array());
+    // The key: through S3 only, or under this state machine's encryption context.
+    assert_eq!(
+        statement("DecryptWhatItReadsThroughS3")["Condition"]["StringEquals"]["kms:ViaService"],
+        json!({ "Fn::Sub": "s3.${AWS::Region}.amazonaws.com" })
+    );
+    assert!(
+        statement("UseTheKeyForTheStateMachinesExecutions")["Condition"]["StringEquals"]
+            ["kms:EncryptionContext:aws:states:stateMachineArn"]
+            .is_object()
+    );
+}
