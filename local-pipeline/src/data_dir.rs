@@ -189,8 +189,23 @@ impl DataDir {
         self.root.join("executions")
     }
 
-    /// Every execution saved, with its ordinal, in start order. Leftover temporary files
-    /// (of a write a crash cut short) are removed.
+    /// Removes the temporary files a crash left (of a write it cut short). Only the one
+    /// runner of the directory may call it, when it starts: another reader doing so would
+    /// remove a live writer's file between its write and its rename.
+    pub fn remove_leftovers(&self) -> Result<(), DataDirError> {
+        let dir = self.executions_dir();
+        for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
+            let path = entry.map_err(io_error(&dir))?.path();
+            if is_temporary(&path) {
+                fs::remove_file(&path).map_err(io_error(&path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every execution saved, with its ordinal, in start order. Temporary files are skipped
+    /// (a write in progress, or one a crash cut short: [`DataDir::remove_leftovers`]), so a
+    /// directory may be read while its runner writes to it.
     pub fn load_executions(&self) -> Result<Vec<(u64, ExecutionRecord)>, DataDirError> {
         let dir = self.executions_dir();
         let mut files = Vec::new();
@@ -201,12 +216,7 @@ impl DataDir {
                 .and_then(|n| n.to_str())
                 .unwrap_or_default()
                 .to_owned();
-            if name.starts_with('.')
-                && path
-                    .extension()
-                    .is_some_and(|extension| extension.eq_ignore_ascii_case("tmp"))
-            {
-                fs::remove_file(&path).map_err(io_error(&path))?;
+            if is_temporary(&path) {
                 continue;
             }
             let Some(ordinal) = name
@@ -313,6 +323,16 @@ impl Journal {
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it.
+/// `.<name>.tmp`: a file [`write_atomically`] has not renamed into place (yet).
+fn is_temporary(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|name| name.starts_with('.'))
+        && path
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("tmp"))
+}
+
 fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), DataDirError> {
     let name = path
         .file_name()
@@ -413,7 +433,11 @@ mod tests {
         let loaded = dir.load_executions().unwrap();
         let names: Vec<(u64, &str)> = loaded.iter().map(|(n, r)| (*n, r.name.as_str())).collect();
         assert_eq!(names, [(1, "a"), (2, "b")]);
+        // Reading leaves it (it may be a live write); the runner removes it when it starts.
+        assert!(dir.executions_dir().join(".00000003.json.tmp").exists());
+        dir.remove_leftovers().unwrap();
         assert!(!dir.executions_dir().join(".00000003.json.tmp").exists());
+        assert_eq!(dir.load_executions().unwrap().len(), 2);
         assert_eq!(loaded[0].1.input, serde_json::json!({"n": "a"}));
     }
 }

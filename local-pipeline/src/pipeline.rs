@@ -177,6 +177,7 @@ impl Starter {
         let Some(data) = &self.data else {
             return Ok(());
         };
+        data.remove_leftovers()?;
         for (ordinal, record) in data.load_executions()? {
             self.next_ordinal.fetch_max(ordinal + 1, Ordering::SeqCst);
             if let Some(number) = generated_number(&record.name) {
