@@ -85,6 +85,10 @@
 //! serves every client. Such requests are **not** authenticated: their signature is not
 //! checked, whatever the credentials.
 //!
+//! [`LocalS3::pages`] adds web pages ([`PageService`], e.g. the local pipeline's `/ui`): `GET`
+//! and `HEAD` requests under its path (a single segment shorter than any bucket name) go to
+//! it, unauthenticated.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -122,7 +126,7 @@ mod store;
 pub use error::Error;
 pub use events::{CreationReason, NOTIFICATION_BUFFER, ObjectCreated};
 pub use faults::{Fault, FaultRule, Faults, Operation};
-pub use json::{AMZ_JSON_1_0, JSON_BODY_LIMIT, JsonService};
+pub use json::{AMZ_JSON_1_0, JSON_BODY_LIMIT, JsonService, Page, PageService};
 pub use moto::MotoServer;
 pub use objects::{FORMAT_FILE, FORMAT_VERSION, ObjectStore, OpenError, StoreError, Versioning};
 pub use server::{

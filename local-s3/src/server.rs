@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::error::Error;
 use crate::events::{Notifier, ObjectCreated};
 use crate::faults::{Faults, Operation};
-use crate::json::{Endpoint, JsonService, JsonServices};
+use crate::json::{Endpoint, JsonService, JsonServices, PageService, Pages, is_page_path};
 use crate::store::LocalStore;
 
 /// Default access key id.
@@ -53,6 +53,7 @@ pub struct LocalS3 {
     region: String,
     buckets: Vec<(String, bool)>,
     json_services: JsonServices,
+    pages: Pages,
 }
 
 impl LocalS3 {
@@ -68,6 +69,7 @@ impl LocalS3 {
             region: DEFAULT_REGION.to_owned(),
             buckets: Vec::new(),
             json_services: JsonServices::default(),
+            pages: Pages::default(),
         }
     }
 
@@ -127,6 +129,23 @@ impl LocalS3 {
         self
     }
 
+    /// Also serves these web pages on the endpoint, under their [`path`](PageService::path)
+    /// (`GET` and `HEAD` only, **not** authenticated); replaces pages given before.
+    ///
+    /// # Panics
+    ///
+    /// If the path is not `/` and one segment of one or two characters (a name no bucket can
+    /// have, so that no S3 request goes to the pages).
+    pub fn pages(mut self, pages: Arc<dyn PageService>) -> Self {
+        assert!(
+            is_page_path(pages.path()),
+            "the pages' path must be / and one or two characters, not {:?}",
+            pages.path()
+        );
+        self.pages = Pages(Some(pages));
+        self
+    }
+
     /// Starts serving on the current tokio runtime; the server runs until
     /// [`RunningS3::shutdown`] or until the [`RunningS3`] is dropped.
     pub async fn start(self) -> Result<RunningS3, Error> {
@@ -175,7 +194,7 @@ impl LocalS3 {
             ));
             builder.build()
         };
-        let endpoint = Endpoint::new(service, self.json_services);
+        let endpoint = Endpoint::new(service, self.json_services, self.pages);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, endpoint, stopped));
         tracing::info!(endpoint = %format!("http://{addr}"), root = %root.display(), "local S3 started");
