@@ -164,6 +164,18 @@ image: fargate-binaries ## The Fargate images (Dockerfile: FROM scratch) for lin
 demo-binaries: ## Build the programs `make demo`, `make serve` and the image test's demo run (DEMO_BUILD)
 	$(CARGO) $(DEMO_BUILD)
 
+# The page `make serve` serves at /ui, in a real browser: the ignored test of
+# local-pipeline/tests/ui.rs starts the pipeline, uploads a success, a contract object with
+# rejects and a failure, and has headless Chromium (Debian's, installed when missing) load each
+# page; its screenshots go to $(TARGET_DIR)/ui-test (docs/ui.png is one of them).
+.PHONY: ui-test
+ui-test: ## The local UI (/ui) in headless Chromium (installed with apt-get if missing) after a few uploads; screenshots in target/ui-test
+	scripts/setup-tools chromium
+	@# The workspace's tests, as `cargo test --workspace` built them (nothing to rebuild after
+	@# it); the filter leaves one test, in local-pipeline's test binary.
+	PIPELINE_UI_ARTIFACTS=$(abspath $(TARGET_DIR))/ui-test $(CARGO) test --workspace --tests -- \
+	  --ignored --exact ui::in_chromium_the_ui_shows_each_execution_its_path_and_its_report
+
 .PHONY: image-test
 image-test: ## Build the images with podman (installed if missing), run this machine's root filesystem in a chroot against local S3, push them and their index to a local registry
 	scripts/image-test
@@ -274,7 +286,7 @@ destroy: ## Delete the stack (the upload bucket and the KMS key are kept; STACK_
 	$(INFRA) destroy $(STACK_ARG) $(REGION_ARG)
 
 .PHONY: test
-test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, docs without broken links, all tests, the demo, a short fuzz run, the image test, then a clean tree
+test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, docs without broken links, all tests, the demo, the UI in a browser, a short fuzz run, the image test, then a clean tree
 	@# The fuzz crate's lock file must already hold what shared depends on (the fuzz run would
 	@# rewrite it, and the clean-tree check fail only at the very end).
 	$(CARGO) metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null \
@@ -285,6 +297,7 @@ test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, doc
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 	$(CARGO) test --workspace
 	$(MAKE) demo DEMO_BUILD="$(TEST_DEMO_BUILD)"
+	$(MAKE) ui-test
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 	$(MAKE) image-test DEMO_BUILD="$(TEST_DEMO_BUILD)"
 	$(MAKE) --no-print-directory clean-tree

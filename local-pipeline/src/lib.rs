@@ -12,3 +12,4 @@ pub mod pipeline;
 pub mod sfn_api;
 pub mod smoke;
 pub mod tasks;
+pub mod ui;

@@ -40,7 +40,8 @@ enum Command {
     /// (access key `local`, secret `localsecret`, region `--region`), then logs each execution
     /// on stderr. Upload under `incoming/` with any S3 client; reports appear under
     /// `processed/`, and for a key a data contract owns, its Parquet under `curated/` and
-    /// its rejected records under `rejected/`. Ctrl-C or SIGTERM stops it: uploads are refused, running ECS tasks get
+    /// its rejected records under `rejected/`. The endpoint's `/ui` is a web page of the
+    /// recent uploads, each execution's path through the state machine and its report. Ctrl-C or SIGTERM stops it: uploads are refused, running ECS tasks get
     /// SIGTERM, and with `--data-dir` the executions and their history are kept there, to go
     /// on after the next start.
     Serve(PipelineArgs),
@@ -185,6 +186,11 @@ fn describe(pipeline: &RunningPipeline) {
     println!(
         "  credentials     AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_REGION={region} AWS_DEFAULT_REGION={region}",
         region = options.region
+    );
+    println!(
+        "  web page        {}{}  (recent uploads, executions, reports)",
+        pipeline.endpoint(),
+        local_pipeline::ui::PATH
     );
     println!("  task logs       {}", pipeline.log_dir().display());
     if let Some(data) = pipeline.data_dir() {

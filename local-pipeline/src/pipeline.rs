@@ -517,13 +517,15 @@ impl RunningPipeline {
         // The local S3 comes first: the processors need its endpoint. The API is attached
         // once the starter exists, through a slot the S3 server reads per request.
         let slot = Arc::new(ApiSlot::default());
+        let pages = Arc::new(crate::ui::UiPages::default());
         // Versioned, as the deployed bucket is: events carry the version id, and the
         // processors pin their reads to it.
         let mut s3 = LocalS3::builder()
             .port(options.port)
             .region(options.region.clone())
             .versioned_bucket(options.bucket.clone())
-            .json_service(slot.clone());
+            .json_service(slot.clone())
+            .pages(pages.clone());
         if let Some(data) = &data {
             s3 = s3.root(data.s3_root());
         }
@@ -567,6 +569,16 @@ impl RunningPipeline {
             data,
         ));
         starter.restore()?;
+        pages.set(crate::ui::UiState {
+            executions: executions.clone(),
+            graph: serde_json::from_str(&definition)
+                .map_err(|_| crate::ui::model::GraphError::NoStates)
+                .and_then(|definition| crate::ui::model::StateGraph::from_definition(&definition)),
+            bucket: options.bucket.clone(),
+            layout: shared::KeyLayout::new(&options.input_prefix, &options.output_prefix)
+                .map_err(|e| anyhow::anyhow!("prefixes: {e}"))?,
+            s3: s3.client(),
+        });
         slot.set(StepFunctionsApi::new(
             StateMachineInfo {
                 arn: state_machine_arn,

@@ -6,3 +6,4 @@ mod interpreter;
 mod pipeline;
 mod restart;
 mod sfn_api;
+mod ui;
