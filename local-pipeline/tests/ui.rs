@@ -14,7 +14,7 @@ use local_pipeline::pipeline::RunningPipeline;
 
 use super::pipeline::{ended, options, upload};
 
-/// The three uploads: a CSV that succeeds, sales orders under `contracts/sales.toml` (3 of 33
+/// The three uploads: a CSV that succeeds (with one malformed record), sales orders under `contracts/sales.toml` (3 of 33
 /// records rejected), and binary data (`UnsupportedFormat`) under a key holding markup.
 const PEOPLE: &str = "incoming/people.csv";
 const ORDERS: &str = "incoming/sales/region=eu/day=2026-12-02/orders.csv";
@@ -24,12 +24,10 @@ async fn start_with_uploads() -> (RunningPipeline, Vec<ExecutionRecord>) {
     let mut options = options();
     options.contracts_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"));
     let pipeline = RunningPipeline::start(options).await.unwrap();
-    upload(
-        &pipeline,
-        PEOPLE,
-        include_bytes!("../samples/people.csv").to_vec(),
-    )
-    .await;
+    // The people sample and one ragged row: a malformed record to list.
+    let mut people = include_bytes!("../samples/people.csv").to_vec();
+    people.extend_from_slice(b"10,Ragged Row,1950-01-01\n");
+    upload(&pipeline, PEOPLE, people).await;
     upload(
         &pipeline,
         ORDERS,
@@ -219,10 +217,10 @@ async fn in_chromium_the_ui_shows_each_execution_its_path_and_its_report() {
     }
     assert!(people.contains("<g class=\"state\" data-state=\"ProcessInFargate\">"));
     assert!(
-        people.contains("<tr class=\"column\" data-column=\"age\">"),
+        people.contains("<tr class=\"column\" data-column=\"born\">"),
         "{people}"
     );
-    assert!(people.contains("<td class=\"type\">integer</td>"));
+    assert!(people.contains("<td class=\"type\">date</td>"));
     assert!(people.contains("class=\"nulls\" data-share="));
     assert!(
         people.contains("<span id=\"malformed-count\">1</span>"),
