@@ -205,6 +205,11 @@ async fn page(pages: &dyn PageService, request: &http::Request<Incoming>) -> Htt
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
     );
+    // The browser keeps to the content type (no HTML sniffed out of a text answer).
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
     response
 }
 

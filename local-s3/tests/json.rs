@@ -1,11 +1,12 @@
-//! Other AWS JSON-protocol services on the S3 endpoint, told apart by `X-Amz-Target`.
+//! Other AWS JSON-protocol services on the S3 endpoint, told apart by `X-Amz-Target`, and web
+//! pages under a path no bucket can have.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::StatusCode;
-use local_s3::{JSON_BODY_LIMIT, JsonService, LocalS3, Operation};
+use local_s3::{JSON_BODY_LIMIT, JsonService, LocalS3, Operation, Page, PageService};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -68,6 +69,18 @@ async fn post(addr: SocketAddr, target: Option<&str>, body: &[u8]) -> Response {
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    parse(&raw)
+}
+
+/// One unsigned `method path` without a body, over a fresh connection.
+async fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     parse(&raw)
@@ -201,4 +214,88 @@ async fn a_body_over_the_limit_is_refused() {
     let response = post(s3.addr(), Some("TestService.Big"), &body).await;
     assert_eq!(response.status, 200);
     s3.shutdown().await;
+}
+
+/// Answers `GET` with the path and query it was given, as text.
+struct Pages;
+
+#[async_trait::async_trait]
+impl PageService for Pages {
+    fn path(&self) -> &str {
+        "/ui"
+    }
+
+    async fn get(&self, path: &str, query: &str) -> Page {
+        Page {
+            status: StatusCode::OK,
+            content_type: "text/plain; charset=utf-8",
+            body: Bytes::from(format!("{path}?{query}")),
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_answer_reads_under_their_path_unsigned_and_s3_keeps_everything_else() {
+    let s3 = LocalS3::builder()
+        .bucket(BUCKET)
+        .pages(Arc::new(Pages))
+        .start()
+        .await
+        .unwrap();
+    for (path, body) in [
+        ("/ui", "/ui?"),
+        ("/ui/", "/ui/?"),
+        ("/ui/execution?name=a%20b", "/ui/execution?name=a%20b"),
+    ] {
+        let response = request(s3.addr(), "GET", path).await;
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(String::from_utf8_lossy(&response.body), body);
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(response.header("cache-control"), Some("no-store"));
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+    }
+    let head = request(s3.addr(), "HEAD", "/ui").await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(s3.requests_seen(Operation::Any), 0);
+
+    // Other methods, and paths that only begin like it, are S3's: unsigned, refused with
+    // S3's XML error.
+    for (method, path) in [("PUT", "/ui"), ("DELETE", "/ui/x"), ("GET", "/uix")] {
+        let response = request(s3.addr(), method, path).await;
+        assert!(
+            response.status >= 400,
+            "{method} {path}: {}",
+            response.status
+        );
+        assert!(
+            String::from_utf8_lossy(&response.body).contains("<Error>"),
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+    }
+    // Signed S3 requests work as before, beside the pages.
+    let client = s3.client();
+    put(&client, "ui", b"data").await;
+    assert_eq!(get(&client, "ui").await, b"data");
+    s3.shutdown().await;
+}
+
+#[test]
+#[should_panic(expected = "one or two characters")]
+fn pages_under_a_path_a_bucket_could_have_are_refused() {
+    struct Named;
+    #[async_trait::async_trait]
+    impl PageService for Named {
+        fn path(&self) -> &str {
+            "/pages"
+        }
+
+        async fn get(&self, _: &str, _: &str) -> Page {
+            unreachable!("never served")
+        }
+    }
+    let _ = LocalS3::builder().pages(Arc::new(Named));
 }
