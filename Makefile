@@ -167,7 +167,7 @@ demo-binaries: ## Build the programs `make demo`, `make serve` and the image tes
 # The page `make serve` serves at /ui, in a real browser: the ignored test of
 # local-pipeline/tests/ui.rs starts the pipeline, uploads a success, a contract object with
 # rejects and a failure, and has headless Chromium (Debian's, installed when missing) load each
-# page; its screenshots go to $(TARGET_DIR)/ui-test (docs/ui.png is one of them).
+# page; its screenshots go to $(TARGET_DIR)/ui-test (docs/ui.png is its ui-execution.png).
 .PHONY: ui-test
 ui-test: ## The local UI (/ui) in headless Chromium (installed with apt-get if missing) after a few uploads; screenshots in target/ui-test
 	scripts/setup-tools chromium
