@@ -499,6 +499,9 @@ fn ecs_arns(region: &str) -> (String, String) {
 
 impl RunningPipeline {
     /// Starts everything: S3, the Step Functions API, the warm Lambda, the event loop.
+    // One sequence of starts, each needing the ones before (S3, the API and the pages, the
+    // Lambda, the tasks, the starter, the event loop): split, it would only pass them around.
+    #[allow(clippy::too_many_lines)]
     pub async fn start(options: PipelineOptions) -> anyhow::Result<RunningPipeline> {
         shared::KeyLayout::new(&options.input_prefix, &options.output_prefix)
             .map_err(|e| anyhow::anyhow!("prefixes: {e}"))?;

@@ -221,7 +221,7 @@ struct Pages;
 
 #[async_trait::async_trait]
 impl PageService for Pages {
-    fn path(&self) -> &str {
+    fn path(&self) -> &'static str {
         "/ui"
     }
 
@@ -289,7 +289,7 @@ fn pages_under_a_path_a_bucket_could_have_are_refused() {
     struct Named;
     #[async_trait::async_trait]
     impl PageService for Named {
-        fn path(&self) -> &str {
+        fn path(&self) -> &'static str {
             "/pages"
         }
 

@@ -479,7 +479,7 @@ mod tests {
         }
     }
 
-    fn record(status: ExecutionStatus, states: &[(&str, &str)]) -> ExecutionRecord {
+    fn record(status: ExecutionStatus, visits: &[(&str, &str)]) -> ExecutionRecord {
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         ExecutionRecord {
             execution_arn: "arn:aws:states:us-east-1:000000000000:execution:m:local-00000001"
@@ -494,7 +494,7 @@ mod tests {
             output: None,
             error: (status == ExecutionStatus::Failed).then(|| "UnsupportedFormat".into()),
             cause: None,
-            history: states
+            history: visits
                 .iter()
                 .enumerate()
                 .map(|(i, (kind, name))| entered(i as u64 + 2, kind, name))
@@ -652,7 +652,7 @@ mod tests {
         assert!((view.columns[0].null_share() - 0.75).abs() < 1e-9);
         assert_eq!(view.columns[0].min.as_deref(), Some("36"));
         assert_eq!(view.columns[1].min.as_deref(), Some("A<b"));
-        assert_eq!(view.columns[2].null_share(), 0.0);
+        assert!(view.columns[2].null_share().abs() < 1e-9);
         assert_eq!(view.columns[2].max, None);
         assert_eq!(view.malformed[0].kind, "ragged_row");
         let contract = view.contract.unwrap();

@@ -199,7 +199,7 @@ pub fn graph(graph: &StateGraph, path: &ExecutionPath, failed: bool) -> String {
         let (x2, y2) = (x(to.layer), y(to.row) + NODE_HEIGHT / 2);
         // A transition back (a retry loop) leaves and enters from below.
         let d = if to.layer > from.layer {
-            let bend = (x1 + x2) / 2;
+            let bend = x1.midpoint(x2);
             format!("M{x1},{y1} C{bend},{y1} {bend},{y2} {x2},{y2}")
         } else {
             let (fx, tx) = (x(from.layer) + NODE_WIDTH / 2, x(to.layer) + NODE_WIDTH / 2);
@@ -326,7 +326,7 @@ pub fn execution(
 /// The report for people: records, columns (null shares as bars), malformed records, and the
 /// contract's outcome with its first rejects.
 fn report_section(out: &mut String, report: &ReportView, key: &str) {
-    let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+    let number = |n: Option<u64>| n.map_or_else(|| "?".into(), |n| n.to_string());
     let _ = writeln!(
         out,
         "<div id=\"report\"><p><code>{}</code>: {} {}, {} records ({} valid, \
@@ -441,7 +441,7 @@ mod tests {
             size: Some(10),
             status: ExecutionStatus::Failed,
             route: Route::Lambda,
-            started: UNIX_EPOCH + Duration::from_secs(1_764_000_000),
+            started: UNIX_EPOCH + Duration::from_hours(490_000),
             duration: Some(Duration::from_millis(2_400)),
             error: Some("UnsupportedFormat<b>".into()),
             cause: Some("<img src=x onerror=alert(1)>".into()),
