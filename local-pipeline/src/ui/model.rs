@@ -561,13 +561,20 @@ mod tests {
         let places: BTreeSet<(usize, usize)> =
             graph.nodes.iter().map(|n| (n.layer, n.row)).collect();
         assert_eq!(places.len(), graph.nodes.len());
-        // Every catcher of the Lambda task is an error edge to its Fail state.
+        // Every catcher of the Lambda task is an error edge to the task recording the failure,
+        // which goes on to its Fail state.
         let lambda = graph.index_of("ProcessInLambda").unwrap();
+        let record = graph.index_of("Record failure: UnsupportedFormat").unwrap();
         let failed = graph.index_of("Failed: UnsupportedFormat").unwrap();
         assert!(graph.edges.contains(&GraphEdge {
             from: lambda,
-            to: failed,
+            to: record,
             on_error: true
+        }));
+        assert!(graph.edges.contains(&GraphEdge {
+            from: record,
+            to: failed,
+            on_error: false
         }));
         assert!(graph.edges.contains(&GraphEdge {
             from: lambda,
