@@ -188,6 +188,18 @@ demo: demo-binaries ## The whole pipeline on this machine, no AWS account: uploa
 serve: demo-binaries ## The local pipeline, kept up (data in target/local-pipeline/data unless DEMO_ARGS has --data-dir): drop files in with any S3 client
 	$(TARGET_DIR)/debug/local-pipeline serve $(SERVE_DATA_DIR) $(DEMO_ARGS)
 
+# The operator's commands (crate operate), against AWS or `make serve`'s endpoint
+# (AWS_ENDPOINT_URL): OPERATE_ARGS go through, e.g. OPERATE_ARGS='--bucket uploads incoming/'.
+OPERATE_ARGS ?=
+
+.PHONY: status
+status: ## Per object under a key or prefix: version, last outcome, route, outputs, execution (OPERATE_ARGS)
+	$(CARGO) run --quiet -p operate -- status $(OPERATE_ARGS)
+
+.PHONY: reprocess
+reprocess: ## Start an execution per object not yet processed in its current version (OPERATE_ARGS: --dry-run, --force, --rate, --run)
+	$(CARGO) run --quiet -p operate -- reprocess $(OPERATE_ARGS)
+
 # Deploying: the stack's name, region and routing threshold. Empty (the default) leaves each to
 # infra: its default stack name, the environment's (or profile's) region, and for the
 # threshold the stack's current value (infra synth and a new stack: the constant in shared).

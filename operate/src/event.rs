@@ -6,6 +6,10 @@
 //! the rest is there so that an execution started by `reprocess` looks like one EventBridge
 //! started. The sequencer is left out (S3 gives it only in the event): a processor then
 //! orders by the version alone.
+//!
+//! The envelope (`version` "0", `id`, `detail-type` "Object Created", `source` "aws.s3",
+//! `account`, `time`, `region`, `resources` with the bucket's ARN, `detail`) is the one S3
+//! documents: <https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html>.
 
 use serde_json::{Value, json};
 use shared::{BucketName, JobObject, ObjectCreatedDetail, encode_event_key};

@@ -1,9 +1,9 @@
 //! The operator's commands, as a library the thin `operate` binary calls:
 //!
-//! - [`status`]: per object under a key or prefix, its current version and its last
+//! - [`status()`]: per object under a key or prefix, its current version and its last
 //!   outcome (a report, a failure record, or none yet), the route, the output keys and the
 //!   execution ARN.
-//! - [`reprocess`]: start an execution per object (the event EventBridge would deliver,
+//! - [`reprocess()`]: start an execution per object (the event EventBridge would deliver,
 //!   pinned to the object's current version), skipping those whose report already matches,
 //!   at a limited rate, resumable.
 //!

@@ -4,14 +4,21 @@
 //! - An object whose report already matches its current version (version id and etag, the
 //!   processors' own test) is skipped, unless forced; folder markers are skipped.
 //! - Resumable: each execution is named after the run's label and the object version
-//!   (`<run>-<hash>`). Step Functions keeps a name for 90 days and refuses it a second time
-//!   (`ExecutionAlreadyExists`; or, for a running execution with the same input, answers with
-//!   it), so running the same command again after an interruption starts only the objects it
-//!   had not started; a new run (another label) starts the failed ones again (AWS:
-//!   StartExecution, <https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html>:
-//!   "idempotent for STANDARD workflows … if the execution is closed or if the input is
-//!   different, it returns a 400 ExecutionAlreadyExists error. You can reuse names after 90
-//!   days.").
+//!   (`<run>-<hash>`). Step Functions keeps a Standard workflow's execution name for 90 days:
+//!   a second StartExecution with that name starts nothing; it answers with the existing
+//!   execution while that one is open and the input is the same, and with
+//!   `ExecutionAlreadyExists` when the input differs or the execution has closed. So running
+//!   the same command again after an interruption starts only the objects it had not
+//!   started; a new run (another label) starts the failed ones again. (AWS:
+//!   <https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html>,
+//!   the `name` parameter;
+//!   <https://docs.aws.amazon.com/step-functions/latest/dg/express-at-least-once-execution.html>:
+//!   Standard workflows return "an idempotent response on starting an execution with the
+//!   same name as a currently-running workflow", names reusable after 90 days;
+//!   <https://docs.aws.amazon.com/botocore/latest/reference/services/stepfunctions/client/exceptions/ExecutionAlreadyExists.html>:
+//!   "same name as another execution (but a different input)".) The event's `time` is the
+//!   run's start, so a resumed run's input differs and every earlier start answers
+//!   `ExecutionAlreadyExists`, counted as already started, open or closed.
 //! - At most `executions_per_second` starts a second, one at a time, to stay under the
 //!   account's StartExecution and Lambda limits.
 
@@ -21,7 +28,9 @@ use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata};
 use sha2::{Digest, Sha256};
 
 use crate::OperateError;
-use crate::bucket::{Bucket, ObjectVersion};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::bucket::{Bucket, ObjectVersion, ReportHead};
 use crate::event::{EventOrigin, object_created};
 
 /// Which objects to reprocess.
@@ -153,6 +162,30 @@ impl Pace {
     }
 }
 
+/// How many reports `reprocess` and `status` read at once.
+pub(crate) const CONCURRENT_READS: usize = 16;
+
+/// Whether `object` is an input to reprocess (not a folder marker, under the input prefix).
+fn is_candidate(bucket: &Bucket, object: &ObjectVersion) -> bool {
+    !object.key.ends_with('/') && bucket.layout().is_input(&object.key)
+}
+
+/// A bar on standard error when `shown`, else a hidden one.
+fn progress_bar(len: usize, shown: bool) -> indicatif::ProgressBar {
+    if shown {
+        let bar = indicatif::ProgressBar::new(len as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
+
 /// Reprocesses `selection` of `bucket` with the state machine `state_machine_arn`.
 pub async fn reprocess(
     bucket: &Bucket,
@@ -180,34 +213,33 @@ pub async fn reprocess(
         }
     };
     summary.objects = objects.len() + summary.failed_to_start.len();
-    let bar = if options.progress {
-        let bar = indicatif::ProgressBar::new(objects.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress_bar(objects.len(), options.progress);
     let pace = Pace::new(options.executions_per_second);
     let mut first_start: Option<tokio::time::Instant> = None;
     let mut sent: u32 = 0;
     let started_at = time::OffsetDateTime::now_utc();
-    for object in objects {
+    // The reports, read a few at a time (one GET each; the starts stay one at a time).
+    let reports: Vec<Option<ReportHead>> = if options.force {
+        vec![None; objects.len()]
+    } else {
+        futures::stream::iter(objects.iter().map(|object| async move {
+            if is_candidate(bucket, object) {
+                bucket.report(&object.key).await
+            } else {
+                Ok(None)
+            }
+        }))
+        .buffered(CONCURRENT_READS)
+        .try_collect()
+        .await?
+    };
+    for (object, report) in objects.into_iter().zip(reports) {
         bar.inc(1);
-        if object.key.ends_with('/') || !bucket.layout().is_input(&object.key) {
+        if !is_candidate(bucket, &object) {
             summary.ignored += 1;
             continue;
         }
-        if !options.force
-            && bucket
-                .report(&object.key)
-                .await?
-                .is_some_and(|report| report.matches(&object))
-        {
+        if report.is_some_and(|report| report.matches(&object)) {
             summary.skipped += 1;
             continue;
         }

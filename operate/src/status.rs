@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use aws_sdk_sfn::error::DisplayErrorContext;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
 use crate::OperateError;
@@ -205,21 +206,26 @@ pub async fn status(
     let objects = bucket.objects(prefix).await?;
     let records: HashMap<String, String> =
         bucket.failure_records(prefix).await?.into_iter().collect();
-    let mut statuses = Vec::with_capacity(objects.len());
-    for object in objects {
-        if !bucket.layout().is_input(&object.key) {
-            continue;
+    let inputs = objects
+        .into_iter()
+        .filter(|object| bucket.layout().is_input(&object.key));
+    // A few objects at a time: a report GET each, a record GET for those that have one.
+    futures::stream::iter(inputs.map(|object| {
+        let records = &records;
+        async move {
+            let report = bucket.report(&object.key).await?;
+            let record = match records.get(&object.key) {
+                Some(record_key) => bucket.failure_record(record_key).await?,
+                None => None,
+            };
+            let latest = executions.and_then(|index| index.latest(&object));
+            let outcome = last_outcome(&object, report, record, latest);
+            Ok(ObjectStatus { object, outcome })
         }
-        let report = bucket.report(&object.key).await?;
-        let record = match records.get(&object.key) {
-            Some(record_key) => bucket.failure_record(record_key).await?,
-            None => None,
-        };
-        let latest = executions.and_then(|index| index.latest(&object));
-        let outcome = last_outcome(&object, report, record, latest);
-        statuses.push(ObjectStatus { object, outcome });
-    }
-    Ok(statuses)
+    }))
+    .buffered(crate::reprocess::CONCURRENT_READS)
+    .try_collect()
+    .await
 }
 
 /// The newer of the report and the failure record (a tie goes to the report: it is the

@@ -6,6 +6,19 @@
 //! prefixes: the 800 "processed" objects get a report of their version written by the test,
 //! the 100 "failed" ones (binary content, which fails `UnsupportedFormat`) a failure record,
 //! the 100 "new" ones nothing.
+//!
+//! What it rests on, from AWS's documentation:
+//! - Resuming: StartExecution with a name already used (by a Standard workflow, within 90
+//!   days) starts nothing: the existing execution is returned while it is open and the input
+//!   is the same; otherwise `ExecutionAlreadyExists`
+//!   (<https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html>,
+//!   `name`; <https://docs.aws.amazon.com/step-functions/latest/dg/express-at-least-once-execution.html>;
+//!   <https://docs.aws.amazon.com/botocore/latest/reference/services/stepfunctions/client/exceptions/ExecutionAlreadyExists.html>).
+//!   The local pipeline's Step Functions API answers the same (local-pipeline/src/sfn_api.rs),
+//!   which is what the interrupted-then-resumed run below checks.
+//! - The event: S3's "Object Created" as EventBridge delivers it
+//!   (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html>), pinned in
+//!   `operate::event`'s unit test against the Lambda's fixture of AWS's example.
 
 use std::path::PathBuf;
 use std::time::Duration;
