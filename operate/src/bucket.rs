@@ -166,31 +166,14 @@ impl Bucket {
         Ok(objects)
     }
 
-    /// The current version of `key`, if it exists.
+    /// The current version of `key`, if it exists (not when its latest version is a delete
+    /// marker). Read from the version listing, not with HeadObject: a HEAD needs
+    /// `s3:GetObject` on the upload itself (AWS: HeadObject, "To use HEAD, you must have the
+    /// s3:GetObject permission",
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>), which the
+    /// stack's operator policy does not grant: it never reads the uploads' bytes.
     pub async fn object(&self, key: &str) -> Result<Option<ObjectVersion>, OperateError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.name)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(head) => Ok(Some(ObjectVersion {
-                key: key.to_owned(),
-                version_id: head
-                    .version_id()
-                    .filter(|id| *id != "null")
-                    .map(str::to_owned),
-                etag: head.e_tag().map(|e| e.trim_matches('"').to_owned()),
-                size: head
-                    .content_length()
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(0),
-            })),
-            Err(error) if is_not_found(&error) => Ok(None),
-            Err(error) => Err(s3_error("HeadObject", &self.name, key, &error)),
-        }
+        Ok(self.objects(key).await?.into_iter().find(|o| o.key == key))
     }
 
     async fn get_json(
