@@ -77,15 +77,20 @@ fn task_env(s3: &RunningS3, job: &Value) -> Vec<(&'static str, String)> {
 }
 
 /// The last JSON log line the program printed.
+/// The last log line that is not the Embedded Metric Format line the processor prints per
+/// object (issue 14), parsed.
 fn last_log(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "no log line (exit {:?}); stderr: {}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let line = stdout
+        .lines()
+        .rfind(|line| !line.contains("\"_aws\""))
+        .unwrap_or_else(|| {
+            panic!(
+                "no log line (exit {:?}); stderr: {}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"))
 }
 
@@ -119,6 +124,15 @@ async fn the_image_entrypoint_processes_a_job_as_its_user_with_nothing_else_in_t
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(last_log(&output)["fields"]["message"], "done");
+    // The image's binary prints its one metrics line too, as CloudWatch's EMF specification
+    // has it (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let metrics: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.contains("\"_aws\""))
+        .collect();
+    assert_eq!(metrics.len(), 1, "{stdout}");
+    shared::parse_emf(metrics[0]).unwrap_or_else(|e| panic!("{e}: {}", metrics[0]));
     let report = s3
         .client()
         .get_object()
