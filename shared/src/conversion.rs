@@ -224,6 +224,11 @@ impl std::fmt::Debug for Conversion {
 }
 
 impl Conversion {
+    /// Records written to Parquet so far.
+    pub(crate) fn records_written(&self) -> u64 {
+        self.written
+    }
+
     /// The contract stage for the object stored under `key`, writing to `outputs`. Fails with
     /// `ContractViolation` when the key lacks the contract's partition folders.
     pub fn new(

@@ -755,6 +755,7 @@ impl RecordSink for RowProfiler {
         if !self.stages.is_empty() {
             let seen = StageRecord {
                 position: at.into(),
+                contract: None,
                 problem: record.problem,
                 fields: StageFields::Delimited(record),
             };

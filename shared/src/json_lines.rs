@@ -154,6 +154,7 @@ impl JsonLinesProfiler {
         if oversized {
             let seen = StageRecord {
                 position: at.into(),
+                contract: None,
                 problem: Some(MalformedKind::RecordTooLarge),
                 fields: StageFields::JsonLines {
                     line: "",
@@ -173,6 +174,7 @@ impl JsonLinesProfiler {
             let text = std::str::from_utf8(line);
             let seen = StageRecord {
                 position: at.into(),
+                contract: None,
                 problem: match (&parsed, text) {
                     (Ok(_), _) => None,
                     (Err(_), Ok(_)) => Some(MalformedKind::InvalidJson),

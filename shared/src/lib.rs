@@ -110,6 +110,6 @@ pub use report::{
     SCHEMA_VERSION, Source,
 };
 pub use stage::{
-    OutputDeclaration, RecordPosition, Stage, StageColumns, StageFactory, StageFields, StageRecord,
-    StageSection, stage_failure,
+    ContractVerdict, OutputDeclaration, RecordPosition, Stage, StageColumns, StageFactory,
+    StageFields, StageRecord, StageSection, stage_failure,
 };

@@ -25,7 +25,8 @@ use crate::profile::ColumnProfile;
 /// A stage sees, in this order:
 /// 1. [`Stage::start`], once, before any record: how the fields are named ([`StageColumns`]).
 /// 2. [`Stage::record`] for every record in input order, malformed ones included (they carry
-///    their [`MalformedKind`]), with its position and its fields ([`StageRecord`]).
+///    their [`MalformedKind`]), with its position and its fields ([`StageRecord`]); under a
+///    contract, with the contract's [`ContractVerdict`] on it too (written or rejected).
 /// 3. [`Stage::finish`], once the whole object was read and profiled without error: it
 ///    flushes its outputs and returns its section of the report (any JSON value).
 ///
@@ -146,6 +147,20 @@ pub struct StageRecord<'r> {
     pub problem: Option<MalformedKind>,
     /// Its fields.
     pub fields: StageFields<'r>,
+    /// What the object's contract made of it, for the stages registered after the contract's
+    /// (a stage forwarding only the valid rows reads it); `None` when no contract owns the
+    /// object.
+    pub contract: Option<ContractVerdict>,
+}
+
+/// What the contract stage made of one record, as the stages after it see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractVerdict {
+    /// It met the contract: its row is in the Parquet output.
+    Written,
+    /// It did not (or it is malformed): it is in the rejected records.
+    Rejected,
 }
 
 /// A record's fields, as its format gives them.
@@ -180,6 +195,15 @@ impl<'r> StageRecord<'r> {
     /// Whether the record has no field.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether field `index` of a delimited row was quoted in the input (a quoted `""` is an
+    /// empty string, an unquoted empty field has no value); false for JSON Lines.
+    pub fn is_quoted(&self, index: usize) -> bool {
+        match self.fields {
+            StageFields::Delimited(row) => row.is_quoted(index),
+            StageFields::JsonLines { .. } => false,
+        }
     }
 
     /// Field `index` of a delimited row; `None` past its end or for JSON Lines.
@@ -313,8 +337,16 @@ impl StageList {
         if !self.started {
             self.start(fallback)?;
         }
+        let mut seen = *record;
         for (_, stage) in &mut self.stages {
-            stage.record(record)?;
+            match (&mut **stage as &mut dyn Any).downcast_mut::<Conversion>() {
+                Some(conversion) => {
+                    let written = conversion.records_written();
+                    conversion.record(&seen)?;
+                    seen.contract = Some(verdict(written, conversion));
+                }
+                None => stage.record(&seen)?,
+            }
         }
         Ok(())
     }
@@ -337,9 +369,12 @@ impl StageList {
         let Some((_, first)) = stages.next() else {
             return Ok(false);
         };
+        let mut seen = *record;
         let fused = match (&mut **first as &mut dyn Any).downcast_mut::<Conversion>() {
             Some(conversion) => {
+                let written = conversion.records_written();
                 conversion.profiled_record(record.position.into(), row, profiles)?;
+                seen.contract = Some(verdict(written, conversion));
                 true
             }
             None => {
@@ -348,7 +383,7 @@ impl StageList {
             }
         };
         for (_, stage) in stages {
-            stage.record(record)?;
+            stage.record(&seen)?;
         }
         Ok(fused)
     }
@@ -376,6 +411,16 @@ impl StageList {
             }
         }
         Ok((contract, sections))
+    }
+}
+
+/// The verdict on the record the contract stage just took, from its count of written records
+/// before (`written`) and after.
+fn verdict(written: u64, conversion: &Conversion) -> ContractVerdict {
+    if conversion.records_written() > written {
+        ContractVerdict::Written
+    } else {
+        ContractVerdict::Rejected
     }
 }
 
@@ -415,8 +460,16 @@ mod tests {
                     .member("id")
                     .map_or_else(|| "-".to_owned(), |v| v.get().to_owned()),
             };
+            let quoted: Vec<_> = (0..record.len())
+                .filter(|&i| record.is_quoted(i))
+                .map(|i| format!(" quoted {i}"))
+                .collect();
+            let quoted = quoted.concat();
+            let verdict = record
+                .contract
+                .map_or_else(String::new, |v| format!(" {v:?}"));
             self.seen.push(format!(
-                "{} line {} at {} {:?} {fields}",
+                "{} line {} at {} {:?} {fields}{quoted}{verdict}",
                 at.record, at.line, at.byte_offset, record.problem
             ));
             Ok(())
@@ -449,13 +502,112 @@ mod tests {
                 "seen": [
                     r#"start Header(["id", "name"])"#,
                     "1 line 2 at 8 None 1|Ada",
-                    "2 line 3 at 14 None 2|Al\nan",
+                    "2 line 3 at 14 None 2|Al\nan quoted 1",
                     // Ragged, not malformed to the tokenizer: the stage sees its width.
                     "3 line 5 at 24 None 3",
                 ],
                 "total": 3,
             })
         );
+    }
+
+    /// Runs `input` under a contract owning `key`, with the recorder after the contract stage;
+    /// gives the recorder's section and the rejected records' numbers.
+    fn run_under_contract(
+        key: &str,
+        contract: &str,
+        input: &[u8],
+    ) -> (serde_json::Value, Vec<u64>) {
+        let contract =
+            crate::Contract::parse(std::path::Path::new("contracts/t.toml"), contract).unwrap();
+        let rejects = crate::SharedBuffer::default();
+        let conversion = Conversion::new(
+            &contract,
+            key,
+            crate::ConversionOutputs {
+                parquet: Box::new(crate::SharedBuffer::default()),
+                rejects: Box::new(rejects.clone()),
+            },
+        )
+        .unwrap();
+        let analysis = Processor::with_conversion(Config::default(), Some(key), conversion)
+            .with_stage("recorder", Box::new(Recorder::default()))
+            .read_to_end(input, 5)
+            .unwrap();
+        let rejected = String::from_utf8(rejects.take())
+            .unwrap()
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["record"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        (analysis.stages[0].section["seen"].clone(), rejected)
+    }
+
+    #[test]
+    fn a_stage_after_the_contract_sees_its_verdict_on_every_record() {
+        const CONTRACT: &str = r#"
+dataset = "t"
+prefix = "incoming/t/"
+[format]
+type = "csv"
+[rejects]
+max_share = 1.0
+[[columns]]
+name = "id"
+type = "int32"
+nullable = false
+[[columns]]
+name = "name"
+type = "string"
+"#;
+        let input = b"id,name\n1,Ada\nx,Bob\n2,\"\"\n3\n4,\"Al\nan\"\n5,\"open\n";
+        let (seen, rejected) = run_under_contract("incoming/t/a.csv", CONTRACT, input);
+        assert_eq!(
+            seen,
+            serde_json::json!([
+                r#"start Header(["id", "name"])"#,
+                "1 line 2 at 8 None 1|Ada Written",
+                "2 line 3 at 14 None x|Bob Rejected",
+                "3 line 4 at 20 None 2| quoted 1 Written",
+                "4 line 5 at 25 None 3 Rejected",
+                "5 line 6 at 27 None 4|Al\nan quoted 1 Written",
+                "6 line 8 at 37 Some(UnterminatedQuote) 5|open\n quoted 1 Rejected",
+            ])
+        );
+        // The verdicts are the contract's own: Rejected exactly where it wrote a reject.
+        assert_eq!(rejected, [2, 4, 6]);
+        // JSON Lines: the same verdicts.
+        let json = b"{\"id\":1,\"name\":\"a\"}\n{\"id\":\"x\"}\nnot json\n";
+        let (seen, rejected) = run_under_contract(
+            "incoming/t/a.jsonl",
+            &CONTRACT.replace("\"csv\"", "\"json_lines\""),
+            json,
+        );
+        let verdicts: Vec<_> = seen
+            .as_array()
+            .unwrap()
+            .iter()
+            .skip(1)
+            .map(|line| {
+                line.as_str()
+                    .unwrap()
+                    .rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(verdicts, ["Written", "Rejected", "Rejected"]);
+        assert_eq!(rejected, [2, 3]);
+    }
+
+    #[test]
+    fn without_a_contract_a_stage_sees_no_verdict() {
+        let section = run("a.csv", b"id\n1\n", Recorder::default()).unwrap();
+        assert_eq!(section["seen"][1], "1 line 2 at 3 None 1");
     }
 
     #[test]
