@@ -23,12 +23,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use shared::{
-    Config, Contract, Conversion, ConversionOutputs, ErrorKind, ErrorName, OutputObject,
-    ParallelProcessor, Parallelism, Processing, Report, Source,
+    Config, Contract, Conversion, ConversionOutputs, ErrorName, OutputObject, ParallelProcessor,
+    Parallelism, Processing, Report, Source,
 };
-
-/// Read size: large enough that system calls cost nothing next to parsing.
-const CHUNK: usize = 1 << 20;
 
 struct Args {
     contract: PathBuf,
@@ -197,18 +194,12 @@ fn convert(
     Ok(report)
 }
 
-/// Feeds `file` to `processor` in chunks of [`CHUNK`] bytes and finishes.
+/// Reads `file` through `processor` and finishes (plain text is read straight into the
+/// processor's range buffers: see `ParallelProcessor::feed_reader`).
 fn read_through(
-    mut file: File,
+    file: File,
     mut processor: ParallelProcessor,
 ) -> Result<shared::Analysis, shared::Error> {
-    let mut buffer = vec![0; CHUNK];
-    loop {
-        match std::io::Read::read(&mut file, &mut buffer) {
-            Ok(0) => return processor.finish(),
-            Ok(read) => processor.feed(&buffer[..read])?,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ErrorKind::Read(e).into()),
-        }
-    }
+    processor.feed_reader(file)?;
+    processor.finish()
 }

@@ -19,12 +19,7 @@ use std::fs::File;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use shared::{
-    Config, ErrorKind, ErrorName, ParallelProcessor, Parallelism, Processing, Report, Source,
-};
-
-/// Read size: large enough that system calls cost nothing next to parsing.
-const CHUNK: usize = 1 << 20;
+use shared::{Config, ErrorName, ParallelProcessor, Parallelism, Processing, Report, Source};
 
 fn main() -> ExitCode {
     let Some((threads, path)) = arguments(std::env::args().skip(1)) else {
@@ -64,20 +59,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Feeds `file` to `processor` in chunks of [`CHUNK`] bytes and finishes.
+/// Reads `file` through `processor` and finishes (plain text is read straight into the
+/// processor's range buffers: see `ParallelProcessor::feed_reader`).
 fn read_through(
-    mut file: File,
+    file: File,
     mut processor: ParallelProcessor,
 ) -> Result<shared::Analysis, shared::Error> {
-    let mut buffer = vec![0; CHUNK];
-    loop {
-        match std::io::Read::read(&mut file, &mut buffer) {
-            Ok(0) => return processor.finish(),
-            Ok(read) => processor.feed(&buffer[..read])?,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ErrorKind::Read(e).into()),
-        }
-    }
+    processor.feed_reader(file)?;
+    processor.finish()
 }
 
 fn exit(name: ErrorName) -> ExitCode {

@@ -55,6 +55,7 @@
 //! Other stages are not run here: a processor with any runs on one thread.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::Read;
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,6 +80,10 @@ const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// Bytes a worker parses between two looks at the stop flag.
 const STOP_CHECK_BYTES: usize = 1 << 20;
+
+/// Bytes read at a time by [`ParallelProcessor::feed_reader`] where it cannot read into a
+/// range (one thread, compressed input, the first bytes until the layout is decided).
+const READ_CHUNK_BYTES: usize = 1 << 20;
 
 /// Bytes of the first range read at a time until its header is read (the workers of the
 /// next ranges wait for it under a contract).
@@ -233,6 +238,26 @@ impl ParallelProcessor {
         }
     }
 
+    /// Reads `reader` to its end and processes what it reads, as [`feed`](Self::feed) does
+    /// the chunks it is given (the same results, the same errors); then call
+    /// [`finish`](Self::finish). A read error is [`ErrorKind::Read`].
+    ///
+    /// Plain text, once its layout is decided, is read straight into the range buffers, with
+    /// no copy on the way: for a file, the only copy is the kernel's. Compressed text, the
+    /// first bytes and one thread read through a buffer of 1 MiB, each read fed as a chunk.
+    pub fn feed_reader(&mut self, mut reader: impl Read) -> Result<(), Error> {
+        match &mut self.inner {
+            Inner::One(processor) => {
+                let mut buffer = vec![0; READ_CHUNK_BYTES];
+                while let Some(read) = read_some(&mut reader, &mut buffer)? {
+                    processor.feed(&buffer[..read])?;
+                }
+                Ok(())
+            }
+            Inner::Parallel(streaming) => streaming.feed_reader(&mut reader),
+        }
+    }
+
     /// Ends the input and returns what was learnt, or the error that makes it unusable.
     pub fn finish(self) -> Result<Analysis, Error> {
         match self.inner {
@@ -244,6 +269,18 @@ impl ParallelProcessor {
 
 fn used_after_error() -> Error {
     ErrorKind::Internal("processor used after an error".into()).into()
+}
+
+/// One read of `reader` into `buffer`: `None` at the end, retried when interrupted.
+fn read_some(reader: &mut impl Read, buffer: &mut [u8]) -> Result<Option<usize>, Error> {
+    loop {
+        match reader.read(buffer) {
+            Ok(0) => return Ok(None),
+            Ok(read) => return Ok(Some(read)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ErrorKind::Read(e).into()),
+        }
+    }
 }
 
 /// The parallel processor's state: [`Processor`]'s stages, with the text cut into ranges.
@@ -276,6 +313,49 @@ impl Streaming {
         let result = self.feed_inner(chunk);
         self.failed = result.is_err();
         result
+    }
+
+    fn feed_reader(&mut self, reader: &mut impl Read) -> Result<(), Error> {
+        if self.failed {
+            return Err(used_after_error());
+        }
+        let result = self.feed_reader_inner(reader);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn feed_reader_inner(&mut self, reader: &mut impl Read) -> Result<(), Error> {
+        let mut buffer = Vec::new();
+        loop {
+            if let Some(Body {
+                compression: Compression::None,
+                text:
+                    Text {
+                        parsing: Some(parsing),
+                        decoded,
+                        ..
+                    },
+                ..
+            }) = &mut self.body
+            {
+                // Plain text: the decoder would pass it through, and the text to the
+                // pipeline; the reader fills the ranges itself.
+                let read = parsing.pipeline.fill_from(reader)?;
+                self.bytes_in += read as u64;
+                *decoded += read as u64;
+                if read == 0 {
+                    return Ok(());
+                }
+                continue;
+            }
+            if buffer.is_empty() {
+                buffer.resize(READ_CHUNK_BYTES, 0);
+            }
+            let Some(read) = read_some(reader, &mut buffer)? else {
+                return Ok(());
+            };
+            self.feed_inner(&buffer[..read])?;
+        }
     }
 
     fn feed_inner(&mut self, chunk: &[u8]) -> Result<(), Error> {
@@ -514,6 +594,13 @@ impl FormatPipeline {
         match self {
             FormatPipeline::Delimited(pipeline) => pipeline.feed(bytes),
             FormatPipeline::JsonLines(pipeline) => pipeline.feed(bytes),
+        }
+    }
+
+    fn fill_from(&mut self, reader: &mut impl Read) -> Result<usize, Error> {
+        match self {
+            FormatPipeline::Delimited(pipeline) => pipeline.fill_from(reader),
+            FormatPipeline::JsonLines(pipeline) => pipeline.fill_from(reader),
         }
     }
 
@@ -786,14 +873,35 @@ impl<F: RangeFormat> Pipeline<F> {
         self.parallelism.range_bytes.get()
     }
 
+    /// A buffer to fill, once the last one was sent: a spare one when there is one.
+    fn start_filling(&mut self) {
+        if self.filling.capacity() == 0 {
+            self.filling = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(self.range_bytes()));
+        }
+    }
+
+    /// Reads from `reader` straight into the range being filled, until it is full (then
+    /// sends it) or the reader ends: the bytes read, 0 at the end.
+    fn fill_from(&mut self, reader: &mut impl Read) -> Result<usize, Error> {
+        self.start_filling();
+        let room = self.range_bytes() - self.filling.len();
+        // Reads into the buffer's spare capacity, retrying when interrupted, and stops at
+        // `room` bytes: the buffer never grows.
+        let read = Read::take(&mut *reader, room as u64)
+            .read_to_end(&mut self.filling)
+            .map_err(ErrorKind::Read)?;
+        if self.filling.len() == self.range_bytes() {
+            self.send()?;
+        }
+        Ok(read)
+    }
+
     fn feed(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
         while !bytes.is_empty() {
-            if self.filling.capacity() == 0 {
-                self.filling = self
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(self.range_bytes()));
-            }
+            self.start_filling();
             let take = (self.range_bytes() - self.filling.len()).min(bytes.len());
             self.filling.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];

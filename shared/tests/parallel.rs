@@ -2,6 +2,7 @@
 //! and the error are exactly the one-thread ones.
 
 use std::fs;
+use std::io::Read;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
@@ -30,6 +31,67 @@ fn rendered(result: Result<Analysis, Error>) -> Result<String, String> {
 /// How the tests feed an input: whole, or in chunks of 1, 7 and 4,096 bytes.
 const CHUNKS: [usize; 4] = [usize::MAX, 1, 7, 4_096];
 
+/// How the tests hand an input to a [`ParallelProcessor`]: fed in chunks of the sizes in
+/// [`CHUNKS`], or read by [`ParallelProcessor::feed_reader`] from a [`Trickle`] of reads of
+/// 1, 7 and 4,096 bytes (compressed text is fed each read as a chunk, so that a corrupt
+/// stream's error names the offset the same chunks give one thread).
+#[derive(Debug, Clone, Copy)]
+enum Handover {
+    Fed(usize),
+    Read(usize),
+}
+
+const HANDOVERS: [Handover; 7] = [
+    Handover::Fed(CHUNKS[0]),
+    Handover::Fed(CHUNKS[1]),
+    Handover::Fed(CHUNKS[2]),
+    Handover::Fed(CHUNKS[3]),
+    Handover::Read(CHUNKS[1]),
+    Handover::Read(CHUNKS[2]),
+    Handover::Read(CHUNKS[3]),
+];
+
+impl Handover {
+    /// The size of the pieces the input comes in.
+    fn chunk(self) -> usize {
+        match self {
+            Handover::Fed(chunk) | Handover::Read(chunk) => chunk,
+        }
+    }
+}
+
+/// A reader of `rest` whose reads return at most `most` bytes, and that is interrupted
+/// before every other read (as a signal can interrupt a read; the reader retries).
+struct Trickle<'a> {
+    rest: &'a [u8],
+    most: usize,
+    interrupt: bool,
+}
+
+impl<'a> Trickle<'a> {
+    fn new(input: &'a [u8], most: usize) -> Trickle<'a> {
+        Trickle {
+            rest: input,
+            most,
+            interrupt: false,
+        }
+    }
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let read = self.most.min(buffer.len()).min(self.rest.len());
+        let (now, later) = self.rest.split_at(read);
+        buffer[..read].copy_from_slice(now);
+        self.rest = later;
+        Ok(read)
+    }
+}
+
 fn parallelism(threads: usize, range_bytes: usize) -> Parallelism {
     Parallelism {
         threads: NonZeroUsize::new(threads).unwrap(),
@@ -50,6 +112,24 @@ fn parallel_chunked(
         processor.feed(piece)?;
     }
     processor.finish()
+}
+
+/// `input` through a [`ParallelProcessor`], handed over as `handover` says.
+fn parallel_handed(
+    input: &[u8],
+    config: &Config,
+    key: Option<&str>,
+    parallelism: Parallelism,
+    handover: Handover,
+) -> Result<Analysis, Error> {
+    match handover {
+        Handover::Fed(chunk) => parallel_chunked(input, config, key, parallelism, chunk),
+        Handover::Read(most) => {
+            let mut processor = ParallelProcessor::new(config.clone(), key, parallelism);
+            processor.feed_reader(Trickle::new(input, most))?;
+            processor.finish()
+        }
+    }
 }
 
 /// `input` through one thread's [`Processor`](shared::Processor), fed in chunks of `chunk`
@@ -78,8 +158,8 @@ fn range_sizes(len: usize) -> Vec<usize> {
 }
 
 /// Asserts that every thread count and every range size in `sizes` gives the one-thread
-/// report (or error), the input fed whole or in chunks (each chunking in turn, so that
-/// every thread count and every range size meets each).
+/// report (or error), the input fed whole or in chunks, or read (each [`Handover`] in turn,
+/// so that every thread count and every range size meets each).
 pub fn assert_agrees_with_sizes(
     name: &str,
     input: &[u8],
@@ -93,20 +173,21 @@ pub fn assert_agrees_with_sizes(
         .collect();
     for (t, threads) in THREADS.into_iter().enumerate() {
         for (s, &range) in sizes.iter().enumerate() {
-            let turn = (t + s) % CHUNKS.len();
-            let chunk = CHUNKS[turn];
+            let handover = HANDOVERS[(t + s) % HANDOVERS.len()];
+            let chunk = handover.chunk();
+            let expected = &expected[CHUNKS.iter().position(|&c| c == chunk).unwrap()];
             let parallelism = parallelism(threads, range);
-            let got = rendered(parallel_chunked(input, config, key, parallelism, chunk));
-            if got != expected[turn] {
+            let got = rendered(parallel_handed(input, config, key, parallelism, handover));
+            if got != *expected {
                 // The full analysis compares too: show where it differs.
                 assert_eq!(
-                    outcome(parallel_chunked(input, config, key, parallelism, chunk)),
+                    outcome(parallel_handed(input, config, key, parallelism, handover)),
                     outcome(one_thread_chunked(input, config, key, chunk)),
-                    "{name}: {threads} threads, ranges of {range} bytes, chunks of {chunk}"
+                    "{name}: {threads} threads, ranges of {range} bytes, {handover:?}"
                 );
                 assert_eq!(
-                    got, expected[turn],
-                    "{name}: {threads} threads, ranges of {range} bytes, chunks of {chunk}"
+                    got, *expected,
+                    "{name}: {threads} threads, ranges of {range} bytes, {handover:?}"
                 );
             }
         }
@@ -609,5 +690,40 @@ fn feeding_after_an_error_fails_and_dropping_midway_stops_the_workers() {
             ParallelProcessor::new(lenient(), Some("x.csv"), parallelism(threads, 128));
         processor.feed(&input[..input.len() / 2]).unwrap();
         drop(processor);
+    }
+}
+
+#[test]
+fn a_read_error_fails_with_the_read_error_on_every_thread_count() {
+    /// The input, then an error.
+    struct Failing<'a>(&'a [u8]);
+    impl Read for Failing<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("the connection was reset"));
+            }
+            let read = self.0.len().min(buffer.len()).min(1_000);
+            buffer[..read].copy_from_slice(&self.0[..read]);
+            self.0 = &self.0[read..];
+            Ok(read)
+        }
+    }
+    // Past the sniffed bytes: plain text is read straight into the ranges by then.
+    let csv = clean_rows(20_000);
+    for (input, key) in [(csv.clone(), "x.csv"), (gzip(&csv), "x.csv.gz")] {
+        for threads in THREADS {
+            let mut processor =
+                ParallelProcessor::new(lenient(), Some(key), parallelism(threads, 4_096));
+            let error = processor.feed_reader(Failing(&input)).unwrap_err();
+            assert_eq!(error.name(), shared::ErrorName::Storage, "{key}, {threads}");
+            assert_eq!(
+                error.to_string(),
+                "reading the input failed: the connection was reset"
+            );
+            // The parallel processor abandons the input, as after any error.
+            if threads > 1 {
+                assert!(processor.feed(b"1,2,3,4\n").is_err(), "{key}, {threads}");
+            }
+        }
     }
 }
