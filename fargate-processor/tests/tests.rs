@@ -133,23 +133,14 @@ fn assert_timestamp_is_now_in_ms(values: &[EmfValue]) {
     }
 }
 
-/// The one value of `name` under exactly `dimensions` on an EMF line.
+/// The one value of `name` under exactly `dimensions` on an EMF line, in our namespace.
 fn metric(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> u64 {
-    let found: Vec<&EmfValue> = values
-        .iter()
-        .filter(|v| {
-            v.name == name
-                && v.dimensions.len() == dimensions.len()
-                && dimensions
-                    .iter()
-                    .all(|&(d, value)| v.dimensions.contains(&(d.to_owned(), value.to_owned())))
-        })
-        .collect();
-    assert_eq!(found.len(), 1, "{name} by {dimensions:?}: {values:?}");
-    assert_eq!(found[0].namespace, shared::NAMESPACE_PREFIX);
-    found[0]
+    let found =
+        EmfValue::find(values, name, dimensions).unwrap_or_else(|e| panic!("{e}: {values:?}"));
+    assert_eq!(found.namespace, shared::NAMESPACE_PREFIX);
+    found
         .whole()
-        .unwrap_or_else(|| panic!("{name}: not a whole number: {:?}", found[0]))
+        .unwrap_or_else(|| panic!("{name}: not a whole number: {found:?}"))
 }
 
 fn sample_csv() -> Vec<u8> {

@@ -168,18 +168,9 @@ async fn a_fargate_task_log_has_one_emf_line_with_its_objects_figures() {
     assert_eq!(lines.len(), 1, "one EMF line in {}", folder.display());
     let values = shared::parse_emf(&lines[0]).unwrap_or_else(|e| panic!("{e}: {}", lines[0]));
     let value = |name: &str, dimensions: &[(&str, &str)]| -> u64 {
-        let found: Vec<&shared::EmfValue> = values
-            .iter()
-            .filter(|v| {
-                v.name == name
-                    && v.dimensions.len() == dimensions.len()
-                    && dimensions
-                        .iter()
-                        .all(|&(d, value)| v.dimensions.contains(&(d.to_owned(), value.to_owned())))
-            })
-            .collect();
-        assert_eq!(found.len(), 1, "{name} by {dimensions:?}: {values:?}");
-        found[0].whole().unwrap()
+        let found = shared::EmfValue::find(&values, name, dimensions)
+            .unwrap_or_else(|e| panic!("{e}: {values:?}"));
+        found.whole().unwrap()
     };
     let route = [("Route", "fargate")];
     assert_eq!(value("Objects", &route), 1);

@@ -254,6 +254,30 @@ pub struct EmfValue {
 }
 
 impl EmfValue {
+    /// The one value of `values` named `name` under exactly the dimension set `dimensions`
+    /// (names and values, in any order), as a dashboard widget or an alarm selects it; an
+    /// error when there is none or more than one.
+    pub fn find<'v>(
+        values: &'v [EmfValue],
+        name: &str,
+        dimensions: &[(&str, &str)],
+    ) -> Result<&'v EmfValue, EmfError> {
+        let mut found = values.iter().filter(|v| {
+            v.name == name
+                && v.dimensions.len() == dimensions.len()
+                && dimensions
+                    .iter()
+                    .all(|&(d, value)| v.dimensions.iter().any(|(n, v)| n == d && v == value))
+        });
+        match (found.next(), found.next()) {
+            (Some(value), None) => Ok(value),
+            (None, _) => Err(EmfError(format!("no value of `{name}` by {dimensions:?}"))),
+            (Some(_), Some(_)) => Err(EmfError(format!(
+                "more than one value of `{name}` by {dimensions:?}"
+            ))),
+        }
+    }
+
     /// The value as a whole number, if it is one and below 2^53 (where every integer is an
     /// `f64`): the processors' metrics are all counts, bytes or milliseconds.
     pub fn whole(&self) -> Option<u64> {
@@ -508,18 +532,28 @@ mod tests {
     }
 
     fn value(values: &[EmfValue], name: &str, dimensions: &[(&str, &str)]) -> u64 {
-        let found: Vec<_> = values
-            .iter()
-            .filter(|v| {
-                v.name == name
-                    && v.dimensions.len() == dimensions.len()
-                    && dimensions
-                        .iter()
-                        .all(|(n, val)| v.dimensions.contains(&((*n).into(), (*val).into())))
-            })
-            .collect();
-        assert_eq!(found.len(), 1, "{name} {dimensions:?}: {found:?}");
-        found[0].whole().unwrap()
+        let found = EmfValue::find(values, name, dimensions).unwrap();
+        found.whole().unwrap()
+    }
+
+    #[test]
+    fn a_value_is_found_by_its_name_and_exact_dimension_set() {
+        let line = sample(None, Some("sales")).emf_line(1_700_000_000_000);
+        let values = parse_emf(&line).unwrap();
+        let both = [("Dataset", "sales"), ("Route", "lambda")];
+        let found = EmfValue::find(&values, "Records", &both).unwrap();
+        assert_eq!(found.dimensions.len(), 2);
+        // A subset of a set's dimensions is another set: here, one that exists.
+        let route = EmfValue::find(&values, "Records", &[("Route", "lambda")]).unwrap();
+        assert_eq!(
+            route.dimensions,
+            [("Route".to_owned(), "lambda".to_owned())]
+        );
+        let missing = EmfValue::find(&values, "Records", &[("Route", "fargate")]);
+        assert!(missing.unwrap_err().to_string().contains("no value"));
+        let twice = [values.clone(), values].concat();
+        let error = EmfValue::find(&twice, "Records", &both).unwrap_err();
+        assert!(error.to_string().contains("more than one"), "{error}");
     }
 
     #[test]
