@@ -96,8 +96,9 @@ SERVE_DATA_DIR = $(if $(findstring --data-dir,$(DEMO_ARGS)),,--data-dir $(TARGET
 # Fuzzing: cargo-fuzz wants nightly -Z flags; RUSTC_BOOTSTRAP lets stable rustc accept them.
 FUZZ_TARGET       ?= chunked
 FUZZ_SECONDS      ?= 60
-# The test command's short fuzz run: proves the target builds and holds on its seeds.
-FUZZ_SMOKE_SECONDS ?= 20
+# The test command's short fuzz runs: prove each target builds and holds on its seeds.
+FUZZ_SMOKE_TARGETS ?= chunked parallel parallel_contracts
+FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_ARGS         ?=
 CARGO_FUZZ_VERSION ?= 0.13.2
 CARGO_FUZZ        := $(TOOLS)/cargo/bin/cargo-fuzz
@@ -310,7 +311,9 @@ test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, doc
 	$(CARGO) test --workspace
 	$(MAKE) demo DEMO_BUILD="$(TEST_DEMO_BUILD)"
 	$(MAKE) ui-test
-	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+	for target in $(FUZZ_SMOKE_TARGETS); do \
+	  $(MAKE) fuzz FUZZ_TARGET=$$target FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) || exit 1; \
+	done
 	$(MAKE) image-test DEMO_BUILD="$(TEST_DEMO_BUILD)"
 	$(MAKE) --no-print-directory clean-tree
 
