@@ -69,6 +69,7 @@ mod malformed;
 mod metrics;
 mod parallel;
 mod parquet_output;
+mod parquet_pages;
 mod processor;
 mod profile;
 mod report;

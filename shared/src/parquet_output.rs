@@ -32,30 +32,20 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-use parquet::basic::{
-    Compression, Encoding, LogicalType, Repetition, TimeUnit, Type as PhysicalType, ZstdLevel,
-};
-use parquet::column::writer::ColumnWriterImpl;
-use parquet::data_type::{
-    BoolType, ByteArray, ByteArrayType, DataType, DoubleType, FixedLenByteArray,
-    FixedLenByteArrayType, Int32Type, Int64Type,
-};
+use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as PhysicalType, ZstdLevel};
 use parquet::errors::ParquetError;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::{ColumnPath, Type as SchemaType};
+use parquet::schema::types::Type as SchemaType;
 use serde::Serialize;
 
 use crate::contract::{ColumnSpec, ColumnType, Value};
 use crate::error::{Error, ErrorKind};
+use crate::parquet_pages::{ChunkEncoder, ChunkValues};
 
 /// What the file names as its writer (`created_by`): fixed, so the bytes do not depend on
 /// anything but the rows.
 pub const CREATED_BY: &str = concat!("s3-upload-pipeline ", env!("CARGO_PKG_VERSION"));
-
-/// Values handed to a column writer at once (strings and wide decimals are built per batch).
-const BATCH: usize = 4096;
 
 /// How the file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +94,7 @@ pub struct ParquetSummary {
 /// Writes contract rows as one Parquet file to `W`.
 pub struct ParquetWriter<W: Write + Send> {
     file: SerializedFileWriter<Sink<W>>,
+    encoder: ChunkEncoder,
     columns: Vec<ColumnBuffer>,
     options: ParquetOptions,
     /// The sink's first failure, kept whole (the parquet crate keeps only its text).
@@ -158,18 +149,12 @@ impl<W: Write + Send> ParquetWriter<W> {
             .map_err(|e| internal(format!("the Parquet schema: {e}")))?;
         let level = ZstdLevel::try_new(options.zstd_level)
             .map_err(|e| internal(format!("zstd level {}: {e}", options.zstd_level)))?;
-        let mut properties = WriterProperties::builder()
+        let encoder = ChunkEncoder::new(level)
+            .map_err(|e| internal(format!("zstd level {}: {e}", options.zstd_level)))?;
+        // The column chunks are ours (ChunkEncoder): the properties name the writer only.
+        let properties = WriterProperties::builder()
             .set_created_by(CREATED_BY.to_owned())
-            .set_compression(Compression::ZSTD(level))
-            .set_dictionary_enabled(true)
-            .set_statistics_enabled(EnabledStatistics::Page);
-        for column in columns.iter().filter(|c| delta_encoded(c.column_type)) {
-            let path = ColumnPath::from(column.name.as_str());
-            properties = properties
-                .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
-        }
-        let properties = properties.build();
+            .build();
         let sink_failure = SinkFailure::default();
         let sink = Sink {
             inner: out,
@@ -180,6 +165,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             .map_err(|e| sink_failure.error(e))?;
         Ok(ParquetWriter {
             file,
+            encoder,
             columns: columns.iter().map(ColumnBuffer::new).collect(),
             options,
             sink_failure,
@@ -401,7 +387,7 @@ impl<W: Write + Send> ParquetWriter<W> {
 
     /// Writes the buffered rows as one row group.
     fn flush_row_group(&mut self) -> Result<(), Error> {
-        let result = write_row_group(&mut self.file, &mut self.columns);
+        let result = write_row_group(&mut self.file, &mut self.columns, &mut self.encoder);
         self.group_rows = 0;
         self.group_bytes = 0;
         match result {
@@ -417,119 +403,42 @@ impl<W: Write + Send> ParquetWriter<W> {
     }
 }
 
-/// Writes each column's buffered values as a column chunk of a new row group, and empties the
-/// buffers.
+/// Writes each column's buffered values as a column chunk of a new row group (encoded by
+/// [`ChunkEncoder`]), and empties the buffers.
 fn write_row_group<W: Write + Send>(
     file: &mut SerializedFileWriter<W>,
     columns: &mut [ColumnBuffer],
+    encoder: &mut ChunkEncoder,
 ) -> Result<(), ParquetError> {
+    let schema = file.schema_descr();
+    if schema.num_columns() != columns.len() {
+        return Err(ParquetError::General(
+            "as many Parquet columns as buffers".into(),
+        ));
+    }
+    let descriptors: Vec<_> = (0..columns.len()).map(|i| schema.column(i)).collect();
     let mut group = file.next_row_group()?;
-    for column in columns {
-        let mut writer = group
-            .next_column()?
-            .ok_or_else(|| ParquetError::General("fewer Parquet columns than buffers".into()))?;
+    for (column, descriptor) in columns.iter_mut().zip(descriptors) {
         let levels = column.nullable.then_some(&column.levels[..]);
-        match &mut column.values {
-            Values::Boolean(values) => {
-                write_slices(writer.typed::<BoolType>(), levels, values)?;
-                values.clear();
-            }
-            Values::Int32(values) | Values::Date(values) | Values::Decimal32(values) => {
-                write_slices(writer.typed::<Int32Type>(), levels, values)?;
-                values.clear();
-            }
+        let values = match &column.values {
+            Values::Boolean(values) => ChunkValues::Boolean(values),
+            Values::Int32(values) | Values::Date(values) => ChunkValues::Int32(values),
+            Values::Decimal32(values) => ChunkValues::Int32Delta(values),
             Values::Int64(values) | Values::Timestamp(values) | Values::Decimal64(values) => {
-                write_slices(writer.typed::<Int64Type>(), levels, values)?;
-                values.clear();
+                ChunkValues::Int64(values)
             }
-            Values::Double(values) => {
-                write_slices(writer.typed::<DoubleType>(), levels, values)?;
-                values.clear();
-            }
-            Values::Fixed { width, bytes } => {
-                let width = *width;
-                let data = Bytes::from(std::mem::take(bytes));
-                let count = data.len() / width;
-                write_batches(
-                    writer.typed::<FixedLenByteArrayType>(),
-                    levels,
-                    count,
-                    |i| {
-                        FixedLenByteArray::from(ByteArray::from(
-                            data.slice(i * width..(i + 1) * width),
-                        ))
-                    },
-                )?;
-            }
-            Values::Bytes { data, ends } => {
-                let data = Bytes::from(std::mem::take(data));
-                write_batches(writer.typed::<ByteArrayType>(), levels, ends.len(), |i| {
-                    let start = if i == 0 { 0 } else { ends[i - 1] };
-                    ByteArray::from(data.slice(start..ends[i]))
-                })?;
-                ends.clear();
-            }
-        }
-        column.levels.clear();
-        writer.close()?;
+            Values::Double(values) => ChunkValues::Double(values),
+            Values::Fixed { width, bytes } => ChunkValues::Fixed {
+                width: *width,
+                bytes,
+            },
+            Values::Bytes { data, ends } => ChunkValues::Bytes { data, ends },
+        };
+        let (bytes, close) = encoder.encode(descriptor, levels, values)?;
+        group.append_column(&bytes, close)?;
+        column.clear();
     }
     group.close()?;
-    Ok(())
-}
-
-/// [`write_batches`] of values already in their physical type: the same batches, handed over
-/// as slices of `values` instead of copies.
-fn write_slices<T: DataType>(
-    writer: &mut ColumnWriterImpl<'_, T>,
-    levels: Option<&[i16]>,
-    values: &[T::T],
-) -> Result<(), ParquetError> {
-    match levels {
-        None => {
-            for batch in values.chunks(BATCH) {
-                writer.write_batch(batch, None, None)?;
-            }
-        }
-        Some(levels) => {
-            let mut next = 0;
-            for chunk in levels.chunks(BATCH) {
-                let defined = chunk.iter().filter(|&&level| level == 1).count();
-                writer.write_batch(&values[next..next + defined], Some(chunk), None)?;
-                next += defined;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Hands a column writer `count` values (`value(i)` for each) in batches of [`BATCH`] rows,
-/// with their definition levels when the column is optional.
-fn write_batches<T: DataType>(
-    writer: &mut ColumnWriterImpl<'_, T>,
-    levels: Option<&[i16]>,
-    count: usize,
-    mut value: impl FnMut(usize) -> T::T,
-) -> Result<(), ParquetError> {
-    let mut batch = Vec::with_capacity(BATCH.min(count));
-    match levels {
-        None => {
-            for start in (0..count).step_by(BATCH) {
-                batch.clear();
-                batch.extend((start..count.min(start + BATCH)).map(&mut value));
-                writer.write_batch(&batch, None, None)?;
-            }
-        }
-        Some(levels) => {
-            let mut next = 0;
-            for chunk in levels.chunks(BATCH) {
-                let defined = chunk.iter().filter(|&&level| level == 1).count();
-                batch.clear();
-                batch.extend((next..next + defined).map(&mut value));
-                next += defined;
-                writer.write_batch(&batch, Some(chunk), None)?;
-            }
-        }
-    }
     Ok(())
 }
 
@@ -819,18 +728,6 @@ impl ColumnBuffer {
     }
 }
 
-/// Whether a column of this type is written DELTA_BINARY_PACKED without a dictionary: 64-bit
-/// integers, instants and decimals stored as integers, whose values are mostly distinct.
-fn delta_encoded(column_type: ColumnType) -> bool {
-    match column_type {
-        ColumnType::Int64 | ColumnType::Timestamp => true,
-        ColumnType::Decimal { precision, .. } => {
-            !matches!(decimal_physical(precision), DecimalPhysical::Fixed(_))
-        }
-        _ => false,
-    }
-}
-
 /// How a decimal of a precision is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DecimalPhysical {
@@ -970,7 +867,8 @@ impl<W: Write> Write for Sink<W> {
 // Tables of expectations read best long.
 #[allow(clippy::too_many_lines)]
 mod tests {
-    use parquet::basic::{ConvertedType, Encoding};
+    use bytes::Bytes;
+    use parquet::basic::{Compression, ConvertedType, Encoding};
     use parquet::data_type::Decimal;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
@@ -1056,6 +954,10 @@ mod tests {
                 match (field, value) {
                     (Field::Decimal(d), Some(Value::Decimal(v))) => {
                         assert_eq!(unscaled(d), *v, "row {index} column {column}");
+                    }
+                    // Bit for bit: NaN, and the sign of a zero.
+                    (Field::Double(d), Some(Value::Float64(v))) => {
+                        assert_eq!(d.to_bits(), v.to_bits(), "row {index} column {column}");
                     }
                     _ => assert_eq!(
                         *field,
@@ -1407,10 +1309,10 @@ mod tests {
     }
 
     #[test]
-    fn batches_of_strings_and_wide_decimals_keep_their_nulls_in_place() {
-        // More rows than a batch, nulls in irregular places.
+    fn pages_of_strings_and_wide_decimals_keep_their_nulls_in_place() {
+        // More rows than a page, nulls in irregular places.
         let columns = [spec("s", "string", true), spec("d", "decimal(30, 5)", true)];
-        let texts: Vec<String> = (0..3 * BATCH + 17)
+        let texts: Vec<String> = (0..3 * crate::parquet_pages::PAGE_ROWS + 17)
             .map(|i| format!("value {}", i % 1000))
             .collect();
         let rows: Vec<_> = texts
@@ -1430,7 +1332,11 @@ mod tests {
 
     #[test]
     fn dictionaries_where_they_pay_plain_past_the_dictionary_limit() {
-        let columns = [spec("few", "string", false), spec("many", "string", false)];
+        let columns = [
+            spec("few", "string", false),
+            spec("many", "string", false),
+            spec("unique", "string", true),
+        ];
         // 100,000 distinct 40-byte strings: ~4 MB, past the 1 MiB dictionary page limit.
         let many: Vec<String> = (0..100_000).map(|i| format!("{i:040}")).collect();
         let rows: Vec<_> = many
@@ -1440,28 +1346,203 @@ mod tests {
                 vec![
                     Some(Value::String(["eu", "us", "ap"][i % 3])),
                     Some(Value::String(text)),
+                    // Distinct and under the limit, but a dictionary would not be smaller.
+                    (i < 1_000).then_some(Value::String(text)),
                 ]
             })
             .collect();
         let (bytes, _) = write(&columns, &rows, ParquetOptions::default());
         let reader = reader(&bytes);
         let group = reader.metadata().row_group(0);
-        let few: Vec<Encoding> = group.column(0).encodings().collect();
-        let many: Vec<Encoding> = group.column(1).encodings().collect();
-        assert!(group.column(0).dictionary_page_offset().is_some());
         let dictionary =
             |e: &Encoding| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY);
+        // The choice is made per column chunk: a dictionary for all its pages, or none.
+        let few: Vec<Encoding> = group.column(0).encodings().collect();
+        assert!(group.column(0).dictionary_page_offset().is_some());
         assert!(few.iter().any(dictionary), "{few:?}");
-        assert!(
-            many.iter().any(dictionary),
-            "started with a dictionary: {many:?}"
-        );
-        assert!(
-            many.contains(&Encoding::PLAIN),
-            "fell back to plain: {many:?}"
-        );
+        for index in [1, 2] {
+            let plain: Vec<Encoding> = group.column(index).encodings().collect();
+            assert!(group.column(index).dictionary_page_offset().is_none());
+            assert!(!plain.iter().any(dictionary), "{plain:?}");
+            assert!(plain.contains(&Encoding::PLAIN), "{plain:?}");
+        }
+        // Pages of at most 1 MiB of values: 4.4 MB of strings take 5 pages.
+        let pages = reader
+            .get_row_group(0)
+            .expect("a row group")
+            .get_column_page_reader(1)
+            .expect("pages")
+            .map(|page| page.expect("a page").num_values())
+            .collect::<Vec<_>>();
+        assert_eq!(pages.len(), 5, "{pages:?}");
+        assert_eq!(pages.iter().sum::<u32>(), 100_000);
         assert!(bytes.len() < 4_000_000 / 2, "zstd: {} bytes", bytes.len());
         assert_round_trip(&bytes, &rows);
+    }
+
+    /// Min and max PLAIN-encoded.
+    type Bounds = Option<(Vec<u8>, Vec<u8>)>;
+
+    fn bounds<T: PartialOrd + Copy>(v: impl Iterator<Item = T>) -> Option<(T, T)> {
+        v.fold(None, |b, x| match b {
+            None => Some((x, x)),
+            Some((lo, hi)) => Some((if x < lo { x } else { lo }, if x > hi { x } else { hi })),
+        })
+    }
+
+    /// What a column chunk's statistics must say of `values`: min and max PLAIN-encoded
+    /// (the Parquet orders; NaN left out, a zero min -0.0 and a zero max +0.0), and nulls.
+    fn expected_statistics(column: &ColumnSpec, values: &[Option<Value<'_>>]) -> (Bounds, u64) {
+        let nulls = values.iter().filter(|v| v.is_none()).count() as u64;
+        let present: Vec<Value<'_>> = values.iter().flatten().copied().collect();
+        let plain = match column.column_type {
+            ColumnType::Boolean => {
+                bounds(present.iter().map(|v| matches!(v, Value::Boolean(true))))
+                    .map(|(a, b)| (vec![u8::from(a)], vec![u8::from(b)]))
+            }
+            ColumnType::Int32 | ColumnType::Date => bounds(present.iter().map(|v| match v {
+                Value::Int32(n) | Value::Date(n) => *n,
+                _ => unreachable!(),
+            }))
+            .map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
+            ColumnType::Int64 | ColumnType::Timestamp => bounds(present.iter().map(|v| match v {
+                Value::Int64(n) | Value::Timestamp(n) => *n,
+                _ => unreachable!(),
+            }))
+            .map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
+            ColumnType::Float64 => bounds(present.iter().filter_map(|v| match v {
+                Value::Float64(n) if !n.is_nan() => Some(*n),
+                _ => None,
+            }))
+            .map(|(a, b)| {
+                let a = if a == 0.0 { -0.0 } else { a };
+                let b = if b == 0.0 { 0.0 } else { b };
+                (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())
+            }),
+            ColumnType::Decimal { precision, .. } => bounds(present.iter().map(|v| match v {
+                Value::Decimal(n) => *n,
+                _ => unreachable!(),
+            }))
+            .map(|(a, b)| match decimal_physical(precision) {
+                DecimalPhysical::Int32 => (
+                    i32::try_from(a).expect("9 digits").to_le_bytes().to_vec(),
+                    i32::try_from(b).expect("9 digits").to_le_bytes().to_vec(),
+                ),
+                DecimalPhysical::Int64 => (
+                    i64::try_from(a).expect("18 digits").to_le_bytes().to_vec(),
+                    i64::try_from(b).expect("18 digits").to_le_bytes().to_vec(),
+                ),
+                DecimalPhysical::Fixed(width) => (
+                    a.to_be_bytes()[16 - width..].to_vec(),
+                    b.to_be_bytes()[16 - width..].to_vec(),
+                ),
+            }),
+            ColumnType::String => bounds(present.iter().map(|v| match v {
+                Value::String(s) => s.as_bytes(),
+                _ => unreachable!(),
+            }))
+            .map(|(a, b)| (a.to_vec(), b.to_vec())),
+        };
+        (plain, nulls)
+    }
+
+    #[test]
+    fn chunk_statistics_hold_the_min_max_and_nulls_of_every_type() {
+        let mut columns = every_type();
+        columns.extend([
+            spec("zeros", "float64", true),
+            spec("nans", "float64", true),
+            spec("nothing", "int32", true),
+            spec("nothing_wide", "decimal(25, 1)", true),
+            spec("nothing_text", "string", true),
+            spec("unique", "string", false),
+            spec("unique_wide", "decimal(20, 0)", false),
+            spec("falses", "boolean", false),
+        ]);
+        let texts: Vec<String> = (0..25_000).map(|i| format!("u{i:06}")).collect();
+        let extra = |i: usize| -> Vec<Option<Value<'_>>> {
+            vec![
+                Some(Value::Float64([0.0, -0.0, f64::NAN][i % 3])),
+                i.is_multiple_of(2).then_some(Value::Float64(f64::NAN)),
+                None,
+                None,
+                None,
+                Some(Value::String(&texts[i])),
+                Some(Value::Decimal(-(i as i128) * 1_000_003)),
+                Some(Value::Boolean(false)),
+            ]
+        };
+        let base = every_type_rows();
+        // Negative decimals, -0.0 and NaN, empty strings, bytes above ASCII.
+        let mut more = vec![
+            Some(Value::Boolean(false)),
+            Some(Value::Int32(-7)),
+            Some(Value::Int64(-7)),
+            Some(Value::Float64(f64::NAN)),
+            Some(Value::Decimal(-5)),
+            Some(Value::Decimal(-5)),
+            Some(Value::Decimal(-5)),
+            Some(date("1969-12-31")),
+            Some(Value::Timestamp(-1)),
+            Some(Value::String("é")),
+            Some(Value::String("zz")),
+        ];
+        more.truncate(every_type().len());
+        // One page (a few rows) and several pages (dictionaries, PLAIN, delta blocks).
+        for count in [5, 25_000] {
+            let rows: Vec<Vec<Option<Value<'_>>>> = (0..count)
+                .map(|i| {
+                    let mut row = if i == 4 {
+                        more.clone()
+                    } else {
+                        base[i % base.len()].clone()
+                    };
+                    row.extend(extra(i));
+                    row
+                })
+                .collect();
+            let (bytes, _) = write(&columns, &rows, ParquetOptions::default());
+            assert_round_trip(&bytes, &rows);
+            let reader = reader(&bytes);
+            let group = reader.metadata().row_group(0);
+            for (index, column) in columns.iter().enumerate() {
+                let values: Vec<_> = rows.iter().map(|row| row[index]).collect();
+                let (bounds, nulls) = expected_statistics(column, &values);
+                let statistics = group.column(index).statistics().expect("statistics");
+                let name = &column.name;
+                assert_eq!(
+                    statistics.null_count_opt(),
+                    Some(nulls),
+                    "{name} ({count} rows)"
+                );
+                let read = statistics.min_bytes_opt().map(|min| {
+                    (
+                        min.to_vec(),
+                        statistics.max_bytes_opt().expect("a max").to_vec(),
+                    )
+                });
+                assert_eq!(read, bounds, "{name} ({count} rows)");
+            }
+            // The rules, spelled out.
+            let zeros = group.column(11).statistics().expect("statistics");
+            assert_eq!(zeros.min_bytes_opt(), Some(&(-0.0f64).to_le_bytes()[..]));
+            assert_eq!(zeros.max_bytes_opt(), Some(&0.0f64.to_le_bytes()[..]));
+            assert!(
+                group
+                    .column(12)
+                    .statistics()
+                    .expect("stats")
+                    .min_bytes_opt()
+                    .is_none()
+            );
+            let d38 = group.column(6).statistics().expect("statistics");
+            let most_negative = (-(10_i128.pow(38) - 1)).to_be_bytes();
+            assert_eq!(d38.min_bytes_opt(), Some(&most_negative[..]));
+            let name = group.column(9).statistics().expect("statistics");
+            assert_eq!(name.min_bytes_opt(), Some(&b""[..]));
+            // Unsigned bytes: "é" (C3 A9) after "Ünïcödé" (C3 9C).
+            assert_eq!(name.max_bytes_opt(), Some("é".as_bytes()));
+        }
     }
 
     #[test]
@@ -1497,12 +1578,12 @@ mod tests {
             );
             assert!(group.column(index).dictionary_page_offset().is_none());
         }
-        for index in 4..6 {
-            assert!(
-                group.column(index).dictionary_page_offset().is_some(),
-                "column {index}"
-            );
-        }
+        // Wide decimals, all distinct: a dictionary would not be smaller, so PLAIN.
+        assert!(group.column(4).dictionary_page_offset().is_none());
+        let wide: Vec<Encoding> = group.column(4).encodings().collect();
+        assert!(wide.contains(&Encoding::PLAIN), "{wide:?}");
+        // 50 distinct int32: a dictionary.
+        assert!(group.column(5).dictionary_page_offset().is_some());
         assert_round_trip(&bytes, &rows);
     }
 

@@ -561,6 +561,13 @@ fn duckdb_and_pyarrow_read_back_every_value_and_type() {
         json!(nulls),
         "{versions}: null counts"
     );
+    // Each chunk's statistics (min, max, null count), as pyarrow reads them, against the
+    // values it reads back.
+    assert_eq!(
+        answer["pyarrow_statistics_mismatches"],
+        json!([]),
+        "{versions}: statistics"
+    );
 }
 
 #[test]

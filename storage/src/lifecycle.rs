@@ -388,7 +388,8 @@ async fn an_object_no_contract_owns_is_profiled_only() {
 
 /// A first version committed, and a second whose Parquet and rejects both outgrow a part of
 /// the Lambda route (`TEST_WHOLE_OUTPUT_PART_SIZE`): the Parquet (delta-encoded integers,
-/// 44,928 bytes) takes two parts, the rejects more.
+/// distinct notes PLAIN, 51,704 bytes) takes two parts, the rejects (626,490 bytes, under the
+/// 1 MiB part of `RANGED_LARGE`) more.
 async fn large_second_version() -> (MemoryStore, Job) {
     let store = MemoryStore::versioned();
     // S3 refuses to complete an upload with a part but the last under 5 MiB; the model
@@ -396,7 +397,7 @@ async fn large_second_version() -> (MemoryStore, Job) {
     store.set_min_part_size(TEST_WHOLE_OUTPUT_PART_SIZE);
     let first = store.upload(BUCKET, KEY, &csv(200, Some(10), "first"), "01");
     run(&store, &first, WHOLE).await.unwrap();
-    let job = store.upload(BUCKET, KEY, &csv(20_000, Some(8), "second"), "02");
+    let job = store.upload(BUCKET, KEY, &csv(70_000, Some(16), "second"), "02");
     (store, job)
 }
 

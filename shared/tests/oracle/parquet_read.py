@@ -6,7 +6,8 @@ Reads a JSON request on stdin, {"path": str}, and prints
      "duckdb_types": [[name, type], ...],          # DESCRIBE of select * from the file
      "duckdb_rows": [[cell, ...], ...],             # select * from the file, every cell as text
      "pyarrow_schema": [[name, type, nullable], ...],
-     "pyarrow_rows": int, "pyarrow_row_groups": int, "pyarrow_nulls": [int, ...]}
+     "pyarrow_rows": int, "pyarrow_row_groups": int, "pyarrow_nulls": [int, ...],
+     "pyarrow_statistics_mismatches": [text, ...]}
 
 Cells are DuckDB's own text (CAST(... AS VARCHAR), session time zone UTC), null for NULL,
 except DOUBLE: {"f64_bits": int}, the IEEE 754 bit pattern, so no float formatting rule
@@ -15,6 +16,7 @@ stands between the two sides. DuckDB writes a decimal whose integer part has no 
 """
 
 import json
+import math
 import struct
 import sys
 
@@ -24,6 +26,8 @@ MISSING_MODULE = 3
 try:
     import duckdb
     import pyarrow
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 except ImportError as error:
     print(
@@ -49,6 +53,60 @@ def decimal_text(text):
         return "-0" + text[1:]
     return text
 
+
+def statistics_mismatches(parquet_file, connection, path):
+    """Each row group's column statistics against its values read back: null count, min, max
+    (NaN left out; a zero min -0.0, a zero max +0.0; a string bound cut to 64 bytes only has
+    to bound). pyarrow gives no min/max for doubles (neither for the parquet crate's own
+    writer): DuckDB's reading of the chunk's statistics stands in for it there."""
+    mismatches = []
+    metadata = parquet_file.metadata
+    for group in range(metadata.num_row_groups):
+        values = parquet_file.read_row_group(group)
+        for index, column in enumerate(values.columns):
+            name = values.schema.field(index).name
+            stats = metadata.row_group(group).column(index).statistics
+            where = f"row group {group} column {name}"
+            if stats is None:
+                mismatches.append(f"{where}: no statistics")
+                continue
+            if stats.null_count != column.null_count:
+                mismatches.append(f"{where}: null count {stats.null_count} != {column.null_count}")
+            present = column.drop_null()
+            if pa.types.is_floating(column.type):
+                present = present.filter(pc.invert(pc.is_nan(present)))
+            if len(present) == 0:
+                if stats.has_min_max:
+                    mismatches.append(f"{where}: min/max without values")
+                continue
+            bounds = pc.min_max(present)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            minimum, maximum = (stats.min, stats.max) if stats.has_min_max else (None, None)
+            if pa.types.is_floating(column.type) and not stats.has_min_max:
+                minimum, maximum = connection.execute(
+                    "select stats_min_value, stats_max_value from parquet_metadata(?) "
+                    "where row_group_id = ? and column_id = ?",
+                    [path, group, index],
+                ).fetchone()
+                if minimum is not None and maximum is not None:
+                    minimum, maximum = float(minimum), float(maximum)
+            if minimum is None or maximum is None:
+                mismatches.append(f"{where}: no min/max")
+                continue
+            if pa.types.is_string(column.type) and len(high.encode()) > 64:
+                if not (minimum.encode() <= low.encode() and maximum.encode() >= high.encode()):
+                    mismatches.append(
+                        f"{where}: cut bounds {minimum!r}..{maximum!r} do not bound {low!r}..{high!r}"
+                    )
+                continue
+            if minimum != low or maximum != high:
+                mismatches.append(f"{where}: {minimum!r}..{maximum!r} != {low!r}..{high!r}")
+            if pa.types.is_floating(column.type):
+                if low == 0 and math.copysign(1, minimum) > 0:
+                    mismatches.append(f"{where}: a zero min is not -0.0")
+                if high == 0 and math.copysign(1, maximum) < 0:
+                    mismatches.append(f"{where}: a zero max is not +0.0")
+    return mismatches
 
 def main():
     request = json.load(sys.stdin)
@@ -94,6 +152,7 @@ def main():
             "pyarrow_rows": table.num_rows,
             "pyarrow_row_groups": parquet_file.num_row_groups,
             "pyarrow_nulls": [column.null_count for column in table.columns],
+            "pyarrow_statistics_mismatches": statistics_mismatches(parquet_file, connection, path),
         },
         sys.stdout,
     )
