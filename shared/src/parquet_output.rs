@@ -1,8 +1,7 @@
 //! Parquet output: a contract's records as one typed Parquet file.
 //!
 //! A [`ParquetWriter`] takes rows of typed [`Value`]s (one per contract column, `None` for a
-//! null) and writes them with the `parquet` crate's low-level writer (no arrow): one column
-//! per [`ColumnSpec`], REQUIRED or OPTIONAL as the column is nullable, the contract's type as
+//! null) and writes them as one Parquet file: one column per [`ColumnSpec`], REQUIRED or OPTIONAL as the column is nullable, the contract's type as
 //! the Parquet physical and logical type:
 //!
 //! | contract        | physical                          | logical                          |
@@ -18,12 +17,13 @@
 //! | timestamp       | INT64 (µs since the epoch)        | TIMESTAMP(UTC, MICROS)           |
 //! | string          | BYTE_ARRAY                        | STRING                           |
 //!
-//! Pages are zstd-compressed, with min/max statistics. int64, timestamp and decimal(p ≤ 18)
-//! columns, whose values are mostly distinct (ids, instants, amounts), are
-//! DELTA_BINARY_PACKED without a dictionary, which would overflow its page limit for nothing
-//! (on the benchmark's rows: an 18 % smaller file, and 14 % fewer instructions for the whole
-//! conversion, most of them zstd's). Every other column is dictionary-encoded while the
-//! dictionary stays under its page limit (plain after). Rows are buffered per column and
+//! Each row group's column chunks are encoded by [`ChunkEncoder`] (its module says how:
+//! zstd-compressed pages, min/max/null-count statistics and a page index); the `parquet`
+//! crate's low-level writer (no arrow) writes the file around them: page headers, schema,
+//! footer. int64, timestamp and decimal(p ≤ 18) columns, whose values are mostly distinct
+//! (ids, instants, amounts), are DELTA_BINARY_PACKED without a dictionary; every other column
+//! chunk is dictionary-encoded when its dictionary stays under 1 MiB and makes it smaller,
+//! PLAIN otherwise (booleans always PLAIN). Rows are buffered per column and
 //! written as a row group once [`ParquetOptions::max_row_group_rows`] rows or
 //! [`ParquetOptions::max_row_group_bytes`] bytes of values are buffered: memory holds at most
 //! one row group. The file holds no clock or random value: the same rows give the same bytes.
