@@ -1546,6 +1546,122 @@ mod tests {
     }
 
     #[test]
+    fn the_page_index_locates_every_page_and_bounds_its_values() {
+        use parquet::file::page_index::column_index::ColumnIndexMetaData;
+        use parquet::file::serialized_reader::ReadOptionsBuilder;
+
+        let columns = [spec("n", "int64", true), spec("s", "string", false)];
+        let rows: Vec<_> = (0..50_000i64)
+            .map(|i| {
+                vec![
+                    (i % 7 != 0).then_some(Value::Int64(i * 3 - 70_000)),
+                    Some(Value::String(
+                        ["b", "a", "c"][usize::try_from(i % 3).unwrap()],
+                    )),
+                ]
+            })
+            .collect();
+        let (bytes, _) = write(&columns, &rows, ParquetOptions::default());
+        let options = ReadOptionsBuilder::new().with_page_index().build();
+        let reader =
+            SerializedFileReader::new_with_options(Bytes::from(bytes.clone()), options).unwrap();
+        let metadata = reader.metadata();
+        let group = metadata.page_index_for_row_group(0);
+        for column in 0..2 {
+            let offset = group.offset_index(column).expect("an offset index");
+            let firsts: Vec<i64> = offset
+                .page_locations()
+                .iter()
+                .map(|p| p.first_row_index)
+                .collect();
+            assert_eq!(firsts, [0, 20_000, 40_000]);
+            let chunk_end = offset
+                .page_locations()
+                .iter()
+                .map(|p| p.offset + i64::from(p.compressed_page_size))
+                .max();
+            assert!(chunk_end.is_some_and(|end| end <= i64::try_from(bytes.len()).unwrap()));
+        }
+        let indexes = [
+            group.column_index(0).expect("a column index"),
+            group.column_index(1).expect("a column index"),
+        ];
+        let ColumnIndexMetaData::INT64(numbers) = &indexes[0] else {
+            panic!("{:?}", indexes[0]);
+        };
+        for page in 0..3u8 {
+            let rows = i64::from(page) * 20_000..(i64::from(page) * 20_000 + 20_000).min(50_000);
+            let present: Vec<i64> = rows
+                .clone()
+                .filter(|i| i % 7 != 0)
+                .map(|i| i * 3 - 70_000)
+                .collect();
+            assert_eq!(numbers.min_value(usize::from(page)), present.iter().min());
+            assert_eq!(numbers.max_value(usize::from(page)), present.iter().max());
+            assert_eq!(
+                numbers.null_count(usize::from(page)),
+                Some(i64::try_from(rows.clone().filter(|i| i % 7 == 0).count()).unwrap())
+            );
+        }
+        let ColumnIndexMetaData::BYTE_ARRAY(strings) = &indexes[1] else {
+            panic!("{:?}", indexes[1]);
+        };
+        assert_eq!(strings.min_value(1), Some(&b"a"[..]));
+        assert_eq!(strings.max_value(1), Some(&b"c"[..]));
+        assert_round_trip(&bytes, &rows);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Random values, extremes and nulls (deltas that wrap, one-value dictionaries, NaN
+        /// bit patterns) come back from the crate's reader as they went in.
+        #[test]
+        fn random_rows_round_trip(
+            values in proptest::collection::vec(
+                (
+                    proptest::option::of(proptest::num::i64::ANY),
+                    proptest::option::of(-999_999_999i128..=999_999_999),
+                    proptest::option::of("[ab]{0,3}|é{1,20}"),
+                    proptest::option::of(proptest::num::f64::ANY),
+                    proptest::bool::ANY,
+                    proptest::option::of(proptest::num::i32::ANY),
+                ),
+                0..700,
+            ),
+            group in 1usize..300,
+        ) {
+            let columns = [
+                spec("n", "int64", true),
+                spec("d", "decimal(9, 3)", true),
+                spec("s", "string", true),
+                spec("f", "float64", true),
+                spec("b", "boolean", false),
+                spec("i", "int32", true),
+            ];
+            let rows: Vec<Vec<Option<Value<'_>>>> = values
+                .iter()
+                .map(|(n, d, s, f, b, i)| {
+                    vec![
+                        n.map(Value::Int64),
+                        d.map(Value::Decimal),
+                        s.as_deref().map(Value::String),
+                        f.map(Value::Float64),
+                        Some(Value::Boolean(*b)),
+                        i.map(Value::Int32),
+                    ]
+                })
+                .collect();
+            let options = ParquetOptions {
+                max_row_group_rows: group,
+                ..ParquetOptions::default()
+            };
+            let (bytes, _) = write(&columns, &rows, options);
+            assert_round_trip(&bytes, &rows);
+        }
+    }
+
+    #[test]
     fn wide_numbers_are_delta_encoded_without_a_dictionary() {
         let columns = [
             spec("id", "int64", false),
