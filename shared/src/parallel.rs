@@ -85,6 +85,10 @@ const STOP_CHECK_BYTES: usize = 1 << 20;
 /// range (one thread, compressed input, the first bytes until the layout is decided).
 const READ_CHUNK_BYTES: usize = 1 << 20;
 
+/// The least bytes of a piece of the last range (see [`Pipeline::send_last`]), unless
+/// the range size over the threads is less.
+const LAST_PIECE_BYTES: usize = 64 << 10;
+
 /// Bytes of the first range read at a time until its header is read (the workers of the
 /// next ranges wait for it under a contract).
 const HEADER_PIECE_BYTES: usize = 16 << 10;
@@ -938,6 +942,36 @@ impl<F: RangeFormat> Pipeline<F> {
         Ok(())
     }
 
+    /// Sends the range being filled at the end of the input, short, cut into one piece per
+    /// worker (of at least [`LAST_PIECE_BYTES`], or the range size over the threads when
+    /// that is less): the workers share the end of the input instead of one parsing it while
+    /// the others wait, and an object smaller than a range is parsed on every worker. (Any
+    /// cut gives the same result: ranges may start anywhere.) Each piece is copied into a
+    /// buffer of its own once the window has room for it, so the buffers stay within
+    /// [`Parallelism::buffered_bytes`].
+    fn send_last(&mut self) -> Result<(), Error> {
+        let threads = self.parallelism.threads.get();
+        let smallest = LAST_PIECE_BYTES.min(self.range_bytes().div_ceil(threads));
+        let piece = self.filling.len().div_ceil(threads).max(smallest);
+        if self.filling.len() <= piece {
+            return self.send();
+        }
+        let mut last = std::mem::take(&mut self.filling);
+        for bytes in last.chunks(piece) {
+            while self.in_flight.len() >= self.parallelism.window() {
+                self.merge_next()?;
+            }
+            self.start_filling();
+            self.filling.extend_from_slice(bytes);
+            self.send()?;
+        }
+        if self.spare.len() < 2 {
+            last.clear();
+            self.spare.push(last);
+        }
+        Ok(())
+    }
+
     /// Starts one more worker, up to the thread count, while ranges are sent.
     fn start_worker(&mut self) {
         if self.workers.len() >= self.parallelism.threads.get().min(self.sent + 1) {
@@ -1014,7 +1048,7 @@ impl<F: RangeFormat> Pipeline<F> {
     /// Sends the range being filled, even short, and merges every range.
     fn merge_all(&mut self) -> Result<(), Error> {
         if !self.filling.is_empty() {
-            self.send()?;
+            self.send_last()?;
         }
         while !self.in_flight.is_empty() {
             self.merge_next()?;
@@ -1473,6 +1507,33 @@ mod tests {
             contract: None,
         };
         assert_eq!(reparsed(json_lines, &lines, 4_096).0, 0);
+    }
+
+    #[test]
+    fn the_last_range_is_shared_by_the_workers() {
+        let delimited = || Delimited {
+            delimiter: b',',
+            header: true,
+            config: Arc::new(Config::default()),
+            contract: None,
+        };
+        let text = csv(5_000, usize::MAX);
+        assert!((40_000..65_536).contains(&text.len()), "{}", text.len());
+        // Shorter than a range: one piece per worker, each guessed right.
+        assert_eq!(reparsed(delimited(), &text, 65_536), (0, 2));
+        // Pieces are never shorter than the range size over the threads: a short text
+        // stays whole.
+        assert_eq!(reparsed(delimited(), &text[..1_000], 65_536), (0, 1));
+        // The full ranges, then the short last one: in two when longer than half a range.
+        for range in [4_096, 3_000, 1_000] {
+            let (full, last) = (text.len() / range, text.len() % range);
+            let pieces = if last > range / 2 { 2 } else { 1 };
+            assert_eq!(
+                reparsed(delimited(), &text, range).1,
+                full + pieces,
+                "{range}"
+            );
+        }
     }
 
     #[test]
