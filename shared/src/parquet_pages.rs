@@ -1144,10 +1144,12 @@ macro_rules! delta_integer {
 delta_integer!(i32, u32);
 delta_integer!(i64, u64);
 
-/// `values` DELTA_BINARY_PACKED: blocks of 128 deltas in 4 miniblocks of 32.
+/// `values` DELTA_BINARY_PACKED: blocks of 256 deltas in 4 miniblocks of 64, as the crate
+/// writes them (blocks of 128 repeat their 5 header bytes twice as often: on random amounts,
+/// 1 % more bytes, in which zstd then looks for matches at half the speed).
 fn write_delta<T: DeltaInteger>(values: &[T], out: &mut Vec<u8>) {
-    const BLOCK: usize = 128;
-    const MINIBLOCK: usize = 32;
+    const BLOCK: usize = 256;
+    const MINIBLOCK: usize = 64;
     let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
     write_uleb(BLOCK as u64, out);
     write_uleb((BLOCK / MINIBLOCK) as u64, out);
