@@ -388,7 +388,7 @@ async fn an_object_no_contract_owns_is_profiled_only() {
 
 /// A first version committed, and a second whose Parquet and rejects both outgrow a part of
 /// the Lambda route (`TEST_WHOLE_OUTPUT_PART_SIZE`): the Parquet (delta-encoded integers,
-/// distinct notes PLAIN, 51,704 bytes) takes two parts, the rejects (626,490 bytes, under the
+/// distinct notes PLAIN, 50,436 bytes) takes two parts, the rejects (626,490 bytes, under the
 /// 1 MiB part of `RANGED_LARGE`) more.
 async fn large_second_version() -> (MemoryStore, Job) {
     let store = MemoryStore::versioned();
