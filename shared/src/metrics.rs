@@ -536,6 +536,13 @@ mod tests {
         found.whole().unwrap()
     }
 
+    /// CloudWatch identifies a metric by its namespace, name and whole set of dimensions:
+    /// "A dimension is a name/value pair that is part of the identity of a metric. Because
+    /// dimensions are part of the unique identifier for a metric, whenever you add a unique
+    /// name/value pair to one of your metrics, you are creating a new variation of that
+    /// metric" (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html>).
+    /// So a widget or alarm naming `Route` alone reads another metric than one naming `Route`
+    /// and `Dataset`, and `find` matches the exact set, never a subset.
     #[test]
     fn a_value_is_found_by_its_name_and_exact_dimension_set() {
         let line = sample(None, Some("sales")).emf_line(1_700_000_000_000);
