@@ -393,6 +393,83 @@ fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<Value<'_>, Reje
     Ok(Value::Decimal(if negative { -unscaled } else { unscaled }))
 }
 
+/// Type inference of `bytes` ([`infer::infer_bytes`]) and, when [`short_decimal`] reads it
+/// as a decimal(`precision` ≤ 18, `scale`), its unscaled value, in one pass over the common
+/// shape of such a field, `-?digits[.digits]` of at most 15 digits (the shape whose float
+/// inference is exact in one division, as there). Any other text gives
+/// `(infer_bytes(bytes), None)`, and `None` leaves the decimal to [`parse_decimal`], which
+/// names the rejection.
+#[inline]
+pub(crate) fn infer_with_decimal(
+    bytes: &[u8],
+    precision: u8,
+    scale: u8,
+) -> (Inferred, Option<i128>) {
+    const POWERS_OF_TEN: [u64; 19] = {
+        let mut powers = [1; 19];
+        let mut i = 1;
+        while i < 19 {
+            powers[i] = powers[i - 1] * 10;
+            i += 1;
+        }
+        powers
+    };
+    const POWERS: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let negative = bytes.first() == Some(&b'-');
+    let digits = &bytes[usize::from(negative)..];
+    // Wrapping: a value of more than 15 digits is left to the general readings below.
+    let mut value: u64 = 0;
+    let mut significant = 0;
+    let mut at = 0;
+    while let Some(digit) = digits.get(at).map(|b| b.wrapping_sub(b'0')) {
+        if digit > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        significant += usize::from(value != 0);
+        at += 1;
+    }
+    let whole_len = at;
+    let point = digits.get(at) == Some(&b'.');
+    if point {
+        at += 1;
+        while let Some(digit) = digits.get(at).map(|b| b.wrapping_sub(b'0')) {
+            if digit > 9 {
+                break;
+            }
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+            at += 1;
+        }
+    }
+    let fraction_len = at - whole_len - usize::from(point);
+    if at != digits.len()
+        || whole_len == 0
+        || (point && fraction_len == 0)
+        || whole_len + fraction_len > 15
+        || precision > 18
+    {
+        return (infer::infer_bytes(bytes), None);
+    }
+    // At most 15 digits: below 2^53, exact as an i64 and as an f64.
+    #[allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
+    let inferred = if point {
+        let float = value as f64 / POWERS[fraction_len];
+        Inferred::Float(if negative { -float } else { float })
+    } else {
+        let integer = value as i64;
+        Inferred::Integer(if negative { -integer } else { integer })
+    };
+    let scale = usize::from(scale);
+    if fraction_len > scale || significant + scale > usize::from(precision) {
+        return (inferred, None);
+    }
+    // Below 10^(significant + scale) ≤ 10^18: no overflow.
+    let unscaled = i128::from(value * POWERS_OF_TEN[scale - fraction_len]);
+    (inferred, Some(if negative { -unscaled } else { unscaled }))
+}
+
 /// One typed value of a record that meets its contract.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
@@ -1851,5 +1928,66 @@ type = "timestamp"
                 assert_eq!(found, expected, "decimal({precision}, {scale}) {text:?}");
             }
         }
+    }
+
+    #[test]
+    fn inferring_and_reading_a_decimal_in_one_pass_answers_as_each_alone() {
+        let mut texts = random_texts();
+        texts.extend(
+            [
+                "5144.76",
+                "-500.00",
+                "19499.99",
+                "0",
+                "-0",
+                "-0.0",
+                "0.5",
+                "00012.50",
+                "12.",
+                ".5",
+                "-.5",
+                "+1.5",
+                "1.5e3",
+                "999999999999999",
+                "9999999999999999",
+                "99999999999.9999",
+                "1234567890.12345",
+                "-1234567890123.45",
+                "123456789012345678901234567890",
+                "1.234",
+                "10000000000.00",
+                "9999999999.99",
+            ]
+            .map(String::from),
+        );
+        let decimals = [(12, 2), (9, 0), (18, 18), (18, 4), (5, 5), (1, 0), (15, 3)];
+        for text in &texts {
+            let inferred = infer::infer_text(text);
+            for (precision, scale) in decimals {
+                let (fused, unscaled) = infer_with_decimal(text.as_bytes(), precision, scale);
+                let same_inference = match (fused, inferred) {
+                    (Inferred::Float(a), Inferred::Float(b)) => a.to_bits() == b.to_bits(),
+                    _ => fused == inferred,
+                };
+                assert!(same_inference, "{text:?}: {fused:?} != {inferred:?}");
+                // `None` leaves the field to `parse_decimal`: only a value read here must agree.
+                if let Some(unscaled) = unscaled {
+                    assert_eq!(
+                        Ok(Value::Decimal(unscaled)),
+                        parse_decimal(text, precision, scale),
+                        "decimal({precision}, {scale}) {text:?}"
+                    );
+                }
+            }
+        }
+        // The common shape is read in one pass.
+        assert_eq!(
+            infer_with_decimal(b"-5144.7", 12, 2),
+            (Inferred::Float(-5144.7), Some(-514_470))
+        );
+        assert_eq!(
+            infer_with_decimal(b"42", 12, 2),
+            (Inferred::Integer(42), Some(4200))
+        );
     }
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::contract::{Binding, ColumnType, Contract, RejectReason, Rejection, Value};
+use crate::contract::{self, Binding, ColumnType, Contract, RejectReason, Rejection, Value};
 use crate::delimited::Record;
 use crate::error::{Error, ErrorKind};
 use crate::malformed::{MalformedKind, Position};
@@ -145,7 +145,7 @@ pub struct Conversion {
     row: Vec<Option<Value<'static>>>,
     /// The binding read the other way, for [`Conversion::profiled_record`]: for each field of
     /// a delimited record, the contract column it holds.
-    targets: Vec<Option<usize>>,
+    targets: Vec<Option<FieldTarget>>,
     /// The contract columns no field holds (always null).
     missing: Vec<usize>,
     /// A recording conversion's rejected records, not written yet (`None`: they are
@@ -174,8 +174,21 @@ pub(crate) struct ConversionTemplate {
     contract: Contract,
     delimiter: u8,
     binding: Option<Binding>,
-    targets: Vec<Option<usize>>,
+    targets: Vec<Option<FieldTarget>>,
     missing: Vec<usize>,
+}
+
+/// The contract column a field of a delimited record holds, with what the hot loop of
+/// [`Conversion::profiled_record`] asks of it every value, worked out once at binding.
+#[derive(Debug, Clone, Copy)]
+struct FieldTarget {
+    /// The contract column.
+    column: usize,
+    /// Whether the column has constraints ([`ColumnSpec::constrained`](crate::contract::ColumnSpec)).
+    constrained: bool,
+    /// `(precision, scale)` of a decimal column of at most 18 digits: its values are typed in
+    /// the same pass over their text as their inference ([`contract::infer_with_decimal`]).
+    short_decimal: Option<(u8, u8)>,
 }
 
 impl ConversionTemplate {
@@ -356,7 +369,19 @@ impl Conversion {
         self.missing.clear();
         for (column, source) in binding.sources.iter().enumerate() {
             match source.and_then(|source| self.targets.get_mut(source)) {
-                Some(target) => *target = Some(column),
+                Some(target) => {
+                    let spec = &self.contract.columns[column];
+                    *target = Some(FieldTarget {
+                        column,
+                        constrained: spec.constrained(),
+                        short_decimal: match spec.column_type {
+                            ColumnType::Decimal { precision, scale } if precision <= 18 => {
+                                Some((precision, scale))
+                            }
+                            _ => None,
+                        },
+                    });
+                }
                 None => self.missing.push(column),
             }
         }
@@ -424,10 +449,11 @@ impl Conversion {
         for (index, (field, target)) in record.fields().zip(&self.targets).enumerate() {
             let profile = profiles.next();
             if field.is_empty() {
-                let Some(column) = *target else { continue };
+                let Some(target) = *target else { continue };
                 if !met {
                     continue;
                 }
+                let column = target.column;
                 let spec = &self.contract.columns[column];
                 met = if spec.column_type == ColumnType::String && record.is_quoted(index) {
                     // A quoted "" in a string column: the empty string.
@@ -438,20 +464,38 @@ impl Conversion {
                 };
                 continue;
             }
-            let inferred =
-                profile.and_then(|profile| profile.observe_field_inferred(field.as_bytes()));
-            let Some(column) = *target else { continue };
+            // A decimal column's field is inferred and read as a decimal in one pass.
+            let short_decimal = match target {
+                Some(target) if met => target.short_decimal,
+                _ => None,
+            };
+            let mut unscaled = None;
+            let inferred = match (profile, short_decimal) {
+                (Some(profile), Some((precision, scale))) => {
+                    profile.observe_field_inferring(field.as_bytes(), |bytes| {
+                        let (inferred, decimal) =
+                            contract::infer_with_decimal(bytes, precision, scale);
+                        unscaled = decimal;
+                        inferred
+                    })
+                }
+                (Some(profile), None) => profile.observe_field_inferred(field.as_bytes()),
+                (None, _) => None,
+            };
+            let Some(target) = *target else { continue };
             if !met {
                 continue;
             }
+            let column = target.column;
             let spec = &self.contract.columns[column];
-            let value = match inferred {
-                Some(inferred) => spec.column_type.read_inferred(inferred, field),
-                None => spec.column_type.parse(field),
+            let value = match (unscaled, inferred) {
+                (Some(unscaled), _) => Ok(Value::Decimal(unscaled)),
+                (None, Some(inferred)) => spec.column_type.read_inferred(inferred, field),
+                (None, None) => spec.column_type.parse(field),
             };
             met = match value {
                 Ok(value) => {
-                    (!spec.constrained() || spec.check_constraints(field, &value).is_ok())
+                    (!target.constrained || spec.check_constraints(field, &value).is_ok())
                         && self.parquet.append(column, Some(value))
                 }
                 Err(_) => false,

@@ -362,6 +362,19 @@ impl ColumnProfile {
     /// skipped.
     #[inline]
     pub(crate) fn observe_field_inferred(&mut self, bytes: &[u8]) -> Option<Value> {
+        self.observe_field_inferring(bytes, infer_bytes)
+    }
+
+    /// [`ColumnProfile::observe_field_inferred`] with `infer` for [`infer_bytes`]: a caller that
+    /// reads the field in its own way too does both in one pass over its bytes (a decimal
+    /// column of the contract stage). `infer` must answer as [`infer_bytes`] does.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn observe_field_inferring(
+        &mut self,
+        bytes: &[u8],
+        mut infer: impl FnMut(&[u8]) -> Value,
+    ) -> Option<Value> {
         let string = self.value_type == Some(ValueType::String);
         let hash = match short_words(bytes) {
             Some((a, b)) => {
@@ -369,7 +382,7 @@ impl ColumnProfile {
                 if self.seen_recently(hash, bytes.len(), a, b) {
                     self.count += 1;
                     // A repeat changes nothing but the count; the caller still needs its value.
-                    return (!string).then(|| infer_bytes(bytes));
+                    return (!string).then(|| infer(bytes));
                 }
                 hash
             }
@@ -379,7 +392,7 @@ impl ColumnProfile {
             self.observe_hashed(bytes, Value::String, hash);
             return None;
         }
-        let value = infer_bytes(bytes);
+        let value = infer(bytes);
         self.observe_hashed(bytes, value, hash);
         Some(value)
     }
