@@ -186,6 +186,8 @@ struct FieldTarget {
     column: usize,
     /// Whether the column has constraints ([`ColumnSpec::constrained`](crate::contract::ColumnSpec)).
     constrained: bool,
+    /// Whether the column is a `string` one: a field is its value as it is.
+    string: bool,
     /// `(precision, scale)` of a decimal column of at most 18 digits: its values are typed in
     /// the same pass over their text as their inference ([`contract::infer_with_decimal`]).
     short_decimal: Option<(u8, u8)>,
@@ -374,6 +376,7 @@ impl Conversion {
                     *target = Some(FieldTarget {
                         column,
                         constrained: spec.constrained(),
+                        string: spec.column_type == ColumnType::String,
                         short_decimal: match spec.column_type {
                             ColumnType::Decimal { precision, scale } if precision <= 18 => {
                                 Some((precision, scale))
@@ -487,6 +490,24 @@ impl Conversion {
                 continue;
             }
             let column = target.column;
+            if !target.constrained {
+                // The common pairs of a column and a field append without a `Value` in between.
+                let appended = match (unscaled, inferred) {
+                    (Some(unscaled), _) => {
+                        met = self.parquet.append(column, Some(Value::Decimal(unscaled)));
+                        true
+                    }
+                    _ if target.string => {
+                        met = self.parquet.append(column, Some(Value::String(field)));
+                        true
+                    }
+                    (None, Some(inferred)) => self.parquet.append_inferred(column, inferred),
+                    (None, None) => false,
+                };
+                if appended {
+                    continue;
+                }
+            }
             let spec = &self.contract.columns[column];
             let value = match (unscaled, inferred) {
                 (Some(unscaled), _) => Ok(Value::Decimal(unscaled)),

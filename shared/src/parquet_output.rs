@@ -41,6 +41,7 @@ use serde::Serialize;
 
 use crate::contract::{ColumnSpec, ColumnType, Value};
 use crate::error::{Error, ErrorKind};
+use crate::infer::Value as Inferred;
 use crate::parquet_pages::{ChunkEncoder, ChunkValues};
 
 /// What the file names as its writer (`created_by`): fixed, so the bytes do not depend on
@@ -312,6 +313,27 @@ impl<W: Write + Send> ParquetWriter<W> {
             return false;
         };
         match buffer.try_append(value.as_ref()) {
+            Some(bytes) => {
+                self.row_bytes += bytes;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`append`](Self::append) of the value the contract reads from a field that type
+    /// inference made `inferred` of ([`ColumnType::read_inferred`]), for the pairs of a column
+    /// type and an inferred value that read as they are (an integer in an `int64` column, a
+    /// date in a `date` or `timestamp` column…): one match on the pair, no [`Value`] in
+    /// between. Returns false, appending nothing, for any other pair: the caller then reads
+    /// the field the general way.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn append_inferred(&mut self, column: usize, inferred: Inferred) -> bool {
+        let Some(buffer) = self.columns.get_mut(column) else {
+            return false;
+        };
+        match buffer.try_append_inferred(inferred) {
             Some(bytes) => {
                 self.row_bytes += bytes;
                 true
@@ -595,6 +617,54 @@ impl ColumnBuffer {
             {
                 bytes.extend_from_slice(&v.to_be_bytes()[16 - *width..]);
                 *width
+            }
+            _ => return None,
+        };
+        if self.nullable {
+            self.levels.push(1);
+            return Some(bytes + 2);
+        }
+        Some(bytes)
+    }
+
+    /// [`try_append`](Self::try_append) of what [`ColumnType::read_inferred`] reads from a
+    /// field inferred as `inferred`, for the pairs it reads without the field's text and
+    /// accepts; `None`, appending nothing, for every other pair (some of which it would
+    /// accept: the caller reads those the general way).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn try_append_inferred(&mut self, inferred: Inferred) -> Option<usize> {
+        const DAY_MICROS: i64 = 86_400_000_000;
+        let bytes = match (&mut self.values, inferred) {
+            (Values::Boolean(values), Inferred::Boolean(b)) => {
+                values.push(b);
+                1
+            }
+            (Values::Int32(values), Inferred::Integer(i)) => {
+                values.push(i32::try_from(i).ok()?);
+                4
+            }
+            (Values::Date(values), Inferred::Date(days)) => {
+                values.push(i32::try_from(days).ok()?);
+                4
+            }
+            (Values::Int64(values), Inferred::Integer(i))
+            | (Values::Timestamp(values), Inferred::Timestamp(i)) => {
+                values.push(i);
+                8
+            }
+            (Values::Timestamp(values), Inferred::Date(days)) => {
+                values.push(days * DAY_MICROS);
+                8
+            }
+            (Values::Double(values), Inferred::Float(f)) if f.is_finite() => {
+                values.push(f);
+                8
+            }
+            #[allow(clippy::cast_precision_loss)]
+            (Values::Double(values), Inferred::Integer(i)) => {
+                values.push(i as f64);
+                8
             }
             _ => return None,
         };
@@ -1834,6 +1904,94 @@ mod tests {
         let (bytes, summary) = writer.finish().expect("finish");
         assert_eq!(summary.rows, 2);
         assert_round_trip(&bytes, &[first.to_vec(), last.to_vec()]);
+    }
+
+    #[test]
+    fn appending_from_inference_takes_what_the_contract_reads() {
+        let texts = [
+            "true",
+            "FALSE",
+            "0",
+            "-7",
+            "42",
+            "2147483647",
+            "2147483648",
+            "-2147483649",
+            "9223372036854775807",
+            "12.5",
+            "-0.0",
+            "1e5",
+            "1e309",
+            "2024-02-29",
+            "1970-01-01",
+            "0001-01-01",
+            "9999-12-31",
+            "2026-12-02T10:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2026-12-02T10:00:00+01:00",
+            "abc",
+        ];
+        let columns: Vec<ColumnSpec> = [
+            "boolean",
+            "int32",
+            "int64",
+            "float64",
+            "date",
+            "timestamp",
+            "string",
+            "decimal(12, 2)",
+        ]
+        .iter()
+        .flat_map(|t| [spec(&format!("{t} optional"), t, true), spec(t, t, false)])
+        .collect();
+        let writer = || {
+            ParquetWriter::new(&columns, Vec::new(), ParquetOptions::default()).expect("a writer")
+        };
+        // What a required column holds when the text is not one of its values.
+        let filler = |column_type| match column_type {
+            ColumnType::Boolean => Value::Boolean(false),
+            ColumnType::Int32 => Value::Int32(0),
+            ColumnType::Int64 => Value::Int64(0),
+            ColumnType::Float64 => Value::Float64(0.0),
+            ColumnType::Date => Value::Date(0),
+            ColumnType::Timestamp => Value::Timestamp(0),
+            ColumnType::String => Value::String(""),
+            ColumnType::Decimal { .. } => Value::Decimal(0),
+        };
+        // One writer takes each field from its inference where it can, the other always from
+        // the value the contract reads: the same rows, the same bytes.
+        let (mut inferring, mut reading) = (writer(), writer());
+        let mut taken = 0;
+        for text in texts {
+            let inferred = crate::infer::infer_text(text);
+            for (index, column) in columns.iter().enumerate() {
+                let read = column.column_type.read_inferred(inferred, text).ok();
+                let value = read.or((!column.nullable).then(|| filler(column.column_type)));
+                if read.is_some() && inferring.append_inferred(index, inferred) {
+                    taken += 1;
+                } else {
+                    assert!(inferring.append(index, value), "{} {text:?}", column.name);
+                }
+                assert!(reading.append(index, value), "{} {text:?}", column.name);
+            }
+            inferring.commit_row().expect("a whole row");
+            reading.commit_row().expect("a whole row");
+            // Nothing the contract refuses is taken.
+            let mut scratch = writer();
+            for (index, column) in columns.iter().enumerate() {
+                if scratch.append_inferred(index, inferred) {
+                    let read = column.column_type.read_inferred(inferred, text);
+                    assert!(read.is_ok(), "{} {text:?}: {read:?}", column.name);
+                }
+            }
+        }
+        assert!(
+            taken > 20,
+            "only {taken} fields appended from their inference"
+        );
+        let (inferred_bytes, _) = inferring.finish().expect("finish");
+        let (read_bytes, _) = reading.finish().expect("finish");
+        assert_eq!(inferred_bytes, read_bytes);
     }
 
     #[test]
