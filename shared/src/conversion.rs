@@ -449,9 +449,18 @@ impl Conversion {
         }
         let mut met = true;
         let mut profiles = profiles.iter_mut();
-        for (index, (field, target)) in record.fields().zip(&self.targets).enumerate() {
+        // Fields are cut as bytes, for the profile and the typed columns; as text (a cut
+        // checked for character boundaries) only where a column takes it as it is. Rows are
+        // UTF-8 cut at ASCII delimiters: both cuts agree.
+        let (text, ends) = record.text_and_ends();
+        let mut start = 0;
+        for (index, (&end, target)) in ends.iter().zip(&self.targets).enumerate() {
+            let range = start..end as usize;
+            start = range.end + 1;
             let profile = profiles.next();
-            if field.is_empty() {
+            let field_bytes = text.as_bytes().get(range.clone()).unwrap_or_default();
+            let field = || text.get(range.clone()).unwrap_or_default();
+            if field_bytes.is_empty() {
                 let Some(target) = *target else { continue };
                 if !met {
                     continue;
@@ -460,7 +469,7 @@ impl Conversion {
                 let spec = &self.contract.columns[column];
                 met = if spec.column_type == ColumnType::String && record.is_quoted(index) {
                     // A quoted "" in a string column: the empty string.
-                    spec.check(Some(field))
+                    spec.check(Some(""))
                         .is_ok_and(|value| self.parquet.append(column, value))
                 } else {
                     spec.nullable && self.parquet.append(column, None)
@@ -475,14 +484,14 @@ impl Conversion {
             let mut unscaled = None;
             let inferred = match (profile, short_decimal) {
                 (Some(profile), Some((precision, scale))) => {
-                    profile.observe_field_inferring(field.as_bytes(), |bytes| {
+                    profile.observe_field_inferring(field_bytes, |bytes| {
                         let (inferred, decimal) =
                             contract::infer_with_decimal(bytes, precision, scale);
                         unscaled = decimal;
                         inferred
                     })
                 }
-                (Some(profile), None) => profile.observe_field_inferred(field.as_bytes()),
+                (Some(profile), None) => profile.observe_field_inferred(field_bytes),
                 (None, _) => None,
             };
             let Some(target) = *target else { continue };
@@ -498,7 +507,7 @@ impl Conversion {
                         true
                     }
                     _ if target.string => {
-                        met = self.parquet.append(column, Some(Value::String(field)));
+                        met = self.parquet.append(column, Some(Value::String(field())));
                         true
                     }
                     (None, Some(inferred)) => self.parquet.append_inferred(column, inferred),
@@ -509,6 +518,7 @@ impl Conversion {
                 }
             }
             let spec = &self.contract.columns[column];
+            let field = field();
             let value = match (unscaled, inferred) {
                 (Some(unscaled), _) => Ok(Value::Decimal(unscaled)),
                 (None, Some(inferred)) => spec.column_type.read_inferred(inferred, field),

@@ -66,6 +66,14 @@ impl<'a> Record<'a> {
             && u32::try_from(index).is_ok_and(|index| self.quoted.binary_search(&index).is_ok())
     }
 
+    /// The unescaped fields, each followed by one separator byte, and the end offset of each
+    /// field in them (the next starts one byte later), for a caller that cuts the fields
+    /// itself.
+    #[inline]
+    pub(crate) fn text_and_ends(&self) -> (&'a str, &'a [u32]) {
+        (self.text, self.ends)
+    }
+
     /// The fields in order.
     pub fn fields(&self) -> impl Iterator<Item = &'a str> + '_ {
         let text = self.text;
