@@ -393,6 +393,17 @@ fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<Value<'_>, Reje
     Ok(Value::Decimal(if negative { -unscaled } else { unscaled }))
 }
 
+/// Type inference of `bytes` ([`infer::infer_bytes`]) for an integer column's field: its
+/// common shape, `[+-]digits` of at most 18 digits ([`short_integer`]), is the integer it
+/// reads, without the dispatch of inference; any other text is inferred as it is.
+#[inline]
+pub(crate) fn infer_integer_first(bytes: &[u8]) -> Inferred {
+    match short_integer(bytes) {
+        Some(integer) => Inferred::Integer(integer),
+        None => infer::infer_bytes(bytes),
+    }
+}
+
 /// Type inference of `bytes` ([`infer::infer_bytes`]) and, when [`short_decimal`] reads it
 /// as a decimal(`precision` ≤ 18, `scale`), its unscaled value, in one pass over the common
 /// shape of such a field, `-?digits[.digits]` of at most 15 digits (the shape whose float
@@ -1928,6 +1939,34 @@ type = "timestamp"
                 assert_eq!(found, expected, "decimal({precision}, {scale}) {text:?}");
             }
         }
+    }
+
+    #[test]
+    fn inferring_an_integer_first_answers_as_inference() {
+        let mut texts = random_texts();
+        texts.extend(
+            [
+                "0",
+                "-0",
+                "+0",
+                "+7",
+                "-7",
+                "007",
+                "999999999999999999",
+                "x",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            let first = infer_integer_first(text.as_bytes());
+            let inferred = infer::infer_text(text);
+            let same = match (first, inferred) {
+                (Inferred::Float(a), Inferred::Float(b)) => a.to_bits() == b.to_bits(),
+                _ => first == inferred,
+            };
+            assert!(same, "{text:?}: {first:?} != {inferred:?}");
+        }
+        assert_eq!(infer_integer_first(b"-42"), Inferred::Integer(-42));
     }
 
     #[test]

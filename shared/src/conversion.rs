@@ -188,9 +188,22 @@ struct FieldTarget {
     constrained: bool,
     /// Whether the column is a `string` one: a field is its value as it is.
     string: bool,
-    /// `(precision, scale)` of a decimal column of at most 18 digits: its values are typed in
+    /// How the profile infers the column's fields, in one pass with the column's reading.
+    reading: Reading,
+}
+
+/// How [`Conversion::profiled_record`] has the profile infer a field: the type inference of
+/// every field ([`crate::infer`]), tried first as the field's column reads it, so that the
+/// common fields of a typed column are read once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Inference as it is.
+    Inferred,
+    /// An integer column's: [`contract::infer_integer_first`].
+    Integer,
+    /// A decimal column of at most 18 digits, `(precision, scale)`: its values are typed in
     /// the same pass over their text as their inference ([`contract::infer_with_decimal`]).
-    short_decimal: Option<(u8, u8)>,
+    ShortDecimal(u8, u8),
 }
 
 impl ConversionTemplate {
@@ -377,11 +390,12 @@ impl Conversion {
                         column,
                         constrained: spec.constrained(),
                         string: spec.column_type == ColumnType::String,
-                        short_decimal: match spec.column_type {
+                        reading: match spec.column_type {
                             ColumnType::Decimal { precision, scale } if precision <= 18 => {
-                                Some((precision, scale))
+                                Reading::ShortDecimal(precision, scale)
                             }
-                            _ => None,
+                            ColumnType::Int32 | ColumnType::Int64 => Reading::Integer,
+                            _ => Reading::Inferred,
                         },
                     });
                 }
@@ -476,22 +490,22 @@ impl Conversion {
                 };
                 continue;
             }
-            // A decimal column's field is inferred and read as a decimal in one pass.
-            let short_decimal = match target {
-                Some(target) if met => target.short_decimal,
-                _ => None,
-            };
+            // The field is inferred as its column reads it first; a decimal column's is read
+            // as a decimal in the same pass.
+            let reading = target.map_or(Reading::Inferred, |target| target.reading);
             let mut unscaled = None;
-            let inferred = match (profile, short_decimal) {
-                (Some(profile), Some((precision, scale))) => {
-                    profile.observe_field_inferring(field_bytes, |bytes| {
+            let inferred = match (profile, reading) {
+                (Some(profile), Reading::ShortDecimal(precision, scale)) => profile
+                    .observe_field_inferring(field_bytes, |bytes| {
                         let (inferred, decimal) =
                             contract::infer_with_decimal(bytes, precision, scale);
                         unscaled = decimal;
                         inferred
-                    })
+                    }),
+                (Some(profile), Reading::Integer) => {
+                    profile.observe_field_inferring(field_bytes, contract::infer_integer_first)
                 }
-                (Some(profile), None) => profile.observe_field_inferred(field_bytes),
+                (Some(profile), Reading::Inferred) => profile.observe_field_inferred(field_bytes),
                 (None, _) => None,
             };
             let Some(target) = *target else { continue };
