@@ -404,6 +404,29 @@ pub(crate) fn infer_integer_first(bytes: &[u8]) -> Inferred {
     }
 }
 
+/// Type inference of `bytes` ([`infer::infer_bytes`]) for a date or timestamp column's
+/// field: its common shapes ([`infer::common_temporal`]) first, without the dispatch of
+/// inference; any other text is inferred as it is.
+#[inline]
+pub(crate) fn infer_temporal_first(bytes: &[u8]) -> Inferred {
+    match infer::common_temporal(bytes) {
+        Some(temporal) => temporal,
+        None => infer::infer_bytes(bytes),
+    }
+}
+
+/// Type inference of `bytes` ([`infer::infer_bytes`]) for a boolean column's field:
+/// `true` and `false` first, without the dispatch of inference; any other text is inferred
+/// as it is.
+#[inline]
+pub(crate) fn infer_boolean_first(bytes: &[u8]) -> Inferred {
+    match bytes {
+        b"true" => Inferred::Boolean(true),
+        b"false" => Inferred::Boolean(false),
+        _ => infer::infer_bytes(bytes),
+    }
+}
+
 /// Type inference of `bytes` ([`infer::infer_bytes`]) and, when [`short_decimal`] reads it
 /// as a decimal(`precision` ≤ 18, `scale`), its unscaled value, in one pass over the common
 /// shape of such a field, `-?digits[.digits]` of at most 15 digits (the shape whose float
@@ -1942,7 +1965,7 @@ type = "timestamp"
     }
 
     #[test]
-    fn inferring_an_integer_first_answers_as_inference() {
+    fn inferring_a_columns_type_first_answers_as_inference() {
         let mut texts = random_texts();
         texts.extend(
             [
@@ -1957,16 +1980,35 @@ type = "timestamp"
             ]
             .map(String::from),
         );
+        texts.extend(
+            [
+                "true",
+                "false",
+                "True",
+                "FALSE",
+                "1970-01-01",
+                "2026-12-02T10:00:00Z",
+            ]
+            .map(String::from),
+        );
         for text in &texts {
-            let first = infer_integer_first(text.as_bytes());
             let inferred = infer::infer_text(text);
-            let same = match (first, inferred) {
-                (Inferred::Float(a), Inferred::Float(b)) => a.to_bits() == b.to_bits(),
-                _ => first == inferred,
-            };
-            assert!(same, "{text:?}: {first:?} != {inferred:?}");
+            for first in [
+                infer_integer_first,
+                infer_temporal_first,
+                infer_boolean_first,
+            ] {
+                let first = first(text.as_bytes());
+                let same = match (first, inferred) {
+                    (Inferred::Float(a), Inferred::Float(b)) => a.to_bits() == b.to_bits(),
+                    _ => first == inferred,
+                };
+                assert!(same, "{text:?}: {first:?} != {inferred:?}");
+            }
         }
         assert_eq!(infer_integer_first(b"-42"), Inferred::Integer(-42));
+        assert_eq!(infer_temporal_first(b"1970-01-02"), Inferred::Date(1));
+        assert_eq!(infer_boolean_first(b"true"), Inferred::Boolean(true));
     }
 
     #[test]

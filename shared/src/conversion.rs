@@ -201,9 +201,51 @@ enum Reading {
     Inferred,
     /// An integer column's: [`contract::infer_integer_first`].
     Integer,
+    /// A date or timestamp column's: [`contract::infer_temporal_first`].
+    Temporal,
+    /// A boolean column's: [`contract::infer_boolean_first`].
+    Boolean,
     /// A decimal column of at most 18 digits, `(precision, scale)`: its values are typed in
     /// the same pass over their text as their inference ([`contract::infer_with_decimal`]).
     ShortDecimal(u8, u8),
+}
+
+impl Reading {
+    /// Has `profile` observe the field `bytes` ([`ColumnProfile::observe_field_inferred`]),
+    /// inferring it this way; returns the inferred value, and the unscaled decimal read in
+    /// the same pass.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn observe(
+        self,
+        profile: &mut ColumnProfile,
+        bytes: &[u8],
+    ) -> (Option<crate::infer::Value>, Option<i128>) {
+        match self {
+            Reading::ShortDecimal(precision, scale) => {
+                let mut unscaled = None;
+                let inferred = profile.observe_field_inferring(bytes, |bytes| {
+                    let (inferred, decimal) = contract::infer_with_decimal(bytes, precision, scale);
+                    unscaled = decimal;
+                    inferred
+                });
+                (inferred, unscaled)
+            }
+            Reading::Integer => (
+                profile.observe_field_inferring(bytes, contract::infer_integer_first),
+                None,
+            ),
+            Reading::Temporal => (
+                profile.observe_field_inferring(bytes, contract::infer_temporal_first),
+                None,
+            ),
+            Reading::Boolean => (
+                profile.observe_field_inferring(bytes, contract::infer_boolean_first),
+                None,
+            ),
+            Reading::Inferred => (profile.observe_field_inferred(bytes), None),
+        }
+    }
 }
 
 impl ConversionTemplate {
@@ -395,6 +437,8 @@ impl Conversion {
                                 Reading::ShortDecimal(precision, scale)
                             }
                             ColumnType::Int32 | ColumnType::Int64 => Reading::Integer,
+                            ColumnType::Date | ColumnType::Timestamp => Reading::Temporal,
+                            ColumnType::Boolean => Reading::Boolean,
                             _ => Reading::Inferred,
                         },
                     });
@@ -493,20 +537,9 @@ impl Conversion {
             // The field is inferred as its column reads it first; a decimal column's is read
             // as a decimal in the same pass.
             let reading = target.map_or(Reading::Inferred, |target| target.reading);
-            let mut unscaled = None;
-            let inferred = match (profile, reading) {
-                (Some(profile), Reading::ShortDecimal(precision, scale)) => profile
-                    .observe_field_inferring(field_bytes, |bytes| {
-                        let (inferred, decimal) =
-                            contract::infer_with_decimal(bytes, precision, scale);
-                        unscaled = decimal;
-                        inferred
-                    }),
-                (Some(profile), Reading::Integer) => {
-                    profile.observe_field_inferring(field_bytes, contract::infer_integer_first)
-                }
-                (Some(profile), Reading::Inferred) => profile.observe_field_inferred(field_bytes),
-                (None, _) => None,
+            let (inferred, unscaled) = match profile {
+                Some(profile) => reading.observe(profile, field_bytes),
+                None => (None, None),
             };
             let Some(target) = *target else { continue };
             if !met {
