@@ -396,7 +396,8 @@ fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<Value<'_>, Reje
 /// Type inference of `bytes` ([`infer::infer_bytes`]) for an integer column's field: its
 /// common shape, `[+-]digits` of at most 18 digits ([`short_integer`]), is the integer it
 /// reads, without the dispatch of inference; any other text is inferred as it is.
-#[inline]
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub(crate) fn infer_integer_first(bytes: &[u8]) -> Inferred {
     match short_integer(bytes) {
         Some(integer) => Inferred::Integer(integer),
@@ -407,7 +408,8 @@ pub(crate) fn infer_integer_first(bytes: &[u8]) -> Inferred {
 /// Type inference of `bytes` ([`infer::infer_bytes`]) for a date or timestamp column's
 /// field: its common shapes ([`infer::common_temporal`]) first, without the dispatch of
 /// inference; any other text is inferred as it is.
-#[inline]
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub(crate) fn infer_temporal_first(bytes: &[u8]) -> Inferred {
     match infer::common_temporal(bytes) {
         Some(temporal) => temporal,
@@ -418,7 +420,8 @@ pub(crate) fn infer_temporal_first(bytes: &[u8]) -> Inferred {
 /// Type inference of `bytes` ([`infer::infer_bytes`]) for a boolean column's field:
 /// `true` and `false` first, without the dispatch of inference; any other text is inferred
 /// as it is.
-#[inline]
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub(crate) fn infer_boolean_first(bytes: &[u8]) -> Inferred {
     match bytes {
         b"true" => Inferred::Boolean(true),
