@@ -1162,19 +1162,22 @@ fn write_delta<T: DeltaInteger>(values: &[T], out: &mut Vec<u8>) {
     let mut previous = first;
     let mut deltas = [first; BLOCK];
     for block in rest.chunks(BLOCK) {
+        let Some(&head) = block.first() else {
+            break;
+        };
+        let mut min = head.minus(previous);
         for (delta, &value) in deltas.iter_mut().zip(block) {
             *delta = value.minus(previous);
+            min = min.min(*delta);
             previous = value;
         }
         let deltas = &deltas[..block.len()];
-        let Some(min) = deltas.iter().copied().min() else {
-            break;
-        };
         write_uleb(zigzag(min.wide()), out);
         let mut widths = [0u8; BLOCK / MINIBLOCK];
         for (width, mini) in widths.iter_mut().zip(deltas.chunks(MINIBLOCK)) {
-            let max = mini.iter().map(|&d| d.minus(min).bits()).fold(0, u64::max);
-            *width = (u64::BITS - max.leading_zeros()) as u8;
+            // The bits of the largest value are those of all the values' union.
+            let union = mini.iter().fold(0, |union, &d| union | d.minus(min).bits());
+            *width = (u64::BITS - union.leading_zeros()) as u8;
         }
         out.extend_from_slice(&widths);
         for (&width, mini) in widths.iter().zip(deltas.chunks(MINIBLOCK)) {
