@@ -521,7 +521,9 @@ impl Conversion {
         profiles: &mut [ColumnProfile],
     ) -> Result<(), Error> {
         self.total += 1;
-        self.binding()?;
+        if self.binding.is_none() {
+            self.bind(None)?;
+        }
         if self.targets.len() != record.len() {
             for (field, profile) in record.fields().zip(profiles.iter_mut()) {
                 if !field.is_empty() {

@@ -147,7 +147,10 @@ struct TemporalExtremes {
 
 impl TemporalExtremes {
     /// Two comparisons inline; a new extreme (rare past the first values) out of line.
-    #[inline]
+    /// (Forced: under the contract stage's loop, the compiler made it a call, whose entry and
+    /// exit cost as much as the comparisons.)
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn update(&mut self, key: i64, text: &[u8]) {
         if self.min.as_ref().is_none_or(|(k, _)| key < *k) {
             set_extreme(&mut self.min, key, text);
