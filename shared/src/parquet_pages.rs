@@ -291,12 +291,12 @@ fn short_words(bytes: &[u8]) -> (u64, u64) {
     }
 }
 
-/// A hash of bytes: a word at a time, the last one overlapping.
+/// A hash of `bytes`, whose [`short_words`] are `words`: a short one's words, a longer one a
+/// word at a time, the last one overlapping.
 #[inline]
-fn hash_bytes(bytes: &[u8]) -> u64 {
+fn hash_with_words(bytes: &[u8], (first, last): (u64, u64)) -> u64 {
     let length = bytes.len() as u64;
     if bytes.len() <= 16 {
-        let (first, last) = short_words(bytes);
         let hash = (length ^ first).wrapping_mul(MULTIPLIER);
         return (hash.rotate_left(23) ^ last).wrapping_mul(MULTIPLIER);
     }
@@ -310,19 +310,38 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     (hash.rotate_left(23) ^ last).wrapping_mul(MULTIPLIER)
 }
 
-/// Bytes as a dictionary key: compared by words when short.
+/// Bytes as a dictionary key, with their [`short_words`] read once: a short key (at most 16
+/// bytes) compares by its length and words, a longer one by its bytes.
 #[derive(Clone, Copy)]
-struct BytesKey<'a>(&'a [u8]);
+struct BytesKey<'a> {
+    bytes: &'a [u8],
+    words: (u64, u64),
+}
+
+impl<'a> BytesKey<'a> {
+    #[inline]
+    fn new(bytes: &'a [u8]) -> BytesKey<'a> {
+        BytesKey {
+            bytes,
+            words: short_words(bytes),
+        }
+    }
+
+    /// The key's hash ([`hash_with_words`]).
+    #[inline]
+    fn hash(self) -> u64 {
+        hash_with_words(self.bytes, self.words)
+    }
+}
 
 impl PartialEq for BytesKey<'_> {
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (self.0, other.0);
-        a.len() == b.len()
-            && if a.len() <= 16 {
-                short_words(a) == short_words(b)
+        self.bytes.len() == other.bytes.len()
+            && if self.bytes.len() <= 16 {
+                self.words == other.words
             } else {
-                a == b
+                self.bytes == other.bytes
             }
     }
 }
@@ -377,16 +396,16 @@ impl Dictionary {
                 dictionary.index(keys, hash_number, |_| 8, &mut size)?;
             }
             ChunkValues::Fixed { width, bytes } => {
-                let keys = bytes.chunks_exact(width.max(1)).map(BytesKey);
-                dictionary.index(keys, |k| hash_bytes(k.0), |_| width, &mut size)?;
+                let keys = bytes.chunks_exact(width.max(1)).map(BytesKey::new);
+                dictionary.index(keys, BytesKey::hash, |_| width, &mut size)?;
             }
             ChunkValues::Bytes { data, ends } => {
                 let keys = ends.iter().scan(0, |start, &end| {
-                    let key = data.get(*start..end).map(BytesKey);
+                    let key = data.get(*start..end).map(BytesKey::new);
                     *start = end;
                     key
                 });
-                dictionary.index(keys, |k| hash_bytes(k.0), |k| k.0.len() + 4, &mut size)?;
+                dictionary.index(keys, BytesKey::hash, |k| k.bytes.len() + 4, &mut size)?;
             }
             ChunkValues::Boolean(_) | ChunkValues::Int32Delta(_) | ChunkValues::Int64(_) => {
                 return None;
@@ -1305,9 +1324,9 @@ mod tests {
         keys.push(vec![0; 2]);
         for a in &keys {
             for b in &keys {
-                assert_eq!(BytesKey(a) == BytesKey(b), a == b, "{a:?} {b:?}");
+                assert_eq!(BytesKey::new(a) == BytesKey::new(b), a == b, "{a:?} {b:?}");
                 if a == b {
-                    assert_eq!(hash_bytes(a), hash_bytes(b));
+                    assert_eq!(BytesKey::new(a).hash(), BytesKey::new(b).hash());
                 }
             }
         }
