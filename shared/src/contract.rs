@@ -441,7 +441,7 @@ pub(crate) fn infer_with_decimal(
     bytes: &[u8],
     precision: u8,
     scale: u8,
-) -> (Inferred, Option<i128>) {
+) -> (Inferred, Option<i64>) {
     const POWERS_OF_TEN: [u64; 19] = {
         let mut powers = [1; 19];
         let mut i = 1;
@@ -454,34 +454,32 @@ pub(crate) fn infer_with_decimal(
     const POWERS: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
     ];
-    let negative = bytes.first() == Some(&b'-');
-    let digits = &bytes[usize::from(negative)..];
-    // Wrapping: a value of more than 15 digits is left to the general readings below.
-    let mut value: u64 = 0;
-    let mut significant = 0;
-    let mut at = 0;
-    while let Some(digit) = digits.get(at).map(|b| b.wrapping_sub(b'0')) {
-        if digit > 9 {
-            break;
-        }
-        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
-        significant += usize::from(value != 0);
-        at += 1;
-    }
-    let whole_len = at;
-    let point = digits.get(at) == Some(&b'.');
-    if point {
-        at += 1;
-        while let Some(digit) = digits.get(at).map(|b| b.wrapping_sub(b'0')) {
+    /// How many digits `bytes` starts with, and their value (wrapping past 19 digits).
+    #[inline]
+    fn leading_digits(bytes: &[u8]) -> (usize, u64) {
+        let mut value = 0u64;
+        let mut count = 0;
+        for &byte in bytes {
+            let digit = byte.wrapping_sub(b'0');
             if digit > 9 {
                 break;
             }
             value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
-            at += 1;
+            count += 1;
         }
+        (count, value)
     }
-    let fraction_len = at - whole_len - usize::from(point);
-    if at != digits.len()
+    let negative = bytes.first() == Some(&b'-');
+    let digits = &bytes[usize::from(negative)..];
+    let (whole_len, whole) = leading_digits(digits);
+    let (point, fraction_len, fraction) = match digits.get(whole_len) {
+        Some(b'.') => {
+            let (len, value) = leading_digits(&digits[whole_len + 1..]);
+            (true, len, value)
+        }
+        _ => (false, 0, 0),
+    };
+    if whole_len + usize::from(point) + fraction_len != digits.len()
         || whole_len == 0
         || (point && fraction_len == 0)
         || whole_len + fraction_len > 15
@@ -490,6 +488,7 @@ pub(crate) fn infer_with_decimal(
         return (infer::infer_bytes(bytes), None);
     }
     // At most 15 digits: below 2^53, exact as an i64 and as an f64.
+    let value = whole * POWERS_OF_TEN[fraction_len] + fraction;
     #[allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
     let inferred = if point {
         let float = value as f64 / POWERS[fraction_len];
@@ -499,11 +498,17 @@ pub(crate) fn infer_with_decimal(
         Inferred::Integer(if negative { -integer } else { integer })
     };
     let scale = usize::from(scale);
-    if fraction_len > scale || significant + scale > usize::from(precision) {
+    // The whole part's significant digits and the scale fit the precision: the whole part is
+    // below 10^(precision - scale).
+    let fits = usize::from(precision)
+        .checked_sub(scale)
+        .is_some_and(|whole_digits| whole < POWERS_OF_TEN[whole_digits]);
+    if fraction_len > scale || !fits {
         return (inferred, None);
     }
-    // Below 10^(significant + scale) ≤ 10^18: no overflow.
-    let unscaled = i128::from(value * POWERS_OF_TEN[scale - fraction_len]);
+    // Below 10^precision ≤ 10^18: no overflow.
+    #[allow(clippy::cast_possible_wrap)]
+    let unscaled = (value * POWERS_OF_TEN[scale - fraction_len]) as i64;
     (inferred, Some(if negative { -unscaled } else { unscaled }))
 }
 
@@ -2057,7 +2062,7 @@ type = "timestamp"
                 // `None` leaves the field to `parse_decimal`: only a value read here must agree.
                 if let Some(unscaled) = unscaled {
                     assert_eq!(
-                        Ok(Value::Decimal(unscaled)),
+                        Ok(Value::Decimal(i128::from(unscaled))),
                         parse_decimal(text, precision, scale),
                         "decimal({precision}, {scale}) {text:?}"
                     );

@@ -226,7 +226,7 @@ impl Reading {
         &self,
         profile: &mut ColumnProfile,
         bytes: &[u8],
-    ) -> (Option<crate::infer::Value>, Option<i128>) {
+    ) -> (Option<crate::infer::Value>, Option<i64>) {
         // The readings are inlined closures: as calls (a call per field), they cost a tenth of
         // their columns' instructions.
         match *self {
@@ -577,7 +577,9 @@ impl Conversion {
                 // The common pairs of a column and a field append without a `Value` in between.
                 let appended = match (unscaled, inferred) {
                     (Some(unscaled), _) => {
-                        met = self.parquet.append(column, Some(Value::Decimal(unscaled)));
+                        met = self
+                            .parquet
+                            .append(column, Some(Value::Decimal(i128::from(unscaled))));
                         true
                     }
                     _ if target.string => {
@@ -594,7 +596,7 @@ impl Conversion {
             let spec = &self.contract.columns[column];
             let field = field();
             let value = match (unscaled, inferred) {
-                (Some(unscaled), _) => Ok(Value::Decimal(unscaled)),
+                (Some(unscaled), _) => Ok(Value::Decimal(i128::from(unscaled))),
                 (None, Some(inferred)) => spec.column_type.read_inferred(inferred, field),
                 (None, None) => spec.column_type.parse(field),
             };
