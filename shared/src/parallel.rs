@@ -72,7 +72,7 @@ use crate::detect::{FormatHint, Layout, detect};
 use crate::error::{Error, ErrorKind};
 use crate::json_lines::JsonLinesProfiler;
 use crate::malformed::MalformedLog;
-use crate::processor::{Analysis, Processor, RecordCounts};
+use crate::processor::{Analysis, Processor, RecordCounts, read_some};
 use crate::profile::Columns;
 use crate::stage::{CONTRACT_STAGE, StageColumns, StageList};
 
@@ -273,18 +273,6 @@ impl ParallelProcessor {
 
 fn used_after_error() -> Error {
     ErrorKind::Internal("processor used after an error".into()).into()
-}
-
-/// One read of `reader` into `buffer`: `None` at the end, retried when interrupted.
-fn read_some(reader: &mut impl Read, buffer: &mut [u8]) -> Result<Option<usize>, Error> {
-    loop {
-        match reader.read(buffer) {
-            Ok(0) => return Ok(None),
-            Ok(read) => return Ok(Some(read)),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ErrorKind::Read(e).into()),
-        }
-    }
 }
 
 /// The parallel processor's state: [`Processor`]'s stages, with the text cut into ranges.

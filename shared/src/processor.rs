@@ -214,16 +214,23 @@ impl Processor {
         chunk_size: usize,
     ) -> Result<Analysis, Error> {
         let mut buffer = vec![0; chunk_size.max(1)];
-        loop {
-            let read = match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(read) => read,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ErrorKind::Read(e).into()),
-            };
+        while let Some(read) = read_some(&mut reader, &mut buffer)? {
             self.feed(&buffer[..read])?;
         }
         self.finish()
+    }
+}
+
+/// One read of `reader` into `buffer`: `None` at the end, retried when interrupted, an error
+/// as [`ErrorKind::Read`].
+pub(crate) fn read_some(reader: &mut impl Read, buffer: &mut [u8]) -> Result<Option<usize>, Error> {
+    loop {
+        match reader.read(buffer) {
+            Ok(0) => return Ok(None),
+            Ok(read) => return Ok(Some(read)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ErrorKind::Read(e).into()),
+        }
     }
 }
 
