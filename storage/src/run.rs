@@ -839,16 +839,23 @@ async fn read_ranged<S: ObjectStore, C: Core>(
             );
             let task = tokio::spawn(async move {
                 let mut body = store.get(&bucket, &key, &pin, Some((first, last))).await?;
-                let mut part = Vec::new();
+                // Copied into one buffer of the part's size as the chunks arrive: a chunk
+                // is a view of the HTTP client's read buffer and would keep all of it alive
+                // while the part waits its turn (measured: the download window took 66 MiB
+                // instead of its 48 at the peak of a 4 GiB object).
+                let expected = last - first + 1;
+                let mut part = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
                 let mut len = 0;
                 while let Some(chunk) = body.next().await {
                     let chunk = chunk?;
                     len += chunk.len() as u64;
-                    part.push(chunk);
+                    if len > expected {
+                        break;
+                    }
+                    part.extend_from_slice(&chunk);
                 }
-                let expected = last - first + 1;
                 if len == expected {
-                    Ok(part)
+                    Ok(vec![Bytes::from(part)])
                 } else {
                     Err(JobError::new(
                         ErrorName::Storage,
