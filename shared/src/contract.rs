@@ -451,24 +451,7 @@ pub(crate) fn infer_with_decimal(
         }
         powers
     };
-    const POWERS: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    ];
-    /// How many digits `bytes` starts with, and their value (wrapping past 19 digits).
-    #[inline]
-    fn leading_digits(bytes: &[u8]) -> (usize, u64) {
-        let mut value = 0u64;
-        let mut count = 0;
-        for &byte in bytes {
-            let digit = byte.wrapping_sub(b'0');
-            if digit > 9 {
-                break;
-            }
-            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
-            count += 1;
-        }
-        (count, value)
-    }
+    use infer::{EXACT_POWERS_OF_TEN as POWERS, leading_digits};
     let negative = bytes.first() == Some(&b'-');
     let digits = &bytes[usize::from(negative)..];
     let (whole_len, whole) = leading_digits(digits);

@@ -155,12 +155,17 @@ fn parse_number_bytes(bytes: &[u8]) -> Value {
         .map_or(Value::String, Value::Float)
 }
 
+/// 10^0 to 10^15, every one exact as an `f64` (Clinger's fast path divides by them).
+pub(crate) const EXACT_POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
 /// How many ASCII digits `bytes` starts with, and their value (wrapping past 19 digits).
 ///
 /// Byte by byte: numbers are short (a word-at-a-time reading, tried, cost more than this
 /// loop on values of 2 to 7 digits).
 #[inline]
-fn leading_digits(bytes: &[u8]) -> (usize, u64) {
+pub(crate) fn leading_digits(bytes: &[u8]) -> (usize, u64) {
     let mut value = 0u64;
     let mut count = 0;
     for &byte in bytes {
@@ -232,11 +237,8 @@ fn float_after_integer_part(
     if !has_exponent && int_digits + frac_digits <= 15 {
         // Clinger's fast path: at most 15 digits make an integer below 2^53, and 10^15 is
         // exact too, so one IEEE division rounds correctly.
-        const POWERS: [f64; 16] = [
-            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-        ];
         #[allow(clippy::cast_precision_loss)]
-        let value = mantissa as f64 / POWERS[frac_digits];
+        let value = mantissa as f64 / EXACT_POWERS_OF_TEN[frac_digits];
         return Some(if bytes[0] == b'-' { -value } else { value });
     }
     // The bytes matched the grammar above: ASCII, so UTF-8.
