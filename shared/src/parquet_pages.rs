@@ -1062,6 +1062,17 @@ fn pack<T: Copy>(
     if width == 0 {
         return;
     }
+    if width == 1 {
+        // Definition levels (and two-entry dictionaries): a byte per 8 values, the same bytes
+        // as the general loop below in a third of its instructions.
+        out.extend(values.chunks(8).map(|eight| {
+            eight.iter().enumerate().fold(0u8, |byte, (bit, &value)| {
+                byte | ((bits(value) & 1) as u8) << bit
+            })
+        }));
+        out.resize(end, 0);
+        return;
+    }
     if width <= 32 {
         let (mut buffer, mut filled) = (0u64, 0);
         for &value in values {
