@@ -524,9 +524,7 @@ impl ChunkEncoder {
         values: ChunkValues<'_>,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
         let rows = levels.map_or(values.len(), <[i16]>::len);
-        let defined = levels.map_or(rows, |levels| {
-            levels.iter().map(|&l| usize::from(l == 1)).sum()
-        });
+        let defined = levels.map_or(rows, defined_count);
         if defined != values.len() {
             return Err(ParquetError::General(format!(
                 "{} values for {defined} defined levels",
@@ -631,6 +629,16 @@ impl ChunkEncoder {
     }
 }
 
+/// The values among rows of definition `levels`: the levels of 1. Counted in 16-bit lanes
+/// (parts of at most `u16::MAX` levels), which the compiler adds 8 at a time; counted in
+/// `usize`, 2 at a time, these passes cost 8 M instructions on 20 MB of the bench rows.
+fn defined_count(levels: &[i16]) -> usize {
+    levels
+        .chunks(usize::from(u16::MAX))
+        .map(|part| usize::from(part.iter().map(|&l| u16::from(l == 1)).sum::<u16>()))
+        .sum()
+}
+
 /// Where each data page's rows and values are: at most [`PAGE_ROWS`] rows, and at most
 /// [`PAGE_BYTES`] of PLAIN values (a value at least) unless dictionary-encoded.
 fn page_ranges(
@@ -644,7 +652,7 @@ fn page_ranges(
     while row < rows {
         let mut end_row = rows.min(row + PAGE_ROWS);
         let defined = |rows: Range<usize>| match levels {
-            Some(levels) => levels[rows].iter().map(|&l| usize::from(l == 1)).sum(),
+            Some(levels) => defined_count(&levels[rows]),
             None => rows.len(),
         };
         let mut end_value = value + defined(row..end_row);
@@ -1340,6 +1348,18 @@ mod tests {
                     assert_eq!(BytesKey::new(a).hash(), BytesKey::new(b).hash());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn defined_values_are_counted_past_a_part_of_u16_max_levels() {
+        // 1 a value, 0 a null; parts of u16::MAX levels, all values in some of them.
+        let levels: Vec<i16> = (0..200_000)
+            .map(|i| i16::from(i % 7 != 3 || i > 130_000))
+            .collect();
+        for rows in [0..0, 0..65_535, 0..65_536, 1_000..140_000, 0..200_000] {
+            let expected = levels[rows.clone()].iter().filter(|&&l| l == 1).count();
+            assert_eq!(defined_count(&levels[rows]), expected);
         }
     }
 
