@@ -457,6 +457,14 @@ impl ColumnProfile {
     fn update_text_extremes(&mut self, text: &[u8]) {
         let text = truncate_bytes_at_char_boundary(text, STRING_EXTREME_BYTES);
         let prefix = prefix_word(text);
+        // Most values lie strictly between the extremes' words, and then between the
+        // extremes (see `TextExtreme`): two comparisons, where each extreme's own was more.
+        if let (Some(min), Some(max)) = (&self.text_min, &self.text_max)
+            && min.prefix < prefix
+            && prefix < max.prefix
+        {
+            return;
+        }
         match &mut self.text_min {
             Some(min) if compare_text(text, prefix, min).is_ge() => {}
             Some(min) => min.set(text, prefix),
