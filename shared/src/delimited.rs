@@ -401,11 +401,12 @@ impl Tokenizer {
             return Ok(None);
         }
         let raw = &scan.text[start - scan.text_start..end - scan.text_start];
-        // `special` is at or after `start`: the row is clean when it lies past the row's end.
-        let clean = scan.special.is_some_and(|special| end < special);
-        let (text, quoted): (&str, &[u32]) = if clean {
+        // `special` is at or after `start`: the row is clean when it lies past the row's end,
+        // and otherwise it is the row's first quote, CR or NUL.
+        let special = scan.special.unwrap_or(end + 1);
+        let (text, quoted): (&str, &[u32]) = if end < special {
             (raw, &[])
-        } else if self.unquote_row(raw) {
+        } else if self.unquote_row(raw, special - start) {
             (&self.unescaped_row, &self.quoted_fields)
         } else {
             self.ends.clear();
@@ -431,7 +432,8 @@ impl Tokenizer {
         result.map(|()| Some(length + 1))
     }
 
-    /// The fast path for a row (`raw`, without its `\n`) that holds quotes: when each quoted
+    /// The fast path for a row (`raw`, without its `\n`) that holds quotes, the first of its
+    /// quotes, CRs and NULs at `first_special` (the chunk's scan found it): when each quoted
     /// field is simple (`"…"` with no CR, NUL or line break inside, its quotes doubled, right
     /// before a delimiter or the row's end) and the row holds no CR or NUL elsewhere, puts its
     /// unescaped text in `self.unescaped_row` and returns true; otherwise the row is left to the
@@ -440,22 +442,31 @@ impl Tokenizer {
     /// `self.ends` comes in as [`Tokenizer::scan_fields`] found it, blind to quotes: the
     /// delimiters inside quoted fields are dropped, and the others move left by the quotes
     /// taken out before them. (The unescaped row is the raw one without those quotes.)
-    fn unquote_row(&mut self, raw: &str) -> bool {
+    fn unquote_row(&mut self, raw: &str, first_special: usize) -> bool {
         let bytes = raw.as_bytes();
+        // The next quote, CR or NUL at or after `from`.
+        let special = |from: usize| {
+            bytes
+                .get(from..)
+                .filter(|rest| !rest.is_empty())
+                .and_then(|rest| memchr::memchr3(b'"', b'\r', 0, rest))
+                .map(|offset| from + offset)
+        };
         self.unescaped_row.clear();
         self.quoted_fields.clear();
         let mut copied_to = 0;
         let (mut read, mut write) = (0, 0);
         let mut removed = 0;
-        let mut at = 0;
-        while let Some(offset) = memchr::memchr3(b'"', b'\r', 0, &bytes[at..]) {
-            let open = at + offset;
-            if bytes[open] != b'"' {
+        let mut at;
+        let mut next = Some(first_special);
+        while let Some(open) = next {
+            if bytes.get(open) != Some(&b'"') {
                 return false;
             }
             at = open + 1;
             if open > 0 && bytes[open - 1] != self.delimiter {
                 // A quote inside an unquoted field is a character.
+                next = special(at);
                 continue;
             }
             // Quotes and delimiters are ASCII: every cut is on a character boundary.
@@ -514,7 +525,7 @@ impl Tokenizer {
             }
             // The two enclosing quotes, and one of each pair.
             removed += 2 + pairs;
-            at = close as usize + 1;
+            next = special(close as usize + 1);
         }
         let Some(rest) = raw.get(copied_to..) else {
             return false;
