@@ -274,15 +274,12 @@ fn hash_number(bits: u64) -> u64 {
 /// The bytes of a string of at most 16 as two words (overlapping, or zero-padded under 8):
 /// with its length, they are the string.
 fn short_words(bytes: &[u8]) -> (u64, u64) {
-    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
-    let half = |at: usize| {
-        u64::from(u32::from_le_bytes(
-            bytes[at..at + 4].try_into().unwrap_or_default(),
-        ))
-    };
+    // First and last chunks: reads without bounds checks.
+    let word = |chunk: Option<&[u8; 8]>| u64::from_le_bytes(*chunk.unwrap_or(&[0; 8]));
+    let half = |chunk: Option<&[u8; 4]>| u64::from(u32::from_le_bytes(*chunk.unwrap_or(&[0; 4])));
     match bytes.len() {
-        8..=16 => (word(0), word(bytes.len() - 8)),
-        4..=7 => (half(0), half(bytes.len() - 4)),
+        8..=16 => (word(bytes.first_chunk()), word(bytes.last_chunk())),
+        4..=7 => (half(bytes.first_chunk()), half(bytes.last_chunk())),
         1..=3 => (
             u64::from(bytes[0]) | u64::from(bytes[bytes.len() / 2]) << 8,
             u64::from(bytes[bytes.len() - 1]),
