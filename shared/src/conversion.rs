@@ -319,6 +319,12 @@ impl std::fmt::Debug for Conversion {
 }
 
 impl Conversion {
+    /// Encodes the Parquet file's column chunks on `threads` threads: the bytes are the same
+    /// for any count.
+    pub(crate) fn encode_on(&mut self, threads: usize) {
+        self.parquet.encode_on(threads);
+    }
+
     /// Records written to Parquet so far.
     pub(crate) fn records_written(&self) -> u64 {
         self.written

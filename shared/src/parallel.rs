@@ -47,7 +47,9 @@
 //!   a recording conversion (the contract's checks and typing, rows kept in column buffers,
 //!   rejected records kept with positions counted from the range's start). The merger moves
 //!   the rows into the Parquet file in input order, its row groups cut where one thread cuts
-//!   them, and writes the rejected records with global record numbers and lines. The workers
+//!   them and their column chunks encoded on as many threads as parse (each chunk is its
+//!   column's alone: the same bytes), and writes the rejected records with global record
+//!   numbers and lines. The workers
 //!   of later ranges wait until the first range has read the header (the binding). A range
 //!   whose rejected records would pass the contract's `max_count` is parsed by the merger
 //!   itself, so the object fails at the same record with the same error as one thread.
@@ -209,8 +211,8 @@ impl ParallelProcessor {
     /// [`Processor::with_conversion`] does: the same report, the same Parquet and rejects
     /// bytes, the same error. Each worker checks and types the records of its range into
     /// buffers; the merger moves them, in input order, into the Parquet file (its row groups
-    /// cut where one thread cuts them) and writes the rejected records with their global
-    /// record numbers, lines and offsets.
+    /// cut where one thread cuts them, their column chunks encoded on `parallelism`'s threads)
+    /// and writes the rejected records with their global record numbers, lines and offsets.
     pub fn with_conversion(
         mut config: Config,
         key: Option<&str>,
@@ -230,7 +232,9 @@ impl ParallelProcessor {
         config.header = format.header.or(config.header);
         let mut processor = ParallelProcessor::new(config, key, parallelism);
         if let Inner::Parallel(streaming) = &mut processor.inner {
-            streaming.conversion = Some(Box::new(conversion));
+            let mut conversion = Box::new(conversion);
+            conversion.encode_on(parallelism.threads.get());
+            streaming.conversion = Some(conversion);
         }
         processor
     }

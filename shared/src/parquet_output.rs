@@ -27,16 +27,22 @@
 //! written as a row group once [`ParquetOptions::max_row_group_rows`] rows or
 //! [`ParquetOptions::max_row_group_bytes`] bytes of values are buffered: memory holds at most
 //! one row group. The file holds no clock or random value: the same rows give the same bytes.
+//! A parallel conversion encodes a row group's column chunks on as many threads as it parses
+//! with (each chunk depends on its column's values alone, so the bytes are the same).
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use bytes::Bytes;
+
 use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as PhysicalType, ZstdLevel};
+use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::Type as SchemaType;
+use parquet::schema::types::{ColumnDescPtr, Type as SchemaType};
 use serde::Serialize;
 
 use crate::contract::{ColumnSpec, ColumnType, Value};
@@ -98,7 +104,11 @@ pub struct ParquetSummary {
 /// Writes contract rows as one Parquet file to `W`.
 pub struct ParquetWriter<W: Write + Send> {
     file: SerializedFileWriter<Sink<W>>,
-    encoder: ChunkEncoder,
+    /// One per thread encoding a row group's column chunks: one, and up to `encode_threads`
+    /// once a row group is written.
+    encoders: Vec<ChunkEncoder>,
+    /// Threads encoding a row group's column chunks ([`encode_on`](Self::encode_on)).
+    encode_threads: usize,
     columns: Vec<ColumnBuffer>,
     options: ParquetOptions,
     /// The sink's first failure, kept whole (the parquet crate keeps only its text).
@@ -169,7 +179,8 @@ impl<W: Write + Send> ParquetWriter<W> {
             .map_err(|e| sink_failure.error(e))?;
         Ok(ParquetWriter {
             file,
-            encoder,
+            encoders: vec![encoder],
+            encode_threads: 1,
             columns: columns.iter().map(ColumnBuffer::new).collect(),
             options,
             sink_failure,
@@ -181,6 +192,13 @@ impl<W: Write + Send> ParquetWriter<W> {
             failed: false,
             row_sizes: None,
         })
+    }
+
+    /// Encodes each row group's column chunks on `threads` threads (1: on the caller's), for
+    /// a conversion parsing on as many: the file's bytes are the same for any count.
+    pub(crate) fn encode_on(&mut self, threads: usize) {
+        self.encode_threads = threads.max(1);
+        self.encoders.truncate(self.encode_threads);
     }
 
     /// A writer that only buffers the rows it is given, writing no row group, for a
@@ -410,9 +428,20 @@ impl<W: Write + Send> ParquetWriter<W> {
         Ok((sink.inner, summary))
     }
 
+    /// As many encoders as threads to encode on.
+    fn add_encoders(&mut self) -> Result<(), ParquetError> {
+        let level = self.encoders[0].level();
+        while self.encoders.len() < self.encode_threads {
+            self.encoders.push(ChunkEncoder::new(level)?);
+        }
+        Ok(())
+    }
+
     /// Writes the buffered rows as one row group.
     fn flush_row_group(&mut self) -> Result<(), Error> {
-        let result = write_row_group(&mut self.file, &mut self.columns, &mut self.encoder);
+        let result = self
+            .add_encoders()
+            .and_then(|()| write_row_group(&mut self.file, &mut self.columns, &mut self.encoders));
         self.group_rows = 0;
         self.group_bytes = 0;
         match result {
@@ -429,11 +458,11 @@ impl<W: Write + Send> ParquetWriter<W> {
 }
 
 /// Writes each column's buffered values as a column chunk of a new row group (encoded by
-/// [`ChunkEncoder`]), and empties the buffers.
+/// [`ChunkEncoder`]s, see [`encode_chunks`]), and empties the buffers.
 fn write_row_group<W: Write + Send>(
     file: &mut SerializedFileWriter<W>,
     columns: &mut [ColumnBuffer],
-    encoder: &mut ChunkEncoder,
+    encoders: &mut [ChunkEncoder],
 ) -> Result<(), ParquetError> {
     let schema = file.schema_descr();
     if schema.num_columns() != columns.len() {
@@ -443,28 +472,64 @@ fn write_row_group<W: Write + Send>(
     }
     let descriptors: Vec<_> = (0..columns.len()).map(|i| schema.column(i)).collect();
     let mut group = file.next_row_group()?;
-    for (column, descriptor) in columns.iter_mut().zip(descriptors) {
-        let levels = column.nullable.then_some(&column.levels[..]);
-        let values = match &column.values {
-            Values::Boolean(values) => ChunkValues::Boolean(values),
-            Values::Int32(values) | Values::Date(values) => ChunkValues::Int32(values),
-            Values::Decimal32(values) => ChunkValues::Int32Delta(values),
-            Values::Int64(values) | Values::Timestamp(values) | Values::Decimal64(values) => {
-                ChunkValues::Int64(values)
-            }
-            Values::Double(values) => ChunkValues::Double(values),
-            Values::Fixed { width, bytes } => ChunkValues::Fixed {
-                width: *width,
-                bytes,
-            },
-            Values::Bytes { data, ends } => ChunkValues::Bytes { data, ends },
-        };
-        let (bytes, close) = encoder.encode(descriptor, levels, values)?;
-        group.append_column(&bytes, close)?;
-        column.clear();
+    if let [encoder] = encoders {
+        // One thread: each chunk is written as soon as it is encoded, so memory holds one.
+        for (column, descriptor) in columns.iter().zip(descriptors) {
+            let (bytes, close) = column.encode(encoder, descriptor)?;
+            group.append_column(&bytes, close)?;
+        }
+    } else {
+        for (bytes, close) in encode_chunks(&descriptors, columns, encoders)? {
+            group.append_column(&bytes, close)?;
+        }
     }
     group.close()?;
+    columns.iter_mut().for_each(ColumnBuffer::clear);
     Ok(())
+}
+
+/// The column chunks of `columns`, in column order, encoded on one thread per encoder, each
+/// taking the next column not yet taken. With several failures, the first column's error.
+fn encode_chunks(
+    descriptors: &[ColumnDescPtr],
+    columns: &[ColumnBuffer],
+    encoders: &mut [ChunkEncoder],
+) -> Result<Vec<(Bytes, ColumnCloseResult)>, ParquetError> {
+    let encode = |encoder: &mut ChunkEncoder, index: usize| {
+        columns[index].encode(encoder, descriptors[index].clone())
+    };
+    let (first, others) = encoders
+        .split_first_mut()
+        .ok_or_else(|| ParquetError::General("a writer without an encoder".into()))?;
+    let next = AtomicUsize::new(0);
+    let take_columns = |encoder: &mut ChunkEncoder| {
+        let mut taken = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= columns.len() {
+                return taken;
+            }
+            taken.push((index, encode(encoder, index)));
+        }
+    };
+    let mut encoded: Vec<_> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = others
+            .iter_mut()
+            .map(|encoder| scope.spawn(|| take_columns(encoder)))
+            .collect();
+        let mut encoded = take_columns(first);
+        for helper in helpers {
+            // A panic while encoding is a bug: carried to this thread, as with one thread.
+            encoded.extend(
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        encoded
+    });
+    encoded.sort_unstable_by_key(|(index, _)| *index);
+    encoded.into_iter().map(|(_, chunk)| chunk).collect()
 }
 
 /// One column's rows of the current row group.
@@ -507,6 +572,30 @@ enum Values {
 }
 
 impl ColumnBuffer {
+    /// The buffered rows as a column chunk of `descriptor`, by `encoder`.
+    fn encode(
+        &self,
+        encoder: &mut ChunkEncoder,
+        descriptor: ColumnDescPtr,
+    ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
+        let levels = self.nullable.then_some(&self.levels[..]);
+        let values = match &self.values {
+            Values::Boolean(values) => ChunkValues::Boolean(values),
+            Values::Int32(values) | Values::Date(values) => ChunkValues::Int32(values),
+            Values::Decimal32(values) => ChunkValues::Int32Delta(values),
+            Values::Int64(values) | Values::Timestamp(values) | Values::Decimal64(values) => {
+                ChunkValues::Int64(values)
+            }
+            Values::Double(values) => ChunkValues::Double(values),
+            Values::Fixed { width, bytes } => ChunkValues::Fixed {
+                width: *width,
+                bytes,
+            },
+            Values::Bytes { data, ends } => ChunkValues::Bytes { data, ends },
+        };
+        encoder.encode(descriptor, levels, values)
+    }
+
     fn new(spec: &ColumnSpec) -> ColumnBuffer {
         let values = match spec.column_type {
             ColumnType::Boolean => Values::Boolean(Vec::new()),
@@ -1823,6 +1912,27 @@ mod tests {
         assert_eq!(first, second);
         let (other, _) = write(&columns, &rows[1..], options);
         assert_ne!(first, other);
+    }
+
+    #[test]
+    fn encoding_on_more_threads_gives_the_same_bytes() {
+        let columns = every_type();
+        let rows = every_type_rows();
+        let options = ParquetOptions {
+            max_row_group_rows: 3,
+            ..ParquetOptions::default()
+        };
+        let (one, _) = write(&columns, &rows, options);
+        for threads in [2, 3, columns.len() + 1] {
+            let mut writer = ParquetWriter::new(&columns, Vec::new(), options).expect("a writer");
+            writer.encode_on(threads);
+            for row in &rows {
+                writer.push(row).expect("push a row");
+            }
+            let (bytes, summary) = writer.finish().expect("finish");
+            assert_eq!(summary.row_groups, rows.len().div_ceil(3) as u64);
+            assert!(bytes == one, "{threads} threads");
+        }
     }
 
     #[test]

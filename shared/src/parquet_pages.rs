@@ -510,6 +510,11 @@ impl ChunkEncoder {
         })
     }
 
+    /// The zstd level it compresses at.
+    pub(crate) fn level(&self) -> ZstdLevel {
+        self.level
+    }
+
     /// The chunk of `column` holding `values` (the non-null ones) and, for an optional
     /// column, the rows' definition levels (1 a value, 0 a null): its bytes, and what
     /// [`append_column`](parquet::file::writer::SerializedRowGroupWriter::append_column)
