@@ -13,7 +13,8 @@
 //!
 //! Starts a local S3 (s3s-fs) on loopback with its data in `--root` (kept between runs, so
 //! the objects are uploaded once), uploads a generated CSV of each size with a multipart
-//! upload, then runs the release `fargate-processor` on each under `/usr/bin/time` and prints
+//! upload, then runs the release `fargate-processor` on each under `/usr/bin/time`, with the
+//! environment the image gives it (the Dockerfile's `ENV`: its allocator's options), and prints
 //! wall time, MB/s, the program's CPU time and peak RSS. The server runs in this process, so
 //! the program's figures are its own (but on a small machine the server competes for cores).
 //!
@@ -37,6 +38,8 @@ use local_s3::{LocalS3, RunningS3};
 use shared::encode_event_key;
 
 const BUCKET: &str = "bench";
+/// The image's definition, for the environment it gives the program.
+const DOCKERFILE: &str = include_str!("../../Dockerfile");
 const PART: usize = 16 * 1024 * 1024;
 
 struct Options {
@@ -315,6 +318,15 @@ async fn bench_object(
     }))
 }
 
+/// The variables the Dockerfile's `ENV NAME=VALUE ...` lines set (unquoted values only).
+fn image_environment() -> impl Iterator<Item = (&'static str, &'static str)> {
+    DOCKERFILE
+        .lines()
+        .filter_map(|line| line.strip_prefix("ENV "))
+        .flat_map(str::split_whitespace)
+        .filter_map(|pair| pair.split_once('='))
+}
+
 /// Runs the program on the object with `workers` parsing threads and prints its row; `core`
 /// is the core's figure in memory (MB/s), if measured.
 async fn run_program(
@@ -342,6 +354,7 @@ async fn run_program(
     let output = command
         .args(["-f", "%M %U %S", &options.binary])
         .envs(s3.env_vars())
+        .envs(image_environment())
         .env("PIPELINE_S3_PATH_STYLE", "true")
         .env("PIPELINE_JOB", job.to_string())
         .env("PIPELINE_THREADS", workers.to_string())
