@@ -33,8 +33,8 @@ COPY ${TARGETARCH}/fargate-processor /fargate-processor
 
 # The binary's allocator is mimalloc (fargate-processor/src/main.rs): these options return
 # freed memory to the system at once (MIMALLOC_PURGE_DELAY, 1,000 ms by default) and commit
-# its arenas as they are used (MIMALLOC_ARENA_EAGER_COMMIT), so peak memory stays where musl's
-# allocator has it (converting 1 GiB on two threads: 183 MiB, 339 MiB without them). ECS
+# its arenas as they are used (MIMALLOC_ARENA_EAGER_COMMIT), so peak memory stays near musl's
+# allocator's (converting 1 GiB on two threads: 184 MiB against 156, 339 MiB without them). ECS
 # passes the image's environment to the container, the task definition's added to it (AWS,
 # Amazon ECS API Reference, ContainerOverride: "override the existing environment variables
 # from the Docker image or the task definition"). bench_ranged runs the binary with them.
