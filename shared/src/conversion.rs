@@ -436,6 +436,18 @@ impl Conversion {
         Ok(())
     }
 
+    /// Makes a recorder whose records were all taken ([`Conversion::take_recorded`]) ready
+    /// for another range, as [`ConversionTemplate::recorder`] makes one (its buffers keep their
+    /// capacity); false, and nothing to reuse, when it still holds anything.
+    pub(crate) fn restart_recording(&mut self) -> bool {
+        self.rejected_count = 0;
+        self.total == 0
+            && self.written == 0
+            && self.rejected.is_empty()
+            && self.parquet.rows() == 0
+            && self.held.as_ref().is_some_and(Vec::is_empty)
+    }
+
     /// The contract.
     pub fn contract(&self) -> &Contract {
         &self.contract

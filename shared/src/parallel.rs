@@ -678,6 +678,9 @@ struct ContractRanges {
     /// merger parses their ranges.
     bound: Mutex<Bound>,
     ready: Condvar,
+    /// Recorders of merged ranges, emptied, for later ranges: their column buffers keep
+    /// their capacity, so a range does not fault in fresh memory for its rows.
+    spare: Mutex<Vec<Conversion>>,
 }
 
 /// What the workers know of the binding.
@@ -703,6 +706,7 @@ impl ContractRanges {
             start: template,
             bound: Mutex::new(bound),
             ready: Condvar::new(),
+            spare: Mutex::new(Vec::new()),
         }
     }
 
@@ -721,7 +725,14 @@ impl ContractRanges {
         let mut bound = self.bound.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             match &*bound {
-                Bound::Known(template) => return template.recorder(0).ok().map(Box::new),
+                Bound::Known(template) => {
+                    let spare = self
+                        .spare
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .pop();
+                    return spare.or_else(|| template.recorder(0).ok()).map(Box::new);
+                }
                 Bound::Unknown => return None,
                 Bound::Pending => {}
             }
@@ -733,6 +744,16 @@ impl ContractRanges {
                 .wait_timeout(bound, BINDING_WAIT)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+        }
+    }
+
+    /// Keeps the recorder in `stages`, whose records the merger took, for a later range.
+    fn recycle(&self, stages: &mut StageList) {
+        if let Some(mut recorder) = std::mem::take(stages).into_conversion()
+            && recorder.restart_recording()
+        {
+            let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+            spare.push(*recorder);
         }
     }
 }
@@ -1253,6 +1274,9 @@ impl RangeFormat for Delimited {
                     record_shift,
                     line_shift,
                 )?;
+                if let Some(contract) = &self.contract {
+                    contract.recycle(&mut partial.rows.stages);
+                }
                 merged.columns.merge_positional(&partial.rows.columns);
                 merged.total += partial.rows.total;
                 merged.valid += partial.rows.valid;
@@ -1412,6 +1436,9 @@ impl RangeFormat for JsonLines {
                     records,
                     line_shift,
                 )?;
+                if let Some(contract) = &self.contract {
+                    contract.recycle(&mut partial.lines.stages);
+                }
                 state.total += partial.lines.total;
                 state.valid += partial.lines.valid;
                 state.skip_lines(range.start + partial.end as u64, partial.line_breaks);

@@ -312,6 +312,13 @@ impl StageList {
             .find_map(|(_, stage)| (&mut **stage as &mut dyn Any).downcast_mut::<Conversion>())
     }
 
+    /// The contract stage, taken out of the list.
+    pub(crate) fn into_conversion(self) -> Option<Box<Conversion>> {
+        self.stages
+            .into_iter()
+            .find_map(|(_, stage)| (stage as Box<dyn Any>).downcast::<Conversion>().ok())
+    }
+
     /// Starts every stage, once; later calls do nothing.
     pub(crate) fn start(&mut self, columns: StageColumns<'_>) -> Result<(), Error> {
         if self.started {
