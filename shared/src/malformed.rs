@@ -150,6 +150,16 @@ impl MalformedLog {
         )
     }
 
+    /// Whether appending `later` keeps this log within the count limit: when it does not,
+    /// the part is parsed again on the merging thread, so that whichever of its errors one
+    /// thread meets first (a record past the limit, or an output that fails to be written
+    /// before it) is the one reported.
+    pub(crate) fn fits(&self, later: &MalformedLog) -> bool {
+        self.limits
+            .max_count
+            .is_none_or(|limit| self.count.saturating_add(later.count) <= limit)
+    }
+
     /// Appends `later`, the log of the part right after this one, whose record numbers and
     /// lines count from the part's start: `record_shift` records and `line_shift` lines come
     /// before it. Fails as [`MalformedLog::push`] would have on the record that passes the

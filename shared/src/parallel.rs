@@ -26,8 +26,11 @@
 //!   the rest of the range itself. A wrong guess costs time, never correctness.
 //! - **Merging**: counts add; minima, maxima and type joins combine; HyperLogLog registers
 //!   take the register-wise maximum; malformed records get global record numbers and lines
-//!   (byte offsets are global already). The count limit on malformed records fails at the
-//!   same record, with the same error, as one thread.
+//!   (byte offsets are global already). A range whose malformed records would pass the
+//!   count limit is parsed by the merger itself, and the records the contract stage met
+//!   before any error are written before the error is reported: the limit fails at the
+//!   same record as one thread, and an output that fails to be written before it fails
+//!   first, as on one thread.
 //! - **JSON Lines** needs no guess: records end at every `\n`. A worker profiles the whole
 //!   lines of its range; the merger the line that crosses into the next. A part that meets
 //!   more columns than the limit profiles cannot be merged exactly: the merger then
@@ -638,8 +641,10 @@ trait RangeFormat: Send + Sync + 'static {
     /// The merger's state: one thread's, after the ranges merged so far.
     type State: Send + 'static;
 
-    /// Parses the first range as one thread would: the merger's first state.
-    fn first(&self, range: &Range) -> Result<Self::State, Error>;
+    /// Parses the first range as one thread would: the merger's first state; on an error,
+    /// the state up to it too when there is one (its contract stage's records are taken
+    /// before the error is reported, as one thread writes them before it meets the error).
+    fn first(&self, range: &Range) -> Result<Self::State, FirstFailed<Self::State>>;
     /// Parses a later range from a guessed start; `None` when there is nothing to guess
     /// from, or the parse failed or was stopped.
     fn partial(&self, range: &Range, stop: &AtomicBool) -> Option<Self::Partial>;
@@ -665,6 +670,32 @@ trait RangeFormat: Send + Sync + 'static {
         state: Self::State,
         conversion: Option<Box<Conversion>>,
     ) -> Result<Merged, Error>;
+}
+
+/// The first range's parse failed: the error, and the merger's state up to it when the
+/// parse began.
+struct FirstFailed<S> {
+    error: Error,
+    state: Option<S>,
+}
+
+impl<S> From<Error> for FirstFailed<S> {
+    fn from(error: Error) -> FirstFailed<S> {
+        FirstFailed { error, state: None }
+    }
+}
+
+/// Moves the records the merger's contract stage (`stages`) met while parsing to
+/// `conversion`, then gives `parsed`, that parse's result. Taken even when the parse failed:
+/// one thread writes each record's outputs as it meets the record, so a failure to write
+/// them is met before an error further on (a record past the malformed limit, say).
+fn taken_after(
+    parsed: Result<(), Error>,
+    stages: &mut StageList,
+    conversion: Option<&mut Conversion>,
+) -> Result<(), Error> {
+    take_recorded(stages, conversion, 0, 0)?;
+    parsed
 }
 
 /// The contract stage of parallel parsing: the workers' recording conversions are made from
@@ -806,7 +837,7 @@ fn rejects_fit(stages: &mut StageList, conversion: Option<&Conversion>) -> bool 
 
 /// A worker's result for one range.
 enum Done<F: RangeFormat> {
-    First(Result<F::State, Error>),
+    First(Result<F::State, FirstFailed<F::State>>),
     Partial(Option<F::Partial>),
 }
 
@@ -1035,10 +1066,14 @@ impl<F: RangeFormat> Pipeline<F> {
         };
         let conversion = self.conversion.as_deref_mut();
         let merged = match (done, &mut self.state) {
-            (Done::First(first), None) => first.and_then(|state| {
+            (Done::First(Ok(state)), None) => {
                 let state = self.state.insert(state);
                 self.format.settle(state, conversion)
-            }),
+            }
+            (Done::First(Err(FirstFailed { error, state })), None) => match state {
+                Some(mut state) => self.format.settle(&mut state, conversion).and(Err(error)),
+                None => Err(error),
+            },
             (Done::Partial(partial), Some(state)) => self
                 .format
                 .merge(state, &range, partial, conversion)
@@ -1117,7 +1152,7 @@ fn work<F: RangeFormat>(
         let done = if index == 0 {
             let first = std::panic::catch_unwind(AssertUnwindSafe(|| format.first(&range)));
             Done::First(first.unwrap_or_else(|_| {
-                Err(ErrorKind::Internal("a parse worker panicked".into()).into())
+                Err(Error::from(ErrorKind::Internal("a parse worker panicked".into())).into())
             }))
         } else if stop.load(Ordering::Relaxed) {
             Done::Partial(None)
@@ -1187,7 +1222,7 @@ impl RangeFormat for Delimited {
     type Partial = DelimitedPartial;
     type State = DelimitedState;
 
-    fn first(&self, range: &Range) -> Result<DelimitedState, Error> {
+    fn first(&self, range: &Range) -> Result<DelimitedState, FirstFailed<DelimitedState>> {
         let config = &self.config;
         let mut rows = RowProfiler::new(
             self.header,
@@ -1204,17 +1239,28 @@ impl RangeFormat for Delimited {
         let _publish = PublishOnDrop(Some(contract));
         rows = rows.with_stages(recorder_stages(Box::new(contract.start.recorder(0)?)));
         let mut pieces = range.bytes.chunks(HEADER_PIECE_BYTES);
+        let mut parsed = Ok(());
         for piece in pieces.by_ref() {
-            tokenizer.feed(piece, &mut rows)?;
+            parsed = tokenizer.feed(piece, &mut rows);
+            if parsed.is_err() {
+                break;
+            }
             if !rows.header_pending() {
                 contract.publish(rows.stages.conversion_mut().map(|c| c.template()));
                 break;
             }
         }
-        for piece in pieces {
-            tokenizer.feed(piece, &mut rows)?;
+        if parsed.is_ok() {
+            parsed = pieces.try_for_each(|piece| tokenizer.feed(piece, &mut rows));
         }
-        Ok(DelimitedState { rows, tokenizer })
+        let state = DelimitedState { rows, tokenizer };
+        match parsed {
+            Ok(()) => Ok(state),
+            Err(error) => Err(FirstFailed {
+                error,
+                state: Some(state),
+            }),
+        }
     }
 
     fn partial(&self, range: &Range, stop: &AtomicBool) -> Option<DelimitedPartial> {
@@ -1252,8 +1298,8 @@ impl RangeFormat for Delimited {
         if let Some(mut partial) = partial {
             // One thread's parse up to the guess: usually the end of the row before.
             let (head, _) = range.bytes.split_at(partial.guess);
-            state.tokenizer.feed(head, &mut state.rows)?;
-            take_recorded(&mut state.rows.stages, conversion.as_deref_mut(), 0, 0)?;
+            let parsed = state.tokenizer.feed(head, &mut state.rows);
+            taken_after(parsed, &mut state.rows.stages, conversion.as_deref_mut())?;
             fed = partial.guess;
             let width = state.rows.columns.positional_width();
             if state.tokenizer.at_record_start()
@@ -1261,6 +1307,7 @@ impl RangeFormat for Delimited {
                 && width > 0
                 && [0, width].contains(&partial.rows.columns.positional_width())
                 && rejects_fit(&mut partial.rows.stages, conversion.as_deref())
+                && state.rows.malformed.fits(&partial.rows.malformed)
             {
                 let merged = &mut state.rows;
                 let line_shift = state.tokenizer.line() - 1;
@@ -1287,10 +1334,10 @@ impl RangeFormat for Delimited {
                 return take_recorded(&mut state.rows.stages, conversion, 0, 0).map(|()| true);
             }
         }
-        // A wrong guess or context: the rest of the range on this thread, exactly as one
-        // thread goes on.
-        state.tokenizer.feed(&range.bytes[fed..], &mut state.rows)?;
-        take_recorded(&mut state.rows.stages, conversion, 0, 0)?;
+        // A wrong guess or context, or a range that fails: the rest of the range on this
+        // thread, exactly as one thread goes on.
+        let parsed = state.tokenizer.feed(&range.bytes[fed..], &mut state.rows);
+        taken_after(parsed, &mut state.rows.stages, conversion)?;
         Ok(false)
     }
 
@@ -1307,8 +1354,8 @@ impl RangeFormat for Delimited {
         mut state: DelimitedState,
         mut conversion: Option<Box<Conversion>>,
     ) -> Result<Merged, Error> {
-        state.tokenizer.finish(&mut state.rows)?;
-        take_recorded(&mut state.rows.stages, conversion.as_deref_mut(), 0, 0)?;
+        let parsed = state.tokenizer.finish(&mut state.rows);
+        taken_after(parsed, &mut state.rows.stages, conversion.as_deref_mut())?;
         Ok(Merged {
             columns: state.rows.columns,
             malformed: state.rows.malformed,
@@ -1371,7 +1418,7 @@ impl RangeFormat for JsonLines {
     type Partial = JsonLinesPartial;
     type State = JsonLinesProfiler;
 
-    fn first(&self, range: &Range) -> Result<JsonLinesProfiler, Error> {
+    fn first(&self, range: &Range) -> Result<JsonLinesProfiler, FirstFailed<JsonLinesProfiler>> {
         let config = &self.config;
         let malformed = MalformedLog::new(config.malformed_examples, config.malformed_limits);
         let mut lines = self.profiler(malformed, range.start);
@@ -1380,8 +1427,13 @@ impl RangeFormat for JsonLines {
             stages.start(StageColumns::JsonLines)?;
             lines = lines.with_stages(stages);
         }
-        lines.feed(&range.bytes)?;
-        Ok(lines)
+        match lines.feed(&range.bytes) {
+            Ok(()) => Ok(lines),
+            Err(error) => Err(FirstFailed {
+                error,
+                state: Some(lines),
+            }),
+        }
     }
 
     fn partial(&self, range: &Range, stop: &AtomicBool) -> Option<JsonLinesPartial> {
@@ -1419,11 +1471,12 @@ impl RangeFormat for JsonLines {
         let mut fed = 0;
         if let Some(mut partial) = partial {
             // The end of the line that crosses into this range.
-            state.feed(&range.bytes[..partial.start])?;
-            take_recorded(&mut state.stages, conversion.as_deref_mut(), 0, 0)?;
+            let parsed = state.feed(&range.bytes[..partial.start]);
+            taken_after(parsed, &mut state.stages, conversion.as_deref_mut())?;
             fed = partial.start;
             let records = state.total;
             if rejects_fit(&mut partial.lines.stages, conversion.as_deref())
+                && state.malformed.fits(&partial.lines.malformed)
                 && state.columns.merge_named(&partial.lines.columns, records)
             {
                 let line_shift = state.line() - 1;
@@ -1444,12 +1497,12 @@ impl RangeFormat for JsonLines {
                 state.skip_lines(range.start + partial.end as u64, partial.line_breaks);
                 // The recorder counts the rejected records taken.
                 take_recorded(&mut state.stages, conversion.as_deref_mut(), 0, 0)?;
-                state.feed(&range.bytes[partial.end..])?;
-                return take_recorded(&mut state.stages, conversion, 0, 0).map(|()| true);
+                let parsed = state.feed(&range.bytes[partial.end..]);
+                return taken_after(parsed, &mut state.stages, conversion).map(|()| true);
             }
         }
-        state.feed(&range.bytes[fed..])?;
-        take_recorded(&mut state.stages, conversion, 0, 0)?;
+        let parsed = state.feed(&range.bytes[fed..]);
+        taken_after(parsed, &mut state.stages, conversion)?;
         Ok(false)
     }
 
@@ -1466,8 +1519,8 @@ impl RangeFormat for JsonLines {
         mut state: JsonLinesProfiler,
         mut conversion: Option<Box<Conversion>>,
     ) -> Result<Merged, Error> {
-        state.finish()?;
-        take_recorded(&mut state.stages, conversion.as_deref_mut(), 0, 0)?;
+        let parsed = state.finish();
+        taken_after(parsed, &mut state.stages, conversion.as_deref_mut())?;
         Ok(Merged {
             columns: state.columns,
             malformed: state.malformed,

@@ -2,13 +2,14 @@
 //! the report, the Parquet bytes and the rejects bytes are exactly one thread's, and the
 //! rejection policy fails the object with one thread's error.
 
+use std::io::Write;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::time::Duration;
 
 use shared::{
-    Config, Contract, Conversion, ConversionOutputs, Format, ParallelProcessor, Parallelism,
-    Processing, Report, SharedBuffer, Source,
+    Config, Contract, Conversion, ConversionOutputs, Format, MalformedLimits, ParallelProcessor,
+    Parallelism, Processing, Report, SharedBuffer, Source,
 };
 
 use crate::support::gzip;
@@ -58,15 +59,35 @@ fn convert(
     parallelism: Parallelism,
     chunk: usize,
 ) -> Converted {
+    convert_with(
+        contract,
+        key,
+        input,
+        (parallelism, chunk),
+        &Config::default(),
+        None,
+    )
+}
+
+/// [`convert`] with `config`, and with `rejects_sink` for the rejects' sink when it is
+/// given (the Parquet is still kept).
+fn convert_with(
+    contract: &Contract,
+    key: &str,
+    input: &[u8],
+    (parallelism, chunk): (Parallelism, usize),
+    config: &Config,
+    rejects_sink: Option<Box<dyn Write + Send>>,
+) -> Converted {
     let (parquet, rejects) = (SharedBuffer::new(), SharedBuffer::new());
     let outputs = ConversionOutputs {
         parquet: Box::new(parquet.clone()),
-        rejects: Box::new(rejects.clone()),
+        rejects: rejects_sink.unwrap_or_else(|| Box::new(rejects.clone())),
     };
     let name = |error: shared::Error| format!("{}: {error}", error.name());
     let conversion = Conversion::new(contract, key, outputs).map_err(name)?;
     let mut processor =
-        ParallelProcessor::with_conversion(Config::default(), Some(key), conversion, parallelism);
+        ParallelProcessor::with_conversion(config.clone(), Some(key), conversion, parallelism);
     for piece in input.chunks(chunk.clamp(1, input.len().max(1))) {
         processor.feed(piece).map_err(name)?;
     }
@@ -226,4 +247,76 @@ fn the_rejection_policy_fails_like_one_thread() {
     let mut shared = contract();
     shared.rejects.max_share = Some(0.2);
     assert_like_one_thread(&shared, "incoming/notes/a.csv", input.as_bytes());
+}
+
+/// A sink that refuses every write, as an S3 upload that failed does.
+struct RefusingSink;
+
+impl Write for RefusingSink {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other("the rejects' upload failed"))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_write_failure_before_the_malformed_limit_in_one_range_fails_like_one_thread() {
+    // Every record is rejected (its amount is not a number): the rejects' buffer (64 KiB)
+    // reaches the refusing sink after a few hundred records. Malformed records (ragged
+    // rows, lines that are not JSON) come after that, and pass the malformed limit later
+    // in the same range. One thread meets the write failure first; so must every thread
+    // count, whether the range is the first (parsed ahead by a worker) or a later one.
+    use std::fmt::Write as _;
+    let mut csv = String::from("id,amount,note,day\n");
+    let mut json = String::new();
+    for i in 1..=1_200 {
+        if i > 500 && i % 3 == 0 {
+            writeln!(csv, "{i},ragged").unwrap();
+            writeln!(json, "{{\"id\": {i}").unwrap();
+        } else {
+            writeln!(csv, "{i},not a number,a note long enough,2026-12-01").unwrap();
+            let note = r#""amount": "not a number", "note": "a note""#;
+            writeln!(json, "{{\"id\": {i}, {note}}}").unwrap();
+        }
+    }
+    let mut json_contract = contract();
+    json_contract.format.format = Some(Format::JsonLines);
+    let config = Config {
+        malformed_limits: MalformedLimits {
+            max_count: Some(5),
+            max_share: None,
+        },
+        ..Config::default()
+    };
+    for (contract, key, input) in [
+        (contract(), "incoming/notes/f.csv", csv),
+        (json_contract, "incoming/notes/f.jsonl", json),
+    ] {
+        let run = |parallelism| {
+            convert_with(
+                &contract,
+                key,
+                input.as_bytes(),
+                (parallelism, usize::MAX),
+                &config,
+                Some(Box::new(RefusingSink)),
+            )
+        };
+        let one = run(Parallelism::with_threads(1));
+        let error = one.as_ref().expect_err("the sink refuses");
+        assert!(error.starts_with("Storage"), "{key}: {error}");
+        let sizes = [1_000, 5_000, 12_000, input.len() / 2 + 1, input.len() + 1];
+        for threads in [2, 3, 8] {
+            for range_bytes in sizes {
+                let parallel = run(parallelism(threads, range_bytes));
+                assert_eq!(
+                    parallel, one,
+                    "{key}: {threads} threads, ranges of {range_bytes} bytes"
+                );
+            }
+        }
+    }
 }
