@@ -1,12 +1,13 @@
 //! Converts a local file under a data contract, as the pipeline does an upload.
 //!
 //! ```text
-//! cargo run --release -p shared --example convert -- --contract CONTRACT [--key KEY] [--threads N] INPUT OUT_DIR
+//! cargo run --release -p shared --example convert -- --contract CONTRACT [--key KEY] [--threads N] [--range-bytes B] INPUT OUT_DIR
 //! ```
 //!
 //! `--threads N` parses and types the file on N worker threads (default: the CPUs the
 //! process may use, `shared::Parallelism::available`, which reads the cgroup CPU quota): the
-//! report, the Parquet and the rejects are the same bytes whatever N.
+//! report, the Parquet and the rejects are the same bytes whatever N. `--range-bytes B` sets
+//! the size of the ranges the threads take (default `shared::Parallelism::DEFAULT_RANGE_BYTES`).
 //!
 //! Writes `OUT_DIR/<name>.parquet` (the records that meet the contract) and, when some are
 //! rejected, `OUT_DIR/<name>.rejects.jsonl`, where `<name>` is the input's file name; prints the
@@ -39,6 +40,7 @@ fn parse_args() -> Option<Args> {
     let mut contract = None;
     let mut key = None;
     let mut parallelism = Parallelism::available();
+    let mut range_bytes = None;
     let mut positional = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -49,11 +51,15 @@ fn parse_args() -> Option<Args> {
                 let threads: usize = args.next()?.parse().ok()?;
                 parallelism = Parallelism::with_threads(threads.max(1));
             }
+            "--range-bytes" => range_bytes = Some(args.next()?.parse::<usize>().ok()?),
             _ if arg.starts_with("--") => return None,
             _ => positional.push(PathBuf::from(arg)),
         }
     }
     let [input, out_dir] = <[PathBuf; 2]>::try_from(positional).ok()?;
+    if let Some(range_bytes) = range_bytes {
+        parallelism = parallelism.with_range_bytes(range_bytes);
+    }
     Some(Args {
         contract: contract?,
         key,
@@ -65,7 +71,10 @@ fn parse_args() -> Option<Args> {
 
 fn main() -> ExitCode {
     let Some(args) = parse_args() else {
-        eprintln!("usage: convert --contract CONTRACT [--key KEY] [--threads N] INPUT OUT_DIR");
+        eprintln!(
+            "usage: convert --contract CONTRACT [--key KEY] [--threads N] [--range-bytes B] \
+             INPUT OUT_DIR"
+        );
         return ExitCode::from(2);
     };
     let contract = match std::fs::read_to_string(&args.contract)
@@ -157,8 +166,11 @@ fn convert(
     };
     let failed = |e: shared::Error| (e.name(), e.to_string());
     let conversion = Conversion::new(contract, key, outputs).map_err(failed)?;
-    let processor =
+    let mut processor =
         ParallelProcessor::with_conversion(Config::default(), Some(key), conversion, parallelism);
+    if let Some(size) = size {
+        processor = processor.with_input_size(size);
+    }
     let analysis = read_through(file, processor).map_err(failed)?;
     let mut report = Report::new(
         Source {

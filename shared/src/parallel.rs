@@ -39,7 +39,8 @@
 //!   and hands the decompressed ranges to the workers.
 //! - **Memory** is bounded: at most [`Parallelism::window`] ranges are parsed or waiting to
 //!   be merged, plus the one being filled; each worker holds one range's partial profile.
-//!   Nothing grows with the object's size.
+//!   Nothing grows with the object's size. The first ranges are smaller (from 256 KiB,
+//!   doubling up to the range size), so that every worker starts as soon as the input does.
 //! - **Errors**: a worker that fails (or panics) on a range hands back nothing for it, and
 //!   the merger parses that range itself, so the error is the one one thread meets first,
 //!   at the same record. Any error stops the other workers (they check a flag while
@@ -93,6 +94,13 @@ const READ_CHUNK_BYTES: usize = 1 << 20;
 /// The least bytes of a piece of the last range (see [`Pipeline::send_last`]), unless
 /// the range size over the threads is less.
 const LAST_PIECE_BYTES: usize = 64 << 10;
+
+/// The first range's size: each range after it is twice the one before, up to the range
+/// size ([`Parallelism::range_bytes`]). The workers start as soon as the input's first
+/// bytes are read, instead of after a whole range each (4 MiB, read into memory the process
+/// has not touched yet: on this project's test machine, page faults made that a few
+/// milliseconds a range while the workers waited).
+const FIRST_RANGE_BYTES: usize = 256 << 10;
 
 /// Bytes of the first range read at a time until its header is read (the workers of the
 /// next ranges wait for it under a contract).
@@ -201,6 +209,7 @@ impl ParallelProcessor {
                 config: Arc::new(config),
                 parallelism,
                 bytes_in: 0,
+                input_size: None,
                 head: Some(Vec::with_capacity(Compression::MAGIC_LEN)),
                 body: None,
                 failed: false,
@@ -240,6 +249,18 @@ impl ParallelProcessor {
             streaming.conversion = Some(conversion);
         }
         processor
+    }
+
+    /// The processor, told the input's size (the object's stored bytes) in advance: plain
+    /// text is then cut into smaller ranges towards its end, so that the workers finish
+    /// together instead of one parsing the last whole range while the others wait. The
+    /// results are the same with it or without it, and with a wrong size.
+    #[must_use]
+    pub fn with_input_size(mut self, bytes: u64) -> ParallelProcessor {
+        if let Inner::Parallel(streaming) = &mut self.inner {
+            streaming.input_size = Some(bytes);
+        }
+        self
     }
 
     /// Processes the next chunk of the input.
@@ -292,6 +313,8 @@ struct Streaming {
     hint: FormatHint,
     parallelism: Parallelism,
     bytes_in: u64,
+    /// The input's size, when told ([`ParallelProcessor::with_input_size`]).
+    input_size: Option<u64>,
     /// The first bytes, until the compression is told.
     head: Option<Vec<u8>>,
     body: Option<Body>,
@@ -383,6 +406,8 @@ impl Streaming {
             config: Arc::clone(&self.config),
             hint: self.hint,
             parallelism: self.parallelism,
+            // Plain text ends where the input does.
+            end: self.input_size.filter(|_| compression == Compression::None),
             decoded: 0,
             sniff: Vec::new(),
             parsing: None,
@@ -439,6 +464,8 @@ struct Text {
     config: Arc<Config>,
     hint: FormatHint,
     parallelism: Parallelism,
+    /// Where the text is expected to end, when known: its ranges shrink towards it.
+    end: Option<u64>,
     decoded: u64,
     /// The first bytes, kept until the layout is decided.
     sniff: Vec<u8>,
@@ -511,6 +538,7 @@ impl Text {
                     self.parallelism,
                     base,
                 )
+                .ending_at(self.end)
                 .with_conversion(conversion),
             ),
             (Format::Csv, None) => {
@@ -530,6 +558,7 @@ impl Text {
                     self.parallelism,
                     base,
                 )
+                .ending_at(self.end)
                 .with_conversion(conversion),
             ),
         };
@@ -852,6 +881,8 @@ struct Pipeline<F: RangeFormat> {
     /// The range being filled, and its start.
     filling: Vec<u8>,
     filling_start: u64,
+    /// Where the text is expected to end, when known.
+    end: Option<u64>,
     /// The last byte of the last range sent.
     before: Option<u8>,
     /// Ranges sent and not merged yet, oldest first.
@@ -889,6 +920,12 @@ impl<F: RangeFormat> std::fmt::Debug for Pipeline<F> {
 }
 
 impl<F: RangeFormat> Pipeline<F> {
+    /// The pipeline of text expected to end at `end` (see [`Pipeline::range_bytes`]).
+    fn ending_at(mut self, end: Option<u64>) -> Pipeline<F> {
+        self.end = end;
+        self
+    }
+
     fn new(format: F, parallelism: Parallelism, base: u64) -> Pipeline<F> {
         let (jobs, job_queue) = mpsc::channel();
         let (results_in, results) = mpsc::channel();
@@ -897,6 +934,7 @@ impl<F: RangeFormat> Pipeline<F> {
             parallelism,
             filling: Vec::new(),
             filling_start: base,
+            end: None,
             before: None,
             in_flight: VecDeque::new(),
             sent: 0,
@@ -920,8 +958,22 @@ impl<F: RangeFormat> Pipeline<F> {
         self
     }
 
+    /// The size of the range being filled: [`FIRST_RANGE_BYTES`], doubled for each range
+    /// sent, up to the configured size; towards the expected end of the text, a share of
+    /// what is left (half of it over the threads, at least [`LAST_PIECE_BYTES`]), so that
+    /// the last ranges are small and the workers finish together.
     fn range_bytes(&self) -> usize {
-        self.parallelism.range_bytes.get()
+        let full = self.parallelism.range_bytes.get();
+        let ramp = u32::try_from(self.sent)
+            .ok()
+            .and_then(|sent| FIRST_RANGE_BYTES.checked_mul(1 << sent.min(32)))
+            .map_or(full, |ramp| ramp.min(full));
+        let Some(end) = self.end else {
+            return ramp;
+        };
+        let shares = 2 * self.parallelism.threads.get() as u64;
+        let share = end.saturating_sub(self.filling_start) / shares;
+        usize::try_from(share).map_or(ramp, |share| share.max(LAST_PIECE_BYTES).min(ramp))
     }
 
     /// A buffer to fill, once the last one was sent: a spare one when there is one.
@@ -930,7 +982,9 @@ impl<F: RangeFormat> Pipeline<F> {
             self.filling = self
                 .spare
                 .pop()
-                .unwrap_or_else(|| Vec::with_capacity(self.range_bytes()));
+                // The full size, so that it holds any later range: memory is touched only
+                // where it is filled.
+                .unwrap_or_else(|| Vec::with_capacity(self.parallelism.range_bytes.get()));
         }
     }
 
@@ -1141,6 +1195,7 @@ fn work<F: RangeFormat>(
     results: &mpsc::Sender<Outcome<F>>,
     stop: &AtomicBool,
 ) {
+    yield_to_the_feeding_thread();
     loop {
         let job = match queue.lock() {
             Ok(queue) => queue.recv(),
@@ -1164,6 +1219,26 @@ fn work<F: RangeFormat>(
         drop(range);
         if results.send((index, done)).is_err() {
             return;
+        }
+    }
+}
+
+/// How much lower the workers' scheduling priority is than the thread that feeds them (a
+/// nice value, added to the thread's own).
+const WORKER_NICENESS: i32 = 5;
+
+/// Lowers the calling worker's scheduling priority by [`WORKER_NICENESS`], so that when the
+/// threads outnumber the CPUs, the feeding thread (which reads, decompresses and merges,
+/// one range at a time, for all of them) runs first, and the workers take the time it
+/// leaves. On Linux the nice value is a thread's own (setpriority(2), "Linux/NPTL"), and
+/// raising it needs no privilege. Elsewhere, or if the call fails, nothing changes.
+fn yield_to_the_feeding_thread() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let thread = Some(rustix::thread::gettid());
+        if let Ok(nice) = getpriority_process(thread) {
+            let _ = setpriority_process(thread, nice.saturating_add(WORKER_NICENESS).min(19));
         }
     }
 }
@@ -1611,6 +1686,29 @@ mod tests {
         }
     }
 
+    /// A pipeline of comma-separated text with a header, profiled only.
+    fn csv_pipeline(parallelism: Parallelism) -> Pipeline<Delimited> {
+        let format = Delimited {
+            delimiter: b',',
+            header: true,
+            config: Arc::new(Config::default()),
+            contract: None,
+        };
+        Pipeline::new(format, parallelism, 0)
+    }
+
+    /// Feeds `text` to `pipeline` and returns the size of each range it sent.
+    fn sent_sizes(pipeline: &mut Pipeline<Delimited>, text: &[u8]) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        for chunk in text.chunks(4_096) {
+            pipeline.feed(chunk).unwrap();
+            if pipeline.sent > sizes.len() {
+                sizes.extend(pipeline.in_flight.back().map(|range| range.bytes.len()));
+            }
+        }
+        sizes
+    }
+
     #[test]
     fn memory_is_bounded_by_the_window() {
         let parallelism = parallelism(3, 1 << 20);
@@ -1618,21 +1716,74 @@ mod tests {
         assert_eq!(parallelism.buffered_bytes(), 7 << 20);
         assert_eq!(Parallelism::with_threads(1).buffered_bytes(), 0);
         // The window is never passed while feeding.
-        let mut pipeline = Pipeline::new(
-            Delimited {
-                delimiter: b',',
-                header: true,
-                config: Arc::new(Config::default()),
-                contract: None,
-            },
-            Parallelism::with_threads(2).with_range_bytes(1_000),
-            0,
-        );
+        let mut pipeline = csv_pipeline(Parallelism::with_threads(2).with_range_bytes(1_000));
         for chunk in csv(20_000, 7).chunks(333) {
             pipeline.feed(chunk).unwrap();
             assert!(pipeline.in_flight.len() <= 4);
             assert!(pipeline.filling.len() < 1_000);
         }
         pipeline.finish().unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_worker_runs_at_a_lower_priority_than_the_thread_that_feeds_it() {
+        use rustix::process::getpriority_process;
+        let feeding = getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let worker = std::thread::spawn(|| {
+            yield_to_the_feeding_thread();
+            getpriority_process(Some(rustix::thread::gettid())).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(worker, (feeding + WORKER_NICENESS).min(19));
+        // The feeding thread keeps its own.
+        assert_eq!(
+            getpriority_process(Some(rustix::thread::gettid())).unwrap(),
+            feeding
+        );
+    }
+
+    #[test]
+    fn the_first_ranges_grow_to_the_range_size() {
+        let text = csv(400_000, 7);
+        let range_bytes = 4 * FIRST_RANGE_BYTES + 1;
+        assert!(text.len() > 3 * range_bytes, "{}", text.len());
+        let mut pipeline = csv_pipeline(Parallelism::with_threads(8).with_range_bytes(range_bytes));
+        let sizes = sent_sizes(&mut pipeline, &text);
+        let first = FIRST_RANGE_BYTES;
+        assert_eq!(
+            sizes[..5],
+            [first, 2 * first, 4 * first, range_bytes, range_bytes]
+        );
+        pipeline.finish().unwrap();
+    }
+
+    #[test]
+    fn the_last_ranges_shrink_towards_the_expected_end() {
+        let text = csv(400_000, 7);
+        let threads = 2;
+        let range_bytes = 1 << 20;
+        let mut pipeline =
+            csv_pipeline(Parallelism::with_threads(threads).with_range_bytes(range_bytes))
+                .ending_at(Some(text.len() as u64));
+        let sizes = sent_sizes(&mut pipeline, &text);
+        pipeline.finish().unwrap();
+        // Full ranges while more than a range per share is left, then a share of what is
+        // left, down to the smallest piece.
+        let full = sizes.iter().position(|&size| size == range_bytes).unwrap();
+        let last_full = sizes.iter().rposition(|&size| size == range_bytes).unwrap();
+        assert!(
+            sizes[full..=last_full]
+                .iter()
+                .all(|&size| size == range_bytes)
+        );
+        let mut start: usize = sizes[..=last_full].iter().sum();
+        for &size in &sizes[last_full + 1..] {
+            let share = (text.len() - start) / (2 * threads);
+            assert_eq!(size, share.max(LAST_PIECE_BYTES), "{sizes:?}");
+            start += size;
+        }
+        assert!(sizes.len() > last_full + 5, "{sizes:?}");
     }
 }

@@ -432,7 +432,8 @@ async fn process<S: ObjectStore>(
     let (analysis, staged) = if contract.is_none() && running.is_empty() {
         // Profile only: on the configured threads. (A contract: on them too, below; other
         // stages: one thread.)
-        let processor = ParallelProcessor::new(core, Some(key), settings.parallelism);
+        let processor =
+            ParallelProcessor::new(core, Some(key), settings.parallelism).with_input_size(size);
         (
             read(store, object, settings.read, processor, stop).await?,
             None,
@@ -474,7 +475,7 @@ async fn convert<S: ObjectStore>(
     (core, parallelism): (shared::Config, Parallelism),
     stop: &mut StopSignal,
 ) -> Result<(Analysis, StagedOutputs), JobError> {
-    let (bucket, key, ..) = object;
+    let (bucket, key, _, size) = object;
     // Checked before any read or upload starts.
     if let Some(contract) = contract {
         contract.partition_values(key).map_err(|detail| {
@@ -504,12 +505,15 @@ async fn convert<S: ObjectStore>(
                 let conversion = Conversion::new(contract, key, outputs)?;
                 if running.is_empty() {
                     // The contract alone: on the configured threads.
-                    return Ok(Converting::Parallel(ParallelProcessor::with_conversion(
-                        core,
-                        Some(key),
-                        conversion,
-                        parallelism,
-                    )));
+                    return Ok(Converting::Parallel(
+                        ParallelProcessor::with_conversion(
+                            core,
+                            Some(key),
+                            conversion,
+                            parallelism,
+                        )
+                        .with_input_size(size),
+                    ));
                 }
                 Processor::with_conversion(core, Some(key), conversion)
             }
