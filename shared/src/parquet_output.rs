@@ -48,7 +48,7 @@ use serde::Serialize;
 use crate::contract::{ColumnSpec, ColumnType, Value};
 use crate::error::{Error, ErrorKind};
 use crate::infer::Value as Inferred;
-use crate::parquet_pages::{ChunkEncoder, ChunkValues};
+use crate::parquet_pages::{ChunkEncoder, ChunkValues, defined_count};
 
 /// What the file names as its writer (`created_by`): fixed, so the bytes do not depend on
 /// anything but the rows.
@@ -235,23 +235,27 @@ impl<W: Write + Send> ParquetWriter<W> {
         }
         // Where each column's next non-null value is in `buffered`.
         let mut next_values = vec![0; self.columns.len()];
+        let max_rows = self.options.max_row_group_rows.max(1);
+        let max_bytes = self.options.max_row_group_bytes;
         let mut row = 0;
         while row < sizes.len() {
-            let mut end = row;
-            let full = loop {
-                self.group_bytes += sizes[end];
-                self.group_rows += 1;
-                self.rows += 1;
+            // The rows up to the one that fills the row group, as `push` counts them one by
+            // one (the sums kept in locals: one addition and one comparison a row).
+            let last = sizes
+                .len()
+                .min(row + (max_rows - self.group_rows.min(max_rows - 1)));
+            let (mut end, mut bytes) = (row, self.group_bytes);
+            while end < last {
+                bytes += sizes[end];
                 end += 1;
-                if self.group_rows >= self.options.max_row_group_rows.max(1)
-                    || self.group_bytes >= self.options.max_row_group_bytes
-                {
-                    break true;
+                if bytes >= max_bytes {
+                    break;
                 }
-                if end == sizes.len() {
-                    break false;
-                }
-            };
+            }
+            self.group_bytes = bytes;
+            self.group_rows += end - row;
+            self.rows += (end - row) as u64;
+            let full = self.group_rows >= max_rows || bytes >= max_bytes;
             for ((to, from), next) in self
                 .columns
                 .iter_mut()
@@ -773,6 +777,12 @@ impl ColumnBuffer {
         if self.nullable {
             return self.levels.len();
         }
+        self.values_len()
+    }
+
+    /// Non-null values buffered.
+    #[inline]
+    fn values_len(&self) -> usize {
         match &self.values {
             Values::Boolean(values) => values.len(),
             Values::Int32(values) | Values::Date(values) | Values::Decimal32(values) => {
@@ -796,11 +806,12 @@ impl ColumnBuffer {
         rows: std::ops::Range<usize>,
         first_value: usize,
     ) -> Option<usize> {
-        let count = if from.nullable {
-            let levels = from.levels.get(rows.clone())?;
-            levels.iter().filter(|&&level| level == 1).count()
-        } else {
-            rows.len()
+        let count = match (from.nullable, rows.len() == from.rows()) {
+            (false, _) => rows.len(),
+            // All of `from`'s rows (the usual case: a row group is cut inside one worker's
+            // rows once): its values, without a pass over the levels.
+            (true, true) => from.values_len(),
+            (true, false) => defined_count(from.levels.get(rows.clone())?),
         };
         let (a, b) = (first_value, first_value + count);
         match (&mut self.values, &from.values) {
@@ -1873,6 +1884,10 @@ mod tests {
             rows.extend(every_type_rows());
         }
         for options in [
+            ParquetOptions {
+                max_row_group_rows: 1,
+                ..ParquetOptions::default()
+            },
             ParquetOptions {
                 max_row_group_rows: 3,
                 ..ParquetOptions::default()

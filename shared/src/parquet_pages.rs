@@ -634,7 +634,7 @@ impl ChunkEncoder {
 /// The values among rows of definition `levels`: the levels of 1. Counted in 16-bit lanes
 /// (parts of at most `u16::MAX` levels), which the compiler adds 8 at a time; counted in
 /// `usize`, 2 at a time, these passes cost 8 M instructions on 20 MB of the bench rows.
-fn defined_count(levels: &[i16]) -> usize {
+pub(crate) fn defined_count(levels: &[i16]) -> usize {
     levels
         .chunks(usize::from(u16::MAX))
         .map(|part| usize::from(part.iter().map(|&l| u16::from(l == 1)).sum::<u16>()))
