@@ -97,9 +97,9 @@ const LAST_PIECE_BYTES: usize = 64 << 10;
 
 /// The first range's size: each range after it is twice the one before, up to the range
 /// size ([`Parallelism::range_bytes`]). The workers start as soon as the input's first
-/// bytes are read, instead of after a whole range each (4 MiB, read into memory the process
-/// has not touched yet: on this project's test machine, page faults made that a few
-/// milliseconds a range while the workers waited).
+/// bytes are read, instead of after a whole range each (read into memory the process has
+/// not touched yet: on this project's test machine, page faults made that a few
+/// milliseconds a range of 4 MiB while the workers waited).
 const FIRST_RANGE_BYTES: usize = 256 << 10;
 
 /// Bytes of the first range read at a time until its header is read (the workers of the
@@ -117,12 +117,15 @@ pub struct Parallelism {
 }
 
 impl Parallelism {
-    /// The default range size: 4 MiB, large enough that a range's fixed costs (a guess, a
-    /// merge) are noise, small enough that a few hundred MB keep every worker busy. Under a
-    /// contract a range in flight holds its typed rows too (about 1.6 times its text, in
-    /// growing buffers): with 8 MiB, two threads converting on the Fargate route peaked over
-    /// 256 MiB.
-    pub const DEFAULT_RANGE_BYTES: NonZeroUsize = NonZeroUsize::new(4 << 20).unwrap();
+    /// The default range size: 2 MiB, large enough that a range's fixed costs (a guess, a
+    /// merge: about 50 µs of CPU on the bench rows) are noise, small enough that a few
+    /// hundred MB keep every worker busy and that the ranges in flight stay in the caches
+    /// and the memory already touched. Under a contract a range in flight holds its typed
+    /// rows too (about 1.6 times its text, in growing buffers): with 8 MiB, two threads
+    /// converting on the Fargate route peaked over 256 MiB. Against 4 MiB, on the bench
+    /// files with two threads (15 interleaved runs each), 2 MiB took 2–3 % less CPU for the
+    /// same or less time, and converting peaked at 82 MiB instead of 107.
+    pub const DEFAULT_RANGE_BYTES: NonZeroUsize = NonZeroUsize::new(2 << 20).unwrap();
 
     /// `threads` workers (at least one) with ranges of [`Self::DEFAULT_RANGE_BYTES`].
     pub fn with_threads(threads: usize) -> Parallelism {
