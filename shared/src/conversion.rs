@@ -942,7 +942,7 @@ impl Stage for Conversion {
 /// `buffer` emptied and retyped for values of another lifetime, keeping its allocation (an
 /// empty vector collected into one of the same layout reuses it): the stage's per-record
 /// buffers outlive the records they borrow from.
-fn recycle<T, U>(mut buffer: Vec<T>) -> Vec<U> {
+pub(crate) fn recycle<T, U>(mut buffer: Vec<T>) -> Vec<U> {
     buffer.clear();
     buffer
         .into_iter()

@@ -9,9 +9,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::conversion::recycle;
 use crate::error::Error;
 use crate::infer::{Value, infer_json_number, infer_json_string};
 use crate::malformed::{MalformedKind, MalformedLog, Position};
@@ -42,6 +43,10 @@ pub(crate) struct JsonLinesProfiler {
     pub(crate) valid: u64,
     /// The processing stages, which see every record.
     pub(crate) stages: StageList,
+    /// The entries of the last object line, emptied: each line's are read into the same
+    /// allocation (a fresh one a line made allocating and growing it most of the worker
+    /// threads' time in the allocator).
+    entries: Vec<(Cow<'static, str>, &'static RawValue)>,
 }
 
 impl JsonLinesProfiler {
@@ -64,6 +69,7 @@ impl JsonLinesProfiler {
             total: 0,
             valid: 0,
             stages: StageList::default(),
+            entries: Vec::new(),
         }
     }
 
@@ -169,7 +175,7 @@ impl JsonLinesProfiler {
                 )
             });
         }
-        let parsed = parse_line(line);
+        let parsed = parse_line(line, recycle(std::mem::take(&mut self.entries)));
         if !self.stages.is_empty() {
             let text = std::str::from_utf8(line);
             let seen = StageRecord {
@@ -193,7 +199,10 @@ impl JsonLinesProfiler {
         match parsed {
             Ok(record) => {
                 self.valid += 1;
-                self.profile(record);
+                self.profile(&record);
+                if let Line::Object(entries) = record {
+                    self.entries = recycle(entries);
+                }
                 Ok(())
             }
             Err(error) => {
@@ -212,7 +221,7 @@ impl JsonLinesProfiler {
         }
     }
 
-    fn profile(&mut self, record: Line<'_>) {
+    fn profile(&mut self, record: &Line<'_>) {
         let stamp = self.total;
         match record {
             Line::Object(entries) => {
@@ -237,7 +246,7 @@ impl JsonLinesProfiler {
                     observe(&mut self.columns, index, raw);
                 }
             }
-            Line::Other(raw) => {
+            &Line::Other(raw) => {
                 let known = self.columns.len();
                 if let Some(index) = self.columns.named(VALUE_COLUMN) {
                     if self.columns.len() > known {
@@ -275,40 +284,69 @@ enum Line<'a> {
     Other(&'a RawValue),
 }
 
-fn parse_line(line: &[u8]) -> Result<Line<'_>, serde_json::Error> {
+/// `line` parsed, an object's entries read into `entries` (emptied first).
+fn parse_line<'a>(
+    line: &'a [u8],
+    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+) -> Result<Line<'a>, serde_json::Error> {
     let first = line
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
     // Valid UTF-8 (nearly every line) is checked at once, and serde_json need not check
     // each string again; other lines go through `from_slice`, which names the error.
     match (first, simdutf8::basic::from_utf8(line)) {
-        (Some(b'{'), Ok(text)) => Ok(Line::Object(serde_json::from_str::<Object<'_>>(text)?.0)),
-        (Some(b'{'), Err(_)) => Ok(Line::Object(serde_json::from_slice::<Object<'_>>(line)?.0)),
+        (Some(b'{'), Ok(text)) => {
+            let reader = serde_json::Deserializer::from_str(text);
+            Ok(Line::Object(ObjectEntries(entries).read_all(reader)?))
+        }
+        (Some(b'{'), Err(_)) => {
+            let reader = serde_json::Deserializer::from_slice(line);
+            Ok(Line::Object(ObjectEntries(entries).read_all(reader)?))
+        }
         (_, Ok(text)) => Ok(Line::Other(serde_json::from_str(text)?)),
         (_, Err(_)) => Ok(Line::Other(serde_json::from_slice(line)?)),
     }
 }
 
-/// A JSON object's entries, keys borrowed when they hold no escape.
-struct Object<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+/// A JSON object's entries, keys borrowed when they hold no escape, read into the vector
+/// it holds.
+struct ObjectEntries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
-impl<'de> de::Deserialize<'de> for Object<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = Object<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-                    entries.push((key, map.next_value::<&'de RawValue>()?));
-                }
-                Ok(Object(entries))
-            }
+impl<'de> ObjectEntries<'de> {
+    /// The entries of the one object `reader` holds, as `serde_json::from_str` reads it (the
+    /// same errors).
+    fn read_all<R: serde_json::de::Read<'de>>(
+        self,
+        mut reader: serde_json::Deserializer<R>,
+    ) -> Result<Vec<(Cow<'de, str>, &'de RawValue)>, serde_json::Error> {
+        let entries = self.deserialize(&mut reader)?;
+        reader.end()?;
+        Ok(entries)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectEntries<'de> {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectEntries<'de> {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = self.0;
+        entries.clear();
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            entries.push((key, map.next_value::<&'de RawValue>()?));
         }
-        deserializer.deserialize_map(ObjectVisitor)
+        Ok(entries)
     }
 }
 

@@ -1531,11 +1531,13 @@ impl RangeFormat for JsonLines {
         }
         let whole = &bytes[start..end];
         feed_until_stopped(whole, stop, |piece| lines.feed(piece))?;
+        // Each line break ended a line: the line numbers run from 1.
+        let line_breaks = lines.line() - 1;
         Some(JsonLinesPartial {
             start,
             end,
             lines,
-            line_breaks: memchr::memchr_iter(b'\n', whole).count() as u64,
+            line_breaks,
         })
     }
 

@@ -387,6 +387,29 @@ fn json_lines_columns_nested_values_and_repeated_keys() {
 }
 
 #[test]
+fn json_lines_objects_hold_their_own_keys_only() {
+    // A wide object, one cut short, a narrower one (an escaped key) and one more: each line's
+    // keys are its own, whatever the lines before held.
+    let input = concat!(
+        "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10}\n",
+        "{\"a\":1,\"b\":\n",
+        "{\"\\u0061\":\"x\"}\n",
+        "{\"k\":true}\n",
+    );
+    let analysis = analyze(input.as_bytes(), &lenient(), Some("events.jsonl")).unwrap();
+    assert_eq!((analysis.records.valid, analysis.records.malformed), (3, 1));
+    let counts: Vec<_> = analysis
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.count, c.nulls))
+        .collect();
+    let mut expected = vec![("a", 2, 1)];
+    expected.extend(["b", "c", "d", "e", "f", "g", "h", "i", "j", "k"].map(|k| (k, 1, 2)));
+    assert_eq!(counts, expected);
+    assert_eq!(analysis.columns[0].value_type, Some(ValueType::String));
+}
+
+#[test]
 fn the_first_row_is_a_header_when_it_does_not_fit_the_types_below() {
     // (input, column names, records); DuckDB 2.0.0's `sniff_csv` reads each the same way.
     let cases: [(&[u8], &[&str], u64); 6] = [
