@@ -143,6 +143,8 @@ pub struct Conversion {
     /// between records; see [`recycle`]).
     fields: Vec<Option<&'static str>>,
     row: Vec<Option<Value<'static>>>,
+    /// A JSON record's column texts (see [`recycle`]).
+    texts: Vec<Option<Cow<'static, str>>>,
     /// The binding read the other way, for [`Conversion::profiled_record`]: for each field of
     /// a delimited record, the contract column it holds.
     targets: Vec<Option<FieldTarget>>,
@@ -300,6 +302,7 @@ impl ConversionTemplate {
             rejected_count: rejected_before,
             fields: Vec::new(),
             row: Vec::new(),
+            texts: Vec::new(),
             targets: self.targets.clone(),
             missing: self.missing.clone(),
             held: Some(Vec::new()),
@@ -363,6 +366,7 @@ impl Conversion {
             rejected_count: 0,
             fields: Vec::new(),
             row: Vec::new(),
+            texts: Vec::new(),
             targets: Vec::new(),
             missing: Vec::new(),
             held: None,
@@ -711,7 +715,7 @@ impl Conversion {
             };
             return self.reject(at, rejection, None, line);
         };
-        let mut texts: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(self.contract.columns.len());
+        let mut texts: Vec<Option<Cow<'_, str>>> = recycle(std::mem::take(&mut self.texts));
         let mut not_scalar = None;
         for (index, column) in self.contract.columns.iter().enumerate() {
             let raw = members
@@ -744,7 +748,7 @@ impl Conversion {
             };
             return self.reject(at, rejection, None, line);
         }
-        let mut row = Vec::with_capacity(texts.len());
+        let mut row: Vec<Option<Value<'_>>> = recycle(std::mem::take(&mut self.row));
         let mut failed = None;
         for (index, (column, text)) in self.contract.columns.iter().zip(&texts).enumerate() {
             match column.check(text.as_deref()) {
@@ -758,7 +762,7 @@ impl Conversion {
                 }
             }
         }
-        match failed {
+        let result = match failed {
             None => self.accept(&row),
             Some(rejection) => {
                 let value = rejection
@@ -768,7 +772,10 @@ impl Conversion {
                     .map(str::to_owned);
                 self.reject(at, rejection, value.as_deref(), line)
             }
-        }
+        };
+        self.row = recycle(row);
+        self.texts = recycle(texts);
+        result
     }
 
     fn rejected_value<'v>(

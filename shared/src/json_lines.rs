@@ -175,16 +175,15 @@ impl JsonLinesProfiler {
                 )
             });
         }
-        let parsed = parse_line(line, recycle(std::mem::take(&mut self.entries)));
+        let (text, parsed) = parse_line(line, recycle(std::mem::take(&mut self.entries)));
         if !self.stages.is_empty() {
-            let text = std::str::from_utf8(line);
             let seen = StageRecord {
                 position: at.into(),
                 contract: None,
                 problem: match (&parsed, text) {
                     (Ok(_), _) => None,
-                    (Err(_), Ok(_)) => Some(MalformedKind::InvalidJson),
-                    (Err(_), Err(_)) => Some(MalformedKind::InvalidUtf8),
+                    (Err(_), Some(_)) => Some(MalformedKind::InvalidJson),
+                    (Err(_), None) => Some(MalformedKind::InvalidUtf8),
                 },
                 fields: StageFields::JsonLines {
                     line: text.unwrap_or(""),
@@ -206,7 +205,7 @@ impl JsonLinesProfiler {
                 Ok(())
             }
             Err(error) => {
-                let kind = if std::str::from_utf8(line).is_err() {
+                let kind = if text.is_none() {
                     MalformedKind::InvalidUtf8
                 } else {
                     MalformedKind::InvalidJson
@@ -284,28 +283,31 @@ enum Line<'a> {
     Other(&'a RawValue),
 }
 
-/// `line` parsed, an object's entries read into `entries` (emptied first).
+/// `line` as text when it is valid UTF-8, and parsed, an object's entries read into
+/// `entries` (emptied first).
 fn parse_line<'a>(
     line: &'a [u8],
     entries: Vec<(Cow<'a, str>, &'a RawValue)>,
-) -> Result<Line<'a>, serde_json::Error> {
+) -> (Option<&'a str>, Result<Line<'a>, serde_json::Error>) {
     let first = line
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
     // Valid UTF-8 (nearly every line) is checked at once, and serde_json need not check
     // each string again; other lines go through `from_slice`, which names the error.
-    match (first, simdutf8::basic::from_utf8(line)) {
-        (Some(b'{'), Ok(text)) => {
+    let text = simdutf8::basic::from_utf8(line).ok();
+    let parsed = match (first, text) {
+        (Some(b'{'), Some(text)) => {
             let reader = serde_json::Deserializer::from_str(text);
-            Ok(Line::Object(ObjectEntries(entries).read_all(reader)?))
+            ObjectEntries(entries).read_all(reader).map(Line::Object)
         }
-        (Some(b'{'), Err(_)) => {
+        (Some(b'{'), None) => {
             let reader = serde_json::Deserializer::from_slice(line);
-            Ok(Line::Object(ObjectEntries(entries).read_all(reader)?))
+            ObjectEntries(entries).read_all(reader).map(Line::Object)
         }
-        (_, Ok(text)) => Ok(Line::Other(serde_json::from_str(text)?)),
-        (_, Err(_)) => Ok(Line::Other(serde_json::from_slice(line)?)),
-    }
+        (_, Some(text)) => serde_json::from_str(text).map(Line::Other),
+        (_, None) => serde_json::from_slice(line).map(Line::Other),
+    };
+    (text, parsed)
 }
 
 /// A JSON object's entries, keys borrowed when they hold no escape, read into the vector
