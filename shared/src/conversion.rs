@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::contract::{self, Binding, ColumnType, Contract, RejectReason, Rejection, Value};
 use crate::delimited::Record;
 use crate::error::{Error, ErrorKind};
+use crate::json_lines::json_string;
 use crate::malformed::{MalformedKind, Position};
 use crate::parquet_output::{ParquetOptions, ParquetWriter};
 use crate::processor::RecordCounts;
@@ -726,7 +727,8 @@ impl Conversion {
             let text = match raw {
                 None | Some("null") => None,
                 Some(raw) if raw.starts_with('"') => {
-                    match serde_json::from_str::<Cow<'_, str>>(raw) {
+                    // Borrowed unless escaped (serde's `Cow` always owns).
+                    match json_string(raw) {
                         Ok(text) => Some(text),
                         Err(_) => {
                             return Err(ErrorKind::Internal("unreadable JSON string".into()).into());

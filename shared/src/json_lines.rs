@@ -268,7 +268,7 @@ fn observe(columns: &mut Columns, index: usize, raw: &RawValue) {
         Some(b'f') => column.observe(text, Value::Boolean(false)),
         Some(b'"') => {
             // The raw text was validated as a JSON string: decoding it cannot fail.
-            if let Ok(Text(content)) = serde_json::from_str::<Text<'_>>(text) {
+            if let Ok(content) = json_string(text) {
                 column.observe(&content, infer_json_string(&content));
             }
         }
@@ -350,6 +350,11 @@ impl<'de> Visitor<'de> for ObjectEntries<'de> {
         }
         Ok(entries)
     }
+}
+
+/// The content of `raw`, a JSON string with its quotes: borrowed when it holds no escape.
+pub(crate) fn json_string(raw: &str) -> Result<Cow<'_, str>, serde_json::Error> {
+    serde_json::from_str::<Text<'_>>(raw).map(|Text(content)| content)
 }
 
 /// A JSON string, borrowed when it holds no escape.

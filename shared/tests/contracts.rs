@@ -228,6 +228,8 @@ fn json_lines_records_are_checked_by_key() {
     let input = concat!(
         "{\"id\": 1, \"amount\": \"10.5\", \"currency\": \"EUR\", \"day\": \"2026-12-01\"}\n",
         "{\"day\": null, \"currency\": \"USD\", \"amount\": 3, \"id\": 2, \"other\": [1]}\n",
+        // Escaped strings are read decoded.
+        "{\"id\": 4, \"amount\": 1, \"currency\": \"E\\u0055R\", \"day\": \"2026-12-0\\u0032\"}\n",
         "{\"id\": \"7\", \"amount\": {\"x\": 1}}\n",
         "[1, 2]\n",
         "{\"id\": 3\n",
@@ -244,6 +246,7 @@ fn json_lines_records_are_checked_by_key() {
         [
             ["1", "10.50", "\"EUR\"", "2026-12-01"],
             ["2", "3.00", "\"USD\"", "null"],
+            ["4", "1.00", "\"EUR\"", "2026-12-02"],
         ]
     );
     let reasons: Vec<String> = converted
@@ -254,7 +257,7 @@ fn json_lines_records_are_checked_by_key() {
             format!("{}:{}", r["line"], r["reason"].as_str().unwrap())
         })
         .collect();
-    assert_eq!(reasons, ["3:type", "4:type", "5:malformed"]);
+    assert_eq!(reasons, ["4:type", "5:type", "6:malformed"]);
 }
 
 #[test]
