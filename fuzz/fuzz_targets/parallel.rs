@@ -2,13 +2,19 @@
 //! analysis, or the error, of one thread.
 //!
 //! Input layout: byte 0 chooses the configuration (as in the `chunked` target: format and
-//! delimiter overrides, the key hint, small limits), byte 1 the thread count (1 to 8),
+//! delimiter overrides, the key hint, small limits; and bit 5: the object is the rest
+//! gzipped, so that the feeding thread decompresses and parses while it waits), byte 1 the
+//! thread count (1 to 8),
 //! byte 2 the range size (1 to 256 bytes) and byte 3 the chunks both processors are fed
 //! (1 to 255 bytes, or 0: the whole input at once); the rest is the object's bytes.
 
 #![no_main]
 
+use std::io::Write;
 use std::num::NonZeroUsize;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
 
 use libfuzzer_sys::fuzz_target;
 use shared::{Config, Format, MalformedLimits, ParallelProcessor, Parallelism, Processor};
@@ -60,6 +66,15 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     let config = config(*control);
+    let gzipped;
+    let data = if control & 0b10_0000 == 0 {
+        data
+    } else {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(data).expect("gzip to memory");
+        gzipped = encoder.finish().expect("gzip to memory");
+        &gzipped[..]
+    };
     let hint = HINTS[usize::from(control >> 6)];
     let parallelism = Parallelism {
         threads: NonZeroUsize::new(usize::from(threads % 8) + 1).expect("at least one"),

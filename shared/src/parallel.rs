@@ -36,7 +36,9 @@
 //!   more columns than the limit profiles cannot be merged exactly: the merger then
 //!   profiles that range itself.
 //! - **Compression**: gzip is not splittable: the feeding thread decompresses, streaming,
-//!   and hands the decompressed ranges to the workers.
+//!   and hands the decompressed ranges to the workers. While it waits for the oldest range,
+//!   it parses a range no worker has taken yet instead of sleeping (its result merges like
+//!   a worker's).
 //! - **Memory** is bounded: at most [`Parallelism::window`] ranges are parsed or waiting to
 //!   be merged, plus the one being filled; each worker holds one range's partial profile.
 //!   Nothing grows with the object's size. The first ranges are smaller (from 256 KiB,
@@ -411,6 +413,7 @@ impl Streaming {
             parallelism: self.parallelism,
             // Plain text ends where the input does.
             end: self.input_size.filter(|_| compression == Compression::None),
+            decompressed: compression != Compression::None,
             decoded: 0,
             sniff: Vec::new(),
             parsing: None,
@@ -469,6 +472,8 @@ struct Text {
     parallelism: Parallelism,
     /// Where the text is expected to end, when known: its ranges shrink towards it.
     end: Option<u64>,
+    /// The text is decompressed on the feeding thread.
+    decompressed: bool,
     decoded: u64,
     /// The first bytes, kept until the layout is decided.
     sniff: Vec<u8>,
@@ -542,6 +547,7 @@ impl Text {
                     base,
                 )
                 .ending_at(self.end)
+                .merging_parses(self.decompressed)
                 .with_conversion(conversion),
             ),
             (Format::Csv, None) => {
@@ -562,6 +568,7 @@ impl Text {
                     base,
                 )
                 .ending_at(self.end)
+                .merging_parses(self.decompressed)
                 .with_conversion(conversion),
             ),
         };
@@ -908,6 +915,11 @@ struct Pipeline<F: RangeFormat> {
     reparsed: usize,
     /// The contract stage, which takes the records of every range in order.
     conversion: Option<Box<Conversion>>,
+    /// Waiting for the oldest range, the merger parses a range no worker has taken yet
+    /// ([`Pipeline::merging_parses`]).
+    merger_parses: bool,
+    /// Ranges the merger parsed itself while it waited.
+    merger_parsed: usize,
 }
 
 impl<F: RangeFormat> std::fmt::Debug for Pipeline<F> {
@@ -918,6 +930,7 @@ impl<F: RangeFormat> std::fmt::Debug for Pipeline<F> {
             .field("in_flight", &self.in_flight.len())
             .field("workers", &self.workers.len())
             .field("reparsed", &self.reparsed)
+            .field("merger_parsed", &self.merger_parsed)
             .finish_non_exhaustive()
     }
 }
@@ -952,12 +965,27 @@ impl<F: RangeFormat> Pipeline<F> {
             spare: Vec::new(),
             reparsed: 0,
             conversion: None,
+            merger_parses: false,
+            merger_parsed: 0,
         }
     }
 
     /// The pipeline with the contract stage (the format's [`ContractRanges`] made from it).
     fn with_conversion(mut self, conversion: Option<Box<Conversion>>) -> Pipeline<F> {
         self.conversion = conversion;
+        self
+    }
+
+    /// The pipeline whose merger, waiting for the oldest range, parses one that no worker
+    /// has taken yet (`parses`), instead of sleeping. Worth it for decompressed text: the
+    /// merger is busy decompressing most of the time, and while it waits the scheduler
+    /// often runs both workers on one core for a few milliseconds, leaving the other
+    /// idle. Profiling the bench rows on two threads (7 interleaved runs, median) took
+    /// 0.364 -> 0.336 s gzipped and 0.356 -> 0.318 s as zstd (one thread: 0.626 and 0.578).
+    /// Not for plain text, which the merger only reads: parsing a range, it holds back the
+    /// next ranges and the merges, and the workers run dry (0.243 -> 0.263 s).
+    fn merging_parses(mut self, parses: bool) -> Pipeline<F> {
+        self.merger_parses = parses;
         self
     }
 
@@ -1113,6 +1141,16 @@ impl<F: RangeFormat> Pipeline<F> {
             if self.workers.is_empty() {
                 return Err(ErrorKind::Internal("no worker thread could start".into()).into());
             }
+            if let Ok((at, done)) = self.results.try_recv() {
+                self.arrived.insert(at, done);
+                continue;
+            }
+            if let Some((at, range)) = self.waiting_job() {
+                let done = parse(&*self.format, at, &range, &self.stop);
+                self.arrived.insert(at, done);
+                self.merger_parsed += 1;
+                continue;
+            }
             let Ok((at, done)) = self.results.recv() else {
                 return Err(ErrorKind::Internal(format!("range {index} was never parsed")).into());
             };
@@ -1151,6 +1189,15 @@ impl<F: RangeFormat> Pipeline<F> {
             self.stop.store(true, Ordering::Relaxed);
         }
         merged
+    }
+
+    /// A range sent and not taken by a worker yet, if one waits and no worker is waiting
+    /// for it (a worker waiting for the next range holds the queue).
+    fn waiting_job(&self) -> Option<Job> {
+        if !self.merger_parses {
+            return None;
+        }
+        self.job_queue.try_lock().ok()?.try_recv().ok()
     }
 
     /// Sends the range being filled, even short, and merges every range.
@@ -1207,22 +1254,28 @@ fn work<F: RangeFormat>(
         let Ok((index, range)) = job else {
             return;
         };
-        let done = if index == 0 {
-            let first = std::panic::catch_unwind(AssertUnwindSafe(|| format.first(&range)));
-            Done::First(first.unwrap_or_else(|_| {
-                Err(Error::from(ErrorKind::Internal("a parse worker panicked".into())).into())
-            }))
-        } else if stop.load(Ordering::Relaxed) {
-            Done::Partial(None)
-        } else {
-            let partial =
-                std::panic::catch_unwind(AssertUnwindSafe(|| format.partial(&range, stop)));
-            Done::Partial(partial.ok().flatten())
-        };
+        let done = parse(format, index, &range, stop);
         drop(range);
         if results.send((index, done)).is_err() {
             return;
         }
+    }
+}
+
+/// Range `index` parsed: the first one from the start, a later one from its guessed row
+/// start, unless the merger stopped. A panic while parsing gives nothing for the range, so
+/// that the merger parses it itself, or, for the first, an internal error.
+fn parse<F: RangeFormat>(format: &F, index: usize, range: &Range, stop: &AtomicBool) -> Done<F> {
+    if index == 0 {
+        let first = std::panic::catch_unwind(AssertUnwindSafe(|| format.first(range)));
+        Done::First(first.unwrap_or_else(|_| {
+            Err(Error::from(ErrorKind::Internal("a parse worker panicked".into())).into())
+        }))
+    } else if stop.load(Ordering::Relaxed) {
+        Done::Partial(None)
+    } else {
+        let partial = std::panic::catch_unwind(AssertUnwindSafe(|| format.partial(range, stop)));
+        Done::Partial(partial.ok().flatten())
     }
 }
 
@@ -1627,6 +1680,16 @@ mod tests {
         (pipeline.reparsed, pipeline.sent)
     }
 
+    /// Comma-separated text with a header, no contract.
+    fn delimited() -> Delimited {
+        Delimited {
+            delimiter: b',',
+            header: true,
+            config: Arc::new(Config::default()),
+            contract: None,
+        }
+    }
+
     fn csv(rows: usize, quoted_break_every: usize) -> Vec<u8> {
         let mut text = b"id,name\n".to_vec();
         for i in 0..rows {
@@ -1641,12 +1704,6 @@ mod tests {
 
     #[test]
     fn right_guesses_are_taken_and_wrong_ones_reparsed() {
-        let delimited = || Delimited {
-            delimiter: b',',
-            header: true,
-            config: Arc::new(Config::default()),
-            contract: None,
-        };
         // No quoted line break: every guess is right.
         assert_eq!(reparsed(delimited(), &csv(5_000, usize::MAX), 4_096).0, 0);
         // A few: most guesses are still right.
@@ -1665,13 +1722,26 @@ mod tests {
     }
 
     #[test]
-    fn the_last_range_is_shared_by_the_workers() {
-        let delimited = || Delimited {
-            delimiter: b',',
-            header: true,
-            config: Arc::new(Config::default()),
-            contract: None,
+    fn a_merger_that_parses_while_it_waits_merges_the_same() {
+        // Hundreds of small ranges fed at once: the window fills, and the merger waits.
+        let text = csv(20_000, 7);
+        let run = |parses: bool| {
+            let mut pipeline =
+                Pipeline::new(delimited(), parallelism(2, 1_024), 0).merging_parses(parses);
+            pipeline.feed(&text).unwrap();
+            pipeline.merge_all().unwrap();
+            let parsed = pipeline.merger_parsed;
+            let merged = pipeline.finish().unwrap();
+            (parsed, merged.total, merged.valid)
         };
+        assert_eq!(run(false), (0, 20_000, 20_000));
+        let (parsed, total, valid) = run(true);
+        assert!(parsed > 0, "the merger parsed no range");
+        assert_eq!((total, valid), (20_000, 20_000));
+    }
+
+    #[test]
+    fn the_last_range_is_shared_by_the_workers() {
         let text = csv(5_000, usize::MAX);
         assert!((40_000..65_536).contains(&text.len()), "{}", text.len());
         // Shorter than a range: one piece per worker, each guessed right.
