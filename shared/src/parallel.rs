@@ -1763,13 +1763,7 @@ mod tests {
 
     /// A pipeline of comma-separated text with a header, profiled only.
     fn csv_pipeline(parallelism: Parallelism) -> Pipeline<Delimited> {
-        let format = Delimited {
-            delimiter: b',',
-            header: true,
-            config: Arc::new(Config::default()),
-            contract: None,
-        };
-        Pipeline::new(format, parallelism, 0)
+        Pipeline::new(delimited(), parallelism, 0)
     }
 
     /// Feeds `text` to `pipeline` and returns the size of each range it sent.
