@@ -4,7 +4,7 @@
 //! cargo run --release -p shared --example convert -- --contract CONTRACT [--key KEY] [--threads N] [--range-bytes B] INPUT OUT_DIR
 //! ```
 //!
-//! `--threads N` parses and types the file on N worker threads (default: the CPUs the
+//! `--threads N` parses and types the file on N threads (default: the CPUs the
 //! process may use, `shared::Parallelism::available`, which reads the cgroup CPU quota): the
 //! report, the Parquet and the rejects are the same bytes whatever N. `--range-bytes B` sets
 //! the size of the ranges the threads take (default `shared::Parallelism::DEFAULT_RANGE_BYTES`).

@@ -4,7 +4,7 @@
 //! cargo run --release -p shared --example profile -- [--threads N] [--range-bytes B] FILE
 //! ```
 //!
-//! `--threads N` parses the file on N worker threads (the report is the same whatever N);
+//! `--threads N` parses the file on N threads (the report is the same whatever N);
 //! the default is the CPUs the process may use, which on Linux
 //! [`std::thread::available_parallelism`] reads from the affinity mask and the cgroup CPU
 //! quota, a container's CPU limit

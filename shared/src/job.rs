@@ -99,7 +99,7 @@ pub mod env {
     /// The folder holding the data contracts (`*.toml`), built into the deployment and read
     /// once per container at start.
     pub const CONTRACTS_DIR: &str = "PIPELINE_CONTRACTS_DIR";
-    /// The worker threads that parse one object (a positive integer; default: the CPUs the
+    /// The threads that parse one object (a positive integer; default: the CPUs the
     /// container may use, [`Parallelism::available`](crate::Parallelism::available)), an object
     /// under a contract included. An object that other stages run on is parsed on one thread.
     pub const THREADS: &str = "PIPELINE_THREADS";

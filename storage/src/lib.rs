@@ -11,9 +11,9 @@
 //! report is the same whichever route produced it, but for its `processing` object.
 //!
 //! An object that is profiled, or converted under its contract, is parsed on
-//! [`RunSettings::parallelism`]'s worker threads ([`shared::ParallelProcessor`]: the same
+//! [`RunSettings::parallelism`]'s threads ([`shared::ParallelProcessor`]: the same
 //! report, Parquet and rejects as one thread, in memory bounded by threads × range size);
-//! the Fargate program keeps about two ranged GETs in flight per worker
+//! the Fargate program keeps about two ranged GETs in flight per thread
 //! ([`ReadPlan::concurrency_for`]), so that downloads and parsing stay overlapped. An object
 //! that other stages run on is parsed on one thread.
 //!

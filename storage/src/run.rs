@@ -52,8 +52,8 @@ impl ReadPlan {
     pub const DEFAULT_CONCURRENCY: usize = 4;
 
     /// The parts in flight for `threads` parsing threads: two per thread, at least
-    /// [`Self::DEFAULT_CONCURRENCY`], so that the downloads keep up as workers are added
-    /// (each worker parses one part-sized range while the next ones download).
+    /// [`Self::DEFAULT_CONCURRENCY`], so that the downloads keep up as threads are added
+    /// (each thread parses one range while the next parts download).
     pub fn concurrency_for(threads: usize) -> usize {
         threads.saturating_mul(2).max(Self::DEFAULT_CONCURRENCY)
     }
@@ -73,7 +73,7 @@ pub struct RunSettings {
     /// The data contracts: an object under a contract's prefix also gets its Parquet and
     /// rejects outputs ([`Contracts::none`]: every object is profiled only).
     pub contracts: Contracts,
-    /// The worker threads that parse an object, and the size of their ranges
+    /// The threads that parse an object, and the size of their ranges
     /// ([`shared::ParallelProcessor`]): the report, and a contract's Parquet and rejects, are
     /// the same whatever they are. An object that other stages run on is parsed on one
     /// thread (they see records one at a time, in order).
