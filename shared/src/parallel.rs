@@ -1119,7 +1119,8 @@ impl<F: RangeFormat> Pipeline<F> {
     /// median), that took converting from 0.488 to 0.472 s and profiling rows.csv from
     /// 0.242 to 0.236 s (one thread: 0.834 and 0.427). Before, each time the merger slept,
     /// the scheduler often ran both workers on one core for 5–20 ms, leaving the other
-    /// idle; and with a third worker, the merger's parsing held back the next ranges.
+    /// idle. (A merger that parsed next to `threads` workers was slower on plain text: while
+    /// it parsed, it held back the next ranges and the merges.)
     fn merge_next(&mut self) -> Result<(), Error> {
         let index = self.sent - self.in_flight.len();
         let done = loop {
@@ -1254,7 +1255,10 @@ fn parse<F: RangeFormat>(format: &F, index: usize, range: &Range, stop: &AtomicB
     if index == 0 {
         let first = std::panic::catch_unwind(AssertUnwindSafe(|| format.first(range)));
         Done::First(first.unwrap_or_else(|_| {
-            Err(Error::from(ErrorKind::Internal("a parse worker panicked".into())).into())
+            Err(Error::from(ErrorKind::Internal(
+                "parsing the first range panicked".into(),
+            ))
+            .into())
         }))
     } else if stop.load(Ordering::Relaxed) {
         Done::Partial(None)
