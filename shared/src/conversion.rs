@@ -21,7 +21,7 @@ use crate::delimited::Record;
 use crate::error::{Error, ErrorKind};
 use crate::json_lines::json_string;
 use crate::malformed::{MalformedKind, Position};
-use crate::parquet_output::{ParquetOptions, ParquetWriter};
+use crate::parquet_output::{EncodeHelpers, ParquetOptions, ParquetWriter};
 use crate::processor::RecordCounts;
 use crate::profile::ColumnProfile;
 use crate::stage::{Stage, StageColumns, StageFields, StageRecord};
@@ -323,10 +323,18 @@ impl std::fmt::Debug for Conversion {
 }
 
 impl Conversion {
-    /// Encodes the Parquet file's column chunks on `threads` threads: the bytes are the same
-    /// for any count.
-    pub(crate) fn encode_on(&mut self, threads: usize) {
-        self.parquet.encode_on(threads);
+    /// Shares the encoding of each Parquet row group with `helpers`: the bytes are the same
+    /// whoever encodes them.
+    pub(crate) fn encode_with(&mut self, helpers: Arc<dyn EncodeHelpers>) {
+        self.parquet.encode_with(helpers);
+    }
+
+    /// Writes the records taken since the last Parquet row group as a row group now (while
+    /// the helpers are there), unless [`finish_outcome`](Self::finish_outcome) is to fail for
+    /// the share of rejected records: the same outcome, with the same error, as without.
+    pub(crate) fn write_buffered_rows(&mut self) -> Result<(), Error> {
+        self.check_rejected_share()?;
+        self.parquet.write_buffered_rows()
     }
 
     /// Records written to Parquet so far.
@@ -873,9 +881,8 @@ impl Conversion {
         Ok(())
     }
 
-    /// Ends the stage: applies the share limit, closes the Parquet file and flushes both
-    /// sinks.
-    pub(crate) fn finish_outcome(self) -> Result<ContractOutcome, Error> {
+    /// A violation when more records were rejected than the contract's `rejects.max_share`.
+    fn check_rejected_share(&self) -> Result<(), Error> {
         if let Some(share) = self.contract.rejects.max_share
             && self.total > 0
         {
@@ -891,6 +898,13 @@ impl Conversion {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Ends the stage: applies the share limit, closes the Parquet file and flushes both
+    /// sinks.
+    pub(crate) fn finish_outcome(self) -> Result<ContractOutcome, Error> {
+        self.check_rejected_share()?;
         let (mut parquet_sink, summary) = self.parquet.finish()?;
         parquet_sink.flush().map_err(ErrorKind::Write)?;
         let mut rejects = self.rejects;

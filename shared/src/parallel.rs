@@ -54,8 +54,9 @@
 //!   a recording conversion (the contract's checks and typing, rows kept in column buffers,
 //!   rejected records kept with positions counted from the range's start). The merger moves
 //!   the rows into the Parquet file in input order, its row groups cut where one thread cuts
-//!   them and their column chunks encoded on as many threads as parse (each chunk is its
-//!   column's alone: the same bytes), and writes the rejected records with global record
+//!   them and their column chunks encoded by the merger and the workers (a row group is put
+//!   ahead of the ranges in the workers' queue; each chunk is its column's alone: the same
+//!   bytes), and writes the rejected records with global record
 //!   numbers and lines. The workers
 //!   of later ranges wait until the first range has read the header (the binding). A range
 //!   whose rejected records would pass the contract's `max_count` is parsed by the merger
@@ -68,7 +69,7 @@ use std::io::Read;
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -81,6 +82,7 @@ use crate::detect::{FormatHint, Layout, detect};
 use crate::error::{Error, ErrorKind};
 use crate::json_lines::JsonLinesProfiler;
 use crate::malformed::MalformedLog;
+use crate::parquet_output::{EncodeHelpers, RowGroupEncoding};
 use crate::processor::{Analysis, Processor, RecordCounts, read_some};
 use crate::profile::Columns;
 use crate::stage::{CONTRACT_STAGE, StageColumns, StageList};
@@ -251,9 +253,7 @@ impl ParallelProcessor {
         config.header = format.header.or(config.header);
         let mut processor = ParallelProcessor::new(config, key, parallelism);
         if let Inner::Parallel(streaming) = &mut processor.inner {
-            let mut conversion = Box::new(conversion);
-            conversion.encode_on(parallelism.threads.get());
-            streaming.conversion = Some(conversion);
+            streaming.conversion = Some(Box::new(conversion));
         }
         processor
     }
@@ -877,8 +877,108 @@ enum Done<F: RangeFormat> {
     Partial(Option<F::Partial>),
 }
 
-type Job = (usize, Arc<Range>);
 type Outcome<F> = (usize, Done<F>);
+
+/// Work for the pipeline's threads.
+enum Job {
+    /// Range `index`, to parse.
+    Parse(usize, Arc<Range>),
+    /// A Parquet row group's column chunks, to take a share of (the merger encodes too).
+    Encode(Arc<RowGroupEncoding>),
+}
+
+/// The jobs the workers take, oldest first, but row groups to encode ahead of every range:
+/// the merger, which merges nothing while it encodes, is waiting for them.
+#[derive(Default)]
+struct JobQueue {
+    queued: Mutex<Queued>,
+    /// Signalled for each job, and when the queue closes.
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queued {
+    jobs: VecDeque<Job>,
+    /// Workers started.
+    workers: usize,
+    /// Workers waiting for a job.
+    idle: usize,
+    /// No more jobs: the workers return.
+    closed: bool,
+}
+
+impl JobQueue {
+    fn queued(&self) -> MutexGuard<'_, Queued> {
+        self.queued.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues range `index` behind the others; false once the queue is closed.
+    fn push(&self, index: usize, range: Arc<Range>) -> bool {
+        let mut queued = self.queued();
+        if queued.closed {
+            return false;
+        }
+        queued.jobs.push_back(Job::Parse(index, range));
+        self.ready.notify_one();
+        true
+    }
+
+    /// A worker's next job, waiting for one; `None` once the queue is closed.
+    fn next(&self) -> Option<Job> {
+        let mut queued = self.queued();
+        loop {
+            if queued.closed {
+                return None;
+            }
+            if let Some(job) = queued.jobs.pop_front() {
+                return Some(job);
+            }
+            queued.idle += 1;
+            queued = self
+                .ready
+                .wait(queued)
+                .unwrap_or_else(PoisonError::into_inner);
+            queued.idle -= 1;
+        }
+    }
+
+    /// The oldest range no worker has taken, for the merger to parse, if there is more than
+    /// the waiting workers are about to take. (Row groups left queued were encoded when the
+    /// merger flushed them: dropped.)
+    fn take_waiting(&self) -> Option<(usize, Arc<Range>)> {
+        let mut queued = self.queued();
+        while queued.jobs.len() > queued.idle {
+            if let Some(Job::Parse(index, range)) = queued.jobs.pop_front() {
+                return Some((index, range));
+            }
+        }
+        None
+    }
+
+    fn add_worker(&self) {
+        self.queued().workers += 1;
+    }
+
+    /// Closes the queue: the workers return once done with their jobs.
+    fn close(&self) {
+        self.queued().closed = true;
+        self.ready.notify_all();
+    }
+}
+
+impl EncodeHelpers for JobQueue {
+    /// Puts the row group ahead of the ranges, once for each worker.
+    fn offer(&self, encoding: &Arc<RowGroupEncoding>) {
+        let mut queued = self.queued();
+        if queued.closed {
+            return;
+        }
+        for _ in 0..queued.workers {
+            queued.jobs.push_front(Job::Encode(Arc::clone(encoding)));
+        }
+        self.ready.notify_all();
+    }
+}
 
 /// The ranges of one format: cut on the feeding thread, parsed by the workers and by the
 /// feeding thread while it waits for them, merged in order on the feeding thread.
@@ -899,8 +999,7 @@ struct Pipeline<F: RangeFormat> {
     /// Results that came before the ones ahead of them.
     arrived: BTreeMap<usize, Done<F>>,
     state: Option<F::State>,
-    jobs: Option<mpsc::Sender<Job>>,
-    job_queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    jobs: Arc<JobQueue>,
     /// Kept until every worker is started, for the next one.
     results_in: Option<mpsc::Sender<Outcome<F>>>,
     results: mpsc::Receiver<Outcome<F>>,
@@ -937,7 +1036,6 @@ impl<F: RangeFormat> Pipeline<F> {
     }
 
     fn new(format: F, parallelism: Parallelism, base: u64) -> Pipeline<F> {
-        let (jobs, job_queue) = mpsc::channel();
         let (results_in, results) = mpsc::channel();
         Pipeline {
             format: Arc::new(format),
@@ -950,8 +1048,7 @@ impl<F: RangeFormat> Pipeline<F> {
             sent: 0,
             arrived: BTreeMap::new(),
             state: None,
-            jobs: Some(jobs),
-            job_queue: Arc::new(Mutex::new(job_queue)),
+            jobs: Arc::new(JobQueue::default()),
             results_in: Some(results_in),
             results,
             workers: Vec::new(),
@@ -963,8 +1060,12 @@ impl<F: RangeFormat> Pipeline<F> {
         }
     }
 
-    /// The pipeline with the contract stage (the format's [`ContractRanges`] made from it).
-    fn with_conversion(mut self, conversion: Option<Box<Conversion>>) -> Pipeline<F> {
+    /// The pipeline with the contract stage (the format's [`ContractRanges`] made from it),
+    /// which shares the encoding of its Parquet row groups with the workers.
+    fn with_conversion(mut self, mut conversion: Option<Box<Conversion>>) -> Pipeline<F> {
+        if let Some(conversion) = &mut conversion {
+            conversion.encode_with(Arc::clone(&self.jobs) as Arc<dyn EncodeHelpers>);
+        }
         self.conversion = conversion;
         self
     }
@@ -1042,11 +1143,7 @@ impl<F: RangeFormat> Pipeline<F> {
         self.filling_start += range.bytes.len() as u64;
         self.before = range.bytes.last().copied().or(self.before);
         self.start_worker();
-        let sent = self
-            .jobs
-            .as_ref()
-            .is_some_and(|jobs| jobs.send((self.sent, Arc::clone(&range))).is_ok());
-        if !sent {
+        if !self.jobs.push(self.sent, Arc::clone(&range)) {
             return Err(ErrorKind::Internal("the workers are gone".into()).into());
         }
         self.sent += 1;
@@ -1097,7 +1194,7 @@ impl<F: RangeFormat> Pipeline<F> {
         let results = results.clone();
         let (format, queue, stop) = (
             Arc::clone(&self.format),
-            Arc::clone(&self.job_queue),
+            Arc::clone(&self.jobs),
             Arc::clone(&self.stop),
         );
         let spawned = std::thread::Builder::new()
@@ -1106,6 +1203,7 @@ impl<F: RangeFormat> Pipeline<F> {
         // No thread to be had: the ones running, and the merger, take the ranges.
         if let Ok(handle) = spawned {
             self.workers.push(handle);
+            self.jobs.add_worker();
         }
         if self.workers.len() >= workers {
             self.results_in = None;
@@ -1131,7 +1229,7 @@ impl<F: RangeFormat> Pipeline<F> {
                 self.arrived.insert(at, done);
                 continue;
             }
-            if let Some((at, range)) = self.waiting_job() {
+            if let Some((at, range)) = self.jobs.take_waiting() {
                 let done = parse(&*self.format, at, &range, &self.stop);
                 self.arrived.insert(at, done);
                 self.merger_parsed += 1;
@@ -1180,12 +1278,6 @@ impl<F: RangeFormat> Pipeline<F> {
         merged
     }
 
-    /// A range sent and not taken by a worker yet, if one waits and no worker is waiting
-    /// for it (a worker waiting for the next range holds the queue).
-    fn waiting_job(&self) -> Option<Job> {
-        self.job_queue.try_lock().ok()?.try_recv().ok()
-    }
-
     /// Sends the range being filled, even short, and merges every range.
     fn merge_all(&mut self) -> Result<(), Error> {
         if !self.filling.is_empty() {
@@ -1207,43 +1299,48 @@ impl<F: RangeFormat> Pipeline<F> {
         let Some(state) = self.state.take() else {
             return Err(ErrorKind::Internal("no range was parsed".into()).into());
         };
-        self.format.finish(state, self.conversion.take())
+        let mut merged = self.format.finish(state, self.conversion.take())?;
+        if let Some(conversion) = &mut merged.conversion {
+            // The last row group, while the workers are there to share its encoding.
+            conversion.write_buffered_rows()?;
+        }
+        Ok(merged)
     }
 }
 
 impl<F: RangeFormat> Drop for Pipeline<F> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.jobs = None;
+        self.jobs.close();
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
     }
 }
 
-/// A worker's loop: takes the next range, parses it, hands the result back, until there is
-/// no more or the merger stopped. A panic while parsing hands back nothing for the range, so
-/// that the merger parses it itself, or, for the first, an internal error: never a range
-/// the merger waits for forever.
+/// A worker's loop: takes the next job, until the queue closes or the merger is gone. A
+/// range is parsed and its result handed back; a panic while parsing hands back nothing for
+/// it, so that the merger parses it itself, or, for the first, an internal error: never a
+/// range the merger waits for forever. A row group is encoded with the merger, with an
+/// encoder the worker keeps for the next.
 fn work<F: RangeFormat>(
     format: &F,
-    queue: &Mutex<mpsc::Receiver<Job>>,
+    queue: &JobQueue,
     results: &mpsc::Sender<Outcome<F>>,
     stop: &AtomicBool,
 ) {
     yield_to_the_feeding_thread();
-    loop {
-        let job = match queue.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return,
-        };
-        let Ok((index, range)) = job else {
-            return;
-        };
-        let done = parse(format, index, &range, stop);
-        drop(range);
-        if results.send((index, done)).is_err() {
-            return;
+    let mut encoder = None;
+    while let Some(job) = queue.next() {
+        match job {
+            Job::Parse(index, range) => {
+                let done = parse(format, index, &range, stop);
+                drop(range);
+                if results.send((index, done)).is_err() {
+                    return;
+                }
+            }
+            Job::Encode(encoding) => encoding.help(&mut encoder),
         }
     }
 }
@@ -1728,6 +1825,51 @@ mod tests {
             let merged = pipeline.finish().unwrap();
             assert_eq!((merged.total, merged.valid), (20_000, 20_000));
         }
+    }
+
+    #[test]
+    fn a_row_group_to_encode_goes_ahead_of_the_ranges() {
+        use crate::contract::{ColumnSpec, ColumnType, Constraints, Value};
+        use crate::parquet_output::{ParquetOptions, ParquetWriter};
+        let jobs = Arc::new(JobQueue::default());
+        jobs.add_worker();
+        let range = |start| {
+            Arc::new(Range {
+                start,
+                before: None,
+                bytes: b"1,2\n".to_vec(),
+            })
+        };
+        assert!(jobs.push(0, range(0)));
+        let columns = ["a", "b"].map(|name| ColumnSpec {
+            name: name.into(),
+            column_type: ColumnType::Int64,
+            nullable: false,
+            constraints: Constraints::default(),
+        });
+        let options = ParquetOptions {
+            max_row_group_rows: 1,
+            ..ParquetOptions::default()
+        };
+        let mut writer = ParquetWriter::new(&columns, Vec::new(), options).unwrap();
+        writer.encode_with(Arc::clone(&jobs) as Arc<dyn EncodeHelpers>);
+        let row = [Some(Value::Int64(1)), Some(Value::Int64(2))];
+        // A full row group: offered to the one worker (and encoded by the writer's thread,
+        // as no worker runs here).
+        writer.push(&row).unwrap();
+        assert!(matches!(jobs.next(), Some(Job::Encode(_))));
+        assert!(matches!(jobs.next(), Some(Job::Parse(0, _))));
+        // The merger takes the ranges only, dropping row groups left queued.
+        assert!(jobs.push(1, range(4)));
+        writer.push(&row).unwrap();
+        assert!(matches!(jobs.take_waiting(), Some((1, _))));
+        assert!(jobs.take_waiting().is_none());
+        // Once closed: no job in, none out, and the writer encodes alone.
+        jobs.close();
+        assert!(!jobs.push(2, range(8)));
+        writer.push(&row).unwrap();
+        assert!(jobs.next().is_none());
+        assert_eq!(writer.finish().unwrap().1.row_groups, 3);
     }
 
     #[test]

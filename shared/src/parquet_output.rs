@@ -27,13 +27,16 @@
 //! written as a row group once [`ParquetOptions::max_row_group_rows`] rows or
 //! [`ParquetOptions::max_row_group_bytes`] bytes of values are buffered: memory holds at most
 //! one row group. The file holds no clock or random value: the same rows give the same bytes.
-//! A parallel conversion encodes a row group's column chunks on as many threads as it parses
-//! with (each chunk depends on its column's values alone, so the bytes are the same).
+//! A parallel conversion encodes a row group's column chunks on the threads that parse: the
+//! writer offers the row group to them ([`EncodeHelpers`]) and encodes too, each thread taking
+//! the next column not yet taken (each chunk depends on its column's values alone, so the bytes
+//! are the same).
 
 use std::fmt;
 use std::io::{self, Write};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 
 use bytes::Bytes;
 
@@ -104,11 +107,11 @@ pub struct ParquetSummary {
 /// Writes contract rows as one Parquet file to `W`.
 pub struct ParquetWriter<W: Write + Send> {
     file: SerializedFileWriter<Sink<W>>,
-    /// One per thread encoding a row group's column chunks: one, and up to `encode_threads`
-    /// once a row group is written.
-    encoders: Vec<ChunkEncoder>,
-    /// Threads encoding a row group's column chunks ([`encode_on`](Self::encode_on)).
-    encode_threads: usize,
+    /// Encodes the column chunks this thread takes.
+    encoder: ChunkEncoder,
+    /// Threads offered a share of each row group's column chunks
+    /// ([`encode_with`](Self::encode_with)).
+    helpers: Option<Arc<dyn EncodeHelpers>>,
     columns: Vec<ColumnBuffer>,
     options: ParquetOptions,
     /// The sink's first failure, kept whole (the parquet crate keeps only its text).
@@ -179,8 +182,8 @@ impl<W: Write + Send> ParquetWriter<W> {
             .map_err(|e| sink_failure.error(e))?;
         Ok(ParquetWriter {
             file,
-            encoders: vec![encoder],
-            encode_threads: 1,
+            encoder,
+            helpers: None,
             columns: columns.iter().map(ColumnBuffer::new).collect(),
             options,
             sink_failure,
@@ -194,11 +197,10 @@ impl<W: Write + Send> ParquetWriter<W> {
         })
     }
 
-    /// Encodes each row group's column chunks on `threads` threads (1: on the caller's), for
-    /// a conversion parsing on as many: the file's bytes are the same for any count.
-    pub(crate) fn encode_on(&mut self, threads: usize) {
-        self.encode_threads = threads.max(1);
-        self.encoders.truncate(self.encode_threads);
+    /// Offers each row group's column chunks to `helpers` too, for a conversion parsing on
+    /// several threads: the file's bytes are the same whoever encodes them.
+    pub(crate) fn encode_with(&mut self, helpers: Arc<dyn EncodeHelpers>) {
+        self.helpers = Some(helpers);
     }
 
     /// A writer that only buffers the rows it is given, writing no row group, for a
@@ -432,20 +434,24 @@ impl<W: Write + Send> ParquetWriter<W> {
         Ok((sink.inner, summary))
     }
 
-    /// As many encoders as threads to encode on.
-    fn add_encoders(&mut self) -> Result<(), ParquetError> {
-        let level = self.encoders[0].level();
-        while self.encoders.len() < self.encode_threads {
-            self.encoders.push(ChunkEncoder::new(level)?);
+    /// Writes the rows buffered since the last row group, if any, as a row group now (while
+    /// the [helpers](Self::encode_with) are there to share the encoding), instead of in
+    /// [`finish`](Self::finish).
+    pub(crate) fn write_buffered_rows(&mut self) -> Result<(), Error> {
+        if self.group_rows > 0 && !self.failed {
+            self.flush_row_group()?;
         }
         Ok(())
     }
 
     /// Writes the buffered rows as one row group.
     fn flush_row_group(&mut self) -> Result<(), Error> {
-        let result = self
-            .add_encoders()
-            .and_then(|()| write_row_group(&mut self.file, &mut self.columns, &mut self.encoders));
+        let result = write_row_group(
+            &mut self.file,
+            &mut self.columns,
+            &mut self.encoder,
+            self.helpers.as_deref(),
+        );
         self.group_rows = 0;
         self.group_bytes = 0;
         match result {
@@ -462,11 +468,13 @@ impl<W: Write + Send> ParquetWriter<W> {
 }
 
 /// Writes each column's buffered values as a column chunk of a new row group (encoded by
-/// [`ChunkEncoder`]s, see [`encode_chunks`]), and empties the buffers.
+/// [`ChunkEncoder`]s, shared with `helpers` when there are some: see [`RowGroupEncoding`]),
+/// and empties the buffers.
 fn write_row_group<W: Write + Send>(
     file: &mut SerializedFileWriter<W>,
-    columns: &mut [ColumnBuffer],
-    encoders: &mut [ChunkEncoder],
+    columns: &mut Vec<ColumnBuffer>,
+    encoder: &mut ChunkEncoder,
+    helpers: Option<&dyn EncodeHelpers>,
 ) -> Result<(), ParquetError> {
     let schema = file.schema_descr();
     if schema.num_columns() != columns.len() {
@@ -476,15 +484,28 @@ fn write_row_group<W: Write + Send>(
     }
     let descriptors: Vec<_> = (0..columns.len()).map(|i| schema.column(i)).collect();
     let mut group = file.next_row_group()?;
-    if let [encoder] = encoders {
-        // One thread: each chunk is written as soon as it is encoded, so memory holds one.
-        for (column, descriptor) in columns.iter().zip(descriptors) {
-            let (bytes, close) = column.encode(encoder, descriptor)?;
-            group.append_column(&bytes, close)?;
+    match helpers {
+        Some(helpers) if columns.len() > 1 => {
+            let encoding = Arc::new(RowGroupEncoding::new(
+                descriptors,
+                std::mem::take(columns),
+                encoder.level(),
+            ));
+            helpers.offer(&encoding);
+            encoding.take_columns(encoder);
+            let (buffers, chunks) = encoding.wait();
+            *columns = buffers;
+            for chunk in chunks {
+                let (bytes, close) = chunk?;
+                group.append_column(&bytes, close)?;
+            }
         }
-    } else {
-        for (bytes, close) in encode_chunks(&descriptors, columns, encoders)? {
-            group.append_column(&bytes, close)?;
+        _ => {
+            // Each chunk is written as soon as it is encoded, so memory holds one.
+            for (column, descriptor) in columns.iter().zip(descriptors) {
+                let (bytes, close) = column.encode(encoder, descriptor)?;
+                group.append_column(&bytes, close)?;
+            }
         }
     }
     group.close()?;
@@ -492,48 +513,122 @@ fn write_row_group<W: Write + Send>(
     Ok(())
 }
 
-/// The column chunks of `columns`, in column order, encoded on one thread per encoder, each
-/// taking the next column not yet taken. With several failures, the first column's error.
-fn encode_chunks(
-    descriptors: &[ColumnDescPtr],
-    columns: &[ColumnBuffer],
-    encoders: &mut [ChunkEncoder],
-) -> Result<Vec<(Bytes, ColumnCloseResult)>, ParquetError> {
-    let encode = |encoder: &mut ChunkEncoder, index: usize| {
-        columns[index].encode(encoder, descriptors[index].clone())
-    };
-    let (first, others) = encoders
-        .split_first_mut()
-        .ok_or_else(|| ParquetError::General("a writer without an encoder".into()))?;
-    let next = AtomicUsize::new(0);
-    let take_columns = |encoder: &mut ChunkEncoder| {
-        let mut taken = Vec::new();
+/// Threads that take a share of a row group's encoding when offered one: a parallel
+/// conversion's parse workers ([`ParquetWriter::encode_with`]).
+pub(crate) trait EncodeHelpers: Send + Sync {
+    /// Offers `encoding` to the helpers, ahead of their other work: each that takes it calls
+    /// [`RowGroupEncoding::help`]. A helper may come late, or never: the writer's thread
+    /// encodes every column no helper has taken.
+    fn offer(&self, encoding: &Arc<RowGroupEncoding>);
+}
+
+/// An encoded column chunk, or the panic that stopped its encoding (carried to the writer's
+/// thread, as if it had encoded the chunk itself).
+type EncodedChunk = std::thread::Result<Result<Chunk, ParquetError>>;
+
+/// A column chunk's bytes, and what the row group needs to place them.
+type Chunk = (Bytes, ColumnCloseResult);
+
+/// A row group's column chunks being encoded by the writer's thread and the helpers it was
+/// offered to, each taking the next column not yet taken, until every column is encoded.
+pub(crate) struct RowGroupEncoding {
+    descriptors: Vec<ColumnDescPtr>,
+    /// The row group's buffers: read by the threads encoding, given back to the writer at
+    /// the end ([`RowGroupEncoding::wait`]).
+    columns: RwLock<Vec<ColumnBuffer>>,
+    level: ZstdLevel,
+    /// The next column no thread has taken.
+    next: AtomicUsize,
+    /// Each column's chunk, once encoded.
+    encoded: Mutex<Vec<Option<EncodedChunk>>>,
+    all_encoded: Condvar,
+}
+
+impl fmt::Debug for RowGroupEncoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowGroupEncoding")
+            .field("columns", &self.descriptors.len())
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RowGroupEncoding {
+    fn new(
+        descriptors: Vec<ColumnDescPtr>,
+        columns: Vec<ColumnBuffer>,
+        level: ZstdLevel,
+    ) -> RowGroupEncoding {
+        let encoded = columns.iter().map(|_| None).collect();
+        RowGroupEncoding {
+            descriptors,
+            columns: RwLock::new(columns),
+            level,
+            next: AtomicUsize::new(0),
+            encoded: Mutex::new(encoded),
+            all_encoded: Condvar::new(),
+        }
+    }
+
+    /// A helper's share: encodes the columns no thread has taken yet with `encoder` (made
+    /// at the row group's zstd level, and kept for the next row group). Returns at once when
+    /// every column is taken.
+    pub(crate) fn help(&self, encoder: &mut Option<ChunkEncoder>) {
+        if self.next.load(Ordering::Relaxed) >= self.descriptors.len() {
+            return;
+        }
+        if encoder.as_ref().is_none_or(|e| e.level() != self.level) {
+            // Without an encoder, this helper leaves its share to the others.
+            *encoder = ChunkEncoder::new(self.level).ok();
+        }
+        if let Some(encoder) = encoder {
+            self.take_columns(encoder);
+        }
+    }
+
+    /// Encodes the next column not taken, until there is none.
+    fn take_columns(&self, encoder: &mut ChunkEncoder) {
+        let columns = self.columns.read().unwrap_or_else(PoisonError::into_inner);
         loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if index >= columns.len() {
-                return taken;
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            let (Some(column), Some(descriptor)) =
+                (columns.get(index), self.descriptors.get(index))
+            else {
+                return;
+            };
+            let chunk = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                column.encode(encoder, descriptor.clone())
+            }));
+            let mut chunks = self.encoded.lock().unwrap_or_else(PoisonError::into_inner);
+            chunks[index] = Some(chunk);
+            if chunks.iter().all(Option::is_some) {
+                self.all_encoded.notify_all();
             }
-            taken.push((index, encode(encoder, index)));
         }
-    };
-    let mut encoded: Vec<_> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = others
-            .iter_mut()
-            .map(|encoder| scope.spawn(|| take_columns(encoder)))
+    }
+
+    /// Waits until every column is encoded (the caller took columns too, so none is left
+    /// untaken): the buffers back, and the chunks in column order. A panic while encoding
+    /// is resumed here.
+    fn wait(&self) -> (Vec<ColumnBuffer>, Vec<Result<Chunk, ParquetError>>) {
+        let mut encoded = self.encoded.lock().unwrap_or_else(PoisonError::into_inner);
+        while encoded.iter().any(Option::is_none) {
+            encoded = self
+                .all_encoded
+                .wait(encoded)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let chunks: Vec<_> = encoded.drain(..).flatten().collect();
+        drop(encoded);
+        // Every helper has let go of the buffers once its last chunk is in, or soon after.
+        let columns =
+            std::mem::take(&mut *self.columns.write().unwrap_or_else(PoisonError::into_inner));
+        let chunks = chunks
+            .into_iter()
+            .map(|chunk| chunk.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect();
-        let mut encoded = take_columns(first);
-        for helper in helpers {
-            // A panic while encoding is a bug: carried to this thread, as with one thread.
-            encoded.extend(
-                helper
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        encoded
-    });
-    encoded.sort_unstable_by_key(|(index, _)| *index);
-    encoded.into_iter().map(|(_, chunk)| chunk).collect()
+        (columns, chunks)
+    }
 }
 
 /// One column's rows of the current row group.
@@ -1929,8 +2024,29 @@ mod tests {
         assert_ne!(first, other);
     }
 
+    /// Helpers that each encode on a thread of their own, started when offered a row group,
+    /// `delay` later (a helper coming late finds nothing left, or part of it).
+    struct ThreadHelpers {
+        threads: usize,
+        delay: std::time::Duration,
+        started: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    }
+
+    impl EncodeHelpers for ThreadHelpers {
+        fn offer(&self, encoding: &Arc<RowGroupEncoding>) {
+            let mut started = self.started.lock().expect("the helpers");
+            for _ in 0..self.threads {
+                let (encoding, delay) = (Arc::clone(encoding), self.delay);
+                started.push(std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    encoding.help(&mut None);
+                }));
+            }
+        }
+    }
+
     #[test]
-    fn encoding_on_more_threads_gives_the_same_bytes() {
+    fn encoding_with_helpers_gives_the_same_bytes() {
         let columns = every_type();
         let rows = every_type_rows();
         let options = ParquetOptions {
@@ -1938,15 +2054,25 @@ mod tests {
             ..ParquetOptions::default()
         };
         let (one, _) = write(&columns, &rows, options);
-        for threads in [2, 3, columns.len() + 1] {
+        for (threads, delay_ms) in [(0, 0), (1, 0), (2, 0), (columns.len() + 1, 0), (1, 5)] {
+            let helpers = Arc::new(ThreadHelpers {
+                threads,
+                delay: std::time::Duration::from_millis(delay_ms),
+                started: Mutex::new(Vec::new()),
+            });
             let mut writer = ParquetWriter::new(&columns, Vec::new(), options).expect("a writer");
-            writer.encode_on(threads);
+            writer.encode_with(Arc::clone(&helpers) as Arc<dyn EncodeHelpers>);
             for row in &rows {
                 writer.push(row).expect("push a row");
             }
             let (bytes, summary) = writer.finish().expect("finish");
             assert_eq!(summary.row_groups, rows.len().div_ceil(3) as u64);
-            assert!(bytes == one, "{threads} threads");
+            assert!(bytes == one, "{threads} helpers, {delay_ms} ms late");
+            let started = std::mem::take(&mut *helpers.started.lock().expect("the helpers"));
+            assert_eq!(started.len(), threads * rows.len().div_ceil(3));
+            for helper in started {
+                helper.join().expect("a helper");
+            }
         }
     }
 
