@@ -602,7 +602,6 @@ impl Text {
             FormatPipeline::Delimited(pipeline) => pipeline.finish()?,
             FormatPipeline::JsonLines(pipeline) => pipeline.finish()?,
         };
-        merged.malformed.check_share(merged.total)?;
         let contract = match merged.conversion {
             Some(conversion) => Some(conversion.finish_outcome()?),
             None => None,
@@ -1289,6 +1288,8 @@ impl<F: RangeFormat> Pipeline<F> {
         Ok(())
     }
 
+    /// Merges every range and finishes the format's result, checked as one thread checks
+    /// it, its last Parquet row group written.
     fn finish(mut self) -> Result<Merged, Error> {
         self.merge_all()?;
         if self.state.is_none() {
@@ -1300,8 +1301,11 @@ impl<F: RangeFormat> Pipeline<F> {
             return Err(ErrorKind::Internal("no range was parsed".into()).into());
         };
         let mut merged = self.format.finish(state, self.conversion.take())?;
+        // The checks in one thread's order: the malformed records' share, then the contract's
+        // (in `write_buffered_rows`), then the last row group, written while the workers are
+        // there to share its encoding.
+        merged.malformed.check_share(merged.total)?;
         if let Some(conversion) = &mut merged.conversion {
-            // The last row group, while the workers are there to share its encoding.
             conversion.write_buffered_rows()?;
         }
         Ok(merged)

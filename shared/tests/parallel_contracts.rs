@@ -247,6 +247,22 @@ fn the_rejection_policy_fails_like_one_thread() {
     let mut shared = contract();
     shared.rejects.max_share = Some(0.2);
     assert_like_one_thread(&shared, "incoming/notes/a.csv", input.as_bytes());
+    // A record both malformed and rejected, past both shares: the malformed records' share
+    // is checked first, as on one thread (found by the parallel_contracts fuzz target).
+    let mut positional = contract();
+    positional.format.format = Some(Format::Csv);
+    positional.format.header = Some(false);
+    positional.rejects.max_share = Some(0.5);
+    let one = convert(
+        &positional,
+        "incoming/notes/f.csv",
+        b"\xda",
+        Parallelism::with_threads(1),
+        usize::MAX,
+    );
+    let error = one.expect_err("past both shares");
+    assert!(error.starts_with("TooManyMalformedRecords"), "{error}");
+    assert_like_one_thread(&positional, "incoming/notes/f.csv", b"\xda");
 }
 
 /// A sink that refuses every write, as an S3 upload that failed does.
