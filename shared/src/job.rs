@@ -103,8 +103,8 @@ pub mod env {
     /// container may use, [`Parallelism::available`](crate::Parallelism::available)), an object
     /// under a contract included. An object that other stages run on is parsed on one thread.
     pub const THREADS: &str = "PIPELINE_THREADS";
-    /// The bytes of decompressed text each worker parses at a time (default: 2 MiB on
-    /// Fargate, 1 MiB on Lambda); memory grows with threads × this size.
+    /// The bytes of decompressed text each worker parses at a time (default: 1 MiB); memory
+    /// grows with threads × this size.
     pub const RANGE_BYTES: &str = "PIPELINE_RANGE_BYTES";
     /// The CloudWatch namespace of the processors' metrics (default
     /// [`NAMESPACE_PREFIX`](crate::NAMESPACE_PREFIX); a stack gives `<prefix>/<stack name>`).

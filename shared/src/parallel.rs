@@ -123,15 +123,20 @@ pub struct Parallelism {
 }
 
 impl Parallelism {
-    /// The default range size: 2 MiB, large enough that a range's fixed costs (a guess, a
+    /// The default range size: 1 MiB, large enough that a range's fixed costs (a guess, a
     /// merge: about 50 µs of CPU on the bench rows) are noise, small enough that a few
-    /// hundred MB keep every worker busy and that the ranges in flight stay in the caches
-    /// and the memory already touched. Under a contract a range in flight holds its typed
-    /// rows too (about 1.6 times its text, in growing buffers): with 8 MiB, two threads
-    /// converting on the Fargate route peaked over 256 MiB. Against 4 MiB, on the bench
-    /// files with two threads (15 interleaved runs each), 2 MiB took 2–3 % less CPU for the
-    /// same or less time, and converting peaked at 82 MiB instead of 107.
-    pub const DEFAULT_RANGE_BYTES: NonZeroUsize = NonZeroUsize::new(2 << 20).unwrap();
+    /// hundred MB keep every worker busy and that a range stays in the cache of the core that
+    /// reads it and the one that parses it: the Graviton2 and Graviton3 cores the Fargate
+    /// task and the Lambda function run on have 1 MB of L2 cache each (AWS Graviton Technical
+    /// Guide). Under a contract a range in flight holds its typed rows too (about 1.6 times
+    /// its text, in growing buffers): with 8 MiB, two threads converting on the Fargate
+    /// route peaked over 256 MiB. Against 2 MiB (on this project's x86 test machine, 4 MiB of
+    /// L2 a core; two threads, 15 interleaved runs each), 1 MiB converted the bench rows in
+    /// 0.478 s instead of 0.486 (1.5 % less CPU, peak RSS 71 MiB instead of 83) and
+    /// profiled them as fast; end to end on 1 GiB (`bench_ranged`, four alternating runs)
+    /// it converted at 270–275 MB/s against 268–272, peaking at 139 MiB instead of 152.
+    /// (Against 4 MiB, 2 MiB had taken 2–3 % less CPU.)
+    pub const DEFAULT_RANGE_BYTES: NonZeroUsize = NonZeroUsize::new(1 << 20).unwrap();
 
     /// `threads` threads (at least one) with ranges of [`Self::DEFAULT_RANGE_BYTES`].
     pub fn with_threads(threads: usize) -> Parallelism {
