@@ -1,8 +1,9 @@
 //! Parallel conversion under a contract (issues 12 and 13): any input, any thread count, any
 //! range size gives one thread's report, Parquet bytes and rejected records, or its error.
 //!
-//! Input layout: byte 0 chooses the contract (bits 0-1: one of [`CONTRACTS`]) and whether
-//! the processors get tiny limits (bit 2), byte 1 the thread count (2 to 9), byte 2 the range
+//! Input layout: byte 0 chooses the contract (bits 0-1: one of [`CONTRACTS`]), whether
+//! the processors get tiny limits (bit 2) and whether the Parquet row groups hold 3 rows
+//! (bit 3: several row groups, written while the workers parse), byte 1 the thread count (2 to 9), byte 2 the range
 //! size (1 to 256 bytes) and byte 3 the chunks both processors are fed (1 to 255 bytes, or 0:
 //! the whole input at once); the rest is the object's bytes.
 
@@ -15,7 +16,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use shared::{
     Config, Contract, Conversion, ConversionOutputs, MalformedLimits, ParallelProcessor,
-    Parallelism, Processor, SharedBuffer,
+    Parallelism, ParquetOptions, Processor, SharedBuffer,
 };
 
 /// Columns of every kind of check: a required bounded integer, a decimal, a date, a
@@ -84,7 +85,7 @@ fn config(tiny: bool) -> Config {
 /// message.
 fn convert(
     contract: &Contract,
-    config: Config,
+    (config, options): (Config, ParquetOptions),
     threads: Option<Parallelism>,
     data: &[u8],
     chunk: usize,
@@ -95,7 +96,8 @@ fn convert(
         rejects: Box::new(rejects.clone()),
     };
     let name = |error: shared::Error| format!("{}: {error}", error.name());
-    let conversion = Conversion::new(contract, KEY, outputs).map_err(name)?;
+    let conversion =
+        Conversion::with_parquet_options(contract, KEY, outputs, options).map_err(name)?;
     let analysis = match threads {
         None => {
             let mut processor = Processor::with_conversion(config, Some(KEY), conversion);
@@ -121,6 +123,14 @@ fuzz_target!(|input: &[u8]| {
     };
     let contract = &CONTRACTS[usize::from(control & 0b11)];
     let config = config(control & 0b100 != 0);
+    let options = ParquetOptions {
+        max_row_group_rows: if control & 0b1000 != 0 {
+            3
+        } else {
+            ParquetOptions::DEFAULT_MAX_ROW_GROUP_ROWS
+        },
+        ..ParquetOptions::default()
+    };
     let parallelism = Parallelism {
         threads: NonZeroUsize::new(usize::from(threads % 8) + 2).expect("at least two"),
         range_bytes: NonZeroUsize::new(usize::from(*range) + 1).expect("at least one"),
@@ -129,8 +139,8 @@ fuzz_target!(|input: &[u8]| {
         0 => data.len().max(1),
         size => usize::from(*size),
     };
-    let one = convert(contract, config.clone(), None, data, chunk);
-    let many = convert(contract, config, Some(parallelism), data, chunk);
+    let one = convert(contract, (config.clone(), options), None, data, chunk);
+    let many = convert(contract, (config, options), Some(parallelism), data, chunk);
     assert!(
         many == one,
         "{parallelism:?}, chunks of {chunk}:\n{many:?}\n!=\n{one:?}"

@@ -349,6 +349,17 @@ impl Conversion {
         key: &str,
         outputs: ConversionOutputs,
     ) -> Result<Conversion, Error> {
+        Conversion::with_parquet_options(contract, key, outputs, ParquetOptions::default())
+    }
+
+    /// [`Conversion::new`] writing the Parquet file with `options` (row group bounds, zstd
+    /// level) instead of [`ParquetOptions::default`].
+    pub fn with_parquet_options(
+        contract: &Contract,
+        key: &str,
+        outputs: ConversionOutputs,
+        options: ParquetOptions,
+    ) -> Result<Conversion, Error> {
         contract
             .partition_values(key)
             .map_err(|detail| violation(contract, detail))?;
@@ -358,7 +369,7 @@ impl Conversion {
                 inner: outputs.parquet,
                 bytes: 0,
             },
-            ParquetOptions::default(),
+            options,
         )?;
         Ok(Conversion {
             contract: contract.clone(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use shared::{
     Config, Contract, Conversion, ConversionOutputs, Format, MalformedLimits, ParallelProcessor,
-    Parallelism, Processing, Report, SharedBuffer, Source,
+    Parallelism, ParquetOptions, Processing, Report, SharedBuffer, Source,
 };
 
 use crate::support::gzip;
@@ -69,6 +69,32 @@ fn convert(
     )
 }
 
+/// [`convert`] with `options` for the Parquet file.
+fn convert_with_options(
+    contract: &Contract,
+    key: &str,
+    input: &[u8],
+    (parallelism, chunk): (Parallelism, usize),
+    options: ParquetOptions,
+) -> Converted {
+    let (parquet, rejects) = (SharedBuffer::new(), SharedBuffer::new());
+    let outputs = ConversionOutputs {
+        parquet: Box::new(parquet.clone()),
+        rejects: Box::new(rejects.clone()),
+    };
+    let name = |error: shared::Error| format!("{}: {error}", error.name());
+    let conversion =
+        Conversion::with_parquet_options(contract, key, outputs, options).map_err(name)?;
+    finish_conversion(
+        conversion,
+        key,
+        input,
+        (parallelism, chunk),
+        &Config::default(),
+    )
+    .map(|report| (report, parquet.take(), rejects.take()))
+}
+
 /// [`convert`] with `config`, and with `rejects_sink` for the rejects' sink when it is
 /// given (the Parquet is still kept).
 fn convert_with(
@@ -86,6 +112,20 @@ fn convert_with(
     };
     let name = |error: shared::Error| format!("{}: {error}", error.name());
     let conversion = Conversion::new(contract, key, outputs).map_err(name)?;
+    finish_conversion(conversion, key, input, (parallelism, chunk), config)
+        .map(|report| (report, parquet.take(), rejects.take()))
+}
+
+/// Runs `conversion` over `input`: the report (with fixed timing), or the error's name and
+/// message.
+fn finish_conversion(
+    conversion: Conversion,
+    key: &str,
+    input: &[u8],
+    (parallelism, chunk): (Parallelism, usize),
+    config: &Config,
+) -> Result<String, String> {
+    let name = |error: shared::Error| format!("{}: {error}", error.name());
     let mut processor =
         ParallelProcessor::with_conversion(config.clone(), Some(key), conversion, parallelism);
     for piece in input.chunks(chunk.clamp(1, input.len().max(1))) {
@@ -94,11 +134,7 @@ fn convert_with(
     let analysis = processor.finish().map_err(name)?;
     let processing = Processing::measure("test", Duration::from_secs(1), &analysis);
     let report = Report::new(Source::default(), &analysis, processing);
-    Ok((
-        String::from_utf8(report.to_json()).unwrap(),
-        parquet.take(),
-        rejects.take(),
-    ))
+    Ok(String::from_utf8(report.to_json()).unwrap())
 }
 
 fn parallelism(threads: usize, range_bytes: usize) -> Parallelism {
@@ -205,6 +241,47 @@ fn a_contract_object_converts_to_the_same_bytes_on_every_thread_count() {
     );
     assert!(!one.2.is_empty());
     assert_like_one_thread(&contract(), "incoming/notes/a.csv", input.as_bytes());
+}
+
+#[test]
+fn many_row_groups_convert_to_the_same_bytes_on_every_thread_count() {
+    // Row groups of 97 rows: the merger writes one every few ranges, sharing each one's
+    // column chunks with the workers, and the last one at the end.
+    let options = ParquetOptions {
+        max_row_group_rows: 97,
+        ..ParquetOptions::default()
+    };
+    let key = "incoming/notes/g.csv";
+    let input = rows(3_000, true);
+    let one = convert_with_options(
+        &contract(),
+        key,
+        input.as_bytes(),
+        (Parallelism::with_threads(1), usize::MAX),
+        options,
+    )
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&one.0).unwrap();
+    let row_groups = report["contract"]["row_groups"].as_u64().unwrap();
+    assert!(row_groups > 10, "{}", one.0);
+    for threads in THREADS {
+        for range_bytes in [64, 1_000, 4_096, 20_000] {
+            for chunk in [usize::MAX, 4_096] {
+                let parallel = convert_with_options(
+                    &contract(),
+                    key,
+                    input.as_bytes(),
+                    (parallelism(threads, range_bytes), chunk),
+                    options,
+                )
+                .unwrap();
+                assert!(
+                    parallel == one,
+                    "{threads} threads, ranges of {range_bytes} bytes, chunks of {chunk}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
