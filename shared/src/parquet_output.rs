@@ -2077,6 +2077,44 @@ mod tests {
     }
 
     #[test]
+    fn a_helpers_error_reaches_the_writer_in_column_order() {
+        let specs = [
+            spec("a", "int64", true),
+            spec("b", "int64", true),
+            spec("c", "string", true),
+        ];
+        let writer =
+            ParquetWriter::new(&specs, Vec::new(), ParquetOptions::default()).expect("a writer");
+        let mut columns: Vec<_> = specs.iter().map(ColumnBuffer::new).collect();
+        for column in &mut columns {
+            column.levels.push(0);
+        }
+        // A defined level without its value: this column's encoding fails.
+        columns[1].levels.push(1);
+        let schema = writer.file.schema_descr();
+        let descriptors = (0..columns.len()).map(|i| schema.column(i)).collect();
+        let encoding = Arc::new(RowGroupEncoding::new(
+            descriptors,
+            columns,
+            writer.encoder.level(),
+        ));
+        let helper = {
+            let encoding = Arc::clone(&encoding);
+            std::thread::spawn(move || encoding.help(&mut None))
+        };
+        let mut encoder = ChunkEncoder::new(writer.encoder.level()).expect("an encoder");
+        encoding.take_columns(&mut encoder);
+        let (buffers, chunks) = encoding.wait();
+        helper.join().expect("the helper");
+        assert_eq!(buffers.len(), 3);
+        assert!(chunks[0].is_ok() && chunks[2].is_ok());
+        let error = chunks[1].as_ref().expect_err("column b fails").to_string();
+        assert!(error.contains("0 values for 1 defined levels"), "{error}");
+        // A helper coming once every column is taken finds nothing to do.
+        encoding.help(&mut None);
+    }
+
+    #[test]
     fn no_rows_is_a_valid_empty_file() {
         let (bytes, summary) = write(&every_type(), &[], ParquetOptions::default());
         assert_eq!((summary.rows, summary.row_groups), (0, 0));
