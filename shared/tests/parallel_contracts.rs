@@ -64,45 +64,19 @@ fn convert(
         key,
         input,
         (parallelism, chunk),
-        &Config::default(),
+        (&Config::default(), ParquetOptions::default()),
         None,
     )
 }
 
-/// [`convert`] with `options` for the Parquet file.
-fn convert_with_options(
-    contract: &Contract,
-    key: &str,
-    input: &[u8],
-    (parallelism, chunk): (Parallelism, usize),
-    options: ParquetOptions,
-) -> Converted {
-    let (parquet, rejects) = (SharedBuffer::new(), SharedBuffer::new());
-    let outputs = ConversionOutputs {
-        parquet: Box::new(parquet.clone()),
-        rejects: Box::new(rejects.clone()),
-    };
-    let name = |error: shared::Error| format!("{}: {error}", error.name());
-    let conversion =
-        Conversion::with_parquet_options(contract, key, outputs, options).map_err(name)?;
-    finish_conversion(
-        conversion,
-        key,
-        input,
-        (parallelism, chunk),
-        &Config::default(),
-    )
-    .map(|report| (report, parquet.take(), rejects.take()))
-}
-
-/// [`convert`] with `config`, and with `rejects_sink` for the rejects' sink when it is
-/// given (the Parquet is still kept).
+/// [`convert`] with `config` and `options` for the Parquet file, and with `rejects_sink`
+/// for the rejects' sink when it is given (the Parquet is still kept).
 fn convert_with(
     contract: &Contract,
     key: &str,
     input: &[u8],
     (parallelism, chunk): (Parallelism, usize),
-    config: &Config,
+    (config, options): (&Config, ParquetOptions),
     rejects_sink: Option<Box<dyn Write + Send>>,
 ) -> Converted {
     let (parquet, rejects) = (SharedBuffer::new(), SharedBuffer::new());
@@ -111,21 +85,8 @@ fn convert_with(
         rejects: rejects_sink.unwrap_or_else(|| Box::new(rejects.clone())),
     };
     let name = |error: shared::Error| format!("{}: {error}", error.name());
-    let conversion = Conversion::new(contract, key, outputs).map_err(name)?;
-    finish_conversion(conversion, key, input, (parallelism, chunk), config)
-        .map(|report| (report, parquet.take(), rejects.take()))
-}
-
-/// Runs `conversion` over `input`: the report (with fixed timing), or the error's name and
-/// message.
-fn finish_conversion(
-    conversion: Conversion,
-    key: &str,
-    input: &[u8],
-    (parallelism, chunk): (Parallelism, usize),
-    config: &Config,
-) -> Result<String, String> {
-    let name = |error: shared::Error| format!("{}: {error}", error.name());
+    let conversion =
+        Conversion::with_parquet_options(contract, key, outputs, options).map_err(name)?;
     let mut processor =
         ParallelProcessor::with_conversion(config.clone(), Some(key), conversion, parallelism);
     for piece in input.chunks(chunk.clamp(1, input.len().max(1))) {
@@ -134,7 +95,11 @@ fn finish_conversion(
     let analysis = processor.finish().map_err(name)?;
     let processing = Processing::measure("test", Duration::from_secs(1), &analysis);
     let report = Report::new(Source::default(), &analysis, processing);
-    Ok(String::from_utf8(report.to_json()).unwrap())
+    Ok((
+        String::from_utf8(report.to_json()).unwrap(),
+        parquet.take(),
+        rejects.take(),
+    ))
 }
 
 fn parallelism(threads: usize, range_bytes: usize) -> Parallelism {
@@ -253,12 +218,13 @@ fn many_row_groups_convert_to_the_same_bytes_on_every_thread_count() {
     };
     let key = "incoming/notes/g.csv";
     let input = rows(3_000, true);
-    let one = convert_with_options(
+    let one = convert_with(
         &contract(),
         key,
         input.as_bytes(),
         (Parallelism::with_threads(1), usize::MAX),
-        options,
+        (&Config::default(), options),
+        None,
     )
     .unwrap();
     let report: serde_json::Value = serde_json::from_str(&one.0).unwrap();
@@ -267,12 +233,13 @@ fn many_row_groups_convert_to_the_same_bytes_on_every_thread_count() {
     for threads in THREADS {
         for range_bytes in [64, 1_000, 4_096, 20_000] {
             for chunk in [usize::MAX, 4_096] {
-                let parallel = convert_with_options(
+                let parallel = convert_with(
                     &contract(),
                     key,
                     input.as_bytes(),
                     (parallelism(threads, range_bytes), chunk),
-                    options,
+                    (&Config::default(), options),
+                    None,
                 )
                 .unwrap();
                 assert!(
@@ -394,7 +361,7 @@ fn a_write_failure_before_the_malformed_limit_in_one_range_fails_like_one_thread
                 key,
                 input.as_bytes(),
                 (parallelism, usize::MAX),
-                &config,
+                (&config, ParquetOptions::default()),
                 Some(Box::new(RefusingSink)),
             )
         };
