@@ -96,6 +96,14 @@ fn edge_cases_give_their_documented_outcomes() {
     garbage_zstd.extend((0..500u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8));
     let mut two_frames = zstd(b"a\tb\n1\t2\n");
     two_frames.extend(zstd(b"3\t4\n"));
+    // As `pzstd` writes: each frame behind a skippable frame that holds its size.
+    let mut behind_skippable_frames = Vec::new();
+    for frame in [zstd(b"a,b\n1,2\n"), zstd(b"3,4\n")] {
+        behind_skippable_frames.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0]);
+        behind_skippable_frames
+            .extend_from_slice(&u32::try_from(frame.len()).unwrap().to_le_bytes());
+        behind_skippable_frames.extend(frame);
+    }
     let relaxed = lenient();
     let tight = Config {
         max_record_bytes: 64,
@@ -249,6 +257,13 @@ fn edge_cases_give_their_documented_outcomes() {
         (
             "two zstd frames of TSV",
             two_frames,
+            None,
+            &d,
+            report((2, 2, 0), 2, &[]),
+        ),
+        (
+            "zstd frames behind skippable frames (pzstd)",
+            behind_skippable_frames,
             None,
             &d,
             report((2, 2, 0), 2, &[]),
