@@ -45,6 +45,14 @@ impl Decoder {
         }
     }
 
+    /// Counts a whole zstd frame, decompressed elsewhere, as consumed (see
+    /// [`ZstdDecoder::skip_frame`]); for another decoder, nothing.
+    pub(crate) fn skip_frame(&mut self, len: usize) {
+        if let Decoder::Zstd(zstd) = self {
+            zstd.skip_frame(len);
+        }
+    }
+
     /// Checks that the input ended at a member or frame boundary.
     pub(crate) fn finish(&self) -> Result<(), Error> {
         match self {
@@ -301,17 +309,19 @@ fn gzip_header_len(bytes: &[u8]) -> HeaderParse {
 /// end makes the output independent of how the input is split: every block's bytes reach the
 /// caller before the next block is looked at, whatever the chunking. The layout is followed
 /// only as far as it makes sense; past anything unexpected the bytes go to the decoder as they
-/// come, and it names the corruption.
+/// come, and it names the corruption. The same walk finds where frames end, to cut a stream of
+/// several frames for several threads ([`crate::zstd_frames`]).
 #[derive(Debug)]
-enum ZstdLayout {
+pub(crate) enum ZstdLayout {
     /// Collecting a frame's first bytes: the magic number (4) and, for a zstd frame, the frame
     /// header descriptor (1), or for a skippable frame its size (4).
     FrameStart(Vec<u8>),
     /// Inside a frame header, after its descriptor: this many bytes to the first block.
     HeaderRest { left: u64, checksum: FrameChecksum },
-    /// Inside a skippable frame's content or a frame's checksum: this many bytes to the next
-    /// frame.
-    Skip { left: u64 },
+    /// Inside a skippable frame's content: this many bytes to the next frame.
+    Skippable { left: u64 },
+    /// Inside a frame's content checksum: this many bytes to the next frame.
+    Checksum { left: u64 },
     /// Collecting a 3-byte block header.
     BlockHeader(Vec<u8>, FrameChecksum),
     /// Inside a block's content: this many bytes to its end.
@@ -326,23 +336,80 @@ enum ZstdLayout {
 
 /// Whether a zstd frame ends with a 4-byte content checksum.
 #[derive(Debug, Clone, Copy)]
-struct FrameChecksum(bool);
+pub(crate) struct FrameChecksum(bool);
+
+/// Where a step of the walk ([`ZstdLayout::step`]) stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Boundary {
+    /// The input ran out first.
+    Nothing,
+    /// A block's last byte, inside its frame.
+    Block,
+    /// A frame's last byte (a zstd frame's, after its last block or its checksum, or a
+    /// skippable frame's).
+    Frame,
+}
+
+/// What the stream holds where the walk stands ([`ZstdLayout::unit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// At a frame's first bytes, not yet told what it is.
+    Start,
+    /// Inside a zstd frame.
+    Frame,
+    /// Inside a skippable frame.
+    Skippable,
+    /// Past something unexpected.
+    Opaque,
+}
 
 const ZSTD_SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
 
+/// The most a block decompresses to (RFC 8878, section 3.1.1.2.4: `Block_Maximum_Size`, at
+/// most 128 KiB, raw and RLE blocks included).
+pub(crate) const ZSTD_MAX_BLOCK_OUTPUT: u64 = 128 << 10;
+
 impl ZstdLayout {
-    fn new() -> ZstdLayout {
+    pub(crate) fn new() -> ZstdLayout {
         ZstdLayout::FrameStart(Vec::with_capacity(8))
     }
 
     /// How many of `input`'s first bytes the decoder may take in one call: up to the end of the
-    /// current block, or all of them when no block ends within them.
-    fn next_call_len(&mut self, input: &[u8]) -> usize {
+    /// current block (or frame), or all of them when none ends within them; and whether one
+    /// ends there.
+    fn next_call_len(&mut self, input: &[u8]) -> (usize, bool) {
+        let mut at = 0;
+        while at < input.len() {
+            let (taken, boundary) = self.step(&input[at..]);
+            at += taken;
+            if boundary != Boundary::Nothing {
+                return (at, true);
+            }
+        }
+        (input.len(), false)
+    }
+
+    /// What the walk stands in.
+    pub(crate) fn unit(&self) -> Unit {
+        match self {
+            ZstdLayout::FrameStart(_) => Unit::Start,
+            ZstdLayout::HeaderRest { .. }
+            | ZstdLayout::Checksum { .. }
+            | ZstdLayout::BlockHeader(..)
+            | ZstdLayout::Block { .. } => Unit::Frame,
+            ZstdLayout::Skippable { .. } => Unit::Skippable,
+            ZstdLayout::Opaque => Unit::Opaque,
+        }
+    }
+
+    /// Walks `input` up to the next block's or frame's end, or through all of it: the bytes
+    /// taken and what ended there. (A frame's first bytes, or a frame header, end nothing.)
+    pub(crate) fn step(&mut self, input: &[u8]) -> (usize, Boundary) {
         let mut at = 0;
         while at < input.len() {
             let rest = &input[at..];
             match self {
-                ZstdLayout::Opaque => return input.len(),
+                ZstdLayout::Opaque => return (input.len(), Boundary::Nothing),
                 ZstdLayout::FrameStart(start) => {
                     // The magic number first; then it tells how many bytes to collect.
                     let need = match start.len() {
@@ -355,6 +422,10 @@ impl ZstdLayout {
                     at += take;
                     if start.len() == need && need > 4 {
                         *self = ZstdLayout::after_frame_start(start);
+                        if matches!(self, ZstdLayout::Skippable { left: 0 }) {
+                            *self = ZstdLayout::new();
+                            return (at, Boundary::Frame);
+                        }
                     }
                 }
                 ZstdLayout::HeaderRest { left, checksum } => {
@@ -365,12 +436,13 @@ impl ZstdLayout {
                         *self = ZstdLayout::BlockHeader(Vec::with_capacity(3), *checksum);
                     }
                 }
-                ZstdLayout::Skip { left } => {
+                ZstdLayout::Skippable { left } | ZstdLayout::Checksum { left } => {
                     let take = usize::try_from(*left).unwrap_or(usize::MAX).min(rest.len());
                     *left -= take as u64;
                     at += take;
                     if *left == 0 {
                         *self = ZstdLayout::new();
+                        return (at, Boundary::Frame);
                     }
                 }
                 ZstdLayout::BlockHeader(header, checksum) => {
@@ -396,8 +468,7 @@ impl ZstdLayout {
                             checksum: *checksum,
                         };
                         if size == 0 {
-                            self.end_block();
-                            return at;
+                            return (at, self.end_block());
                         }
                     }
                 }
@@ -406,20 +477,19 @@ impl ZstdLayout {
                     *left -= take as u64;
                     at += take;
                     if *left == 0 {
-                        self.end_block();
-                        return at;
+                        return (at, self.end_block());
                     }
                 }
             }
         }
-        input.len()
+        (input.len(), Boundary::Nothing)
     }
 
     /// The state after a frame's first bytes (magic number and descriptor, or skippable size).
     fn after_frame_start(start: &[u8]) -> ZstdLayout {
         if is_skippable(start) {
             let size = u32::from_le_bytes([start[4], start[5], start[6], start[7]]);
-            return ZstdLayout::Skip {
+            return ZstdLayout::Skippable {
                 left: u64::from(size),
             };
         }
@@ -444,21 +514,30 @@ impl ZstdLayout {
         }
     }
 
-    /// After a block's last byte: the next block's header, the frame's checksum, or a new frame.
-    fn end_block(&mut self) {
-        if let ZstdLayout::Block { last, checksum, .. } = *self {
-            *self = match (last, checksum) {
-                (false, _) => ZstdLayout::BlockHeader(Vec::with_capacity(3), checksum),
-                (true, FrameChecksum(true)) => ZstdLayout::Skip { left: 4 },
-                (true, FrameChecksum(false)) => ZstdLayout::new(),
-            };
-        }
+    /// After a block's last byte: the next block's header, the frame's checksum, or a new
+    /// frame; what ended there.
+    fn end_block(&mut self) -> Boundary {
+        let ZstdLayout::Block { last, checksum, .. } = *self else {
+            return Boundary::Nothing;
+        };
+        let (next, boundary) = match (last, checksum) {
+            (false, _) => (
+                ZstdLayout::BlockHeader(Vec::with_capacity(3), checksum),
+                Boundary::Block,
+            ),
+            (true, FrameChecksum(true)) => (ZstdLayout::Checksum { left: 4 }, Boundary::Block),
+            (true, FrameChecksum(false)) => (ZstdLayout::new(), Boundary::Frame),
+        };
+        *self = next;
+        boundary
     }
 }
 
-fn is_skippable(start: &[u8]) -> bool {
-    u32::from_le_bytes([start[0], start[1], start[2], start[3]]) & 0xFFFF_FFF0
-        == ZSTD_SKIPPABLE_MAGIC
+/// Whether `start` begins with a skippable frame's magic number.
+pub(crate) fn is_skippable(start: &[u8]) -> bool {
+    start.first_chunk().is_some_and(|magic: &[u8; 4]| {
+        u32::from_le_bytes(*magic) & 0xFFFF_FFF0 == ZSTD_SKIPPABLE_MAGIC
+    })
 }
 
 pub(crate) struct ZstdDecoder {
@@ -467,6 +546,12 @@ pub(crate) struct ZstdDecoder {
     /// The decoder's last hint: 0 when the last frame is complete and flushed.
     hint: usize,
     consumed: u64,
+    /// Where the part of the layout being decoded starts (a block with the frame header or
+    /// the block end before it, a checksum, or the rest of the stream past anything
+    /// unexpected): the offset a corruption is reported at. zstd decodes a block once it has
+    /// all of it, so this offset does not depend on how the input is split, as the number of
+    /// bytes consumed when the error came does.
+    part_start: u64,
     out: Vec<u8>,
 }
 
@@ -488,6 +573,7 @@ impl ZstdDecoder {
             layout: ZstdLayout::new(),
             hint: 0,
             consumed: 0,
+            part_start: 0,
             out: vec![0; OUTPUT_BUFFER],
         })
     }
@@ -498,9 +584,12 @@ impl ZstdDecoder {
         sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
         while !input.is_empty() {
-            let call = self.layout.next_call_len(input);
+            let (call, part_ends) = self.layout.next_call_len(input);
             self.decode_call(&input[..call], sink)?;
             input = &input[call..];
+            if part_ends {
+                self.part_start = self.consumed;
+            }
         }
         Ok(())
     }
@@ -526,7 +615,7 @@ impl ZstdDecoder {
                 Err(e) => {
                     return Err(ErrorKind::CorruptCompression {
                         compression: Compression::Zstd,
-                        offset: self.consumed,
+                        offset: self.part_start,
                         detail: e.to_string(),
                     }
                     .into());
@@ -541,6 +630,61 @@ impl ZstdDecoder {
                 return Ok(());
             }
         }
+    }
+
+    /// Counts `len` bytes as consumed without decoding them: a whole frame, at a frame
+    /// boundary, that another decoder decompresses ([`crate::zstd_frames`]). The error offsets
+    /// of the bytes after it stay those of the whole stream.
+    pub(crate) fn skip_frame(&mut self, len: usize) {
+        self.consumed += len as u64;
+        self.part_start = self.consumed;
+    }
+
+    /// Decompresses one whole frame, `frame`, found at `offset` in the stream, handing its
+    /// output to `sink`: the output and the error one decoder fed the whole stream gives for
+    /// it.
+    pub(crate) fn decode_frame(
+        frame: &[u8],
+        offset: u64,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut decoder = ZstdDecoder::new()?;
+        (decoder.consumed, decoder.part_start) = (offset, offset);
+        decoder.decode(frame, sink)?;
+        if decoder.hint == 0 {
+            Ok(())
+        } else {
+            // The walk that cut the frame and zstd disagree on where it ends.
+            Err(ErrorKind::Internal(format!(
+                "the zstd frame at byte {offset} did not end where its blocks do"
+            ))
+            .into())
+        }
+    }
+
+    /// [`ZstdDecoder::decode_frame`] into `output` (cleared first; `capacity` bytes reserved,
+    /// at least the frame's output): in one call when the frame is sound; a frame that fails
+    /// it is decoded again block by block, for the output before its corrupt block and that
+    /// block's offset.
+    pub(crate) fn decode_frame_into(
+        frame: &[u8],
+        offset: u64,
+        mut output: Vec<u8>,
+        capacity: usize,
+    ) -> (Vec<u8>, Result<(), Error>) {
+        output.clear();
+        output.reserve(capacity);
+        if let Ok(mut whole) = zstd::bulk::Decompressor::new()
+            && whole.decompress_to_buffer(frame, &mut output).is_ok()
+        {
+            return (output, Ok(()));
+        }
+        output.clear();
+        let result = ZstdDecoder::decode_frame(frame, offset, &mut |bytes| {
+            output.extend_from_slice(bytes);
+            Ok(())
+        });
+        (output, result)
     }
 
     fn finish(&self) -> Result<(), Error> {
@@ -614,13 +758,43 @@ mod tests {
         gzip_member.extend_from_slice(&(!len).to_le_bytes());
         gzip_member.extend_from_slice(content);
         gzip_member.extend_from_slice(&[0b111, 0, 0, 0, 0, 0, 0, 0, 0]);
-        for input in [zstd_frame, gzip_member] {
+        for input in [zstd_frame.clone(), gzip_member] {
             for chunk in [1, 2, 5, 64, usize::MAX] {
                 let (out, error) = decode_until_error(&input, chunk);
                 assert_eq!(out, content, "chunks of {chunk}: {error}");
                 assert!(error.contains("corrupt"), "chunks of {chunk}: {error}");
             }
         }
+        // zstd names the offset of the block it refuses, whatever the chunking: there, the
+        // reserved block's header, after the frame header (6) and the raw block.
+        let reserved_block = 6 + 3 + content.len();
+        for chunk in [1, 2, 5, 64, usize::MAX] {
+            let (_, error) = decode_until_error(&zstd_frame, chunk);
+            assert!(
+                error.contains(&format!("at compressed byte {reserved_block}:")),
+                "chunks of {chunk}: {error}"
+            );
+        }
+        // A corrupt compressed block: named at its start, whatever the chunking.
+        let data = sample();
+        let frames = [
+            zstd::encode_all(&data[..50_000], 3).unwrap(),
+            zstd::encode_all(&data[50_000..], 3).unwrap(),
+        ];
+        let mut corrupt = frames.concat();
+        let second = frames[0].len();
+        // Past the second frame's header (4 + 1 + window + content size: at most 14) and its
+        // first block's header.
+        corrupt[second + 20..second + 26].copy_from_slice(&[0xff, 0, 0xff, 0, 0xff, 0]);
+        let errors: Vec<String> = [1, 3, 100, 4096, usize::MAX]
+            .into_iter()
+            .map(|chunk| decode_until_error(&corrupt, chunk).1)
+            .collect();
+        assert!(
+            errors[0].contains(&format!("at compressed byte {second}:")),
+            "{errors:?}"
+        );
+        assert!(errors.iter().all(|error| *error == errors[0]), "{errors:?}");
     }
 
     #[test]

@@ -151,7 +151,9 @@ pub enum ErrorKind {
     CorruptCompression {
         /// Which compression.
         compression: Compression,
-        /// Offset in the compressed input where the decoder stopped.
+        /// Offset in the compressed input: for gzip, where the decoder stopped; for zstd,
+        /// where the part it refused starts (the block, with the frame header for a frame's
+        /// first, or the content checksum), whatever the input's chunking.
         offset: u64,
         /// The decoder's own words.
         detail: String,

@@ -74,6 +74,7 @@ mod processor;
 mod profile;
 mod report;
 mod stage;
+mod zstd_frames;
 
 pub use compression::Compression;
 pub use config::{Config, Format, MalformedLimits};

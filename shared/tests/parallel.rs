@@ -563,6 +563,95 @@ fn compressed_inputs_agree() {
     }
 }
 
+/// `text` cut into zstd frames of `frame` bytes (cut inside rows and quoted fields), each
+/// behind a skippable frame holding its size as `pzstd` writes them; every third frame with a
+/// content checksum.
+fn pzstd_like(text: &[u8], frame: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut stream = Vec::new();
+    for (i, part) in text.chunks(frame).enumerate() {
+        let mut encoder = zstd::Encoder::new(Vec::new(), 1).unwrap();
+        encoder.include_checksum(i % 3 == 0).unwrap();
+        encoder.write_all(part).unwrap();
+        let frame = encoder.finish().unwrap();
+        stream.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0]);
+        stream.extend_from_slice(&u32::try_from(frame.len()).unwrap().to_le_bytes());
+        stream.extend(frame);
+    }
+    stream
+}
+
+/// Where frame `index` of a [`pzstd_like`] stream starts.
+fn frame_start(stream: &[u8], index: usize) -> usize {
+    let mut at = 0;
+    for _ in 0..=index {
+        at += 12;
+        if at > 12 {
+            let size = u32::from_le_bytes(stream[at - 16..at - 12].try_into().unwrap());
+            at += usize::try_from(size).unwrap();
+        }
+    }
+    at
+}
+
+#[test]
+fn zstd_frames_decompressed_on_every_thread_agree() {
+    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    let csv = quoted_csv(&mut random, 400);
+    // 20 frames.
+    let stream = pzstd_like(&csv, csv.len().div_ceil(20));
+    assert!(frame_start(&stream, 19) < stream.len());
+    // A corrupt block in frame 9: the frames before it, and its blocks before the corrupt
+    // one, are parsed first.
+    let mut corrupt = stream.clone();
+    let at = frame_start(&stream, 9) + 12;
+    corrupt[at..at + 6].copy_from_slice(b"\xff\x00\xff\x00\xff\x00");
+    // A wrong content checksum in frame 6 (one of the checksummed frames).
+    let mut bad_checksum = stream.clone();
+    bad_checksum[frame_start(&stream, 7) - 13] ^= 1;
+    // The last frame cut short; something that is not a frame after frame 12.
+    let truncated = stream[..stream.len() - 3].to_vec();
+    let mut garbage = stream[..frame_start(&stream, 12)].to_vec();
+    garbage.extend_from_slice(b"this is not a zstd frame\n");
+    // Small samples, so that most frames come after the workers start.
+    let config = Config {
+        sniff_bytes: 256,
+        ..lenient()
+    };
+    // The malformed rows pass a limit in the first frames, before the corruption.
+    let strict = Config {
+        malformed_limits: MalformedLimits {
+            max_count: Some(2),
+            max_share: None,
+        },
+        ..config.clone()
+    };
+    for (name, input, config) in [
+        ("frames", &stream, &config),
+        ("a corrupt frame", &corrupt, &config),
+        ("a wrong checksum", &bad_checksum, &config),
+        ("the last frame truncated", &truncated, &config),
+        ("not a frame after frame 12", &garbage, &config),
+        ("a limit before the corruption", &corrupt, &strict),
+    ] {
+        assert_agrees_with_sizes(name, input, Some("x.csv.zst"), config, &[5, 64, 333, 4_096]);
+    }
+    let rendered_one = |input: &[u8], config: &Config| {
+        rendered(one_thread_chunked(input, config, Some("x.csv.zst"), 1_000))
+    };
+    assert!(rendered_one(&stream, &config).is_ok());
+    for (input, config, error) in [
+        (&corrupt, &config, "InvalidInput: corrupt zstd"),
+        (&bad_checksum, &config, "InvalidInput: corrupt zstd"),
+        (&truncated, &config, "InvalidInput: truncated zstd"),
+        (&garbage, &config, "InvalidInput: corrupt zstd"),
+        (&corrupt, &strict, "TooManyMalformedRecords"),
+    ] {
+        let got = rendered_one(input, config).unwrap_err();
+        assert!(got.starts_with(error), "{got}");
+    }
+}
+
 /// Rows of a few kilobytes' worth of clean CSV, with quoted line breaks.
 fn clean_rows(rows: usize) -> Vec<u8> {
     let mut csv = b"id,name,amount,day\n".to_vec();

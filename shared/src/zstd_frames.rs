@@ -1,0 +1,559 @@
+//! A zstd stream of several frames, decompressed on several threads.
+//!
+//! A zstd frame is decoded without the frames before it (RFC 8878, section 3.1.1), and where
+//! it ends is told by its block headers alone, without decompressing it (3 bytes before each
+//! block give its size and whether it is the frame's last). So the feeding thread walks the
+//! compressed stream ([`FrameCutter`]), cuts out each whole frame, and queues it for any
+//! thread to decompress ([`FrameJob`]); it takes the outputs back in input order. Tools that
+//! write large inputs for parallel reading write such streams: `pzstd` (a frame for each
+//! 4 to 32 MiB of input, each behind a skippable frame that gives its size) and the zstd
+//! seekable format.
+//!
+//! The output and the errors are those of one decoder fed the whole stream
+//! ([`ZstdDecoder`]): a frame's decoder starts with the stream's offset of its first byte, so
+//! a corrupt block is reported at the same offset, after the same output; whatever the
+//! walk cannot follow (something that is not a frame, a reserved block type), and a frame
+//! whose output could pass [`MAX_FRAME_OUTPUT`], goes to the feeding thread's own decoder,
+//! in order. A stream of one frame (what `zstd` writes) is decoded as before: its frame is
+//! too large to hold, or it is the first, decoded by the feeding thread to sniff the text.
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::decompress::{
+    Boundary, Unit, ZSTD_MAX_BLOCK_OUTPUT, ZstdDecoder, ZstdLayout, is_skippable,
+};
+use crate::error::{Error, ErrorKind};
+
+/// The most a frame handed to another thread may decompress to (its blocks' bound,
+/// [`ZSTD_MAX_BLOCK_OUTPUT`] each). A frame is held whole, compressed and decompressed, until
+/// its turn: `pzstd` writes frames of at most 32 MiB of input.
+pub(crate) const MAX_FRAME_OUTPUT: u64 = 32 << 20;
+
+/// A piece of the stream, in input order ([`FrameCutter::cut`]).
+#[derive(Debug)]
+pub(crate) enum Piece<'a> {
+    /// A whole frame, whose output is at most [`MAX_FRAME_OUTPUT`].
+    Frame(CutFrame),
+    /// Bytes of a skippable frame: they give neither output nor error.
+    Skippable(Bytes<'a>),
+    /// Bytes for the feeding thread's decoder, after every frame before them.
+    Stream(Bytes<'a>),
+}
+
+/// A whole frame cut out of the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct CutFrame {
+    pub(crate) bytes: Vec<u8>,
+    /// The offset of its first byte in the stream.
+    pub(crate) offset: u64,
+    /// The most it decompresses to: [`ZSTD_MAX_BLOCK_OUTPUT`] for each block.
+    pub(crate) output_bound: usize,
+}
+
+/// Bytes of a [`Piece`]: borrowed from the chunk being cut, or gathered from earlier chunks.
+#[derive(Debug)]
+pub(crate) enum Bytes<'a> {
+    Borrowed(&'a [u8]),
+    Gathered(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Borrowed(bytes) => bytes,
+            Bytes::Gathered(bytes) => bytes,
+        }
+    }
+}
+
+/// How the bytes of the frame being walked are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taking {
+    /// Gathered, to hand the frame out whole.
+    Gather,
+    /// A skippable frame's, passed on as they come.
+    Skippable,
+    /// Passed on to the feeding thread's decoder as they come.
+    Stream,
+}
+
+/// Cuts a zstd stream, fed in chunks of any size, into [`Piece`]s.
+#[derive(Debug)]
+pub(crate) struct FrameCutter {
+    layout: ZstdLayout,
+    taking: Taking,
+    /// The frame gathered so far, from its first byte.
+    frame: Vec<u8>,
+    /// The offset of the frame being walked.
+    frame_offset: u64,
+    /// The bytes walked so far.
+    offset: u64,
+    /// Blocks ended in the frame gathered.
+    blocks: u64,
+}
+
+impl Default for FrameCutter {
+    fn default() -> FrameCutter {
+        FrameCutter::new()
+    }
+}
+
+impl FrameCutter {
+    pub(crate) fn new() -> FrameCutter {
+        FrameCutter {
+            layout: ZstdLayout::new(),
+            taking: Taking::Gather,
+            frame: Vec::new(),
+            frame_offset: 0,
+            offset: 0,
+            blocks: 0,
+        }
+    }
+
+    /// Walks `chunk`, the stream's next bytes, handing each piece to `take` in order. When
+    /// `gather` is false, a frame that starts in `chunk` is passed on as it comes, not
+    /// gathered (no thread could take it: the first frame, decoded to sniff the text).
+    pub(crate) fn cut<'a>(
+        &mut self,
+        chunk: &'a [u8],
+        gather: bool,
+        take: &mut dyn FnMut(Piece<'a>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            if self.taking == Taking::Gather && self.frame.is_empty() && !gather {
+                self.taking = Taking::Stream;
+            }
+            let (len, boundary) = self.layout.step(rest);
+            let (walked, after) = rest.split_at(len);
+            rest = after;
+            self.offset += len as u64;
+            match self.taking {
+                Taking::Skippable => take(Piece::Skippable(Bytes::Borrowed(walked)))?,
+                Taking::Stream => take(Piece::Stream(Bytes::Borrowed(walked)))?,
+                Taking::Gather => {
+                    self.frame.extend_from_slice(walked);
+                    if let Some(piece) = self.gathered(boundary) {
+                        take(piece)?;
+                    }
+                }
+            }
+            if boundary == Boundary::Frame {
+                self.taking = Taking::Gather;
+                self.frame_offset = self.offset;
+                self.blocks = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the frame gathered so far gives, once `boundary` was walked: the whole frame at
+    /// its end; its bytes to pass on, once it proves to be a skippable frame, something the
+    /// walk cannot follow, or a frame too large to hold.
+    fn gathered(&mut self, boundary: Boundary) -> Option<Piece<'static>> {
+        let gathered = |frame: &mut Vec<u8>| Bytes::Gathered(std::mem::take(frame));
+        if self.layout.unit() == Unit::Skippable
+            || (boundary == Boundary::Frame && is_skippable(&self.frame))
+        {
+            self.taking = Taking::Skippable;
+            return Some(Piece::Skippable(gathered(&mut self.frame)));
+        }
+        if self.layout.unit() == Unit::Opaque {
+            self.taking = Taking::Stream;
+            return Some(Piece::Stream(gathered(&mut self.frame)));
+        }
+        match boundary {
+            Boundary::Nothing => None,
+            Boundary::Block => {
+                // One more block after this one could pass the bound.
+                self.blocks += 1;
+                (self.blocks * ZSTD_MAX_BLOCK_OUTPUT >= MAX_FRAME_OUTPUT).then(|| {
+                    self.taking = Taking::Stream;
+                    Piece::Stream(gathered(&mut self.frame))
+                })
+            }
+            Boundary::Frame => {
+                // The last block, unless the frame ended with a checksum (counted then).
+                let bound = (self.blocks + 1).saturating_mul(ZSTD_MAX_BLOCK_OUTPUT);
+                Some(Piece::Frame(CutFrame {
+                    bytes: std::mem::take(&mut self.frame),
+                    offset: self.frame_offset,
+                    output_bound: usize::try_from(bound).unwrap_or(usize::MAX),
+                }))
+            }
+        }
+    }
+
+    /// The bytes of a frame the stream ended inside, for the feeding thread's decoder (which
+    /// reports it truncated).
+    pub(crate) fn finish(&mut self) -> Option<Bytes<'static>> {
+        (!self.frame.is_empty()).then(|| Bytes::Gathered(std::mem::take(&mut self.frame)))
+    }
+}
+
+/// A frame for whichever thread comes to it first: a worker that takes it from the queue
+/// ([`FrameJob::run`]), or the feeding thread when its turn comes ([`FrameJob::output`]).
+#[derive(Debug)]
+pub(crate) struct FrameJob {
+    state: Mutex<FrameState>,
+    /// Signalled when a worker is done with the frame.
+    decoded: Condvar,
+}
+
+#[derive(Debug)]
+enum FrameState {
+    /// No thread has started it; the buffer to decompress it into.
+    Waiting { frame: CutFrame, output: Vec<u8> },
+    /// A worker is decompressing it.
+    Decoding,
+    /// Its output and error.
+    Done(Vec<u8>, Result<(), Error>),
+    /// The feeding thread took the output.
+    Taken,
+}
+
+/// `frame` decompressed into `output` (see [`ZstdDecoder::decode_frame_into`]).
+fn decode(frame: &CutFrame, output: Vec<u8>) -> (Vec<u8>, Result<(), Error>) {
+    ZstdDecoder::decode_frame_into(&frame.bytes, frame.offset, output, frame.output_bound)
+}
+
+/// What the feeding thread gets of a frame when its turn comes ([`FrameJob::take`]).
+#[derive(Debug)]
+pub(crate) enum Taken {
+    /// No worker started it: the frame, for the feeding thread to decompress streaming (as
+    /// fast as one decoder: its output stays in the cache), and the buffer it came with.
+    Frame(CutFrame, Vec<u8>),
+    /// A worker decompressed it: its output and error.
+    Decoded(Vec<u8>, Result<(), Error>),
+}
+
+impl CutFrame {
+    /// Decompresses the frame, handing its output to `sink` (see
+    /// [`ZstdDecoder::decode_frame`]).
+    pub(crate) fn decode(
+        &self,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        ZstdDecoder::decode_frame(&self.bytes, self.offset, sink)
+    }
+}
+
+impl FrameJob {
+    /// The frame `frame`, to decompress into `output` (a spare buffer, or a new one).
+    pub(crate) fn new(frame: CutFrame, output: Vec<u8>) -> FrameJob {
+        FrameJob {
+            state: Mutex::new(FrameState::Waiting { frame, output }),
+            decoded: Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, FrameState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A worker's part: decompresses the frame, unless a thread has started it. A panic
+    /// while decompressing leaves it to the feeding thread, which meets the same panic as
+    /// one thread would.
+    pub(crate) fn run(&self) {
+        let (frame, output) = {
+            let mut state = self.state();
+            match std::mem::replace(&mut *state, FrameState::Decoding) {
+                FrameState::Waiting { frame, output } => (frame, output),
+                other => {
+                    *state = other;
+                    return;
+                }
+            }
+        };
+        let decoded = std::panic::catch_unwind(|| decode(&frame, output));
+        *self.state() = match decoded {
+            Ok((output, result)) => FrameState::Done(output, result),
+            Err(_) => FrameState::Waiting {
+                frame,
+                output: Vec::new(),
+            },
+        };
+        self.decoded.notify_all();
+    }
+
+    /// The feeding thread's part, when the frame's turn comes: the frame, if no worker has
+    /// started it; else its output once the worker is done, `help` called meanwhile (it
+    /// returns false when it found nothing to do).
+    pub(crate) fn take(&self, help: &mut dyn FnMut() -> bool) -> Taken {
+        loop {
+            let mut state = self.state();
+            match std::mem::replace(&mut *state, FrameState::Taken) {
+                FrameState::Waiting { frame, output } => return Taken::Frame(frame, output),
+                FrameState::Done(output, result) => return Taken::Decoded(output, result),
+                FrameState::Decoding => {
+                    *state = FrameState::Decoding;
+                    drop(state);
+                    if help() {
+                        continue;
+                    }
+                    let mut state = self.state();
+                    while matches!(*state, FrameState::Decoding) {
+                        state = self
+                            .decoded
+                            .wait(state)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                }
+                FrameState::Taken => {
+                    let error = ErrorKind::Internal("a zstd frame was taken twice".into());
+                    return Taken::Decoded(Vec::new(), Err(error.into()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn text(rows: u32) -> Vec<u8> {
+        (0..rows)
+            .flat_map(|i| format!("{i},{},\"note {}\"\n", i % 7, i % 3).into_bytes())
+            .collect()
+    }
+
+    /// A frame with a content checksum.
+    fn checksummed(data: &[u8]) -> Vec<u8> {
+        let mut encoder = zstd::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_checksum(true).unwrap();
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// A frame of raw blocks of at most `block` bytes each (window 1 KiB, no checksum).
+    fn raw_blocks(data: &[u8], block: usize) -> Vec<u8> {
+        let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00];
+        let blocks: Vec<&[u8]> = data.chunks(block).collect();
+        for (i, bytes) in blocks.iter().enumerate() {
+            let last = u32::from(i + 1 == blocks.len());
+            let header = (u32::try_from(bytes.len()).unwrap() << 3) | last;
+            frame.extend_from_slice(&header.to_le_bytes()[..3]);
+            frame.extend_from_slice(bytes);
+        }
+        frame
+    }
+
+    const SKIPPABLE: [u8; 8] = [0x5e, 0x2a, 0x4d, 0x18, 3, 0, 0, 0];
+
+    /// A frame's bytes and offset.
+    type Frame = (Vec<u8>, u64);
+
+    /// What `cut` made of `stream` fed in chunks of `chunk`: the frames, and the bytes of
+    /// each other kind, concatenated; all of it adds up to the stream.
+    fn cut_in_chunks(stream: &[u8], chunk: usize, gather: bool) -> (Vec<Frame>, Vec<u8>, Vec<u8>) {
+        let (mut frames, mut skipped, mut streamed, mut all) = (vec![], vec![], vec![], vec![]);
+        let mut cutter = FrameCutter::new();
+        for piece in stream.chunks(chunk) {
+            cutter
+                .cut(piece, gather, &mut |piece| {
+                    match piece {
+                        Piece::Frame(frame) => {
+                            assert_eq!(frame.offset, all.len() as u64);
+                            assert!(frame.output_bound >= 128 << 10);
+                            all.extend_from_slice(&frame.bytes);
+                            frames.push((frame.bytes, frame.offset));
+                        }
+                        Piece::Skippable(bytes) => {
+                            all.extend_from_slice(&bytes);
+                            skipped.extend_from_slice(&bytes);
+                        }
+                        Piece::Stream(bytes) => {
+                            all.extend_from_slice(&bytes);
+                            streamed.extend_from_slice(&bytes);
+                        }
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        if let Some(rest) = cutter.finish() {
+            all.extend_from_slice(&rest);
+            streamed.extend_from_slice(&rest);
+        }
+        assert_eq!(all, stream, "chunks of {chunk}");
+        (frames, skipped, streamed)
+    }
+
+    #[test]
+    fn whole_frames_are_cut_out_whatever_the_chunking() {
+        let data = text(5000);
+        let parts = [
+            zstd::encode_all(&data[..20_000], 3).unwrap(),
+            checksummed(&data[20_000..50_000]),
+            zstd::bulk::compress(&data[50_000..60_000], 19).unwrap(),
+            raw_blocks(&data[60_000..61_000], 100),
+            zstd::encode_all(&b""[..], 1).unwrap(),
+        ];
+        let mut stream = Vec::new();
+        let mut offsets = Vec::new();
+        for part in &parts {
+            stream.extend_from_slice(&SKIPPABLE);
+            stream.extend_from_slice(b"abc");
+            offsets.push(stream.len() as u64);
+            stream.extend_from_slice(part);
+        }
+        for chunk in [1, 2, 3, 5, 4096, usize::MAX] {
+            let (frames, skipped, streamed) = cut_in_chunks(&stream, chunk, true);
+            let expected: Vec<_> = parts.iter().cloned().zip(offsets.iter().copied()).collect();
+            assert_eq!(frames, expected, "chunks of {chunk}");
+            assert_eq!(
+                skipped,
+                [&SKIPPABLE[..], b"abc"].concat().repeat(parts.len())
+            );
+            assert!(streamed.is_empty(), "chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_handed_out_goes_to_the_stream() {
+        let data = text(500);
+        let small = zstd::encode_all(&data[..1000], 3).unwrap();
+        // More blocks than MAX_FRAME_OUTPUT allows for: passed on, even though tiny.
+        let blocks = usize::try_from(MAX_FRAME_OUTPUT / ZSTD_MAX_BLOCK_OUTPUT).unwrap() + 1;
+        let many_blocks = raw_blocks(&data[..blocks * 3], 3);
+        let mut stream = [small.clone(), many_blocks.clone(), small.clone()].concat();
+        for chunk in [1, 7, usize::MAX] {
+            let (frames, _, streamed) = cut_in_chunks(&stream, chunk, true);
+            assert_eq!(frames.len(), 2, "chunks of {chunk}");
+            assert_eq!(streamed, many_blocks, "chunks of {chunk}");
+            // Not gathering: every frame starting in the chunk is passed on.
+            let (frames, _, streamed) = cut_in_chunks(&stream, chunk, false);
+            assert!(frames.is_empty());
+            assert_eq!(streamed, stream);
+        }
+        // Past something that is not a frame, nothing is cut any more.
+        let garbage = b"not a frame at all".to_vec();
+        stream = [small.clone(), garbage.clone(), small.clone()].concat();
+        let (frames, _, streamed) = cut_in_chunks(&stream, 4, true);
+        assert_eq!(frames, vec![(small.clone(), 0)]);
+        assert_eq!(streamed, [garbage, small.clone()].concat());
+        // A block of the reserved type: the frame so far goes to the stream, which names it.
+        let mut reserved = raw_blocks(b"a,b\n", 2);
+        let last_header = reserved.len() - 5;
+        reserved[last_header] |= 0b110;
+        reserved.extend_from_slice(&[1, 2, 3]);
+        let (frames, _, streamed) = cut_in_chunks(&reserved, 5, true);
+        assert!(frames.is_empty());
+        assert_eq!(streamed, reserved);
+        // A stream that ends inside a frame: the frame's bytes come out at the finish.
+        let truncated = [&small[..], &small[..small.len() - 1]].concat();
+        let (frames, _, streamed) = cut_in_chunks(&truncated, 64, true);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(streamed, small[..small.len() - 1]);
+    }
+
+    /// `frame`, at `offset`, as the cutter hands it out (a bound of 2 MiB: more than the
+    /// tests' frames decompress to).
+    fn cut(frame: &[u8], offset: usize) -> CutFrame {
+        CutFrame {
+            bytes: frame.to_vec(),
+            offset: offset as u64,
+            output_bound: 2 << 20,
+        }
+    }
+
+    /// What the feeding thread makes of `job` when its turn comes: the output and error.
+    fn output_of(job: &FrameJob, help: &mut dyn FnMut() -> bool) -> (Vec<u8>, Result<(), Error>) {
+        match job.take(help) {
+            Taken::Frame(frame, _) => {
+                let mut output = Vec::new();
+                let result = frame.decode(&mut |bytes| {
+                    output.extend_from_slice(bytes);
+                    Ok(())
+                });
+                (output, result)
+            }
+            Taken::Decoded(output, result) => (output, result),
+        }
+    }
+
+    /// The output and error one decoder gives for `stream`, fed whole.
+    fn one_decoder(stream: &[u8]) -> (Vec<u8>, Result<(), String>) {
+        let mut decoder = crate::decompress::Decoder::new(crate::Compression::Zstd).unwrap();
+        let mut output = Vec::new();
+        let result = decoder
+            .decode(stream, &mut |bytes| {
+                output.extend_from_slice(bytes);
+                Ok(())
+            })
+            .and_then(|()| decoder.finish());
+        (output, result.map_err(|e| e.to_string()))
+    }
+
+    #[test]
+    fn a_frame_decodes_as_in_the_whole_stream_on_any_thread() {
+        let data = text(2000);
+        let first = zstd::encode_all(&data[..9000], 3).unwrap();
+        let mut second = checksummed(&data[9000..]);
+        // A frame decoded by a job (a worker, or the feeding thread) gives the stream's
+        // output for it.
+        for run_on_a_worker in [false, true] {
+            let job = FrameJob::new(cut(&second, first.len()), Vec::new());
+            if run_on_a_worker {
+                std::thread::scope(|scope| {
+                    scope.spawn(|| job.run());
+                });
+            }
+            let (output, result) = output_of(&job, &mut || false);
+            assert_eq!(output, &data[9000..]);
+            result.unwrap();
+            // Taken once only.
+            assert!(output_of(&job, &mut || false).1.is_err());
+        }
+        // A corrupt checksum: the same output first, the same error at the same offset.
+        *second.last_mut().unwrap() ^= 1;
+        let (whole_output, whole_error) = one_decoder(&[&first[..], &second[..]].concat());
+        let job = FrameJob::new(cut(&second, first.len()), vec![1, 2, 3]);
+        job.run();
+        let (output, result) = output_of(&job, &mut || false);
+        assert_eq!([&data[..9000], &output[..]].concat(), whole_output);
+        assert_eq!(result.map_err(|e| e.to_string()), whole_error);
+        assert!(whole_error.unwrap_err().contains("corrupt"));
+    }
+
+    #[test]
+    fn the_feeding_thread_helps_while_a_worker_decodes() {
+        let data = text(20_000);
+        let frame = zstd::encode_all(&data[..], 3).unwrap();
+        let job = FrameJob::new(cut(&frame, 0), Vec::new());
+        let mut helped = 0;
+        std::thread::scope(|scope| {
+            // Started by the worker before the feeding thread asks.
+            let (started_in, started) = std::sync::mpsc::channel();
+            let job = &job;
+            scope.spawn(move || {
+                let mut state = job.state();
+                let FrameState::Waiting { frame, output } =
+                    std::mem::replace(&mut *state, FrameState::Decoding)
+                else {
+                    panic!("not waiting");
+                };
+                drop(state);
+                started_in.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let (output, result) = decode(&frame, output);
+                *job.state() = FrameState::Done(output, result);
+                job.decoded.notify_all();
+            });
+            started.recv().unwrap();
+            let (output, result) = output_of(job, &mut || {
+                helped += 1;
+                helped < 3
+            });
+            assert_eq!(output, data);
+            result.unwrap();
+        });
+        // Asked for help until it had nothing to do, then waited.
+        assert_eq!(helped, 3);
+    }
+}
