@@ -640,18 +640,28 @@ impl ZstdDecoder {
         self.part_start = self.consumed;
     }
 
+    /// A decoder for whole frames ([`ZstdDecoder::decode_frame`]).
+    pub(crate) fn for_frames() -> Result<ZstdDecoder, Error> {
+        ZstdDecoder::new()
+    }
+
     /// Decompresses one whole frame, `frame`, found at `offset` in the stream, handing its
     /// output to `sink`: the output and the error one decoder fed the whole stream gives for
-    /// it.
+    /// it. The decoder is reset first, and keeps its buffers from one frame to the next.
     pub(crate) fn decode_frame(
+        &mut self,
         frame: &[u8],
         offset: u64,
         sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let mut decoder = ZstdDecoder::new()?;
-        (decoder.consumed, decoder.part_start) = (offset, offset);
-        decoder.decode(frame, sink)?;
-        if decoder.hint == 0 {
+        self.context
+            .reinit()
+            .map_err(|e| ErrorKind::Internal(format!("cannot reset a zstd decoder: {e}")))?;
+        self.layout = ZstdLayout::new();
+        self.hint = 0;
+        (self.consumed, self.part_start) = (offset, offset);
+        self.decode(frame, sink)?;
+        if self.hint == 0 {
             Ok(())
         } else {
             // The walk that cut the frame and zstd disagree on where it ends.
@@ -660,31 +670,6 @@ impl ZstdDecoder {
             ))
             .into())
         }
-    }
-
-    /// [`ZstdDecoder::decode_frame`] into `output` (cleared first; `capacity` bytes reserved,
-    /// at least the frame's output): in one call when the frame is sound; a frame that fails
-    /// it is decoded again block by block, for the output before its corrupt block and that
-    /// block's offset.
-    pub(crate) fn decode_frame_into(
-        frame: &[u8],
-        offset: u64,
-        mut output: Vec<u8>,
-        capacity: usize,
-    ) -> (Vec<u8>, Result<(), Error>) {
-        output.clear();
-        output.reserve(capacity);
-        if let Ok(mut whole) = zstd::bulk::Decompressor::new()
-            && whole.decompress_to_buffer(frame, &mut output).is_ok()
-        {
-            return (output, Ok(()));
-        }
-        output.clear();
-        let result = ZstdDecoder::decode_frame(frame, offset, &mut |bytes| {
-            output.extend_from_slice(bytes);
-            Ok(())
-        });
-        (output, result)
     }
 
     fn finish(&self) -> Result<(), Error> {

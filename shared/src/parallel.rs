@@ -90,20 +90,20 @@ use crate::parquet_output::{EncodeHelpers, RowGroupEncoding};
 use crate::processor::{Analysis, Processor, RecordCounts, read_some};
 use crate::profile::Columns;
 use crate::stage::{CONTRACT_STAGE, StageColumns, StageList};
-use crate::zstd_frames::{FrameCutter, FrameJob, Piece, Taken};
+use crate::zstd_frames::{FrameCutter, FrameDecoder, FrameJob, Piece, Taken};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// From this many threads, the frames of a zstd stream are decompressed by any thread
 /// ([`crate::zstd_frames`]); below, by the feeding thread alone. Here (2 cores, `profile`
-/// on 200 MB of the bench rows, cut into 24 frames by `pzstd -p 2`, 7 interleaved runs,
-/// medians) two threads were 6.5 % slower with the workers taking frames (0.347 against
-/// 0.326 s: a worker out of ranges takes a frame, and the feeding thread then copies its
-/// output from memory instead of its cache), and a text that parses faster than it
-/// decompresses (lines of 90 words) 10 % faster (0.300 against 0.332 s). One thread
-/// decompresses zstd text at about 1.4 GB/s and parses the bench rows at about 0.45 GB/s,
-/// so from about 4 threads the feeding thread alone cannot keep the others busy: not
-/// measured, the machine has 2 cores.
+/// with two threads, 9–11 interleaved runs, medians): on 300 MB of lines of 90 words, which
+/// parse faster than they decompress, cut into frames by `pzstd -p 2`, 0.278–0.305 s
+/// against 0.351–0.362 s (16–21 % faster); on the bench rows, which parse slower than they
+/// decompress, 0.362–0.374 s against 0.340–0.357 s (3–7 % slower: the frames are still
+/// gathered, and a worker that runs out of ranges for a moment takes one). One thread
+/// decompresses zstd text at about 1.4 GB/s here and parses the bench rows at about
+/// 0.45 GB/s, so from about 4 threads the feeding thread alone cannot keep the others busy
+/// on any text: not measured, the machine has 2 cores.
 const FRAME_THREADS: usize = 4;
 
 /// Bytes a worker parses between two looks at the stop flag.
@@ -522,10 +522,12 @@ struct ZstdFrames {
     cutter: FrameCutter,
     /// Frames handed out, oldest first: at most one for each thread.
     pending: VecDeque<Arc<FrameJob>>,
-    /// Frames queued for the workers so far.
-    queued: usize,
-    /// Output buffers the text was fed from, to decompress frames into again.
-    spare: Vec<Vec<u8>>,
+    /// Frames cut out whole so far, for any thread to decompress.
+    cut: usize,
+    /// The feeding thread's decoder for frames no worker took.
+    decoder: FrameDecoder,
+    /// The buffers of the frames fed, for the cutter to gather frames into again.
+    returned: Vec<Vec<u8>>,
 }
 
 impl ZstdFrames {
@@ -540,21 +542,26 @@ impl ZstdFrames {
         let ZstdFrames {
             cutter,
             pending,
-            queued,
-            spare,
+            cut,
+            decoder: frame_decoder,
+            returned,
         } = self;
         let gather = text.jobs().is_some();
         cutter.cut(chunk, gather, &mut |piece| match piece {
             Piece::Frame(frame) => {
                 decoder.skip_frame(frame.bytes.len());
-                let job = Arc::new(FrameJob::new(frame, spare.pop().unwrap_or_default()));
-                if let Some(jobs) = text.jobs() {
+                let piece_bytes = text.parallelism.range_bytes.get();
+                let job = Arc::new(FrameJob::new(frame, piece_bytes));
+                *cut += 1;
+                // Queued only while a worker waits for work: while the workers have ranges to
+                // parse, the feeding thread decompresses the frame itself when its turn comes
+                // (streaming: cheaper than a worker's output that it would feed from memory).
+                if let Some(jobs) = text.jobs().filter(|jobs| jobs.idle() > 0) {
                     jobs.push_frame(Arc::clone(&job));
-                    *queued += 1;
                 }
                 pending.push_back(job);
                 while pending.len() > text.parallelism.threads.get() {
-                    Self::feed_oldest(pending, spare, text)?;
+                    Self::feed_oldest(pending, frame_decoder, returned, text)?;
                 }
                 Ok(())
             }
@@ -562,18 +569,27 @@ impl ZstdFrames {
             Piece::Skippable(bytes) => decoder.decode(&bytes, &mut |out| text.feed(out)),
             Piece::Stream(bytes) => {
                 while !pending.is_empty() {
-                    Self::feed_oldest(pending, spare, text)?;
+                    Self::feed_oldest(pending, frame_decoder, returned, text)?;
                 }
                 decoder.decode(&bytes, &mut |out| text.feed(out))
             }
-        })
+        })?;
+        for bytes in returned.drain(..) {
+            cutter.recycle(bytes);
+        }
+        Ok(())
     }
 
     /// Feeds the text every frame handed out, then the bytes of a frame the input ended
     /// inside (to `decoder`, which reports it truncated at its finish).
     fn finish(&mut self, decoder: &mut Decoder, text: &mut Text) -> Result<(), Error> {
         while !self.pending.is_empty() {
-            Self::feed_oldest(&mut self.pending, &mut self.spare, text)?;
+            Self::feed_oldest(
+                &mut self.pending,
+                &mut self.decoder,
+                &mut self.returned,
+                text,
+            )?;
         }
         match self.cutter.finish() {
             Some(bytes) => decoder.decode(&bytes, &mut |out| text.feed(out)),
@@ -584,26 +600,32 @@ impl ZstdFrames {
     /// Feeds the text the oldest frame's output, then returns its error, if any: the
     /// feeding thread decompresses it, streaming, if no worker has started it (the workers
     /// had ranges to parse: the frames go behind them in the queue); while a worker
-    /// decompresses it, the feeding thread parses ranges no worker has taken.
+    /// decompresses it, the feeding thread parses ranges no worker has taken, or
+    /// decompresses the next frames.
     fn feed_oldest(
         pending: &mut VecDeque<Arc<FrameJob>>,
-        spare: &mut Vec<Vec<u8>>,
+        decoder: &mut FrameDecoder,
+        returned: &mut Vec<Vec<u8>>,
         text: &mut Text,
     ) -> Result<(), Error> {
         let Some(job) = pending.pop_front() else {
             return Ok(());
         };
-        let (buffer, result) = match job.take(&mut || text.parse_waiting()) {
-            Taken::Frame(frame, buffer) => (buffer, frame.decode(&mut |out| text.feed(out))),
-            Taken::Decoded(output, result) => {
-                text.feed(&output)?;
-                (output, result)
+        // Waiting for a worker: a range no worker has taken, else a later frame.
+        let mut help = || text.parse_waiting() || pending.iter().any(|next| next.run(decoder));
+        let (frame, result) = match job.take(&mut help) {
+            Taken::Frame(frame) => {
+                let result = frame.decode(decoder, &mut |out| text.feed(out));
+                (Some(frame), result)
+            }
+            Taken::Decoded(pieces, result, frame) => {
+                for piece in pieces {
+                    text.feed_range(piece)?;
+                }
+                (frame, result)
             }
         };
-        // One buffer for each frame handed out, and the one being fed.
-        if spare.len() <= text.parallelism.threads.get() {
-            spare.push(buffer);
-        }
+        returned.extend(frame.map(|frame| frame.bytes));
         result
     }
 }
@@ -652,6 +674,17 @@ impl Text {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// [`Text::feed`] with bytes that may become a range as they are, with no copy.
+    fn feed_range(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
+        match &mut self.parsing {
+            Some(parsing) => {
+                self.decoded += bytes.len() as u64;
+                parsing.pipeline.feed_range(bytes)
+            }
+            None => self.feed(&bytes),
         }
     }
 
@@ -807,6 +840,13 @@ impl FormatPipeline {
         match self {
             FormatPipeline::Delimited(pipeline) => pipeline.fill_from(reader),
             FormatPipeline::JsonLines(pipeline) => pipeline.fill_from(reader),
+        }
+    }
+
+    fn feed_range(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
+        match self {
+            FormatPipeline::Delimited(pipeline) => pipeline.feed_range(bytes),
+            FormatPipeline::JsonLines(pipeline) => pipeline.feed_range(bytes),
         }
     }
 
@@ -1112,6 +1152,11 @@ impl JobQueue {
         }
     }
 
+    /// Workers waiting for a job.
+    fn idle(&self) -> usize {
+        self.queued().idle
+    }
+
     /// Queues a zstd frame behind the others.
     fn push_frame(&self, frame: Arc<FrameJob>) {
         let mut queued = self.queued();
@@ -1313,6 +1358,26 @@ impl<F: RangeFormat> Pipeline<F> {
             if self.filling.len() == self.range_bytes() {
                 self.send()?;
             }
+        }
+        Ok(())
+    }
+
+    /// Takes `bytes` as the next range, as it is (a range may start and end anywhere): the
+    /// range being filled is sent first, short; `bytes` is sent once it holds a range,
+    /// else filled on.
+    fn feed_range(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if !self.filling.is_empty() {
+            self.send()?;
+        }
+        let emptied = std::mem::replace(&mut self.filling, bytes);
+        if emptied.capacity() > 0 && self.spare.len() < 2 {
+            self.spare.push(emptied);
+        }
+        if self.filling.len() >= self.range_bytes() {
+            self.send()?;
         }
         Ok(())
     }
@@ -1533,6 +1598,7 @@ fn work<F: RangeFormat>(
 ) {
     yield_to_the_feeding_thread();
     let mut encoder = None;
+    let mut frame_decoder = None;
     while let Some(job) = queue.next() {
         match job {
             Job::Parse(index, range) => {
@@ -1543,7 +1609,9 @@ fn work<F: RangeFormat>(
                 }
             }
             Job::Encode(encoding) => encoding.help(&mut encoder),
-            Job::Inflate(frame) => frame.run(),
+            Job::Inflate(frame) => {
+                frame.run(&mut frame_decoder);
+            }
         }
     }
 }
@@ -2097,7 +2165,7 @@ mod tests {
     }
 
     #[test]
-    fn the_frames_of_a_zstd_stream_go_to_the_workers() {
+    fn a_zstd_stream_is_cut_into_frames_for_any_thread() {
         let text = csv(20_000, 7);
         // As `pzstd` writes: each frame behind a skippable frame that holds its size.
         let mut stream = Vec::new();
@@ -2125,16 +2193,17 @@ mod tests {
             let Inner::Parallel(streaming) = &processor.inner else {
                 panic!("{threads} threads on one");
             };
-            let queued = streaming
+            let frames_cut = streaming
                 .body
                 .as_ref()
                 .and_then(|body| body.frames.as_ref());
-            // All but the frames decoded to sniff the text (64 KiB: the first 7) and those
-            // cut from the chunk being fed when the first worker started.
-            let queued = queued.map_or(0, |frames| frames.queued);
+            // All but the frames decoded to sniff the text (64 KiB: the first 7) and those in
+            // the chunk being fed when the first worker started. (Which threads decompress
+            // them depends on the timing.)
+            let cut = frames_cut.map_or(0, |frames| frames.cut);
             assert!(
-                queued + 9 >= frames,
-                "{threads} threads: {queued} of {frames} queued"
+                cut + 9 >= frames,
+                "{threads} threads: {cut} of {frames} cut out"
             );
             assert_eq!(processor.finish().unwrap(), expected, "{threads} threads");
         }
@@ -2171,6 +2240,30 @@ mod tests {
             assert!(pipeline.filling.len() < 1_000);
         }
         pipeline.finish().unwrap();
+    }
+
+    #[test]
+    fn pieces_fed_as_ranges_are_sent_as_they_are() {
+        let text = csv(20_000, 7);
+        let mut pipeline = csv_pipeline(parallelism(2, 4_096));
+        // The first ranges, copied in.
+        pipeline.feed(&text[..10_000]).unwrap();
+        let sent = pipeline.sent;
+        assert!(sent > 0 && !pipeline.filling.is_empty());
+        // A whole range: the short one being filled goes first, then the piece itself.
+        let piece = text[10_000..14_096].to_vec();
+        let piece_at = piece.as_ptr();
+        pipeline.feed_range(piece).unwrap();
+        assert_eq!(pipeline.sent, sent + 2);
+        let last = pipeline.in_flight.back().unwrap();
+        assert_eq!((last.bytes.as_ptr(), last.bytes.len()), (piece_at, 4_096));
+        // A shorter one is filled on.
+        pipeline.feed_range(text[14_096..15_000].to_vec()).unwrap();
+        assert_eq!(pipeline.sent, sent + 2);
+        pipeline.feed(&text[15_000..]).unwrap();
+        let merged = pipeline.finish().unwrap();
+        assert_eq!(merged.total, 20_000);
+        assert_eq!(merged.malformed.count(), 0);
     }
 
     #[cfg(target_os = "linux")]

@@ -17,6 +17,7 @@
 //! in order. A stream of one frame (what `zstd` writes) is decoded as before: its frame is
 //! too large to hold, or it is the first, decoded by the feeding thread to sniff the text.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::decompress::{
@@ -28,6 +29,9 @@ use crate::error::{Error, ErrorKind};
 /// [`ZSTD_MAX_BLOCK_OUTPUT`] each). A frame is held whole, compressed and decompressed, until
 /// its turn: `pzstd` writes frames of at most 32 MiB of input.
 pub(crate) const MAX_FRAME_OUTPUT: u64 = 32 << 20;
+
+/// Frame buffers [`FrameCutter::recycle`] keeps at most.
+const SPARE_FRAMES: usize = 4;
 
 /// A piece of the stream, in input order ([`FrameCutter::cut`]).
 #[derive(Debug)]
@@ -92,6 +96,8 @@ pub(crate) struct FrameCutter {
     offset: u64,
     /// Blocks ended in the frame gathered.
     blocks: u64,
+    /// Buffers of frames decompressed, to gather frames into again ([`FrameCutter::recycle`]).
+    spare: Vec<Vec<u8>>,
 }
 
 impl Default for FrameCutter {
@@ -109,6 +115,7 @@ impl FrameCutter {
             frame_offset: 0,
             offset: 0,
             blocks: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -178,11 +185,20 @@ impl FrameCutter {
                 // The last block, unless the frame ended with a checksum (counted then).
                 let bound = (self.blocks + 1).saturating_mul(ZSTD_MAX_BLOCK_OUTPUT);
                 Some(Piece::Frame(CutFrame {
-                    bytes: std::mem::take(&mut self.frame),
+                    bytes: std::mem::replace(&mut self.frame, self.spare.pop().unwrap_or_default()),
                     offset: self.frame_offset,
                     output_bound: usize::try_from(bound).unwrap_or(usize::MAX),
                 }))
             }
+        }
+    }
+
+    /// Takes back the buffer of a frame handed out, once decompressed, to gather another
+    /// frame into (a new buffer for each frame would be grown, and faulted in, each time).
+    pub(crate) fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.spare.len() < SPARE_FRAMES {
+            bytes.clear();
+            self.spare.push(bytes);
         }
     }
 
@@ -198,35 +214,63 @@ impl FrameCutter {
 #[derive(Debug)]
 pub(crate) struct FrameJob {
     state: Mutex<FrameState>,
+    /// The size of the pieces a worker decompresses the frame into.
+    piece_bytes: usize,
     /// Signalled when a worker is done with the frame.
     decoded: Condvar,
 }
 
 #[derive(Debug)]
 enum FrameState {
-    /// No thread has started it; the buffer to decompress it into.
-    Waiting { frame: CutFrame, output: Vec<u8> },
+    /// No thread has started it.
+    Waiting(CutFrame),
     /// A worker is decompressing it.
     Decoding,
-    /// Its output and error.
-    Done(Vec<u8>, Result<(), Error>),
+    /// Its output, in pieces, and its error; and the frame.
+    Done(Vec<Vec<u8>>, Result<(), Error>, CutFrame),
     /// The feeding thread took the output.
     Taken,
 }
 
-/// `frame` decompressed into `output` (see [`ZstdDecoder::decode_frame_into`]).
-fn decode(frame: &CutFrame, output: Vec<u8>) -> (Vec<u8>, Result<(), Error>) {
-    ZstdDecoder::decode_frame_into(&frame.bytes, frame.offset, output, frame.output_bound)
+/// `frame` decompressed into pieces of `piece_bytes` (the last one shorter), and the error
+/// met after them.
+fn decode(
+    frame: &CutFrame,
+    piece_bytes: usize,
+    decoder: &mut FrameDecoder,
+) -> (Vec<Vec<u8>>, Result<(), Error>) {
+    let piece_bytes = piece_bytes.max(1);
+    let mut pieces = Vec::new();
+    let mut piece = Vec::with_capacity(piece_bytes.min(frame.output_bound));
+    let result = frame.decode(decoder, &mut |mut bytes| {
+        while !bytes.is_empty() {
+            let take = (piece_bytes - piece.len()).min(bytes.len());
+            piece.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if piece.len() == piece_bytes {
+                pieces.push(std::mem::replace(
+                    &mut piece,
+                    Vec::with_capacity(piece_bytes),
+                ));
+            }
+        }
+        Ok(())
+    });
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    (pieces, result)
 }
 
 /// What the feeding thread gets of a frame when its turn comes ([`FrameJob::take`]).
 #[derive(Debug)]
 pub(crate) enum Taken {
     /// No worker started it: the frame, for the feeding thread to decompress streaming (as
-    /// fast as one decoder: its output stays in the cache), and the buffer it came with.
-    Frame(CutFrame, Vec<u8>),
-    /// A worker decompressed it: its output and error.
-    Decoded(Vec<u8>, Result<(), Error>),
+    /// fast as one decoder: its output stays in the cache).
+    Frame(CutFrame),
+    /// A worker decompressed it: its output, in pieces of the size asked for, its error,
+    /// and the frame.
+    Decoded(Vec<Vec<u8>>, Result<(), Error>, Option<CutFrame>),
 }
 
 impl CutFrame {
@@ -234,17 +278,28 @@ impl CutFrame {
     /// [`ZstdDecoder::decode_frame`]).
     pub(crate) fn decode(
         &self,
+        decoder: &mut FrameDecoder,
         sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        ZstdDecoder::decode_frame(&self.bytes, self.offset, sink)
+        let decoder = match decoder {
+            Some(decoder) => decoder,
+            None => decoder.insert(ZstdDecoder::for_frames()?),
+        };
+        decoder.decode_frame(&self.bytes, self.offset, sink)
     }
 }
 
+/// A thread's decoder for whole frames, made at its first frame and kept for the next (a
+/// new one for each frame would allocate, and fault in, its window each time).
+pub(crate) type FrameDecoder = Option<ZstdDecoder>;
+
 impl FrameJob {
-    /// The frame `frame`, to decompress into `output` (a spare buffer, or a new one).
-    pub(crate) fn new(frame: CutFrame, output: Vec<u8>) -> FrameJob {
+    /// The frame `frame`, to decompress into pieces of `piece_bytes` (the pieces are the
+    /// feeding thread's next ranges, as they are: no copy).
+    pub(crate) fn new(frame: CutFrame, piece_bytes: usize) -> FrameJob {
         FrameJob {
-            state: Mutex::new(FrameState::Waiting { frame, output }),
+            state: Mutex::new(FrameState::Waiting(frame)),
+            piece_bytes,
             decoded: Condvar::new(),
         }
     }
@@ -253,29 +308,33 @@ impl FrameJob {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A worker's part: decompresses the frame, unless a thread has started it. A panic
-    /// while decompressing leaves it to the feeding thread, which meets the same panic as
-    /// one thread would.
-    pub(crate) fn run(&self) {
-        let (frame, output) = {
+    /// A worker's part (or the feeding thread's, ahead of its turn): decompresses the frame,
+    /// unless a thread has started it; whether it did. A panic while decompressing leaves it
+    /// to the feeding thread, which meets the same panic as one thread would.
+    pub(crate) fn run(&self, decoder: &mut FrameDecoder) -> bool {
+        let frame = {
             let mut state = self.state();
             match std::mem::replace(&mut *state, FrameState::Decoding) {
-                FrameState::Waiting { frame, output } => (frame, output),
+                FrameState::Waiting(frame) => frame,
                 other => {
                     *state = other;
-                    return;
+                    return false;
                 }
             }
         };
-        let decoded = std::panic::catch_unwind(|| decode(&frame, output));
-        *self.state() = match decoded {
-            Ok((output, result)) => FrameState::Done(output, result),
-            Err(_) => FrameState::Waiting {
-                frame,
-                output: Vec::new(),
-            },
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            decode(&frame, self.piece_bytes, decoder)
+        }));
+        *self.state() = match outcome {
+            Ok((pieces, result)) => FrameState::Done(pieces, result, frame),
+            Err(_) => {
+                // The decoder may be anywhere: a new one for the next frame.
+                *decoder = None;
+                FrameState::Waiting(frame)
+            }
         };
         self.decoded.notify_all();
+        true
     }
 
     /// The feeding thread's part, when the frame's turn comes: the frame, if no worker has
@@ -285,8 +344,10 @@ impl FrameJob {
         loop {
             let mut state = self.state();
             match std::mem::replace(&mut *state, FrameState::Taken) {
-                FrameState::Waiting { frame, output } => return Taken::Frame(frame, output),
-                FrameState::Done(output, result) => return Taken::Decoded(output, result),
+                FrameState::Waiting(frame) => return Taken::Frame(frame),
+                FrameState::Done(pieces, result, frame) => {
+                    return Taken::Decoded(pieces, result, Some(frame));
+                }
                 FrameState::Decoding => {
                     *state = FrameState::Decoding;
                     drop(state);
@@ -303,7 +364,7 @@ impl FrameJob {
                 }
                 FrameState::Taken => {
                     let error = ErrorKind::Internal("a zstd frame was taken twice".into());
-                    return Taken::Decoded(Vec::new(), Err(error.into()));
+                    return Taken::Decoded(Vec::new(), Err(error.into()), None);
                 }
             }
         }
@@ -415,6 +476,31 @@ mod tests {
     }
 
     #[test]
+    fn frames_are_gathered_into_the_buffers_given_back() {
+        let frame = zstd::encode_all(&text(100)[..], 3).unwrap();
+        let mut cutter = FrameCutter::new();
+        let cut = |cutter: &mut FrameCutter| {
+            let mut frames = Vec::new();
+            cutter
+                .cut(&frame, true, &mut |piece| {
+                    if let Piece::Frame(frame) = piece {
+                        frames.push(frame.bytes);
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            frames
+        };
+        assert_eq!(cut(&mut cutter), vec![frame.clone()]);
+        cutter.recycle(Vec::with_capacity(1 << 20));
+        // The frame after the next: the next one was being gathered already.
+        assert_eq!(cut(&mut cutter), vec![frame.clone()]);
+        let third = cut(&mut cutter);
+        assert_eq!(third, vec![frame.clone()]);
+        assert_eq!(third[0].capacity(), 1 << 20);
+    }
+
+    #[test]
     fn what_cannot_be_handed_out_goes_to_the_stream() {
         let data = text(500);
         let small = zstd::encode_all(&data[..1000], 3).unwrap();
@@ -462,18 +548,24 @@ mod tests {
         }
     }
 
+    /// The size of the pieces the tests' frames are decompressed into.
+    const PIECE: usize = 1000;
+
     /// What the feeding thread makes of `job` when its turn comes: the output and error.
     fn output_of(job: &FrameJob, help: &mut dyn FnMut() -> bool) -> (Vec<u8>, Result<(), Error>) {
         match job.take(help) {
-            Taken::Frame(frame, _) => {
+            Taken::Frame(frame) => {
                 let mut output = Vec::new();
-                let result = frame.decode(&mut |bytes| {
+                let result = frame.decode(&mut None, &mut |bytes| {
                     output.extend_from_slice(bytes);
                     Ok(())
                 });
                 (output, result)
             }
-            Taken::Decoded(output, result) => (output, result),
+            Taken::Decoded(pieces, result, _) => {
+                assert!(pieces.iter().all(|piece| piece.len() <= PIECE));
+                (pieces.concat(), result)
+            }
         }
     }
 
@@ -498,10 +590,10 @@ mod tests {
         // A frame decoded by a job (a worker, or the feeding thread) gives the stream's
         // output for it.
         for run_on_a_worker in [false, true] {
-            let job = FrameJob::new(cut(&second, first.len()), Vec::new());
+            let job = FrameJob::new(cut(&second, first.len()), PIECE);
             if run_on_a_worker {
                 std::thread::scope(|scope| {
-                    scope.spawn(|| job.run());
+                    scope.spawn(|| job.run(&mut None));
                 });
             }
             let (output, result) = output_of(&job, &mut || false);
@@ -513,8 +605,9 @@ mod tests {
         // A corrupt checksum: the same output first, the same error at the same offset.
         *second.last_mut().unwrap() ^= 1;
         let (whole_output, whole_error) = one_decoder(&[&first[..], &second[..]].concat());
-        let job = FrameJob::new(cut(&second, first.len()), vec![1, 2, 3]);
-        job.run();
+        let job = FrameJob::new(cut(&second, first.len()), PIECE);
+        assert!(job.run(&mut None));
+        assert!(!job.run(&mut None));
         let (output, result) = output_of(&job, &mut || false);
         assert_eq!([&data[..9000], &output[..]].concat(), whole_output);
         assert_eq!(result.map_err(|e| e.to_string()), whole_error);
@@ -525,7 +618,7 @@ mod tests {
     fn the_feeding_thread_helps_while_a_worker_decodes() {
         let data = text(20_000);
         let frame = zstd::encode_all(&data[..], 3).unwrap();
-        let job = FrameJob::new(cut(&frame, 0), Vec::new());
+        let job = FrameJob::new(cut(&frame, 0), PIECE);
         let mut helped = 0;
         std::thread::scope(|scope| {
             // Started by the worker before the feeding thread asks.
@@ -533,7 +626,7 @@ mod tests {
             let job = &job;
             scope.spawn(move || {
                 let mut state = job.state();
-                let FrameState::Waiting { frame, output } =
+                let FrameState::Waiting(frame) =
                     std::mem::replace(&mut *state, FrameState::Decoding)
                 else {
                     panic!("not waiting");
@@ -541,8 +634,8 @@ mod tests {
                 drop(state);
                 started_in.send(()).unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                let (output, result) = decode(&frame, output);
-                *job.state() = FrameState::Done(output, result);
+                let (output, result) = decode(&frame, PIECE, &mut None);
+                *job.state() = FrameState::Done(output, result, frame);
                 job.decoded.notify_all();
             });
             started.recv().unwrap();
