@@ -3,11 +3,13 @@
 //! A zstd frame is decoded without the frames before it (RFC 8878, section 3.1.1), and where
 //! it ends is told by its block headers alone, without decompressing it (3 bytes before each
 //! block give its size and whether it is the frame's last). So the feeding thread walks the
-//! compressed stream ([`FrameCutter`]), cuts out each whole frame, and queues it for any
-//! thread to decompress ([`FrameJob`]); it takes the outputs back in input order. Tools that
-//! write large inputs for parallel reading write such streams: `pzstd` (a frame for each
-//! 4 to 32 MiB of input, each behind a skippable frame that gives its size) and the zstd
-//! seekable format.
+//! compressed stream ([`FrameCutter`]) and cuts out each whole frame ([`FrameJob`]): a
+//! worker that waits for work decompresses it into pieces of the range size, which become
+//! ranges as they are; a frame no worker took, the feeding thread decompresses itself,
+//! streaming, when its turn comes. The outputs are fed in input order. Tools that write
+//! large inputs for parallel reading write such streams: `pzstd` (a frame for each 4 to
+//! 32 MiB of input, each behind a skippable frame that gives its size) and the zstd seekable
+//! format. (The parallel processor cuts frames from 4 threads on: see `FRAME_THREADS`.)
 //!
 //! The output and the errors are those of one decoder fed the whole stream
 //! ([`ZstdDecoder`]): a frame's decoder starts with the stream's offset of its first byte, so
