@@ -565,7 +565,7 @@ impl std::fmt::Debug for ZstdDecoder {
 }
 
 impl ZstdDecoder {
-    fn new() -> Result<ZstdDecoder, Error> {
+    pub(crate) fn new() -> Result<ZstdDecoder, Error> {
         let context = zstd::stream::raw::Decoder::new()
             .map_err(|e| ErrorKind::Internal(format!("cannot create a zstd decoder: {e}")))?;
         Ok(ZstdDecoder {
@@ -638,11 +638,6 @@ impl ZstdDecoder {
     pub(crate) fn skip_frame(&mut self, len: usize) {
         self.consumed += len as u64;
         self.part_start = self.consumed;
-    }
-
-    /// A decoder for whole frames ([`ZstdDecoder::decode_frame`]).
-    pub(crate) fn for_frames() -> Result<ZstdDecoder, Error> {
-        ZstdDecoder::new()
     }
 
     /// Decompresses one whole frame, `frame`, found at `offset` in the stream, handing its

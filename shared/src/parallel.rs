@@ -764,28 +764,15 @@ impl Text {
 
     /// The workers' queue, once the pipeline has a worker.
     fn jobs(&self) -> Option<&JobQueue> {
-        let pipeline = &self.parsing.as_ref()?.pipeline;
-        let (jobs, workers) = match pipeline {
-            FormatPipeline::Delimited(pipeline) => (&pipeline.jobs, pipeline.workers.len()),
-            FormatPipeline::JsonLines(pipeline) => (&pipeline.jobs, pipeline.workers.len()),
-        };
-        (workers > 0).then_some(&**jobs)
+        self.parsing.as_ref()?.pipeline.jobs()
     }
 
     /// Parses a range no worker has taken yet, if there is one (see
     /// [`Pipeline::parse_waiting`]).
     fn parse_waiting(&mut self) -> bool {
-        match &mut self.parsing {
-            Some(Parsing {
-                pipeline: FormatPipeline::Delimited(pipeline),
-                ..
-            }) => pipeline.parse_waiting(),
-            Some(Parsing {
-                pipeline: FormatPipeline::JsonLines(pipeline),
-                ..
-            }) => pipeline.parse_waiting(),
-            None => false,
-        }
+        self.parsing
+            .as_mut()
+            .is_some_and(|parsing| parsing.pipeline.parse_waiting())
     }
 
     fn finish(mut self, compression: Compression, bytes_in: u64) -> Result<Analysis, Error> {
@@ -847,6 +834,20 @@ impl FormatPipeline {
         match self {
             FormatPipeline::Delimited(pipeline) => pipeline.feed_range(bytes),
             FormatPipeline::JsonLines(pipeline) => pipeline.feed_range(bytes),
+        }
+    }
+
+    fn jobs(&self) -> Option<&JobQueue> {
+        match self {
+            FormatPipeline::Delimited(pipeline) => pipeline.jobs(),
+            FormatPipeline::JsonLines(pipeline) => pipeline.jobs(),
+        }
+    }
+
+    fn parse_waiting(&mut self) -> bool {
+        match self {
+            FormatPipeline::Delimited(pipeline) => pipeline.parse_waiting(),
+            FormatPipeline::JsonLines(pipeline) => pipeline.parse_waiting(),
         }
     }
 
@@ -1526,6 +1527,11 @@ impl<F: RangeFormat> Pipeline<F> {
             self.stop.store(true, Ordering::Relaxed);
         }
         merged
+    }
+
+    /// The workers' queue, once there is a worker.
+    fn jobs(&self) -> Option<&JobQueue> {
+        (!self.workers.is_empty()).then_some(&*self.jobs)
     }
 
     /// Parses the oldest range no worker has taken yet, as a worker would, if there is

@@ -285,7 +285,7 @@ impl CutFrame {
     ) -> Result<(), Error> {
         let decoder = match decoder {
             Some(decoder) => decoder,
-            None => decoder.insert(ZstdDecoder::for_frames()?),
+            None => decoder.insert(ZstdDecoder::new()?),
         };
         decoder.decode_frame(&self.bytes, self.offset, sink)
     }
