@@ -113,6 +113,11 @@ pub struct ParquetWriter<W: Write + Send> {
     /// ([`encode_with`](Self::encode_with)).
     helpers: Option<Arc<dyn EncodeHelpers>>,
     columns: Vec<ColumnBuffer>,
+    /// The buffers of the chunks written, for the next row group's chunks to be encoded
+    /// into: one a column when helpers encode (a row group's chunks are held together
+    /// until written), else one. A chunk then finds its room already mapped instead of
+    /// growing a new buffer, page fault by page fault, from nothing.
+    chunk_buffers: Vec<Vec<u8>>,
     options: ParquetOptions,
     /// The sink's first failure, kept whole (the parquet crate keeps only its text).
     sink_failure: SinkFailure,
@@ -185,6 +190,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             encoder,
             helpers: None,
             columns: columns.iter().map(ColumnBuffer::new).collect(),
+            chunk_buffers: Vec::new(),
             options,
             sink_failure,
             rows: 0,
@@ -258,6 +264,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             self.group_rows += end - row;
             self.rows += (end - row) as u64;
             let full = self.group_rows >= max_rows || bytes >= max_bytes;
+            let growth = GroupGrowth::projected(self.group_rows, bytes, max_rows, max_bytes, full);
             for ((to, from), next) in self
                 .columns
                 .iter_mut()
@@ -265,7 +272,7 @@ impl<W: Write + Send> ParquetWriter<W> {
                 .zip(&mut next_values)
             {
                 *next = to
-                    .extend_rows(from, row..end, *next)
+                    .extend_rows(from, row..end, *next, growth)
                     .ok_or_else(|| internal("rows appended to a column of another type".into()))?;
             }
             if full {
@@ -451,6 +458,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             &mut self.columns,
             &mut self.encoder,
             self.helpers.as_deref(),
+            &mut self.chunk_buffers,
         );
         self.group_rows = 0;
         self.group_bytes = 0;
@@ -469,12 +477,14 @@ impl<W: Write + Send> ParquetWriter<W> {
 
 /// Writes each column's buffered values as a column chunk of a new row group (encoded by
 /// [`ChunkEncoder`]s, shared with `helpers` when there are some: see [`RowGroupEncoding`]),
-/// and empties the buffers.
+/// and empties the buffers. The chunks are encoded into `chunk_buffers`, and their buffers
+/// put back there once written.
 fn write_row_group<W: Write + Send>(
     file: &mut SerializedFileWriter<W>,
     columns: &mut Vec<ColumnBuffer>,
     encoder: &mut ChunkEncoder,
     helpers: Option<&dyn EncodeHelpers>,
+    chunk_buffers: &mut Vec<Vec<u8>>,
 ) -> Result<(), ParquetError> {
     let schema = file.schema_descr();
     if schema.num_columns() != columns.len() {
@@ -486,10 +496,12 @@ fn write_row_group<W: Write + Send>(
     let mut group = file.next_row_group()?;
     match helpers {
         Some(helpers) if columns.len() > 1 => {
+            chunk_buffers.resize_with(columns.len(), Vec::new);
             let encoding = Arc::new(RowGroupEncoding::new(
                 descriptors,
                 std::mem::take(columns),
                 encoder.level(),
+                std::mem::take(chunk_buffers),
             ));
             helpers.offer(&encoding);
             encoding.take_columns(encoder);
@@ -498,19 +510,32 @@ fn write_row_group<W: Write + Send>(
             for chunk in chunks {
                 let (bytes, close) = chunk?;
                 group.append_column(&bytes, close)?;
+                chunk_buffers.push(reusable(bytes));
             }
         }
         _ => {
             // Each chunk is written as soon as it is encoded, so memory holds one.
+            chunk_buffers.truncate(1);
+            let mut buffer = chunk_buffers.pop().unwrap_or_default();
             for (column, descriptor) in columns.iter().zip(descriptors) {
-                let (bytes, close) = column.encode(encoder, descriptor)?;
+                let (bytes, close) = column.encode(encoder, descriptor, buffer)?;
                 group.append_column(&bytes, close)?;
+                buffer = reusable(bytes);
             }
+            chunk_buffers.push(buffer);
         }
     }
     group.close()?;
     columns.iter_mut().for_each(ColumnBuffer::clear);
     Ok(())
+}
+
+/// The buffer of a chunk written, to encode another into (empty, with its capacity): a new
+/// one when the chunk's bytes are still shared.
+fn reusable(bytes: Bytes) -> Vec<u8> {
+    let mut buffer = bytes.try_into_mut().map(Vec::from).unwrap_or_default();
+    buffer.clear();
+    buffer
 }
 
 /// Threads that take a share of a row group's encoding when offered one: a parallel
@@ -537,6 +562,8 @@ pub(crate) struct RowGroupEncoding {
     /// the end ([`RowGroupEncoding::wait`]).
     columns: RwLock<Vec<ColumnBuffer>>,
     level: ZstdLevel,
+    /// The buffer each column's chunk is encoded into.
+    chunk_buffers: Vec<Mutex<Vec<u8>>>,
     /// The next column no thread has taken.
     next: AtomicUsize,
     /// Each column's chunk, once encoded.
@@ -558,12 +585,14 @@ impl RowGroupEncoding {
         descriptors: Vec<ColumnDescPtr>,
         columns: Vec<ColumnBuffer>,
         level: ZstdLevel,
+        chunk_buffers: Vec<Vec<u8>>,
     ) -> RowGroupEncoding {
         let encoded = columns.iter().map(|_| None).collect();
         RowGroupEncoding {
             descriptors,
             columns: RwLock::new(columns),
             level,
+            chunk_buffers: chunk_buffers.into_iter().map(Mutex::new).collect(),
             next: AtomicUsize::new(0),
             encoded: Mutex::new(encoded),
             all_encoded: Condvar::new(),
@@ -596,8 +625,14 @@ impl RowGroupEncoding {
             else {
                 return;
             };
+            let buffer = self
+                .chunk_buffers
+                .get(index)
+                .map_or_else(Vec::new, |buffer| {
+                    std::mem::take(&mut *buffer.lock().unwrap_or_else(PoisonError::into_inner))
+                });
             let chunk = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                column.encode(encoder, descriptor.clone())
+                column.encode(encoder, descriptor.clone(), buffer)
             }));
             let mut chunks = self.encoded.lock().unwrap_or_else(PoisonError::into_inner);
             chunks[index] = Some(chunk);
@@ -628,6 +663,61 @@ impl RowGroupEncoding {
             .map(|chunk| chunk.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect();
         (columns, chunks)
+    }
+}
+
+/// How far a row group's buffers grow when rows appended from another writer
+/// ([`ParquetWriter::append_rows`]) outgrow them: to the size the group will reach at the
+/// rate of the rows it holds, rather than by doubling. A buffer then grows about once a row
+/// group instead of a dozen times, each a copy of what it holds into memory the process
+/// faults in anew; the rows that end the group then find their room. Reserved room that is
+/// never written costs address space, not memory.
+#[derive(Debug, Clone, Copy)]
+struct GroupGrowth {
+    /// What a buffer's length is multiplied by to reach its size at the end of the group.
+    scale: f64,
+}
+
+impl GroupGrowth {
+    /// The most a buffer is grown at once, over the length it needs: enough for a group's
+    /// first range of rows to size the group (ranges of 1 MiB in groups of 32 MiB), and a
+    /// bound on the room a writer without row group bounds reserves.
+    const MAX_SCALE: f64 = 64.0;
+
+    /// The growth for a group holding `rows` rows in `bytes` bytes, bounded by `max_rows`
+    /// and `max_bytes`; a `full` group grows no further than it needs.
+    #[allow(clippy::cast_precision_loss)]
+    fn projected(rows: usize, bytes: usize, max_rows: usize, max_bytes: usize, full: bool) -> Self {
+        let by_rows = max_rows as f64 / rows.max(1) as f64;
+        let by_bytes = max_bytes as f64 / bytes.max(1) as f64;
+        let scale = if full {
+            1.0
+        } else {
+            // A little over the projection: the rates of the rows to come vary.
+            (by_rows.min(by_bytes) * 1.0625).clamp(1.0, Self::MAX_SCALE)
+        };
+        GroupGrowth { scale }
+    }
+
+    /// Makes room in `buffer` for `additional` more items: to the projected size when it
+    /// lacks the room.
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    fn reserve<T>(self, buffer: &mut Vec<T>, additional: usize) {
+        let needed = buffer.len() + additional;
+        if needed > buffer.capacity() {
+            let projected = (needed as f64 * self.scale) as usize;
+            buffer.reserve_exact(projected.max(needed) - buffer.len());
+        }
+    }
+
+    /// Appends `items` to `buffer`, grown as [`GroupGrowth::reserve`] grows it.
+    fn extend<T: Copy>(self, buffer: &mut Vec<T>, items: &[T]) {
+        self.reserve(buffer, items.len());
+        buffer.extend_from_slice(items);
     }
 }
 
@@ -671,11 +761,12 @@ enum Values {
 }
 
 impl ColumnBuffer {
-    /// The buffered rows as a column chunk of `descriptor`, by `encoder`.
+    /// The buffered rows as a column chunk of `descriptor`, by `encoder`, into `buffer`.
     fn encode(
         &self,
         encoder: &mut ChunkEncoder,
         descriptor: ColumnDescPtr,
+        buffer: Vec<u8>,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
         let levels = self.nullable.then_some(&self.levels[..]);
         let values = match &self.values {
@@ -692,7 +783,7 @@ impl ColumnBuffer {
             },
             Values::Bytes { data, ends } => ChunkValues::Bytes { data, ends },
         };
-        encoder.encode(descriptor, levels, values)
+        encoder.encode(descriptor, levels, values, buffer)
     }
 
     fn new(spec: &ColumnSpec) -> ColumnBuffer {
@@ -900,6 +991,7 @@ impl ColumnBuffer {
         from: &ColumnBuffer,
         rows: std::ops::Range<usize>,
         first_value: usize,
+        growth: GroupGrowth,
     ) -> Option<usize> {
         let count = match (from.nullable, rows.len() == from.rows()) {
             (false, _) => rows.len(),
@@ -910,18 +1002,20 @@ impl ColumnBuffer {
         };
         let (a, b) = (first_value, first_value + count);
         match (&mut self.values, &from.values) {
-            (Values::Boolean(to), Values::Boolean(from)) => to.extend_from_slice(from.get(a..b)?),
+            (Values::Boolean(to), Values::Boolean(from)) => {
+                growth.extend(to, from.get(a..b)?);
+            }
             (Values::Int32(to), Values::Int32(from))
             | (Values::Date(to), Values::Date(from))
             | (Values::Decimal32(to), Values::Decimal32(from)) => {
-                to.extend_from_slice(from.get(a..b)?);
+                growth.extend(to, from.get(a..b)?);
             }
             (Values::Int64(to), Values::Int64(from))
             | (Values::Timestamp(to), Values::Timestamp(from))
             | (Values::Decimal64(to), Values::Decimal64(from)) => {
-                to.extend_from_slice(from.get(a..b)?);
+                growth.extend(to, from.get(a..b)?);
             }
-            (Values::Double(to), Values::Double(from)) => to.extend_from_slice(from.get(a..b)?),
+            (Values::Double(to), Values::Double(from)) => growth.extend(to, from.get(a..b)?),
             (
                 Values::Fixed { width, bytes: to },
                 Values::Fixed {
@@ -929,7 +1023,7 @@ impl ColumnBuffer {
                     bytes: from,
                 },
             ) if width == from_width => {
-                to.extend_from_slice(from.get(a * *width..b * *width)?);
+                growth.extend(to, from.get(a * *width..b * *width)?);
             }
             (
                 Values::Bytes { data, ends },
@@ -941,13 +1035,15 @@ impl ColumnBuffer {
                 let start = if a == 0 { 0 } else { *from_ends.get(a - 1)? };
                 let end = if b == 0 { 0 } else { *from_ends.get(b - 1)? };
                 let shift = data.len();
-                data.extend_from_slice(from_data.get(start..end)?);
-                ends.extend(from_ends.get(a..b)?.iter().map(|&e| e - start + shift));
+                growth.extend(data, from_data.get(start..end)?);
+                let from_ends = from_ends.get(a..b)?;
+                growth.reserve(ends, from_ends.len());
+                ends.extend(from_ends.iter().map(|&e| e - start + shift));
             }
             _ => return None,
         }
         if from.nullable {
-            self.levels.extend_from_slice(from.levels.get(rows)?);
+            growth.extend(&mut self.levels, from.levels.get(rows)?);
         }
         Some(b)
     }
@@ -2009,6 +2105,110 @@ mod tests {
         }
     }
 
+    /// The capacities of a writer's buffers: each column's levels, values (and string ends).
+    fn capacities<W: Write + Send>(writer: &ParquetWriter<W>) -> Vec<usize> {
+        let mut capacities = Vec::new();
+        for column in &writer.columns {
+            capacities.push(column.levels.capacity());
+            match &column.values {
+                Values::Int64(values) => capacities.push(values.capacity()),
+                Values::Bytes { data, ends } => {
+                    capacities.extend([data.capacity(), ends.capacity()]);
+                }
+                _ => unreachable!("int64 and string columns only"),
+            }
+        }
+        capacities
+    }
+
+    #[test]
+    #[allow(clippy::float_cmp)] // The bounds are exact: the scale is clamped to them.
+    fn a_group_of_appended_rows_grows_its_buffers_once_to_the_size_it_will_reach() {
+        let columns = [spec("n", "int64", false), spec("s", "string", true)];
+        let options = ParquetOptions {
+            max_row_group_rows: 1000,
+            ..ParquetOptions::default()
+        };
+        let mut writer = ParquetWriter::new(&columns, Vec::new(), options).unwrap();
+        let mut buffering = ParquetWriter::buffering(&columns, io::sink()).unwrap();
+        let mut append = |writer: &mut ParquetWriter<Vec<u8>>, rows: std::ops::Range<i64>| {
+            for n in rows {
+                let s = (n % 2 == 0).then_some(Value::String("four"));
+                buffering.push(&[Some(Value::Int64(n)), s]).unwrap();
+            }
+            writer.append_rows(&mut buffering).unwrap();
+        };
+        // A tenth of the group: each buffer is made room for the whole group (and a
+        // sixteenth more), where doubling would have made room for 100 rows.
+        append(&mut writer, 0..100);
+        let grown = capacities(&writer);
+        // n's levels (a required column has none), values; s's levels, bytes, ends.
+        let group = [0, 1000, 1000, 2000, 500];
+        for (capacity, expected) in grown.iter().zip(group) {
+            assert!(
+                (expected..=expected + expected / 8).contains(capacity),
+                "{grown:?} for a group of {group:?}"
+            );
+        }
+        // The rest of the group finds its room.
+        for start in (100..1000).step_by(100) {
+            append(&mut writer, start..start + 100);
+            assert_eq!(capacities(&writer), grown, "after row {start}");
+        }
+        assert_eq!(writer.row_groups, 1);
+        // A full group grows by no more than it needs; a writer without bounds by at most
+        // GroupGrowth::MAX_SCALE times.
+        assert_eq!(GroupGrowth::projected(10, 80, 10, 1 << 20, true).scale, 1.0);
+        assert_eq!(
+            GroupGrowth::projected(1, 8, usize::MAX, usize::MAX, false).scale,
+            GroupGrowth::MAX_SCALE
+        );
+        let (bytes, _) = writer.finish().unwrap();
+        assert_eq!(read_rows(&bytes).len(), 1000);
+    }
+
+    #[test]
+    fn chunks_are_encoded_into_the_buffers_of_the_chunks_written_before() {
+        let columns = every_type();
+        let rows = every_type_rows();
+        let options = ParquetOptions {
+            max_row_group_rows: 2,
+            ..ParquetOptions::default()
+        };
+        let (expected, _) = write(&columns, &rows, options);
+        for helpers in [false, true] {
+            let threads = Arc::new(ThreadHelpers {
+                threads: 1,
+                delay: std::time::Duration::ZERO,
+                started: Mutex::new(Vec::new()),
+            });
+            let mut writer = ParquetWriter::new(&columns, Vec::new(), options).unwrap();
+            if helpers {
+                writer.encode_with(Arc::clone(&threads) as Arc<dyn EncodeHelpers>);
+            }
+            for (index, row) in rows.iter().enumerate() {
+                writer.push(row).unwrap();
+                if index % 2 == 1 {
+                    // A buffer for each chunk held at once: one, or every column's with
+                    // helpers; each written chunk's room kept, its bytes gone.
+                    let kept = if helpers { columns.len() } else { 1 };
+                    assert_eq!(writer.chunk_buffers.len(), kept, "helpers: {helpers}");
+                    assert!(
+                        writer
+                            .chunk_buffers
+                            .iter()
+                            .all(|b| b.is_empty() && b.capacity() > 0)
+                    );
+                }
+            }
+            let (bytes, _) = writer.finish().unwrap();
+            assert!(bytes == expected, "helpers: {helpers}");
+            for helper in std::mem::take(&mut *threads.started.lock().unwrap()) {
+                helper.join().unwrap();
+            }
+        }
+    }
+
     #[test]
     fn the_same_rows_give_the_same_bytes() {
         let columns = every_type();
@@ -2097,6 +2297,7 @@ mod tests {
             descriptors,
             columns,
             writer.encoder.level(),
+            Vec::new(),
         ));
         let helper = {
             let encoding = Arc::clone(&encoding);

@@ -518,12 +518,14 @@ impl ChunkEncoder {
     /// The chunk of `column` holding `values` (the non-null ones) and, for an optional
     /// column, the rows' definition levels (1 a value, 0 a null): its bytes, and what
     /// [`append_column`](parquet::file::writer::SerializedRowGroupWriter::append_column)
-    /// needs to place them.
+    /// needs to place them. The bytes are written into `buffer`, emptied first (the buffer
+    /// of a chunk written before: its room is already in memory).
     pub(crate) fn encode(
         &mut self,
         column: ColumnDescPtr,
         levels: Option<&[i16]>,
         values: ChunkValues<'_>,
+        mut buffer: Vec<u8>,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
         let rows = levels.map_or(values.len(), <[i16]>::len);
         let defined = levels.map_or(rows, defined_count);
@@ -535,7 +537,8 @@ impl ChunkEncoder {
         }
         let dictionary = Dictionary::build(&values);
         let mut chunk = Chunk::new(column);
-        let mut sink = TrackedWrite::new(Vec::new());
+        buffer.clear();
+        let mut sink = TrackedWrite::new(buffer);
         {
             let mut pages = SerializedPageWriter::new(&mut sink);
             if let Some(dictionary) = &dictionary {
