@@ -729,7 +729,7 @@ struct ColumnBuffer {
     /// The largest unscaled magnitude of a decimal column (0 for other types).
     decimal_max: u128,
     /// Definition levels (1 a value, 0 a null); empty for a required column.
-    levels: Vec<i16>,
+    levels: Vec<u8>,
     values: Values,
 }
 
