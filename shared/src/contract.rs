@@ -2030,12 +2030,44 @@ type = "timestamp"
                 "1.234",
                 "10000000000.00",
                 "9999999999.99",
+                "12345678",
+                "123456789",
+                "1234567.8",
+                "-9999999.9",
+                "99999.99",
+                "100000.00",
+                "99999.999",
+                "0000.0001",
+                "-1.",
+                "-",
+                "",
+                "1.2.3",
+                "12a4",
             ]
             .map(String::from),
         );
-        let decimals = [(12, 2), (9, 0), (18, 18), (18, 4), (5, 5), (1, 0), (15, 3)];
+        let decimals = [
+            (12, 2),
+            (9, 0),
+            (18, 18),
+            (18, 4),
+            (5, 5),
+            (1, 0),
+            (15, 3),
+            (7, 2),
+            (6, 2),
+        ];
         for text in &texts {
             let inferred = infer::infer_text(text);
+            // `-?digits[.digits]`, at most 15 digits: the shape read in the same pass.
+            let body = text.strip_prefix('-').unwrap_or(text);
+            let (whole, fraction) = body
+                .split_once('.')
+                .map_or((body, None), |(w, f)| (w, Some(f)));
+            let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+            let common_shape = digits(whole)
+                && fraction.is_none_or(digits)
+                && whole.len() + fraction.map_or(0, str::len) <= 15;
             for (precision, scale) in decimals {
                 let (fused, unscaled) = infer_with_decimal(text.as_bytes(), precision, scale);
                 let same_inference = match (fused, inferred) {
@@ -2044,12 +2076,18 @@ type = "timestamp"
                 };
                 assert!(same_inference, "{text:?}: {fused:?} != {inferred:?}");
                 // `None` leaves the field to `parse_decimal`: only a value read here must agree.
+                let parsed = parse_decimal(text, precision, scale);
                 if let Some(unscaled) = unscaled {
                     assert_eq!(
                         Ok(Value::Decimal(i128::from(unscaled))),
-                        parse_decimal(text, precision, scale),
+                        parsed,
                         "decimal({precision}, {scale}) {text:?}"
                     );
+                }
+                // And every field of that shape that fits the decimal is read here.
+                let fraction_fits = fraction.map_or(0, str::len) <= usize::from(scale);
+                if common_shape && fraction_fits && parsed.is_ok() {
+                    assert!(unscaled.is_some(), "decimal({precision}, {scale}) {text:?}");
                 }
             }
         }
