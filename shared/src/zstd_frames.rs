@@ -100,6 +100,8 @@ pub(crate) struct FrameCutter {
     blocks: u64,
     /// Buffers of frames decompressed, to gather frames into again ([`FrameCutter::recycle`]).
     spare: Vec<Vec<u8>>,
+    /// The most bytes a frame gathered so far took.
+    largest: usize,
 }
 
 impl Default for FrameCutter {
@@ -118,6 +120,7 @@ impl FrameCutter {
             offset: 0,
             blocks: 0,
             spare: Vec::new(),
+            largest: 0,
         }
     }
 
@@ -186,12 +189,26 @@ impl FrameCutter {
             Boundary::Frame => {
                 // The last block, unless the frame ended with a checksum (counted then).
                 let bound = (self.blocks + 1).saturating_mul(ZSTD_MAX_BLOCK_OUTPUT);
+                self.largest = self.largest.max(self.frame.len());
+                let next = self.next_buffer();
                 Some(Piece::Frame(CutFrame {
-                    bytes: std::mem::replace(&mut self.frame, self.spare.pop().unwrap_or_default()),
+                    bytes: std::mem::replace(&mut self.frame, next),
                     offset: self.frame_offset,
                     output_bound: usize::try_from(bound).unwrap_or(usize::MAX),
                 }))
             }
+        }
+    }
+
+    /// A buffer to gather the next frame into: a spare one, with room for the largest frame
+    /// so far and an eighth more. A buffer short of that is dropped for a new one (growing
+    /// it would copy what it held into memory faulted in anew: frames of about one size
+    /// each a little larger than the last kept doubling the buffers, one by one).
+    fn next_buffer(&mut self) -> Vec<u8> {
+        let room = self.largest + self.largest / 8;
+        match self.spare.pop() {
+            Some(buffer) if buffer.capacity() >= room => buffer,
+            _ => Vec::with_capacity(room),
         }
     }
 
@@ -500,6 +517,33 @@ mod tests {
         let third = cut(&mut cutter);
         assert_eq!(third, vec![frame.clone()]);
         assert_eq!(third[0].capacity(), 1 << 20);
+    }
+
+    #[test]
+    fn a_buffer_given_back_too_small_for_the_frames_is_replaced_not_grown() {
+        let frame = zstd::encode_all(&text(100)[..], 3).unwrap();
+        let mut cutter = FrameCutter::new();
+        let cut = |cutter: &mut FrameCutter| {
+            let mut frames = Vec::new();
+            cutter
+                .cut(&frame, true, &mut |piece| {
+                    if let Piece::Frame(frame) = piece {
+                        frames.push(frame.bytes);
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            frames
+        };
+        assert_eq!(cut(&mut cutter), vec![frame.clone()]);
+        cutter.recycle(Vec::with_capacity(16));
+        // The next frame was being gathered already; the one after it gets a new buffer,
+        // with room for the largest frame and an eighth more (grown from 16 bytes, it would
+        // have been copied at each doubling).
+        assert_eq!(cut(&mut cutter), vec![frame.clone()]);
+        let third = cut(&mut cutter);
+        assert_eq!(third, vec![frame.clone()]);
+        assert_eq!(third[0].capacity(), frame.len() + frame.len() / 8);
     }
 
     #[test]
