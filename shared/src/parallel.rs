@@ -551,7 +551,7 @@ impl ZstdFrames {
             Piece::Frame(frame) => {
                 decoder.skip_frame(frame.bytes.len());
                 let piece_bytes = text.parallelism.range_bytes.get();
-                let job = Arc::new(FrameJob::new(frame, piece_bytes));
+                let job = Arc::new(FrameJob::new(frame, piece_bytes, text.range_buffers()));
                 *cut += 1;
                 // Queued only while a worker waits for work: while the workers have ranges to
                 // parse, the feeding thread decompresses the frame itself when its turn comes
@@ -767,6 +767,11 @@ impl Text {
         self.parsing.as_ref()?.pipeline.jobs()
     }
 
+    /// The pipeline's range buffers done with, once it parses.
+    fn range_buffers(&self) -> Option<Arc<RangeBuffers>> {
+        Some(Arc::clone(self.parsing.as_ref()?.pipeline.range_buffers()))
+    }
+
     /// Parses a range no worker has taken yet, if there is one (see
     /// [`Pipeline::parse_waiting`]).
     fn parse_waiting(&mut self) -> bool {
@@ -841,6 +846,13 @@ impl FormatPipeline {
         match self {
             FormatPipeline::Delimited(pipeline) => pipeline.jobs(),
             FormatPipeline::JsonLines(pipeline) => pipeline.jobs(),
+        }
+    }
+
+    fn range_buffers(&self) -> &Arc<RangeBuffers> {
+        match self {
+            FormatPipeline::Delimited(pipeline) => pipeline.range_buffers(),
+            FormatPipeline::JsonLines(pipeline) => pipeline.range_buffers(),
         }
     }
 
@@ -1080,6 +1092,47 @@ fn rejects_fit(stages: &mut StageList, conversion: Option<&Conversion>) -> bool 
     }
 }
 
+/// Range buffers done with, to fill again: the ranges the feeding thread fills, and the
+/// pieces the threads decompressing zstd frames fill (which become ranges as they are). A
+/// new buffer would be faulted in, page by page, as it is filled.
+#[derive(Debug)]
+pub(crate) struct RangeBuffers {
+    kept: Mutex<Vec<Vec<u8>>>,
+    /// The most buffers kept: as many as the window holds, and two: a buffer is in use
+    /// while the window is full, so this keeps no more memory than its peak.
+    keep: usize,
+}
+
+impl RangeBuffers {
+    /// Keeps at most `keep` buffers.
+    pub(crate) fn new(keep: usize) -> RangeBuffers {
+        RangeBuffers {
+            kept: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// A buffer kept, empty, if there is one.
+    pub(crate) fn take(&self) -> Option<Vec<u8>> {
+        self.kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
+    /// Keeps `buffer`, emptied, unless it has no room or enough are kept.
+    pub(crate) fn give(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() == 0 {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < self.keep {
+            buffer.clear();
+            kept.push(buffer);
+        }
+    }
+}
+
 /// A worker's result for one range.
 enum Done<F: RangeFormat> {
     First(Result<F::State, FirstFailed<F::State>>),
@@ -1239,8 +1292,9 @@ struct Pipeline<F: RangeFormat> {
     results: mpsc::Receiver<Outcome<F>>,
     workers: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
-    /// Range buffers the workers are done with, to fill again.
-    spare: Vec<Vec<u8>>,
+    /// Range buffers the workers are done with, to fill again (shared with the threads
+    /// decompressing zstd frames into pieces).
+    spare: Arc<RangeBuffers>,
     /// Ranges after the first whose partial could not be taken: parsed by the merger.
     reparsed: usize,
     /// The contract stage, which takes the records of every range in order.
@@ -1287,7 +1341,7 @@ impl<F: RangeFormat> Pipeline<F> {
             results,
             workers: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
-            spare: Vec::new(),
+            spare: Arc::new(RangeBuffers::new(parallelism.window() + 2)),
             reparsed: 0,
             conversion: None,
             merger_parsed: 0,
@@ -1327,7 +1381,7 @@ impl<F: RangeFormat> Pipeline<F> {
         if self.filling.capacity() == 0 {
             self.filling = self
                 .spare
-                .pop()
+                .take()
                 // The full size, so that it holds any later range: memory is touched only
                 // where it is filled.
                 .unwrap_or_else(|| Vec::with_capacity(self.parallelism.range_bytes.get()));
@@ -1373,10 +1427,7 @@ impl<F: RangeFormat> Pipeline<F> {
         if !self.filling.is_empty() {
             self.send()?;
         }
-        let emptied = std::mem::replace(&mut self.filling, bytes);
-        if emptied.capacity() > 0 && self.spare.len() < 2 {
-            self.spare.push(emptied);
-        }
+        self.spare.give(std::mem::replace(&mut self.filling, bytes));
         if self.filling.len() >= self.range_bytes() {
             self.send()?;
         }
@@ -1419,7 +1470,7 @@ impl<F: RangeFormat> Pipeline<F> {
         if self.filling.len() <= piece {
             return self.send();
         }
-        let mut last = std::mem::take(&mut self.filling);
+        let last = std::mem::take(&mut self.filling);
         for bytes in last.chunks(piece) {
             while self.in_flight.len() >= self.parallelism.window() {
                 self.merge_next()?;
@@ -1428,10 +1479,7 @@ impl<F: RangeFormat> Pipeline<F> {
             self.filling.extend_from_slice(bytes);
             self.send()?;
         }
-        if self.spare.len() < 2 {
-            last.clear();
-            self.spare.push(last);
-        }
+        self.spare.give(last);
         Ok(())
     }
 
@@ -1517,11 +1565,8 @@ impl<F: RangeFormat> Pipeline<F> {
                 }),
             _ => Err(ErrorKind::Internal(format!("range {index} out of order")).into()),
         };
-        if let Ok(mut bytes) = Arc::try_unwrap(range).map(|range| range.bytes)
-            && self.spare.len() < 2
-        {
-            bytes.clear();
-            self.spare.push(bytes);
+        if let Ok(range) = Arc::try_unwrap(range) {
+            self.spare.give(range.bytes);
         }
         if merged.is_err() {
             self.stop.store(true, Ordering::Relaxed);
@@ -1532,6 +1577,11 @@ impl<F: RangeFormat> Pipeline<F> {
     /// The workers' queue, once there is a worker.
     fn jobs(&self) -> Option<&JobQueue> {
         (!self.workers.is_empty()).then_some(&*self.jobs)
+    }
+
+    /// The range buffers done with, for pieces of zstd frames to be decompressed into.
+    fn range_buffers(&self) -> &Arc<RangeBuffers> {
+        &self.spare
     }
 
     /// Parses the oldest range no worker has taken yet, as a worker would, if there is
@@ -2030,6 +2080,19 @@ impl RangeFormat for JsonLines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_buffers_keep_a_bounded_number_of_emptied_buffers_with_room() {
+        let buffers = RangeBuffers::new(2);
+        buffers.give(Vec::new());
+        assert!(buffers.take().is_none(), "a buffer of no room is not kept");
+        for _ in 0..3 {
+            buffers.give(vec![7; 10]);
+        }
+        let kept: Vec<Vec<u8>> = std::iter::from_fn(|| buffers.take()).collect();
+        assert_eq!(kept.len(), 2);
+        assert!(kept.iter().all(|b| b.is_empty() && b.capacity() == 10));
+    }
 
     fn parallelism(threads: usize, range_bytes: usize) -> Parallelism {
         Parallelism::with_threads(threads).with_range_bytes(range_bytes)

@@ -20,12 +20,13 @@
 //! too large to hold, or it is the first, decoded by the feeding thread to sniff the text.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::decompress::{
     Boundary, Unit, ZSTD_MAX_BLOCK_OUTPUT, ZstdDecoder, ZstdLayout, is_skippable,
 };
 use crate::error::{Error, ErrorKind};
+use crate::parallel::RangeBuffers;
 
 /// The most a frame handed to another thread may decompress to (its blocks' bound,
 /// [`ZSTD_MAX_BLOCK_OUTPUT`] each). A frame is held whole, compressed and decompressed, until
@@ -235,6 +236,8 @@ pub(crate) struct FrameJob {
     state: Mutex<FrameState>,
     /// The size of the pieces a worker decompresses the frame into.
     piece_bytes: usize,
+    /// Buffers to decompress the pieces into, when the pipeline has some to spare.
+    buffers: Option<Arc<RangeBuffers>>,
     /// Signalled when a worker is done with the frame.
     decoded: Condvar,
 }
@@ -251,26 +254,30 @@ enum FrameState {
     Taken,
 }
 
-/// `frame` decompressed into pieces of `piece_bytes` (the last one shorter), and the error
-/// met after them.
+/// `frame` decompressed into pieces of `piece_bytes` (the last one shorter), each in a buffer
+/// from `buffers` when it has one with the room, and the error met after them.
 fn decode(
     frame: &CutFrame,
     piece_bytes: usize,
+    buffers: Option<&RangeBuffers>,
     decoder: &mut FrameDecoder,
 ) -> (Vec<Vec<u8>>, Result<(), Error>) {
     let piece_bytes = piece_bytes.max(1);
+    let new_piece = |room: usize| {
+        buffers
+            .and_then(RangeBuffers::take)
+            .filter(|buffer| buffer.capacity() >= room)
+            .unwrap_or_else(|| Vec::with_capacity(room))
+    };
     let mut pieces = Vec::new();
-    let mut piece = Vec::with_capacity(piece_bytes.min(frame.output_bound));
+    let mut piece = new_piece(piece_bytes.min(frame.output_bound));
     let result = frame.decode(decoder, &mut |mut bytes| {
         while !bytes.is_empty() {
             let take = (piece_bytes - piece.len()).min(bytes.len());
             piece.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             if piece.len() == piece_bytes {
-                pieces.push(std::mem::replace(
-                    &mut piece,
-                    Vec::with_capacity(piece_bytes),
-                ));
+                pieces.push(std::mem::replace(&mut piece, new_piece(piece_bytes)));
             }
         }
         Ok(())
@@ -314,11 +321,17 @@ pub(crate) type FrameDecoder = Option<ZstdDecoder>;
 
 impl FrameJob {
     /// The frame `frame`, to decompress into pieces of `piece_bytes` (the pieces are the
-    /// feeding thread's next ranges, as they are: no copy).
-    pub(crate) fn new(frame: CutFrame, piece_bytes: usize) -> FrameJob {
+    /// feeding thread's next ranges, as they are: no copy), taken from `buffers` while it
+    /// has some.
+    pub(crate) fn new(
+        frame: CutFrame,
+        piece_bytes: usize,
+        buffers: Option<Arc<RangeBuffers>>,
+    ) -> FrameJob {
         FrameJob {
             state: Mutex::new(FrameState::Waiting(frame)),
             piece_bytes,
+            buffers,
             decoded: Condvar::new(),
         }
     }
@@ -342,7 +355,7 @@ impl FrameJob {
             }
         };
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            decode(&frame, self.piece_bytes, decoder)
+            decode(&frame, self.piece_bytes, self.buffers.as_deref(), decoder)
         }));
         *self.state() = match outcome {
             Ok((pieces, result)) => FrameState::Done(pieces, result, frame),
@@ -636,7 +649,7 @@ mod tests {
         // A frame decoded by a job (a worker, or the feeding thread) gives the stream's
         // output for it.
         for run_on_a_worker in [false, true] {
-            let job = FrameJob::new(cut(&second, first.len()), PIECE);
+            let job = FrameJob::new(cut(&second, first.len()), PIECE, None);
             if run_on_a_worker {
                 std::thread::scope(|scope| {
                     scope.spawn(|| job.run(&mut None));
@@ -651,7 +664,7 @@ mod tests {
         // A corrupt checksum: the same output first, the same error at the same offset.
         *second.last_mut().unwrap() ^= 1;
         let (whole_output, whole_error) = one_decoder(&[&first[..], &second[..]].concat());
-        let job = FrameJob::new(cut(&second, first.len()), PIECE);
+        let job = FrameJob::new(cut(&second, first.len()), PIECE, None);
         assert!(job.run(&mut None));
         assert!(!job.run(&mut None));
         let (output, result) = output_of(&job, &mut || false);
@@ -661,10 +674,32 @@ mod tests {
     }
 
     #[test]
+    fn pieces_are_decompressed_into_the_range_buffers_done_with() {
+        let data = text(20_000);
+        let frame = cut(&zstd::encode_all(&data[..], 3).unwrap(), 0);
+        // Two buffers of a room no new piece gets, and one too small for a piece, taken last
+        // (and dropped).
+        let buffers = RangeBuffers::new(8);
+        for room in [PIECE - 1, PIECE + 7, PIECE + 7] {
+            buffers.give(Vec::with_capacity(room));
+        }
+        let (pieces, result) = decode(&frame, PIECE, Some(&buffers), &mut None);
+        result.unwrap();
+        assert_eq!(pieces.concat(), data);
+        let rooms: Vec<usize> = pieces.iter().map(Vec::capacity).collect();
+        assert_eq!(rooms[..2], [PIECE + 7, PIECE + 7], "{rooms:?}");
+        assert!(rooms[2..].iter().all(|&room| room == PIECE), "{rooms:?}");
+        assert!(buffers.take().is_none());
+        // Without buffers, each piece is a new one.
+        let (pieces, _) = decode(&frame, PIECE, None, &mut None);
+        assert!(pieces.iter().all(|piece| piece.capacity() == PIECE));
+    }
+
+    #[test]
     fn the_feeding_thread_helps_while_a_worker_decodes() {
         let data = text(20_000);
         let frame = zstd::encode_all(&data[..], 3).unwrap();
-        let job = FrameJob::new(cut(&frame, 0), PIECE);
+        let job = FrameJob::new(cut(&frame, 0), PIECE, None);
         let mut helped = 0;
         std::thread::scope(|scope| {
             // Started by the worker before the feeding thread asks.
@@ -680,7 +715,7 @@ mod tests {
                 drop(state);
                 started_in.send(()).unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                let (output, result) = decode(&frame, PIECE, &mut None);
+                let (output, result) = decode(&frame, PIECE, None, &mut None);
                 *job.state() = FrameState::Done(output, result, frame);
                 job.decoded.notify_all();
             });
