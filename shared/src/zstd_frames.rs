@@ -507,8 +507,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn frames_are_gathered_into_the_buffers_given_back() {
+    /// One frame cut three times by one cutter, `buffer` given back after the first: the
+    /// frame, and the buffer the third was gathered into (the second was being gathered
+    /// already when `buffer` came back).
+    fn third_frame_after_giving_back(buffer: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
         let frame = zstd::encode_all(&text(100)[..], 3).unwrap();
         let mut cutter = FrameCutter::new();
         let cut = |cutter: &mut FrameCutter| {
@@ -524,39 +526,25 @@ mod tests {
             frames
         };
         assert_eq!(cut(&mut cutter), vec![frame.clone()]);
-        cutter.recycle(Vec::with_capacity(1 << 20));
-        // The frame after the next: the next one was being gathered already.
+        cutter.recycle(buffer);
         assert_eq!(cut(&mut cutter), vec![frame.clone()]);
-        let third = cut(&mut cutter);
+        let mut third = cut(&mut cutter);
         assert_eq!(third, vec![frame.clone()]);
-        assert_eq!(third[0].capacity(), 1 << 20);
+        (frame, third.remove(0))
+    }
+
+    #[test]
+    fn frames_are_gathered_into_the_buffers_given_back() {
+        let (_, third) = third_frame_after_giving_back(Vec::with_capacity(1 << 20));
+        assert_eq!(third.capacity(), 1 << 20);
     }
 
     #[test]
     fn a_buffer_given_back_too_small_for_the_frames_is_replaced_not_grown() {
-        let frame = zstd::encode_all(&text(100)[..], 3).unwrap();
-        let mut cutter = FrameCutter::new();
-        let cut = |cutter: &mut FrameCutter| {
-            let mut frames = Vec::new();
-            cutter
-                .cut(&frame, true, &mut |piece| {
-                    if let Piece::Frame(frame) = piece {
-                        frames.push(frame.bytes);
-                    }
-                    Ok(())
-                })
-                .unwrap();
-            frames
-        };
-        assert_eq!(cut(&mut cutter), vec![frame.clone()]);
-        cutter.recycle(Vec::with_capacity(16));
-        // The next frame was being gathered already; the one after it gets a new buffer,
-        // with room for the largest frame and an eighth more (grown from 16 bytes, it would
-        // have been copied at each doubling).
-        assert_eq!(cut(&mut cutter), vec![frame.clone()]);
-        let third = cut(&mut cutter);
-        assert_eq!(third, vec![frame.clone()]);
-        assert_eq!(third[0].capacity(), frame.len() + frame.len() / 8);
+        // A new buffer, with room for the largest frame and an eighth more (grown from 16
+        // bytes, it would have been copied at each doubling).
+        let (frame, third) = third_frame_after_giving_back(Vec::with_capacity(16));
+        assert_eq!(third.capacity(), frame.len() + frame.len() / 8);
     }
 
     #[test]
