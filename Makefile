@@ -177,6 +177,13 @@ ui-test: ## The local UI (/ui) in headless Chromium (installed with apt-get if m
 	PIPELINE_UI_ARTIFACTS=$(abspath $(TARGET_DIR))/ui-test $(CARGO) test --workspace --tests -- \
 	  --ignored --exact ui::in_chromium_the_ui_shows_each_execution_its_path_and_its_report
 
+.PHONY: test-arm64
+test-arm64: build-tools ## The core's unit tests built for arm64 (cargo-zigbuild) and run in qemu-user (installed if missing): the CSV field scan's SIMD is NEON there
+	scripts/setup-tools qemu
+	$(RUSTUP_TARGET_ADD) $(MUSL_TARGET_arm64); fi
+	PATH="$(BUILD_PATH)" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUNNER=qemu-aarch64 \
+	  $(CARGO_ZIGBUILD) test -p shared --lib --target $(MUSL_TARGET_arm64)
+
 .PHONY: image-test
 image-test: ## Build the images with podman (installed if missing), run this machine's root filesystem in a chroot against local S3, push them and their index to a local registry
 	scripts/image-test
@@ -299,7 +306,7 @@ destroy: ## Delete the stack (the upload bucket and the KMS key are kept; STACK_
 	$(INFRA) destroy $(STACK_ARG) $(REGION_ARG)
 
 .PHONY: test
-test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, docs without broken links, all tests, the demo, the UI in a browser, a short fuzz run, the image test, then a clean tree
+test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, docs without broken links, all tests, the demo, the UI in a browser, a short fuzz run, the image test, the core's tests on arm64, then a clean tree
 	@# The fuzz crate's lock file must already hold what shared depends on (the fuzz run would
 	@# rewrite it, and the clean-tree check fail only at the very end).
 	$(CARGO) metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null \
@@ -315,6 +322,7 @@ test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, doc
 	  $(MAKE) fuzz FUZZ_TARGET=$$target FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) || exit 1; \
 	done
 	$(MAKE) image-test DEMO_BUILD="$(TEST_DEMO_BUILD)"
+	$(MAKE) test-arm64
 	$(MAKE) --no-print-directory clean-tree
 
 .PHONY: clean-tree
