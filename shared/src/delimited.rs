@@ -674,7 +674,10 @@ enum FieldEnds {
 /// each field's end into `slots`.
 ///
 /// Each block of 16 bytes is compared with the delimiter and with `\n` at once (SIMD through
-/// the `wide` crate: SSE2 on x86-64, NEON on arm64, both always there), giving a bit per byte
+/// the `wide` crate: SSE2 on x86-64, NEON on arm64, both part of the base instruction set;
+/// AWS's Graviton guide on NEON, where the Lambda and the Fargate task run:
+/// <https://github.com/aws/aws-graviton-getting-started/blob/main/SIMD_and_vectorization.md>;
+/// `make test-arm64` runs this module's tests built for arm64), giving a bit per byte
 /// for each: a block without a line break gives a field's end at each delimiter; the row's
 /// last block, at each delimiter before its first line break, and at that break. (Eight bytes
 /// at a time in a `u64` with bit tricks took 112 M of the 524 M instructions that the profile
@@ -690,12 +693,15 @@ fn find_field_ends(row: &[u8], delimiter: u8, slots: &mut [u32]) -> FieldEnds {
     let mut fields = 0;
     for block in &mut blocks {
         let block = u8x16::new(block.try_into().unwrap_or([0; 16]));
-        let newline = block.simd_eq(newlines).to_bitmask();
-        let marks = block.simd_eq(delimiters).to_bitmask();
-        if newline != 0 {
-            // The row's last block.
+        let is_newline = block.simd_eq(newlines);
+        // Delimiters and line breaks in one mask; whether there is a line break is a test of
+        // its own (on NEON, `any` is one instruction where a mask takes four).
+        let marks = (block.simd_eq(delimiters) | is_newline).to_bitmask();
+        if is_newline.any() {
+            // The row's last block: its marks up to its first line break, that one included.
+            let newline = is_newline.to_bitmask();
             let first = newline & newline.wrapping_neg();
-            let Some(fields) = write_marks(slots, fields, at, (marks & (first - 1)) | first) else {
+            let Some(fields) = write_marks(slots, fields, at, marks & ((first << 1) - 1)) else {
                 return FieldEnds::OutOfSlots;
             };
             let newline = at + first.trailing_zeros() as usize;
