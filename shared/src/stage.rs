@@ -19,7 +19,7 @@ use crate::profile::ColumnProfile;
 /// One pass over an object feeds its records to a list of [`Stage`]s. The profile is the
 /// driver, not a stage: it decompresses, sniffs the layout, tokenizes the text and profiles
 /// the columns, and hands each stage the records it cut. The contract stage
-/// ([`Conversion`](crate::Conversion): Parquet and rejected records) is one stage; a team adds
+/// ([`Conversion`]: Parquet and rejected records) is one stage; a team adds
 /// its own the same way.
 ///
 /// A stage sees, in this order:

@@ -230,7 +230,7 @@ impl FrameCutter {
 }
 
 /// A frame for whichever thread comes to it first: a worker that takes it from the queue
-/// ([`FrameJob::run`]), or the feeding thread when its turn comes ([`FrameJob::output`]).
+/// ([`FrameJob::run`]), or the feeding thread when its turn comes ([`FrameJob::take`]).
 #[derive(Debug)]
 pub(crate) struct FrameJob {
     state: Mutex<FrameState>,
