@@ -65,6 +65,55 @@ pub struct Layout {
     pub header: Option<bool>,
 }
 
+/// The byte-order mark UTF-8 text may start with: not data, and not sniffed.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// Whether `kept` bytes from the text's start are enough to decide its layout: a full
+/// sample ([`Config::sniff_bytes`]) after a byte-order mark, if there is one.
+pub(crate) fn enough_to_sniff(kept: usize, config: &Config) -> bool {
+    kept >= config.sniff_bytes.max(1) + BOM.len()
+}
+
+/// A layout decided on the text's first bytes ([`sniff_layout`]).
+#[derive(Debug)]
+pub(crate) struct Sniffed<'a> {
+    pub(crate) layout: Layout,
+    /// Whether the text starts with a byte-order mark.
+    pub(crate) bom: bool,
+    /// The bytes after the byte-order mark: the first the parser is fed.
+    pub(crate) body: &'a [u8],
+    /// The offset of `body`'s first byte in the text.
+    pub(crate) base: u64,
+}
+
+/// Decides the layout of a text from `kept`, its first bytes ([`enough_to_sniff`], or every
+/// byte when `at_end`): the byte-order mark skipped, then [`detect`] on a sample of
+/// [`Config::sniff_bytes`]. One thread and several decide it here alike.
+pub(crate) fn sniff_layout<'a>(
+    kept: &'a [u8],
+    at_end: bool,
+    hint: FormatHint,
+    config: &Config,
+) -> Result<Sniffed<'a>, Error> {
+    let bom = kept.starts_with(BOM);
+    let body = if bom { &kept[BOM.len()..] } else { kept };
+    let sample = &body[..body.len().min(config.sniff_bytes.max(1))];
+    let base = if bom { BOM.len() as u64 } else { 0 };
+    let layout = detect(
+        sample,
+        at_end && sample.len() == body.len(),
+        base,
+        hint,
+        config,
+    )?;
+    Ok(Sniffed {
+        layout,
+        bom,
+        body,
+        base,
+    })
+}
+
 /// Decides the layout from `sample`, the first bytes of the text after any byte-order mark.
 /// `complete` says the sample is the whole input; `base` is the sample's offset in the
 /// decompressed input, for error positions.

@@ -15,7 +15,7 @@ use crate::config::{Config, Format};
 use crate::conversion::{ContractOutcome, Conversion};
 use crate::decompress::Decoder;
 use crate::delimited::{RowProfiler, Tokenizer};
-use crate::detect::{FormatHint, Layout, detect};
+use crate::detect::{FormatHint, Layout, Sniffed, enough_to_sniff, sniff_layout};
 use crate::error::{Error, ErrorKind};
 use crate::json_lines::JsonLinesProfiler;
 use crate::malformed::{MalformedLog, MalformedRecord};
@@ -23,8 +23,6 @@ use crate::profile::{ColumnSummary, Columns};
 use crate::stage::{
     CONTRACT_STAGE, Stage as ProcessingStage, StageColumns, StageList, StageSection,
 };
-
-const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// Record counts of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -275,8 +273,7 @@ impl TextStage {
             Some((_, _, parser)) => parser.feed(bytes),
             None => {
                 self.sniff.extend_from_slice(bytes);
-                // Enough for a full sample after a byte-order mark, if there is one.
-                if self.sniff.len() >= self.config.sniff_bytes.max(1) + BOM.len() {
+                if enough_to_sniff(self.sniff.len(), &self.config) {
                     self.decide(false)?;
                 }
                 Ok(())
@@ -287,17 +284,12 @@ impl TextStage {
     /// Decides the layout on the sample and starts the parser with the bytes kept so far.
     fn decide(&mut self, at_end: bool) -> Result<(), Error> {
         let sniff = std::mem::take(&mut self.sniff);
-        let bom = sniff.starts_with(BOM);
-        let body = if bom { &sniff[BOM.len()..] } else { &sniff[..] };
-        let sample = &body[..body.len().min(self.config.sniff_bytes.max(1))];
-        let base = if bom { BOM.len() as u64 } else { 0 };
-        let layout = detect(
-            sample,
-            at_end && sample.len() == body.len(),
+        let Sniffed {
+            layout,
+            bom,
+            body,
             base,
-            self.hint,
-            &self.config,
-        )?;
+        } = sniff_layout(&sniff, at_end, self.hint, &self.config)?;
         let columns = Columns::new(self.config.max_columns);
         let malformed =
             MalformedLog::new(self.config.malformed_examples, self.config.malformed_limits);

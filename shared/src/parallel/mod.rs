@@ -87,7 +87,7 @@ use crate::Compression;
 use crate::config::{Config, Format};
 use crate::conversion::Conversion;
 use crate::decompress::Decoder;
-use crate::detect::{FormatHint, Layout, detect};
+use crate::detect::{FormatHint, Layout, Sniffed, enough_to_sniff, sniff_layout};
 use crate::error::{Error, ErrorKind};
 use crate::processor::{Analysis, Processor, RecordCounts, read_some};
 use crate::zstd_frames::{FrameCutter, FrameDecoder, FrameJob, Piece, Taken};
@@ -96,8 +96,6 @@ use contract_ranges::ContractRanges;
 use formats::{Delimited, JsonLines};
 pub(crate) use pipeline::RangeBuffers;
 use pipeline::{JobQueue, Pipeline};
-
-const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// From this many threads, the frames of a zstd stream are decompressed by any thread
 /// ([`crate::zstd_frames`]); below, by the feeding thread alone. Here (2 cores, `profile`
@@ -654,8 +652,7 @@ impl Text {
             Some(parsing) => parsing.pipeline.feed(bytes),
             None => {
                 self.sniff.extend_from_slice(bytes);
-                // Enough for a full sample after a byte-order mark, if there is one.
-                if self.sniff.len() >= self.config.sniff_bytes.max(1) + BOM.len() {
+                if enough_to_sniff(self.sniff.len(), &self.config) {
                     self.decide(false)?;
                 }
                 Ok(())
@@ -679,17 +676,12 @@ impl Text {
     fn decide(&mut self, at_end: bool) -> Result<(), Error> {
         let sniff = std::mem::take(&mut self.sniff);
         let config = &self.config;
-        let bom = sniff.starts_with(BOM);
-        let body = if bom { &sniff[BOM.len()..] } else { &sniff[..] };
-        let sample = &body[..body.len().min(config.sniff_bytes.max(1))];
-        let base = if bom { BOM.len() as u64 } else { 0 };
-        let layout = detect(
-            sample,
-            at_end && sample.len() == body.len(),
+        let Sniffed {
+            layout,
+            bom,
+            body,
             base,
-            self.hint,
-            config,
-        )?;
+        } = sniff_layout(&sniff, at_end, self.hint, config)?;
         let mut conversion = self.conversion.take();
         let header = layout.header.unwrap_or(false);
         let mut pipeline = match (layout.format, layout.delimiter) {
