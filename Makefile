@@ -315,6 +315,7 @@ test: tools ## The full check CI runs: tools, fmt check, clippy -D warnings, doc
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	python3 scripts/cost.py --check README.md docs/cost.md
 	$(CARGO) test --workspace
 	$(MAKE) demo DEMO_BUILD="$(TEST_DEMO_BUILD)"
 	$(MAKE) ui-test
@@ -333,11 +334,12 @@ clean-tree: ## Fail when the tree differs from the commit (a step rewrote a trac
 	fi
 
 .PHONY: lint
-lint: ## Format check, clippy and rustdoc with warnings denied
+lint: ## Format check, clippy and rustdoc with warnings denied, the cost figures (scripts/cost.py) up to date
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	python3 scripts/cost.py --check README.md docs/cost.md
 
 .PHONY: fmt
 fmt: ## Format the workspace and the fuzz crate
