@@ -3,6 +3,7 @@
 //! the report.
 
 use std::cmp::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -633,8 +634,8 @@ async fn read<S: ObjectStore, C: Core>(
         ReadPlan::Whole => {
             // One GET, its chunks fed to the core as they arrive.
             let body = store.get(bucket, key, pin, None).await?;
-            let chunks = body.map(|chunk| chunk.map(|bytes| vec![bytes]));
-            feed_in_order(chunks, size, processor, stop).await
+            let chunks = body.map(|chunk| chunk.map(Part::Chunk));
+            feed_in_order(chunks, size, processor, stop, SpareParts::default()).await
         }
         ReadPlan::Ranged {
             part_size,
@@ -833,17 +834,23 @@ async fn read_ranged<S: ObjectStore, C: Core>(
     processor: C,
     stop: &mut StopSignal,
 ) -> Result<Analysis, JobError> {
+    // Every part alive at once: those downloading, the one waiting in the channel to the
+    // core, and the one the core reads.
+    let spare = SpareParts::new(concurrency + 2);
+    let returned = spare.clone();
     let downloads = futures::stream::iter(part_ranges(size, part_size))
         .map(|(first, last)| {
-            let (store, bucket, key, pin) = (
+            let (store, bucket, key, pin, spare) = (
                 store.clone(),
                 bucket.to_owned(),
                 key.to_owned(),
                 pin.clone(),
+                spare.clone(),
             );
             let task = tokio::spawn(async move {
                 let body = store.get(&bucket, &key, &pin, Some((first, last))).await?;
-                read_part(body, (first, last)).await
+                let buffer = spare.take(usize::try_from(last - first + 1).unwrap_or(0));
+                read_part(body, (first, last), buffer).await
             });
             let mut task = AbortOnDrop(task);
             async move {
@@ -853,20 +860,74 @@ async fn read_ranged<S: ObjectStore, C: Core>(
             }
         })
         .buffered(concurrency);
-    feed_in_order(downloads, size, processor, stop).await
+    feed_in_order(downloads, size, processor, stop, returned).await
 }
 
-/// The bytes `first..=last` of a ranged GET's `body`, in one buffer of their size: a chunk is a
-/// view of the HTTP client's read buffer and would keep all of it alive while the part waits
-/// its turn (measured: the download window took 66 MiB instead of its 48 at the peak of a
-/// 4 GiB object). A body shorter or longer than the range is `Storage`; a longer one fails as
-/// soon as it is.
+/// A piece of the object on its way to the core: a chunk of a whole GET's body, as the HTTP
+/// client gave it, or a ranged part, in a buffer that goes back to the [`SpareParts`] once
+/// the core has it.
+#[derive(Debug, PartialEq, Eq)]
+enum Part {
+    Chunk(Bytes),
+    Buffer(Vec<u8>),
+}
+
+/// The buffers of ranged parts the core is done with, for the next parts to be read into. A
+/// new buffer for each part had its pages faulted in anew, since the image's allocator gives
+/// freed memory back to the system at once (the Dockerfile's `MIMALLOC_PURGE_DELAY=0`): a
+/// page fault for each 4 KiB read, about a tenth of the Fargate program's CPU on one thread.
+/// It keeps at most as many buffers as parts can be alive at once, so memory stays what the
+/// window of parts takes.
+#[derive(Debug, Clone, Default)]
+struct SpareParts {
+    buffers: Arc<Mutex<Vec<Vec<u8>>>>,
+    keep: usize,
+}
+
+impl SpareParts {
+    fn new(keep: usize) -> SpareParts {
+        SpareParts {
+            buffers: Arc::default(),
+            keep,
+        }
+    }
+
+    fn buffers(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.buffers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An empty buffer with room for `bytes`: a spare one when it has the room.
+    fn take(&self, bytes: usize) -> Vec<u8> {
+        match self.buffers().pop() {
+            Some(mut buffer) if buffer.capacity() >= bytes => {
+                buffer.clear();
+                buffer
+            }
+            _ => Vec::with_capacity(bytes),
+        }
+    }
+
+    /// Keeps `buffer` for a later part, unless enough are kept.
+    fn give(&self, buffer: Vec<u8>) {
+        let mut buffers = self.buffers();
+        if buffers.len() < self.keep {
+            buffers.push(buffer);
+        }
+    }
+}
+
+/// The bytes `first..=last` of a ranged GET's `body`, copied into `part` (emptied first; with
+/// room for them, it never grows): a chunk is a view of the HTTP client's read buffer and would keep all of it alive
+/// while the part waits its turn (measured: the download window took 66 MiB instead of its 48
+/// at the peak of a 4 GiB object). A body shorter or longer than the range is `Storage`; a
+/// longer one fails as soon as it is.
 async fn read_part(
     mut body: crate::store::ByteChunks,
     (first, last): (u64, u64),
-) -> Result<Vec<Bytes>, JobError> {
+    mut part: Vec<u8>,
+) -> Result<Part, JobError> {
     let expected = last - first + 1;
-    let mut part = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    part.clear();
     let mut len = 0;
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
@@ -877,7 +938,7 @@ async fn read_part(
         part.extend_from_slice(&chunk);
     }
     if len == expected {
-        Ok(vec![Bytes::from(part)])
+        Ok(Part::Buffer(part))
     } else {
         Err(JobError::new(
             ErrorName::Storage,
@@ -888,20 +949,27 @@ async fn read_part(
 
 /// Feeds the object's `size` bytes, arriving in order from `parts`, to the core. The core
 /// runs on a thread of its own: its output sinks may wait there for their uploads, never on
-/// the runtime; the next parts arrive meanwhile.
+/// the runtime; the next parts arrive meanwhile. The buffers of ranged parts go back to
+/// `spare` once fed.
 async fn feed_in_order<C: Core>(
-    parts: impl futures::Stream<Item = Result<Vec<Bytes>, JobError>>,
+    parts: impl futures::Stream<Item = Result<Part, JobError>>,
     size: u64,
     mut processor: C,
     stop: &mut StopSignal,
+    spare: SpareParts,
 ) -> Result<Analysis, JobError> {
-    let (parts_in, mut parts_out) = tokio::sync::mpsc::channel::<Vec<Bytes>>(1);
+    let (parts_in, mut parts_out) = tokio::sync::mpsc::channel::<Part>(1);
     let parser = tokio::task::spawn_blocking(move || {
         let mut fed = 0;
         while let Some(part) = parts_out.blocking_recv() {
-            for chunk in part {
-                processor.feed(&chunk)?;
-                fed += chunk.len() as u64;
+            let bytes = match &part {
+                Part::Chunk(chunk) => &chunk[..],
+                Part::Buffer(buffer) => &buffer[..],
+            };
+            processor.feed(bytes)?;
+            fed += bytes.len() as u64;
+            if let Part::Buffer(buffer) = part {
+                spare.give(buffer);
             }
         }
         if fed < size {
@@ -975,12 +1043,36 @@ mod tests {
                 chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
             futures::stream::iter(chunks).boxed()
         };
-        let part = futures::executor::block_on(read_part(body(&[b"abc", b"de"]), (10, 14)));
-        assert_eq!(part.ok(), Some(vec![Bytes::from_static(b"abcde")]));
+        let part = futures::executor::block_on(read_part(
+            body(&[b"abc", b"de"]),
+            (10, 14),
+            b"an earlier part".to_vec(),
+        ));
+        assert_eq!(part.ok(), Some(Part::Buffer(b"abcde".to_vec())));
         for chunks in [&[b"abc".as_slice()][..], &[b"abc", b"def"]] {
-            let failed = futures::executor::block_on(read_part(body(chunks), (10, 14)));
+            let failed = futures::executor::block_on(read_part(body(chunks), (10, 14), Vec::new()));
             assert_eq!(failed.err().map(|e| e.name()), Some(ErrorName::Storage));
         }
+    }
+
+    /// A part's buffer, once fed, is the next part's (its pages stay faulted in), and no more
+    /// buffers are kept than parts can be alive at once.
+    #[test]
+    fn part_buffers_are_reused_and_bounded() {
+        let spare = SpareParts::new(2);
+        let first = spare.take(16);
+        let address = first.as_ptr();
+        spare.give(first);
+        let again = spare.take(16);
+        assert_eq!(again.as_ptr(), address);
+        assert!(again.is_empty() && again.capacity() >= 16);
+        // A spare buffer too small for the part is not used.
+        spare.give(again);
+        assert!(spare.take(17).capacity() >= 17);
+        for _ in 0..3 {
+            spare.give(Vec::with_capacity(16));
+        }
+        assert_eq!(spare.buffers().len(), 2);
     }
 
     #[test]
