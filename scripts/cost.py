@@ -48,15 +48,16 @@ PARQUET_RATIO = 0.16  # Parquet bytes per input byte, the bench rows (make bench
 EVENTS = {"profile": 2, "contract": 3}  # the input's, the report's, the Parquet's
 
 # --- Measured throughputs, MB of input per CPU-second, end to end -------------------------
-# bench_ranged on 2026-12-05 (README, "What a bigger Fargate task CPU buys"): the static musl
-# binary the image runs, 1 GiB of the bench rows from the local S3, one parsing thread;
-# input bytes over the program's CPU time (user + sys: its download threads included), which
-# is its speed on one vCPU when the CPU is the limit.
-#   target/release/examples/bench_ranged --sizes-mib 1024 --workers 1,2 --skip-core true \
+# bench_ranged on 2026-12-05 at 15:20-15:31 (README, "What a bigger Fargate task CPU buys"):
+# the static musl binary the image runs, 1 and 4 GiB of the bench rows from the local S3, one
+# parsing thread; input bytes over the program's CPU time (user + sys: its download threads
+# included), which is its speed on one vCPU when the CPU is the limit. Profile: 442-455 in
+# five runs; contract: 210-229 in four.
+#   target/release/examples/bench_ranged --sizes-mib 1024,4096 --workers 1,2 --skip-core true \
 #     --binary target/x86_64-unknown-linux-musl/release/fargate-processor [--contract bench/bench_rows.toml]
-MB_PER_CPU_SECOND = {"profile": 379, "contract": 205}
-# The same run, two parsing threads: MB per CPU-second of a 2-vCPU task profiling.
-MB_PER_CPU_SECOND_TWO_THREADS = 371
+MB_PER_CPU_SECOND = {"profile": 450, "contract": 215}
+# The same runs, two parsing threads: MB per CPU-second of a 2-vCPU task profiling (405-432).
+MB_PER_CPU_SECOND_TWO_THREADS = 420
 # make bench, rows.csv.gz on one thread: compressed MB per second (2026-12-05).
 GZIP_COMPRESSED_MB_PER_CPU_SECOND = 94
 
