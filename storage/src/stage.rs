@@ -361,9 +361,12 @@ impl Write for PartSink {
             self.buffer.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             if self.buffer.len() == size {
-                // The next buffer grows as bytes come: an output that stays small (the rejects,
-                // most often) never holds a whole part's memory.
-                let part = std::mem::take(&mut self.buffer);
+                // The first buffer grows as bytes come: an output that stays small (the
+                // rejects, most often) never holds a whole part's memory. Once a part is full
+                // the output is a large one, and the next buffer takes a whole part at once,
+                // instead of growing into it by doubling (copying each part once more).
+                let next = Vec::with_capacity(part_size(self.base, self.sent + 2));
+                let part = std::mem::replace(&mut self.buffer, next);
                 self.parts
                     .blocking_send(Bytes::from(part))
                     .map_err(|_| std::io::Error::other("the upload of this output stopped"))?;
