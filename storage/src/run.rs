@@ -916,11 +916,11 @@ impl SpareParts {
     }
 }
 
-/// The bytes `first..=last` of a ranged GET's `body`, copied into `part` (emptied first; with
-/// room for them, it never grows): a chunk is a view of the HTTP client's read buffer and would keep all of it alive
-/// while the part waits its turn (measured: the download window took 66 MiB instead of its 48
-/// at the peak of a 4 GiB object). A body shorter or longer than the range is `Storage`; a
-/// longer one fails as soon as it is.
+/// The bytes `first..=last` of a ranged GET's `body`, copied into `part` (emptied first; it
+/// has room for them, so it never grows): a chunk is a view of the HTTP client's read buffer
+/// and would keep all of it alive while the part waits its turn (measured: the download window
+/// took 66 MiB instead of its 48 at the peak of a 4 GiB object). A body shorter or longer than
+/// the range is `Storage`; a longer one fails as soon as it is.
 async fn read_part(
     mut body: crate::store::ByteChunks,
     (first, last): (u64, u64),
