@@ -102,6 +102,31 @@ def task_second(vcpu=TASK_VCPU, gb=TASK_GB):
     return (vcpu * FARGATE_VCPU_HOUR + gb * FARGATE_GB_HOUR) / 3600
 
 
+def spot_hour(off):
+    """An hour of the default task on x86 Spot at `off` (a fraction) off x86 on-demand."""
+    return (TASK_VCPU * FARGATE_X86_VCPU_HOUR + TASK_GB * FARGATE_X86_GB_HOUR) * (1 - off)
+
+
+def spot_saving(off):
+    """Percent saved on the task's price by x86 Spot at `off`, against arm64 on-demand."""
+    return 100 * (1 - spot_hour(off) / (3600 * task_second()))
+
+
+def within_minimum_gb(mode):
+    """GB one vCPU gets through within the one-minute minimum, after the task's start."""
+    return (FARGATE_MINIMUM_S - TASK_START_S) * MB_PER_CPU_SECOND[mode] / 1000
+
+
+def big_object_requests(size=10e9):
+    """Per 1,000 objects of `size` on Fargate: the ranged GETs, and the Parquet's parts."""
+    gets = 1000 * math.ceil(size / PART_BYTES) * S3_GET
+    parts = 1000 * parquet_put_requests(size) * S3_PUT
+    return gets, parts
+
+
+PART = f"{PART_BYTES >> 20} MiB"
+
+
 def cost(route, mode, size):
     """Per object: (compute, S3, total with Step Functions and EventBridge)."""
     gets, puts = requests(route, mode, size)
@@ -120,7 +145,7 @@ def crossover(mode):
     def fargate_cheaper(mb):
         return cost("fargate", mode, mb * 1e6)[2] < cost("lambda", mode, mb * 1e6)[2]
 
-    # The costs are step functions: walk in 8 MiB steps, then narrow down.
+    # The costs are step functions: walk in steps of a part, then narrow down.
     step = PART_BYTES / 1e6
     mb = step
     while mb < 1e6 and not fargate_cheaper(mb):
@@ -182,34 +207,26 @@ def block_reading():
     ratios = [cost("fargate", m, s)[2] / cost("lambda", m, s)[2] for s in upto for m in MODES]
     minimum = 1000 * FARGATE_MINIMUM_S * task_second()
     ten = 10e9
-    gets = 1000 * math.ceil(ten / PART_BYTES) * S3_GET
-    parts = 1000 * parquet_put_requests(ten) * S3_PUT
+    gets, parts = big_object_requests(ten)
     return "\n".join([
         f"- **On the Lambda route, Step Functions is most of the bill.** Each execution takes "
         f"{TRANSITIONS} state transitions, ${steps:.2f} per 1,000 objects. Up to 100 MB, Lambda compute "
         f"and S3 requests add only ${min(extras):.2f}–{max(extras):.2f}.",
         f"- **On the Fargate route, the one-minute minimum is most of the bill.** A task costs at "
         f"least ${minimum:.2f} per 1,000 objects, whatever the object's size: one vCPU profiles "
-        f"{(FARGATE_MINIMUM_S - TASK_START_S) * MB_PER_CPU_SECOND['profile'] / 1000:.0f} GB, or converts "
-        f"{(FARGATE_MINIMUM_S - TASK_START_S) * MB_PER_CPU_SECOND['contract'] / 1000:.0f} GB, within it. "
+        f"{within_minimum_gb('profile'):.0f} GB, or converts {within_minimum_gb('contract'):.0f} GB, "
+        f"within it. "
         f"Up to 100 MB, a Fargate task costs {min(ratios):.1f}–{max(ratios):.1f} times what Lambda "
         f"costs for the same object.",
-        f"- **On a 10 GB object, S3 requests are the rest.** Its 8 MiB ranged GETs come to "
+        f"- **On a 10 GB object, S3 requests are the rest.** Its {PART} ranged GETs come to "
         f"${gets:.2f} per 1,000 objects ({100 * gets / (1000 * cost('fargate', 'profile', ten)[2]):.0f} % "
-        f"of a profile's cost); under a contract, the Parquet output's 8 MiB parts (PUT-priced) add "
+        f"of a profile's cost); under a contract, the Parquet output's {PART} parts (PUT-priced) add "
         f"${parts:.2f} ({100 * parts / (1000 * cost('fargate', 'contract', ten)[2]):.0f} % of its cost).",
         "- **For cost, the threshold belongs at its maximum, 256 MiB.** Lambda is cheaper for every "
         "size the template lets it take (see [Where the threshold should sit](#where-the-threshold-should-sit)).",
         f"- **Fargate Spot cuts the Fargate compute line by about {spot_saving(0.5):.1f}–{spot_saving(0.7):.1f} %.** "
         "Spot runs only on x86_64, and its discount varies (see [Fargate Spot](#fargate-spot)).",
     ])
-
-
-def spot_saving(off):
-    """Percent saved on a task's price by x86 Spot at `off` discount, against arm64 on-demand."""
-    arm = TASK_VCPU * FARGATE_VCPU_HOUR + TASK_GB * FARGATE_GB_HOUR
-    x86 = (TASK_VCPU * FARGATE_X86_VCPU_HOUR + TASK_GB * FARGATE_X86_GB_HOUR) * (1 - off)
-    return 100 * (1 - x86 / arm)
 
 
 def block_ipv4():
@@ -224,9 +241,7 @@ def block_ipv4():
 
 
 def block_readme_reading():
-    ten = 10e9
-    gets = 1000 * math.ceil(ten / PART_BYTES) * S3_GET
-    parts = 1000 * parquet_put_requests(ten) * S3_PUT
+    gets, parts = big_object_requests()
     contract = crossover("contract")
     where = ("at every size when profiling" if crossover("profile") is None
              else f"up to about {crossover('profile') / 1000:.0f} GB when profiling")
@@ -235,9 +250,9 @@ def block_readme_reading():
         f"  - Step Functions: {TRANSITIONS} state transitions per execution, "
         f"${1000 * TRANSITIONS * STEP_TRANSITION:.2f} per 1,000 objects on either route.",
         f"  - Fargate's one-minute minimum: ${1000 * FARGATE_MINIMUM_S * task_second():.2f} per 1,000 "
-        f"tasks; one vCPU profiles about {(FARGATE_MINIMUM_S - TASK_START_S) * MB_PER_CPU_SECOND['profile'] / 1000:.0f} GB within it.",
-        f"  - S3 requests on 10 GB objects: the 8 MiB ranged GETs (${gets:.2f} per 1,000), and under "
-        f"a contract the Parquet's 8 MiB parts (${parts:.2f}).",
+        f"tasks; one vCPU profiles about {within_minimum_gb('profile'):.0f} GB within it.",
+        f"  - S3 requests on 10 GB objects: the {PART} ranged GETs (${gets:.2f} per 1,000), and under "
+        f"a contract the Parquet's {PART} parts (${parts:.2f}).",
         f"- **The threshold.** Lambda stays cheaper {where}, and up to about {contract / 1000:.0f} GB "
         "under a contract, so for cost the threshold belongs at its 256 MiB cap "
         "(`THRESHOLD_BYTES=268435456`). Compressed inputs, and speeds not measured on AWS's CPUs, "
@@ -318,7 +333,7 @@ def block_threshold():
         point = crossover(mode)
         if point is None:
             lines.append(f"- **{label}: no crossover below 1 TB.** Lambda's price grows by {per_mb:.3g} $/MB; "
-                         f"a Fargate task's, past its minimum, by more (its compute and its 8 MiB ranged GETs).")
+                         f"a Fargate task's, past its minimum, by more (its compute and its {PART} ranged GETs).")
         else:
             lines.append(f"- **{label}: about {point / 1000:.1f} GB.** Lambda's price grows by {per_mb:.3g} $/MB; "
                          f"a Lambda run of that size takes about {lambda_seconds(mode, point * 1e6):.0f} s.")
@@ -359,18 +374,17 @@ def block_bigger_task():
 def block_spot():
     lines = ["| capacity | 1 vCPU + 2 GB per hour | one-minute minimum | saving vs arm64 on-demand |",
              "|---|---|---|---|"]
-    arm = TASK_VCPU * FARGATE_VCPU_HOUR + TASK_GB * FARGATE_GB_HOUR
+    arm = 3600 * task_second()
     lines.append(f"| arm64 on-demand (default) | {FARGATE_VCPU_HOUR} + 2 × {FARGATE_GB_HOUR} = ${arm:.5f} | "
                  f"${arm / 60:.6f} | — |")
     for off in (0.5, 0.7):
-        x86 = (TASK_VCPU * FARGATE_X86_VCPU_HOUR + TASK_GB * FARGATE_X86_GB_HOUR) * (1 - off)
+        x86 = spot_hour(off)
         lines.append(f"| x86 Spot at {off * 100:.0f} % off | ({FARGATE_X86_VCPU_HOUR} + 2 × {FARGATE_X86_GB_HOUR}) × "
-                     f"{1 - off:.1f} = ${x86:.5f} | ${x86 / 60:.6f} | {(1 - x86 / arm) * 100:.1f} % |")
+                     f"{1 - off:.1f} = ${x86:.5f} | ${x86 / 60:.6f} | {spot_saving(off):.1f} % |")
     small = [1000 * cost("fargate", "profile", 10e3)[2]]
     big = [1000 * cost("fargate", "profile", 10e9)[2]]
     for off in (0.7, 0.5):
-        x86 = (TASK_VCPU * FARGATE_X86_VCPU_HOUR + TASK_GB * FARGATE_X86_GB_HOUR) * (1 - off) / 3600
-        saved_per_s = task_second() - x86
+        saved_per_s = task_second() - spot_hour(off) / 3600
         small.append(small[0] - 1000 * FARGATE_MINIMUM_S * saved_per_s)
         big.append(big[0] - 1000 * fargate_seconds("profile", 10e9)[1] * saved_per_s)
     return "\n".join(lines + [
