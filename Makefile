@@ -78,6 +78,9 @@ BENCH_DATA ?= $(TARGET_DIR)/bench-data
 BENCH_RUNS ?= 3
 # Thread counts every engine of `make bench` is given, in turn.
 BENCH_THREADS ?= 1,2
+# `make bench-against`: the commit ours is measured against, and the alternating rounds.
+REV ?= HEAD
+AGAINST_RUNS ?= 9
 
 # Extra flags for `make demo` and `make serve` (local-pipeline demo --help).
 DEMO_ARGS ?=
@@ -351,6 +354,12 @@ bench: tools ## Throughput and peak RSS against DuckDB and Polars at 1 and 2 thr
 	$(CARGO) build --release -p shared --example profile --example bench_data --example convert
 	$(TARGET_DIR)/release/examples/bench_data $(BENCH_DATA)
 	$(VENV_PYTHON) bench/compare.py --runs $(BENCH_RUNS) --threads $(BENCH_THREADS) --profile $(TARGET_DIR)/release/examples/profile --convert $(TARGET_DIR)/release/examples/convert $(BENCH_DATA)
+
+.PHONY: bench-against
+bench-against: ## One thread's MB/s against commit REV's (default HEAD), alternating runs on this machine
+	$(CARGO) build --release -p shared --example profile --example bench_data --example convert
+	$(TARGET_DIR)/release/examples/bench_data $(BENCH_DATA)
+	python3 bench/against.py --rev $(REV) --runs $(AGAINST_RUNS) --work $(TARGET_DIR)/bench-against --profile $(TARGET_DIR)/release/examples/profile --convert $(TARGET_DIR)/release/examples/convert $(BENCH_DATA)
 
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION) --root $(TOOLS)/cargo
