@@ -4,9 +4,11 @@
 //! Input layout: byte 0 chooses the configuration (as in the `chunked` target: format and
 //! delimiter overrides, the key hint, small limits; and bit 5: the object is the rest
 //! gzipped, so that the feeding thread decompresses and parses while it waits), byte 1 the
-//! thread count (1 to 8),
-//! byte 2 the range size (1 to 256 bytes) and byte 3 the chunks both processors are fed
-//! (1 to 255 bytes, or 0: the whole input at once); the rest is the object's bytes.
+//! thread count (1 to 8, its low three bits; with bit 3 set, a gzipped object is written in
+//! BGZF members of 1 to 241 bytes of the rest, by its high four bits: from 2 threads, the
+//! threads inflate batches of them), byte 2 the range size (1 to 256 bytes) and byte 3 the
+//! chunks both processors are fed (1 to 255 bytes, or 0: the whole input at once); the rest
+//! is the object's bytes.
 
 #![no_main]
 
@@ -61,6 +63,32 @@ fn render(result: Result<shared::Analysis, shared::Error>) -> String {
     }
 }
 
+/// `data` in BGZF members of `block` bytes of it each, and BGZF's empty end member: gzip
+/// members whose extra subfield `BC` holds the member's size less one.
+fn bgzf(data: &[u8], block: usize) -> Vec<u8> {
+    let mut stream = Vec::new();
+    for piece in data.chunks(block).chain([&[][..]]) {
+        let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), Compression::fast());
+        deflate.write_all(piece).expect("deflate to memory");
+        let deflated = deflate.finish().expect("deflate to memory");
+        let bsize = u16::try_from(18 + deflated.len() + 8 - 1).expect("a small member");
+        stream.extend_from_slice(&[
+            0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
+        ]);
+        stream.extend_from_slice(&bsize.to_le_bytes());
+        stream.extend_from_slice(&deflated);
+        let mut crc = flate2::Crc::new();
+        crc.update(piece);
+        stream.extend_from_slice(&crc.sum().to_le_bytes());
+        stream.extend_from_slice(
+            &u32::try_from(piece.len())
+                .expect("a small member")
+                .to_le_bytes(),
+        );
+    }
+    stream
+}
+
 fuzz_target!(|input: &[u8]| {
     let [control, threads, range, chunk, data @ ..] = input else {
         return;
@@ -69,6 +97,9 @@ fuzz_target!(|input: &[u8]| {
     let gzipped;
     let data = if control & 0b10_0000 == 0 {
         data
+    } else if threads & 0b1000 != 0 {
+        gzipped = bgzf(data, usize::from(threads >> 4) * 16 + 1);
+        &gzipped[..]
     } else {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
         encoder.write_all(data).expect("gzip to memory");

@@ -14,6 +14,11 @@ use crate::error::{Error, ErrorKind};
 const OUTPUT_BUFFER: usize = 128 * 1024;
 /// A gzip header longer than this (file name and comment fields) is taken for corruption.
 const MAX_GZIP_HEADER: usize = 64 * 1024;
+/// The detail of a corrupt deflate stream. Not the inflater's own words: they depend on how
+/// much input each call had (given a few bytes past a bad distance, zlib-rs names it "invalid
+/// distance too far back"; given a few hundred, "repeated call with bad state"), so they would
+/// change with the input's chunking, which never changes a result.
+const INVALID_DEFLATE: &str = "the deflate data is invalid";
 
 /// A streaming decoder for one [`Compression`].
 #[derive(Debug)]
@@ -53,6 +58,14 @@ impl Decoder {
         }
     }
 
+    /// The gzip decoder, when the stream is gzip.
+    pub(crate) fn gzip_mut(&mut self) -> Option<&mut GzipDecoder> {
+        match self {
+            Decoder::Gzip(gzip) => Some(gzip),
+            Decoder::Plain | Decoder::Zstd(_) => None,
+        }
+    }
+
     /// Checks that the input ended at a member or frame boundary.
     pub(crate) fn finish(&self) -> Result<(), Error> {
         match self {
@@ -88,7 +101,7 @@ pub(crate) struct GzipDecoder {
 }
 
 impl GzipDecoder {
-    fn new() -> GzipDecoder {
+    pub(crate) fn new() -> GzipDecoder {
         GzipDecoder {
             state: GzipState::Header,
             pending: Vec::new(),
@@ -100,15 +113,19 @@ impl GzipDecoder {
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> Error {
+        Self::corrupt_at(self.consumed, detail)
+    }
+
+    fn corrupt_at(offset: u64, detail: impl Into<String>) -> Error {
         ErrorKind::CorruptCompression {
             compression: Compression::Gzip,
-            offset: self.consumed,
+            offset,
             detail: detail.into(),
         }
         .into()
     }
 
-    fn decode(
+    pub(crate) fn decode(
         &mut self,
         mut input: &[u8],
         sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
@@ -120,16 +137,23 @@ impl GzipDecoder {
                 }
                 GzipState::Header => {
                     let before = self.pending.len();
+                    // A header's errors name its first byte, however its bytes came.
+                    let header_start = self.consumed - before as u64;
                     self.pending.extend_from_slice(input);
                     match gzip_header_len(&self.pending) {
                         HeaderParse::Incomplete => {
                             if self.pending.len() > MAX_GZIP_HEADER {
-                                return Err(self.corrupt("gzip header longer than 64 KiB"));
+                                return Err(Self::corrupt_at(
+                                    header_start,
+                                    "gzip header longer than 64 KiB",
+                                ));
                             }
                             self.consumed += input.len() as u64;
                             input = &[];
                         }
-                        HeaderParse::Invalid(why) => return Err(self.corrupt(why)),
+                        HeaderParse::Invalid(why) => {
+                            return Err(Self::corrupt_at(header_start, why));
+                        }
                         HeaderParse::Complete(len) => {
                             let used = len - before;
                             self.consumed += used as u64;
@@ -160,7 +184,7 @@ impl GzipDecoder {
                         self.crc.update(&self.out[..produced]);
                         sink(&self.out[..produced])?;
                     }
-                    match status.map_err(|e| self.corrupt(e.to_string()))? {
+                    match status.map_err(|_| self.corrupt(INVALID_DEFLATE))? {
                         Status::StreamEnd => self.state = GzipState::Trailer,
                         Status::Ok => {}
                         Status::BufError => {
@@ -220,7 +244,7 @@ impl GzipDecoder {
                 self.crc.update(&self.out[..produced]);
                 sink(&self.out[..produced])?;
             }
-            let status = status.map_err(|e| self.corrupt(e.to_string()))?;
+            let status = status.map_err(|_| self.corrupt(INVALID_DEFLATE))?;
             if status == Status::StreamEnd {
                 self.state = GzipState::Trailer;
                 return Ok(());
@@ -231,7 +255,31 @@ impl GzipDecoder {
         }
     }
 
-    fn finish(&self) -> Result<(), Error> {
+    /// Puts the decoder between two members, at `offset` of the stream: the bytes from there
+    /// on are decoded as one decoder fed the whole stream decodes them when a member ends
+    /// there (their error offsets are the stream's). Whole members before `offset` were
+    /// decoded elsewhere ([`crate::gzip_members`]); the decoder keeps its buffers.
+    pub(crate) fn resume_at(&mut self, offset: u64) {
+        self.state = GzipState::Between;
+        self.pending.clear();
+        self.consumed = offset;
+    }
+
+    /// Whether the bytes decoded so far end where a member ends (or before any member).
+    pub(crate) fn at_member_boundary(&self) -> bool {
+        match self.state {
+            GzipState::Between => true,
+            GzipState::Header => self.pending.is_empty(),
+            GzipState::Body | GzipState::Trailer => false,
+        }
+    }
+
+    /// The offset in the stream of the next byte to decode.
+    pub(crate) fn offset(&self) -> u64 {
+        self.consumed
+    }
+
+    pub(crate) fn finish(&self) -> Result<(), Error> {
         match self.state {
             GzipState::Between => Ok(()),
             GzipState::Header | GzipState::Body | GzipState::Trailer => {
@@ -879,6 +927,78 @@ mod tests {
         for chunk in [1, 7, 4096, usize::MAX] {
             assert_eq!(decode_in_chunks(&two_members, chunk).unwrap(), data);
         }
+    }
+
+    #[test]
+    fn a_bad_gzip_header_is_named_at_its_first_byte_whatever_the_chunking() {
+        let first = gzip(b"a,b\n1,2\n");
+        let mut not_gzip = first.clone();
+        not_gzip.extend_from_slice(b"this is not gzip");
+        let mut not_deflate = first.clone();
+        not_deflate.extend_from_slice(&[0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 0xff]);
+        for stream in [not_gzip, not_deflate] {
+            for chunk in [1, 2, 3, 7, first.len() + 1, usize::MAX] {
+                let (_, error) = decode_until_error(&stream, chunk);
+                let at = format!("at compressed byte {}:", first.len());
+                assert!(error.contains(&at), "chunks of {chunk}: {error}");
+            }
+        }
+    }
+
+    /// The inflater names a corruption in other words depending on how much input a call
+    /// had; the error is the same whatever the chunking (a fuzz finding: a bad distance).
+    #[test]
+    fn a_corrupt_deflate_stream_is_the_same_error_whatever_the_chunking() {
+        let mut stream = vec![0x1f, 0x8b, 8, 0, 0x32, 0xbe, 0x33, 0x33, 0x33, 0x55];
+        stream.extend_from_slice(&[0x1b, 0x80, 0x33, 0x30, 0x03, 0xff, 0x8b, 0x0b, 0x2d, 0]);
+        stream.extend(std::iter::repeat_n(b'x', 300));
+        let errors: Vec<String> = [1, 12, 255, usize::MAX]
+            .into_iter()
+            .map(|chunk| decode_until_error(&stream, chunk).1)
+            .collect();
+        assert!(
+            errors[0].contains("at compressed byte 15: the deflate data is invalid"),
+            "{errors:?}"
+        );
+        assert!(errors.iter().all(|error| *error == errors[0]), "{errors:?}");
+    }
+
+    /// A decoder resumed between two members decodes the rest of the stream as one decoder
+    /// fed the whole stream does, and tells whether it stopped where a member ends.
+    #[test]
+    fn a_gzip_decoder_resumes_between_members() {
+        let data = sample();
+        let first = gzip(&data[..1000]);
+        let second = gzip(&data[1000..]);
+        let mut resumed = GzipDecoder::new();
+        resumed.resume_at(first.len() as u64);
+        assert!(resumed.at_member_boundary());
+        let mut out = Vec::new();
+        resumed
+            .decode(&second[..second.len() - 3], &mut |bytes| {
+                out.extend_from_slice(bytes);
+                Ok(())
+            })
+            .unwrap();
+        assert!(!resumed.at_member_boundary());
+        resumed
+            .decode(&second[second.len() - 3..], &mut |bytes| {
+                out.extend_from_slice(bytes);
+                Ok(())
+            })
+            .unwrap();
+        assert!(resumed.at_member_boundary());
+        assert_eq!(resumed.offset(), (first.len() + second.len()) as u64);
+        assert_eq!(out, data[1000..]);
+        resumed.finish().unwrap();
+        // A corrupt CRC in the second member: the error one decoder gives, at its offset.
+        let mut corrupt = second.clone();
+        let crc_at = corrupt.len() - 8;
+        corrupt[crc_at] ^= 1;
+        let (_, whole_error) = decode_until_error(&[&first[..], &corrupt[..]].concat(), 4096);
+        resumed.resume_at(first.len() as u64);
+        let error = resumed.decode(&corrupt, &mut |_| Ok(())).unwrap_err();
+        assert_eq!(error.to_string(), whole_error);
     }
 
     #[test]

@@ -151,9 +151,10 @@ pub enum ErrorKind {
     CorruptCompression {
         /// Which compression.
         compression: Compression,
-        /// Offset in the compressed input: for gzip, where the decoder stopped; for zstd,
-        /// where the part it refused starts (the block, with the frame header for a frame's
-        /// first, or the content checksum), whatever the input's chunking.
+        /// Offset in the compressed input: for gzip, where the decoder stopped (for a
+        /// member's header, where the header starts, whatever the input's chunking); for
+        /// zstd, where the part it refused starts (the block, with the frame header for a
+        /// frame's first, or the content checksum), whatever the input's chunking.
         offset: u64,
         /// The decoder's own words.
         detail: String,

@@ -62,6 +62,7 @@ mod delimited;
 mod detect;
 mod distinct;
 mod error;
+mod gzip_members;
 mod infer;
 mod job;
 mod json_lines;

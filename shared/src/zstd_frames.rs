@@ -23,7 +23,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::decompress::{
-    Boundary, Unit, ZSTD_MAX_BLOCK_OUTPUT, ZstdDecoder, ZstdLayout, is_skippable,
+    Boundary, GzipDecoder, Unit, ZSTD_MAX_BLOCK_OUTPUT, ZstdDecoder, ZstdLayout, is_skippable,
 };
 use crate::error::{Error, ErrorKind};
 use crate::parallel::RangeBuffers;
@@ -47,14 +47,25 @@ pub(crate) enum Piece<'a> {
     Stream(Bytes<'a>),
 }
 
-/// A whole frame cut out of the stream.
+/// A whole frame cut out of the stream: a zstd frame, or a batch of whole gzip members
+/// ([`crate::gzip_members`]).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct CutFrame {
     pub(crate) bytes: Vec<u8>,
     /// The offset of its first byte in the stream.
     pub(crate) offset: u64,
-    /// The most it decompresses to: [`ZSTD_MAX_BLOCK_OUTPUT`] for each block.
+    /// The most it decompresses to: [`ZSTD_MAX_BLOCK_OUTPUT`] for each block of a zstd
+    /// frame; what the members' trailers say for gzip (their word: decoding stops past
+    /// [`MAX_FRAME_OUTPUT`] whatever they say).
     pub(crate) output_bound: usize,
+    pub(crate) codec: Codec,
+}
+
+/// What a [`CutFrame`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Codec {
+    Zstd,
+    Gzip,
 }
 
 /// Bytes of a [`Piece`]: borrowed from the chunk being cut, or gathered from earlier chunks.
@@ -100,7 +111,7 @@ pub(crate) struct FrameCutter {
     /// Blocks ended in the frame gathered.
     blocks: u64,
     /// Buffers of frames decompressed, to gather frames into again ([`FrameCutter::recycle`]).
-    spare: Vec<Vec<u8>>,
+    spare: SpareFrames,
     /// The most bytes a frame gathered so far took.
     largest: usize,
 }
@@ -120,7 +131,7 @@ impl FrameCutter {
             frame_offset: 0,
             offset: 0,
             blocks: 0,
-            spare: Vec::new(),
+            spare: SpareFrames::default(),
             largest: 0,
         }
     }
@@ -196,36 +207,53 @@ impl FrameCutter {
                     bytes: std::mem::replace(&mut self.frame, next),
                     offset: self.frame_offset,
                     output_bound: usize::try_from(bound).unwrap_or(usize::MAX),
+                    codec: Codec::Zstd,
                 }))
             }
         }
     }
 
-    /// A buffer to gather the next frame into: a spare one, with room for the largest frame
-    /// so far and an eighth more. A buffer short of that is dropped for a new one (growing
-    /// it would copy what it held into memory faulted in anew: frames of about one size
-    /// each a little larger than the last kept doubling the buffers, one by one).
+    /// A buffer to gather the next frame into: with room for the largest frame so far and
+    /// an eighth more.
     fn next_buffer(&mut self) -> Vec<u8> {
-        let room = self.largest + self.largest / 8;
-        match self.spare.pop() {
-            Some(buffer) if buffer.capacity() >= room => buffer,
-            _ => Vec::with_capacity(room),
-        }
+        self.spare.take(self.largest + self.largest / 8)
     }
 
     /// Takes back the buffer of a frame handed out, once decompressed, to gather another
-    /// frame into (a new buffer for each frame would be grown, and faulted in, each time).
-    pub(crate) fn recycle(&mut self, mut bytes: Vec<u8>) {
-        if self.spare.len() < SPARE_FRAMES {
-            bytes.clear();
-            self.spare.push(bytes);
-        }
+    /// frame into.
+    pub(crate) fn recycle(&mut self, bytes: Vec<u8>) {
+        self.spare.keep(bytes);
     }
 
     /// The bytes of a frame the stream ended inside, for the feeding thread's decoder (which
     /// reports it truncated).
     pub(crate) fn finish(&mut self) -> Option<Bytes<'static>> {
         (!self.frame.is_empty()).then(|| Bytes::Gathered(std::mem::take(&mut self.frame)))
+    }
+}
+
+/// Buffers of frames handed out and decompressed, to gather frames into again: a new buffer
+/// for each frame would be grown, and faulted in, each time.
+#[derive(Debug, Default)]
+pub(crate) struct SpareFrames(Vec<Vec<u8>>);
+
+impl SpareFrames {
+    /// A spare buffer with `room`, or a new one. A spare too small is dropped for a new one:
+    /// growing it would copy what it held into memory faulted in anew (frames of about one
+    /// size, each a little larger than the last, kept doubling the buffers one by one).
+    pub(crate) fn take(&mut self, room: usize) -> Vec<u8> {
+        match self.0.pop() {
+            Some(buffer) if buffer.capacity() >= room => buffer,
+            _ => Vec::with_capacity(room),
+        }
+    }
+
+    /// Keeps `bytes`, emptied, unless [`SPARE_FRAMES`] are kept already.
+    pub(crate) fn keep(&mut self, mut bytes: Vec<u8>) {
+        if self.0.len() < SPARE_FRAMES {
+            bytes.clear();
+            self.0.push(bytes);
+        }
     }
 }
 
@@ -249,9 +277,22 @@ enum FrameState {
     /// A worker is decompressing it.
     Decoding,
     /// Its output, in pieces, and its error; and the frame.
-    Done(Vec<Vec<u8>>, Result<(), Error>, CutFrame),
+    Done(Decoded, CutFrame),
     /// The feeding thread took the output.
     Taken,
+}
+
+/// A frame decompressed by a worker.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    /// Its output, in pieces of the size asked for.
+    pub(crate) pieces: Vec<Vec<u8>>,
+    /// The error met after them.
+    pub(crate) result: Result<(), Error>,
+    /// Whether the pieces are the frame's output as one decoder of the stream gives it: false
+    /// for a batch of gzip members that did not end where their headers said, or whose output
+    /// passed [`MAX_FRAME_OUTPUT`] (the feeding thread's decoder then decodes its bytes).
+    pub(crate) whole: bool,
 }
 
 /// `frame` decompressed into pieces of `piece_bytes` (the last one shorter), each in a buffer
@@ -261,7 +302,7 @@ fn decode(
     piece_bytes: usize,
     buffers: Option<&RangeBuffers>,
     decoder: &mut FrameDecoder,
-) -> (Vec<Vec<u8>>, Result<(), Error>) {
+) -> Decoded {
     let piece_bytes = piece_bytes.max(1);
     let new_piece = |room: usize| {
         buffers
@@ -270,8 +311,15 @@ fn decode(
             .unwrap_or_else(|| Vec::with_capacity(room))
     };
     let mut pieces = Vec::new();
-    let mut piece = new_piece(piece_bytes.min(frame.output_bound));
+    let mut piece = new_piece(piece_bytes.min(frame.output_bound.max(1)));
+    let mut output = 0u64;
+    let mut too_large = false;
     let result = frame.decode(decoder, &mut |mut bytes| {
+        output += bytes.len() as u64;
+        if output > MAX_FRAME_OUTPUT {
+            too_large = true;
+            return Err(ErrorKind::Internal("a frame's output passed its bound".into()).into());
+        }
         while !bytes.is_empty() {
             let take = (piece_bytes - piece.len()).min(bytes.len());
             piece.extend_from_slice(&bytes[..take]);
@@ -285,7 +333,16 @@ fn decode(
     if !piece.is_empty() {
         pieces.push(piece);
     }
-    (pieces, result)
+    let (result, whole) = match result {
+        _ if too_large => (Ok(()), false),
+        Ok(ended) => (Ok(()), ended),
+        Err(error) => (Err(error), true),
+    };
+    Decoded {
+        pieces,
+        result,
+        whole,
+    }
 }
 
 /// What the feeding thread gets of a frame when its turn comes ([`FrameJob::take`]).
@@ -294,30 +351,50 @@ pub(crate) enum Taken {
     /// No worker started it: the frame, for the feeding thread to decompress streaming (as
     /// fast as one decoder: its output stays in the cache).
     Frame(CutFrame),
-    /// A worker decompressed it: its output, in pieces of the size asked for, its error,
-    /// and the frame.
-    Decoded(Vec<Vec<u8>>, Result<(), Error>, Option<CutFrame>),
+    /// A worker decompressed it: its output, and the frame.
+    Decoded(Decoded, Option<CutFrame>),
 }
 
 impl CutFrame {
     /// Decompresses the frame, handing its output to `sink` (see
-    /// [`ZstdDecoder::decode_frame`]).
+    /// [`ZstdDecoder::decode_frame`] and [`GzipDecoder::resume_at`]); whether it ended where a
+    /// frame or member ends (always, for zstd: its walk found the end).
     pub(crate) fn decode(
         &self,
         decoder: &mut FrameDecoder,
         sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let decoder = match decoder {
-            Some(decoder) => decoder,
-            None => decoder.insert(ZstdDecoder::new()?),
-        };
-        decoder.decode_frame(&self.bytes, self.offset, sink)
+    ) -> Result<bool, Error> {
+        match self.codec {
+            Codec::Zstd => {
+                let zstd = match &mut decoder.zstd {
+                    Some(zstd) => zstd,
+                    None => decoder.zstd.insert(ZstdDecoder::new()?),
+                };
+                zstd.decode_frame(&self.bytes, self.offset, sink)?;
+                Ok(true)
+            }
+            Codec::Gzip => {
+                let gzip = decoder.gzip.get_or_insert_with(GzipDecoder::new);
+                gzip.resume_at(self.offset);
+                gzip.decode(&self.bytes, sink)?;
+                Ok(gzip.at_member_boundary())
+            }
+        }
+    }
+
+    /// The offset of the byte after it in the stream.
+    pub(crate) fn end(&self) -> u64 {
+        self.offset + self.bytes.len() as u64
     }
 }
 
-/// A thread's decoder for whole frames, made at its first frame and kept for the next (a
-/// new one for each frame would allocate, and fault in, its window each time).
-pub(crate) type FrameDecoder = Option<ZstdDecoder>;
+/// A thread's decoders for whole frames, each made at its first frame and kept for the next
+/// (a new one for each frame would allocate, and fault in, its window each time).
+#[derive(Debug, Default)]
+pub(crate) struct FrameDecoder {
+    zstd: Option<ZstdDecoder>,
+    gzip: Option<GzipDecoder>,
+}
 
 impl FrameJob {
     /// The frame `frame`, to decompress into pieces of `piece_bytes` (the pieces are the
@@ -358,10 +435,10 @@ impl FrameJob {
             decode(&frame, self.piece_bytes, self.buffers.as_deref(), decoder)
         }));
         *self.state() = match outcome {
-            Ok((pieces, result)) => FrameState::Done(pieces, result, frame),
+            Ok(output) => FrameState::Done(output, frame),
             Err(_) => {
                 // The decoder may be anywhere: a new one for the next frame.
-                *decoder = None;
+                *decoder = FrameDecoder::default();
                 FrameState::Waiting(frame)
             }
         };
@@ -377,8 +454,8 @@ impl FrameJob {
             let mut state = self.state();
             match std::mem::replace(&mut *state, FrameState::Taken) {
                 FrameState::Waiting(frame) => return Taken::Frame(frame),
-                FrameState::Done(pieces, result, frame) => {
-                    return Taken::Decoded(pieces, result, Some(frame));
+                FrameState::Done(decoded, frame) => {
+                    return Taken::Decoded(decoded, Some(frame));
                 }
                 FrameState::Decoding => {
                     *state = FrameState::Decoding;
@@ -395,8 +472,13 @@ impl FrameJob {
                     }
                 }
                 FrameState::Taken => {
-                    let error = ErrorKind::Internal("a zstd frame was taken twice".into());
-                    return Taken::Decoded(Vec::new(), Err(error.into()), None);
+                    let error = ErrorKind::Internal("a frame was taken twice".into());
+                    let decoded = Decoded {
+                        pieces: Vec::new(),
+                        result: Err(error.into()),
+                        whole: true,
+                    };
+                    return Taken::Decoded(decoded, None);
                 }
             }
         }
@@ -592,6 +674,7 @@ mod tests {
             bytes: frame.to_vec(),
             offset: offset as u64,
             output_bound: 2 << 20,
+            codec: Codec::Zstd,
         }
     }
 
@@ -603,15 +686,16 @@ mod tests {
         match job.take(help) {
             Taken::Frame(frame) => {
                 let mut output = Vec::new();
-                let result = frame.decode(&mut None, &mut |bytes| {
+                let result = frame.decode(&mut FrameDecoder::default(), &mut |bytes| {
                     output.extend_from_slice(bytes);
                     Ok(())
                 });
-                (output, result)
+                (output, result.map(|ended| assert!(ended)))
             }
-            Taken::Decoded(pieces, result, _) => {
-                assert!(pieces.iter().all(|piece| piece.len() <= PIECE));
-                (pieces.concat(), result)
+            Taken::Decoded(decoded, _) => {
+                assert!(decoded.whole);
+                assert!(decoded.pieces.iter().all(|piece| piece.len() <= PIECE));
+                (decoded.pieces.concat(), decoded.result)
             }
         }
     }
@@ -640,7 +724,7 @@ mod tests {
             let job = FrameJob::new(cut(&second, first.len()), PIECE, None);
             if run_on_a_worker {
                 std::thread::scope(|scope| {
-                    scope.spawn(|| job.run(&mut None));
+                    scope.spawn(|| job.run(&mut FrameDecoder::default()));
                 });
             }
             let (output, result) = output_of(&job, &mut || false);
@@ -653,12 +737,73 @@ mod tests {
         *second.last_mut().unwrap() ^= 1;
         let (whole_output, whole_error) = one_decoder(&[&first[..], &second[..]].concat());
         let job = FrameJob::new(cut(&second, first.len()), PIECE, None);
-        assert!(job.run(&mut None));
-        assert!(!job.run(&mut None));
+        assert!(job.run(&mut FrameDecoder::default()));
+        assert!(!job.run(&mut FrameDecoder::default()));
         let (output, result) = output_of(&job, &mut || false);
         assert_eq!([&data[..9000], &output[..]].concat(), whole_output);
         assert_eq!(result.map_err(|e| e.to_string()), whole_error);
         assert!(whole_error.unwrap_err().contains("corrupt"));
+    }
+
+    /// A batch of gzip members at `offset`.
+    fn members(bytes: &[u8], offset: usize) -> CutFrame {
+        CutFrame {
+            bytes: bytes.to_vec(),
+            offset: offset as u64,
+            output_bound: 2 << 20,
+            codec: Codec::Gzip,
+        }
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_batch_of_members_is_whole_only_when_it_ends_a_member_within_the_bound() {
+        let data = text(2000);
+        let first = gzip(&data[..5000]);
+        let second = gzip(&data[5000..]);
+        let batch = [&first[..], &second[..]].concat();
+        let decoded = decode(
+            &members(&batch, 100),
+            PIECE,
+            None,
+            &mut FrameDecoder::default(),
+        );
+        assert!(decoded.whole);
+        decoded.result.unwrap();
+        assert_eq!(decoded.pieces.concat(), data);
+        // Cut inside the second member (its size misstated): not one decoder's output.
+        let cut = members(&batch[..batch.len() - 5], 100);
+        let decoded = decode(&cut, PIECE, None, &mut FrameDecoder::default());
+        assert!(!decoded.whole);
+        // More output than a frame may hold, whatever its trailer says.
+        let large = gzip(&vec![b'a'; usize::try_from(MAX_FRAME_OUTPUT).unwrap() + 1]);
+        let decoded = decode(
+            &members(&large, 0),
+            1 << 20,
+            None,
+            &mut FrameDecoder::default(),
+        );
+        assert!(!decoded.whole);
+        assert!(decoded.result.is_ok());
+        // A corrupt CRC: the error one decoder gives, at the stream's offset.
+        let mut corrupt = batch.clone();
+        corrupt[first.len() - 8] ^= 1;
+        let decoded = decode(
+            &members(&corrupt, 100),
+            PIECE,
+            None,
+            &mut FrameDecoder::default(),
+        );
+        let error = decoded.result.unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("at compressed byte {}:", 100 + first.len())),
+            "{error}"
+        );
     }
 
     #[test]
@@ -671,7 +816,8 @@ mod tests {
         for room in [PIECE - 1, PIECE + 7, PIECE + 7] {
             buffers.give(Vec::with_capacity(room));
         }
-        let (pieces, result) = decode(&frame, PIECE, Some(&buffers), &mut None);
+        let Decoded { pieces, result, .. } =
+            decode(&frame, PIECE, Some(&buffers), &mut FrameDecoder::default());
         result.unwrap();
         assert_eq!(pieces.concat(), data);
         let rooms: Vec<usize> = pieces.iter().map(Vec::capacity).collect();
@@ -679,7 +825,7 @@ mod tests {
         assert!(rooms[2..].iter().all(|&room| room == PIECE), "{rooms:?}");
         assert!(buffers.take().is_none());
         // Without buffers, each piece is a new one.
-        let (pieces, _) = decode(&frame, PIECE, None, &mut None);
+        let pieces = decode(&frame, PIECE, None, &mut FrameDecoder::default()).pieces;
         assert!(pieces.iter().all(|piece| piece.capacity() == PIECE));
     }
 
@@ -703,8 +849,8 @@ mod tests {
                 drop(state);
                 started_in.send(()).unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                let (output, result) = decode(&frame, PIECE, None, &mut None);
-                *job.state() = FrameState::Done(output, result, frame);
+                let decoded = decode(&frame, PIECE, None, &mut FrameDecoder::default());
+                *job.state() = FrameState::Done(decoded, frame);
                 job.decoded.notify_all();
             });
             started.recv().unwrap();

@@ -12,7 +12,9 @@ use shared::{
     Report, Source, profile_parallel,
 };
 
-use crate::support::{analyze, analyze_pieces, corpora, gzip, lenient, outcome, zstd};
+use crate::support::{
+    analyze, analyze_pieces, bgzf, bgzf_member, corpora, gzip, lenient, outcome, zstd,
+};
 
 /// The thread counts the issue names.
 const THREADS: [usize; 4] = [1, 2, 3, 8];
@@ -581,6 +583,29 @@ fn pzstd_like(text: &[u8], frame: usize) -> Vec<u8> {
     stream
 }
 
+/// The configurations of the tests of streams cut for several threads: small samples, so
+/// that most frames or members come after the workers start; and the same with a limit of
+/// malformed rows that the first ones pass, before any corruption.
+fn cut_stream_configs() -> (Config, Config) {
+    let config = Config {
+        sniff_bytes: 256,
+        ..lenient()
+    };
+    let strict = Config {
+        malformed_limits: MalformedLimits {
+            max_count: Some(2),
+            max_share: None,
+        },
+        ..config.clone()
+    };
+    (config, strict)
+}
+
+/// One thread's result for `input` fed in chunks of 1,000 bytes.
+fn rendered_in_kb(input: &[u8], config: &Config, key: &str) -> Result<String, String> {
+    rendered(one_thread_chunked(input, config, Some(key), 1_000))
+}
+
 /// Where frame `index` of a [`pzstd_like`] stream starts.
 fn frame_start(stream: &[u8], index: usize) -> usize {
     let mut at = 0;
@@ -613,19 +638,7 @@ fn zstd_frames_decompressed_on_every_thread_agree() {
     let truncated = stream[..stream.len() - 3].to_vec();
     let mut garbage = stream[..frame_start(&stream, 12)].to_vec();
     garbage.extend_from_slice(b"this is not a zstd frame\n");
-    // Small samples, so that most frames come after the workers start.
-    let config = Config {
-        sniff_bytes: 256,
-        ..lenient()
-    };
-    // The malformed rows pass a limit in the first frames, before the corruption.
-    let strict = Config {
-        malformed_limits: MalformedLimits {
-            max_count: Some(2),
-            max_share: None,
-        },
-        ..config.clone()
-    };
+    let (config, strict) = cut_stream_configs();
     for (name, input, config) in [
         ("frames", &stream, &config),
         ("a corrupt frame", &corrupt, &config),
@@ -636,15 +649,105 @@ fn zstd_frames_decompressed_on_every_thread_agree() {
     ] {
         assert_agrees_with_sizes(name, input, Some("x.csv.zst"), config, &[5, 64, 333, 4_096]);
     }
-    let rendered_one = |input: &[u8], config: &Config| {
-        rendered(one_thread_chunked(input, config, Some("x.csv.zst"), 1_000))
-    };
+    let rendered_one = |input: &[u8], config: &Config| rendered_in_kb(input, config, "x.csv.zst");
     assert!(rendered_one(&stream, &config).is_ok());
     for (input, config, error) in [
         (&corrupt, &config, "InvalidInput: corrupt zstd"),
         (&bad_checksum, &config, "InvalidInput: corrupt zstd"),
         (&truncated, &config, "InvalidInput: truncated zstd"),
         (&garbage, &config, "InvalidInput: corrupt zstd"),
+        (&corrupt, &strict, "TooManyMalformedRecords"),
+    ] {
+        let got = rendered_one(input, config).unwrap_err();
+        assert!(got.starts_with(error), "{got}");
+    }
+}
+
+/// Where member `index` of a BGZF stream starts (by the members' own sizes).
+fn member_start(stream: &[u8], index: usize) -> usize {
+    let mut at = 0;
+    for _ in 0..index {
+        at += usize::from(u16::from_le_bytes([stream[at + 16], stream[at + 17]])) + 1;
+    }
+    at
+}
+
+/// Sets the size member `index` of a BGZF stream says it has to its size plus `by`.
+fn misstate_size(stream: &mut [u8], index: usize, by: i32) {
+    let at = member_start(stream, index);
+    let size = i32::from(u16::from_le_bytes([stream[at + 16], stream[at + 17]])) + by;
+    stream[at + 16..at + 18].copy_from_slice(&u16::try_from(size).unwrap().to_le_bytes());
+}
+
+#[test]
+fn bgzf_members_decompressed_on_every_thread_agree() {
+    let mut random = Random(0x2545_f491_4f6c_dd1d);
+    let csv = quoted_csv(&mut random, 1_000);
+    // Members of 200 bytes of text.
+    let stream = bgzf(&csv, 200);
+    assert!(member_start(&stream, 40) < stream.len());
+    // A corrupt deflate block in member 9: the members before it, and its output before
+    // the corruption, are parsed first.
+    let mut corrupt = stream.clone();
+    let at = member_start(&stream, 9) + 18;
+    corrupt[at..at + 4].copy_from_slice(b"\xff\xff\xff\xff");
+    // A wrong CRC-32 in member 6.
+    let mut bad_crc = stream.clone();
+    bad_crc[member_start(&stream, 7) - 8] ^= 1;
+    // The last members cut short; something that is not gzip after member 12.
+    let truncated = stream[..member_start(&stream, 30) + 20].to_vec();
+    let mut garbage = stream[..member_start(&stream, 12)].to_vec();
+    garbage.extend_from_slice(b"this is not a gzip member\n");
+    // A plain gzip member (no size in its header) after member 20: the rest is decoded as
+    // one stream, BGZF members after it included.
+    let mut plain_after = stream[..member_start(&stream, 20)].to_vec();
+    plain_after.extend(gzip(b"a,b\n"));
+    plain_after.extend_from_slice(&stream[member_start(&stream, 20)..]);
+    // Sizes that lie: member 15 says it is 7 bytes longer, or 9 shorter, than it is (a
+    // batch then ends inside a member, and one decoder takes over from there).
+    let mut longer = stream.clone();
+    misstate_size(&mut longer, 15, 7);
+    let mut shorter = stream.clone();
+    misstate_size(&mut shorter, 15, -9);
+    // Member 3 says nothing of its size; member 25's header is not BGZF's (it names a file).
+    let mut sizeless = stream[..member_start(&stream, 3)].to_vec();
+    let mut unsized_member = flate2::GzBuilder::new()
+        .filename("x.csv")
+        .write(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut unsized_member, b"1,2\n").unwrap();
+    sizeless.extend(unsized_member.finish().unwrap());
+    sizeless.extend_from_slice(&stream[member_start(&stream, 3)..]);
+    // Only the empty member that ends a BGZF file.
+    let empty = bgzf_member(&[]);
+    let (config, strict) = cut_stream_configs();
+    for (name, input, config) in [
+        ("members", &stream, &config),
+        ("a corrupt member", &corrupt, &config),
+        ("a wrong CRC", &bad_crc, &config),
+        ("the last members truncated", &truncated, &config),
+        ("not gzip after member 12", &garbage, &config),
+        ("a plain member after member 20", &plain_after, &config),
+        ("a size too long", &longer, &config),
+        ("a size too short", &shorter, &config),
+        ("a member without a size", &sizeless, &config),
+        ("the end member alone", &empty, &config),
+        ("a limit before the corruption", &corrupt, &strict),
+    ] {
+        assert_agrees_with_sizes(name, input, Some("x.csv.gz"), config, &[5, 64, 333, 4_096]);
+    }
+    let rendered_one = |input: &[u8], config: &Config| rendered_in_kb(input, config, "x.csv.gz");
+    for input in [&stream, &plain_after, &sizeless] {
+        assert!(rendered_one(input, &config).is_ok());
+    }
+    // One decoder reads no size: the same text, the same report.
+    for input in [&longer, &shorter] {
+        assert_eq!(rendered_one(input, &config), rendered_one(&stream, &config));
+    }
+    for (input, config, error) in [
+        (&corrupt, &config, "InvalidInput: corrupt gzip"),
+        (&bad_crc, &config, "InvalidInput: corrupt gzip"),
+        (&truncated, &config, "InvalidInput: truncated gzip"),
+        (&garbage, &config, "InvalidInput: corrupt gzip"),
         (&corrupt, &strict, "TooManyMalformedRecords"),
     ] {
         let got = rendered_one(input, config).unwrap_err();

@@ -12,7 +12,7 @@ use shared::{
     Parallelism, ParquetOptions, Processing, Report, SharedBuffer, Source,
 };
 
-use crate::support::gzip;
+use crate::support::{bgzf, gzip};
 
 /// The thread counts the issue names.
 const THREADS: [usize; 4] = [1, 2, 3, 8];
@@ -269,6 +269,9 @@ fn header_policies_json_lines_and_gzip_convert_like_one_thread() {
     // Gzip: decompressed on the feeding thread, parsed in ranges.
     let input = gzip(rows(300, true).as_bytes());
     assert_like_one_thread(&contract(), "incoming/notes/e.csv.gz", &input);
+    // BGZF: batches of members inflated by any thread.
+    let input = bgzf(rows(300, true).as_bytes(), 150);
+    assert_like_one_thread(&contract(), "incoming/notes/f.csv.gz", &input);
 }
 
 #[test]

@@ -103,6 +103,39 @@ pub fn zstd(data: &[u8]) -> Vec<u8> {
     zstd::encode_all(data, 3).unwrap()
 }
 
+/// `data` in BGZF members of at most `block` bytes of input each, and the empty member that
+/// ends a BGZF file, as `bgzip` writes them (the SAM/BAM format specification, section 4.1:
+/// a gzip member whose extra field `BC` holds the member's size less one).
+pub fn bgzf(data: &[u8], block: usize) -> Vec<u8> {
+    let mut stream = Vec::new();
+    for piece in data.chunks(block.max(1)) {
+        stream.extend(bgzf_member(piece));
+    }
+    stream.extend(bgzf_member(&[]));
+    stream
+}
+
+/// One BGZF member holding `data`.
+pub fn bgzf_member(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut deflate =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflate.write_all(data).unwrap();
+    let deflated = deflate.finish().unwrap();
+    let size = 18 + deflated.len() + 8;
+    // ID1 ID2 CM FLG(FEXTRA) MTIME XFL OS XLEN, then the subfield: B C, SLEN, BSIZE.
+    let mut member = vec![
+        0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
+    ];
+    member.extend_from_slice(&u16::try_from(size - 1).unwrap().to_le_bytes());
+    member.extend_from_slice(&deflated);
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    member.extend_from_slice(&crc.sum().to_le_bytes());
+    member.extend_from_slice(&u32::try_from(data.len()).unwrap().to_le_bytes());
+    member
+}
+
 /// One of the crate's example programs (`profile`, `convert`, `suggest_contract`), built next
 /// to this test binary: `cargo test` builds them; `cargo test --test integration` does not, and
 /// then it is built here with the same cargo, profile and target folder.

@@ -667,7 +667,7 @@ pub(super) fn work<F: RangeFormat>(
 ) {
     yield_to_the_feeding_thread();
     let mut encoder = None;
-    let mut frame_decoder = None;
+    let mut frame_decoder = crate::zstd_frames::FrameDecoder::default();
     while let Some(job) = queue.next() {
         match job {
             Job::Parse(index, range) => {
